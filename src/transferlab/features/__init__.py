@@ -1,0 +1,100 @@
+"""Feature extraction with an on-disk cache.
+
+The cache key is the backbone's weights, its preprocessing and the content hashes of the items
+in order, so a second run over the same data does not re-extract and any changed input does.
+Extraction streams batches into a memory-mapped ``.npy`` written under a temporary name and
+renamed when complete: an interrupted extraction never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..backbones.base import Backbone
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TRANSFERLAB_CACHE", Path.home() / ".cache" / "transferlab")) / "features"
+
+
+def cache_key(backbone: Backbone, hashes: list[str]) -> str:
+    h = hashlib.sha256(backbone.cache_id().encode())
+    for item_hash in hashes:
+        h.update(item_hash.encode())
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class Extraction:
+    features: np.ndarray  # (N, D) float32, memory-mapped
+    path: Path
+    from_cache: bool
+    seconds: float
+
+    @property
+    def items_per_second(self) -> float | None:
+        return None if self.from_cache or self.seconds <= 0 else len(self.features) / self.seconds
+
+
+def _valid(path: Path, n: int) -> np.ndarray | None:
+    try:
+        arr = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    return arr if arr.ndim == 2 and arr.shape[0] == n else None
+
+
+def extract(
+    backbone: Backbone,
+    items: list,
+    hashes: list[str],
+    *,
+    cache_dir: Path | None = None,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> Extraction:
+    """Embed ``items`` with the pretrained backbone, or load the cached result."""
+    cache_dir = Path(cache_dir or default_cache_dir())
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", backbone.name)[-60:]
+    path = cache_dir / f"{safe}-{cache_key(backbone, hashes)}.npy"
+    cached = _valid(path, len(items)) if path.exists() else None
+    if cached is not None:
+        if progress:
+            progress(len(items))
+        return Extraction(cached, path, True, 0.0)
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    encoder = backbone.encoder()
+    # Similar lengths in a batch pad less (text); the output keeps the input order.
+    sort_key = getattr(backbone, "sort_key", None)
+    order = sorted(range(len(items)), key=lambda i: sort_key(items[i])) if sort_key else list(range(len(items)))
+    tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npy")
+    out = None
+    start = time.perf_counter()
+    try:
+        with torch.inference_mode():
+            for lo in range(0, len(order), batch_size):
+                idx = order[lo:lo + batch_size]
+                feats = encoder(**backbone.preprocess([items[i] for i in idx])).float().numpy()  # (B, D)
+                if out is None:
+                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(items), feats.shape[1]))
+                out[idx] = feats
+                if progress:
+                    progress(len(idx))
+        seconds = time.perf_counter() - start
+        out.flush()
+        del out
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return Extraction(np.load(path, mmap_mode="r"), path, False, seconds)

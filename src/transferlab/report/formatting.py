@@ -1,0 +1,110 @@
+"""Number and value formatting shared by the HTML report and the terminal summary.
+
+Both views must show the same digits for the same run, so formatting lives in one place.
+Missing values (absent keys, nulls, NaN) render as an em dash rather than as zero.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+
+MISSING = "—"
+
+
+def is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def get(mapping, *keys):
+    """Nested lookup that treats absent and null sections alike, as the schema allows both."""
+    for key in keys:
+        mapping = mapping.get(key) if isinstance(mapping, dict) else None
+    return mapping
+
+
+def fmt_num(x, digits: int = 3) -> str:
+    return f"{x:.{digits}f}" if is_number(x) else MISSING
+
+
+def metric_mean(metric) -> float | None:
+    """The point estimate of a metric stored as ``{"mean", "ci"}`` or as a bare number."""
+    mean = metric.get("mean") if isinstance(metric, dict) else metric
+    return float(mean) if is_number(mean) else None
+
+
+def metric_ci(metric) -> tuple[float, float] | None:
+    ci = metric.get("ci") if isinstance(metric, dict) else None
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci):
+        return float(ci[0]), float(ci[1])
+    return None
+
+
+def fmt_ci(metric) -> str | None:
+    ci = metric_ci(metric)
+    return None if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def fmt_metric(metric) -> str:
+    """``0.842 [0.810, 0.871]``: a mean is only worth reading next to its uncertainty."""
+    mean, ci = metric_mean(metric), fmt_ci(metric)
+    if mean is None:
+        return MISSING
+    return fmt_num(mean) if ci is None else f"{fmt_num(mean)} {ci}"
+
+
+def fmt_count(n) -> str:
+    """Parameter counts at a glance: 22713602 -> 22.7M."""
+    if not is_number(n):
+        return MISSING
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{suffix}"
+    return f"{n:.0f}"
+
+
+def fmt_params(trainable, total) -> str:
+    if not (is_number(trainable) or is_number(total)):
+        return MISSING
+    return f"{fmt_count(trainable)} / {fmt_count(total)}"
+
+
+def fmt_quantity(x) -> str:
+    """Timings span orders of magnitude; three significant digits read well across all of them."""
+    if not is_number(x):
+        return MISSING
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x != 0 and abs(x) < 0.001:
+        return "<0.001"
+    return f"{x:.3g}"
+
+
+def fmt_int(x) -> str:
+    """Counts, which become fractional when averaged over seeds."""
+    if not is_number(x):
+        return MISSING
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def display(value) -> str:
+    """Any JSON value as one line of text, for free-form fields (environment, findings)."""
+    if value is None:
+        return MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return fmt_num(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(display(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def best_rung_indices(rungs: list) -> set[int]:
+    """Rungs tied for the best test macro-F1, the metric the ladder is judged on."""
+    scores = [metric_mean(get(rung, "test", "macro_f1")) for rung in rungs]
+    known = [s for s in scores if s is not None]
+    return {i for i, s in enumerate(scores) if known and s == max(known)}

@@ -1,0 +1,82 @@
+"""The ladder as a rich table, for the end of a run and for the command line.
+
+It mirrors the HTML report's main table with the same formatting, narrowed to fit an 80-column
+terminal: each confidence interval, and each total parameter count, sits on a dim second line. Every cell is a
+``Text`` object, so a name containing ``[brackets]`` is shown as is, not parsed as markup.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .formatting import (
+    best_rung_indices,
+    display,
+    fmt_ci,
+    fmt_count,
+    fmt_num,
+    fmt_quantity,
+    get,
+    metric_mean,
+)
+
+METRICS = (("accuracy", "test acc."), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1"))
+
+
+def _metric_cell(metric) -> Text:
+    cell = Text(fmt_num(metric_mean(metric)))
+    ci = fmt_ci(metric)
+    if ci is not None and metric_mean(metric) is not None:
+        cell.append(f"\n{ci}", style="dim")
+    return cell
+
+
+def _params_cell(cost: dict) -> Text:
+    cell = Text(fmt_count(cost.get("trainable_params")))
+    if cost.get("total_params") is not None:
+        cell.append(f"\nof {fmt_count(cost['total_params'])}", style="dim")
+    return cell
+
+
+def _row(rung: dict) -> list[Text]:
+    test, cost = rung.get("test") or {}, rung.get("cost") or {}
+    return [
+        Text(display(rung.get("name"))),
+        *(_metric_cell(test.get(key)) for key, _ in METRICS),
+        Text(fmt_quantity(cost.get("fit_seconds"))),
+        _params_cell(cost),
+    ]
+
+
+def summary_table(results: dict) -> Table:
+    """One row per rung with test metrics and cost; the best test macro-F1 is bold green."""
+    rungs = results.get("rungs") or []
+    best = best_rung_indices(rungs)
+    table = Table(
+        title="transferlab ladder (test set)", box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, collapse_padding=True
+    )
+    table.add_column("rung", min_width=10, overflow="fold")
+    for _, header in METRICS:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("fit s", justify="right", no_wrap=True)
+    table.add_column("trained", justify="right", no_wrap=True)
+    for i, rung in enumerate(rungs):
+        table.add_row(*_row(rung), style="bold green" if i in best else None)
+    return table
+
+
+def print_summary(results: dict, console: Console | None = None) -> None:
+    """Notes first (they qualify the numbers), then the ladder, then the recommendation."""
+    console = console or Console()
+    for note in results.get("notes") or []:
+        console.print(Text(f"note: {note}", style="yellow"))
+    console.print(summary_table(results))
+    rung, why = get(results, "recommendation", "rung"), get(results, "recommendation", "why")
+    if rung:
+        line = Text.assemble(("recommended: ", "bold"), (str(rung), "bold green"))
+        if why:
+            line.append(f" — {why}")
+        console.print(line)

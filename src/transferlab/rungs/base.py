@@ -1,0 +1,63 @@
+"""The interface every rung implements, and what the runner hands it.
+
+A rung fits on the training split, chooses anything it chooses (regularisation, epochs) on the
+validation split, and returns predictions for validation and test. It never sees test labels:
+``Context`` gives it the test *items* only, and the runner scores the predictions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..backbones.base import Backbone
+from ..config import RunSpec
+from ..data.splits import Task
+from ..registry import Registry
+
+
+@dataclass
+class Context:
+    task: Task
+    spec: RunSpec
+    seed: int
+    backbone: Backbone | None = None
+    features: Callable[[str], np.ndarray] | None = None  # split -> (N, D) cached features
+    progress: Callable[[str, int, int], None] | None = None  # (label, done, total)
+
+    def train(self) -> tuple[list, np.ndarray]:
+        return self.task.part("train")
+
+    def val(self) -> tuple[list, np.ndarray]:
+        return self.task.part("val")
+
+    def test_items(self) -> list:
+        return self.task.part("test")[0]
+
+
+@dataclass
+class RungOutput:
+    val_pred: np.ndarray
+    test_pred: np.ndarray
+    fit_seconds: float
+    predict_seconds: float  # for the test split
+    trainable_params: int = 0
+    total_params: int = 0
+    curves: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    chosen: dict = field(default_factory=dict)  # settings chosen on validation
+
+
+class Rung:
+    strategy: str = ""
+    needs_backbone: bool = False
+    needs_features: bool = False
+    description: str = ""
+
+    def run(self, ctx: Context) -> RungOutput:
+        raise NotImplementedError
+
+
+RUNGS: Registry[type[Rung]] = Registry("rung")

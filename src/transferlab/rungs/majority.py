@@ -1,0 +1,27 @@
+"""Always predict the most frequent training class: exposes metrics inflated by imbalance."""
+
+from __future__ import annotations
+
+import time
+
+from sklearn.dummy import DummyClassifier
+
+from .base import RUNGS, Context, Rung, RungOutput
+
+
+@RUNGS.register("majority")
+class Majority(Rung):
+    strategy = "majority"
+    description = "Predicts the most frequent training class for everything."
+
+    def run(self, ctx: Context) -> RungOutput:
+        items, y = ctx.train()
+        start = time.perf_counter()
+        model = DummyClassifier(strategy="most_frequent").fit([[0]] * len(y), y)
+        fit = time.perf_counter() - start
+        start = time.perf_counter()
+        test_pred = model.predict([[0]] * len(ctx.test_items()))
+        predict = time.perf_counter() - start
+        val_pred = model.predict([[0]] * len(ctx.val()[1]))
+        return RungOutput(val_pred, test_pred, fit, predict,
+                          chosen={"class": ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]})

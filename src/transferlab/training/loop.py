@@ -1,0 +1,163 @@
+"""The one training loop every trainable rung uses.
+
+``fit`` trains ``model`` on (items, labels) batches made by ``make_batch``, with AdamW over
+parameter groups that each carry their own learning rate, a linear warm-up that restarts for a
+group when it is unfrozen, cosine decay over the planned steps, gradient clipping, a
+validation pass per epoch, early stopping on the validation metric and the best weights
+restored at the end. Which groups train in which epoch is the caller's ``on_epoch`` hook, so
+head-only, gradual unfreezing, full fine-tuning and from-scratch all share this code.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..evaluation.metrics import score
+
+
+@dataclass
+class LoopConfig:
+    epochs: int = 10
+    batch_size: int = 16
+    patience: int = 3  # epochs without validation improvement before stopping
+    warmup_fraction: float = 0.1  # of one epoch's steps, per newly unfrozen group
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    metric: str = "accuracy"  # chosen on validation
+    seed: int = 0
+    eval_batch_size: int = 64
+
+
+@dataclass
+class ParamGroup:
+    name: str
+    params: list[nn.Parameter]
+    lr: float
+
+
+@dataclass
+class FitResult:
+    curves: dict = field(default_factory=dict)
+    best_epoch: int = 0
+    best_val: float = -math.inf
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+
+MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
+
+
+def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, batch_size: int = 64,
+                   order: Sequence[int] | None = None) -> np.ndarray:
+    """(N, C) logits in eval mode; ``order`` lets text be batched by length."""
+    model.eval()
+    order = list(order) if order is not None else list(range(len(items)))
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo:lo + batch_size]
+            logits = model(**make_batch([items[i] for i in idx], False)).float().numpy()
+            if out is None:
+                out = np.empty((len(items), logits.shape[1]), dtype=np.float32)
+            out[idx] = logits
+    return out
+
+
+def _freeze_frozen_batchnorm(model: nn.Module) -> None:
+    """A frozen layer must not drift: BatchNorm with no trainable parameters keeps its statistics."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+            m.eval()
+
+
+def set_trainable(groups: list[ParamGroup], trainable: set[int]) -> None:
+    for i, g in enumerate(groups):
+        for p in g.params:
+            p.requires_grad_(i in trainable)
+
+
+def fit(
+    model: nn.Module,
+    make_batch: MakeBatch,
+    train: tuple[Sequence, np.ndarray],
+    val: tuple[Sequence, np.ndarray],
+    groups: list[ParamGroup],
+    cfg: LoopConfig,
+    *,
+    on_epoch: Callable[[int], str] | None = None,
+    val_order: Sequence[int] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> FitResult:
+    """Train, validate each epoch, stop early, restore the best epoch's weights."""
+    train_items, y_train = train
+    val_items, y_val = val
+    n = len(train_items)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup = max(1, int(cfg.warmup_fraction * steps_per_epoch))
+    optimizer = torch.optim.AdamW(
+        [{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], weight_decay=cfg.weight_decay)
+    started_at: dict[int, int] = {}  # group -> step at which it was first trainable
+    rng = np.random.default_rng(cfg.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    curves: dict[str, list] = {k: [] for k in ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")}
+    result = FitResult(curves=curves)
+    best_state = copy.deepcopy(model.state_dict())
+    stale, step, start = 0, 0, time.perf_counter()
+
+    for epoch in range(1, cfg.epochs + 1):
+        phase = on_epoch(epoch) if on_epoch else "train"
+        model.train()
+        _freeze_frozen_batchnorm(model)
+        losses, correct = [], 0
+        perm = rng.permutation(n)
+        for b, lo in enumerate(range(0, n, cfg.batch_size)):
+            idx = perm[lo:lo + cfg.batch_size]
+            targets = torch.as_tensor(y_train[idx])
+            logits = model(**make_batch([train_items[i] for i in idx], True))  # (B, C)
+            loss = loss_fn(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            trainable = [p for g in groups for p in g.params if p.requires_grad]
+            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+            decay = 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+            for gi, pg in enumerate(optimizer.param_groups):
+                if any(p.requires_grad for p in groups[gi].params):
+                    began = started_at.setdefault(gi, step)
+                    pg["lr"] = pg["base_lr"] * min(1.0, (step - began + 1) / warmup) * decay
+            optimizer.step()
+            step += 1
+            losses.append(float(loss))
+            correct += int((logits.argmax(1) == targets).sum())
+            if progress:
+                progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)
+
+        val_logits = predict_logits(model, make_batch, val_items, cfg.eval_batch_size, val_order)
+        val_metric = score(cfg.metric, y_val, val_logits.argmax(1))
+        val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(y_val)))
+        for key, value in (("epoch", epoch), ("phase", phase), ("train_loss", float(np.mean(losses))),
+                           ("train_metric", correct / n), ("val_loss", val_loss), ("val_metric", val_metric)):
+            curves[key].append(value)
+        if val_metric > result.best_val:
+            result.best_val, result.best_epoch, stale = val_metric, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                result.stopped_early = epoch < cfg.epochs
+                break
+
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start
+    curves["best_epoch"] = result.best_epoch
+    curves["metric"] = cfg.metric
+    return result
