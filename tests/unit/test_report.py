@@ -52,7 +52,8 @@ def sample_results() -> dict:
                 "notes": [],
             },
             {
-                "name": "finetune:minilm", "strategy": "finetune", "backbone": "minilm", "seeds": [0],
+                "name": "finetune:minilm", "strategy": "finetune", "backbone": "minilm",
+                "seeds": [0],
                 "test": {
                     **_metrics(0.842, 0.8, 0.81),
                     "per_class": {
@@ -147,6 +148,8 @@ def test_optional_sections_may_be_missing(results):
         "rungs": [{"name": "classical", "test": {"accuracy": {"mean": 0.7, "ci": None},
                                                  "macro_f1": {"mean": 0.6}}}],
         "environment": {},
+        "verdicts": [],
+        "audit": {},
     }
     html = render_html(minimal)
     assert "0.700" in html and "0.700 [" not in html
@@ -162,8 +165,8 @@ def test_curves_with_one_epoch_and_gaps(results):
     assert html.count('<svg class="chart"') == 1  # the loss chart has nothing to plot
     assert "<circle" in html and "nan" not in html.lower()
 
-    results["rungs"][1]["curves"]["epoch"] = [1, 2, 3]
-    results["rungs"][1]["curves"]["train_metric"] = [0.7, None, 0.8]
+    results["rungs"][1]["curves"]["epoch"] = [1, 2, 3, 4, 5]
+    results["rungs"][1]["curves"]["train_metric"] = [0.7, 0.72, None, 0.8, 0.82]
     assert render_html(results).count("<polyline") == 2  # the gap splits the line
 
 

@@ -30,9 +30,9 @@ class Backbone:
 
     modality: str = ""
 
-    def __init__(self, name: str, *, provenance: dict[str, str] | None = None, options: dict[str, Any] | None = None):
+    def __init__(self, name: str, *, provenance: dict[str, str] | None = None, **options: Any):
         self.name = name
-        self.options = dict(options or {})
+        self.options = options  # settings a source does not use (e.g. max_length for images) are kept, unused
         self.provenance = {"pretrained_on": UNKNOWN, "licence": UNKNOWN, "source": name, **(provenance or {})}
         self._pretrained: nn.Module | None = None
         self.feature_dim: int | None = None

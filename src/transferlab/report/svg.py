@@ -8,6 +8,7 @@ text that reaches the markup is passed through ``markupsafe.escape``; the result
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
@@ -38,8 +39,14 @@ def _ticks(lo: float, hi: float, integer: bool = False, target: int = 5):
     return lo, hi, [lo + i * step for i in range(round((hi - lo) / step) + 1)]
 
 
-def _tick_label(value: float) -> str:
+def _label(value: float) -> str:
     return f"{round(value, 10):g}"
+
+
+def _points(xs: list, values: list) -> list:
+    """(epoch, value) pairs aligned with ``xs``; None where either is missing."""
+    pairs = [(x, _number(y)) for x, y in zip(xs, values)]
+    return [(x, y) if x is not None and y is not None else None for x, y in pairs]
 
 
 def _segments(points: list) -> list[list]:
@@ -55,100 +62,139 @@ def _segments(points: list) -> list[list]:
     return runs + [current] if current else runs
 
 
+@dataclass
+class _Frame:
+    """The data-to-pixel mapping of one chart, with an inset so dots never sit on the axes."""
+
+    x_lo: float
+    x_hi: float
+    y_lo: float
+    y_hi: float
+    width: float = WIDTH - LEFT - RIGHT
+    height: float = HEIGHT - TOP - BOTTOM
+    inset: float = 8
+
+    def x(self, value: float) -> float:
+        span = self.width - 2 * self.inset
+        return LEFT + self.inset + (value - self.x_lo) / (self.x_hi - self.x_lo) * span
+
+    def y(self, value: float) -> float:
+        span = self.height - 2 * self.inset
+        return TOP + self.height - self.inset - (value - self.y_lo) / (self.y_hi - self.y_lo) * span
+
+
+def _axes(frame: _Frame, x_ticks: list, y_ticks: list) -> str:
+    bottom, right = TOP + frame.height, LEFT + frame.width
+    parts = []
+    for t in y_ticks:
+        y = frame.y(t)
+        parts.append(
+            f'<line class="grid" x1="{LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(_label(t))}</text>"
+        )
+    for t in x_ticks:
+        x = frame.x(t)
+        parts.append(
+            f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
+            f"{escape(_label(t))}</text>"
+        )
+    parts.append(
+        f'<line class="axis" x1="{LEFT}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
+        f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{bottom}"/>'
+        f'<text class="tick" x="{LEFT + frame.width / 2:.1f}" y="{HEIGHT - 4}" '
+        f'text-anchor="middle">epoch</text>'
+    )
+    return "".join(parts)
+
+
+def _best_marker(frame: _Frame, epoch: float) -> str:
+    x = frame.x(epoch)
+    return (
+        f'<line class="best" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + frame.height}"/>'
+        f'<text class="tick" x="{x + 4:.1f}" y="{TOP + 10}">best</text>'
+    )
+
+
+def _series(frame: _Frame, name: str, points: list, phases) -> str:
+    """The line (broken at gaps) plus a dot per epoch whose tooltip names the training phase."""
+    colour = COLOURS.get(name, "#475569")
+    parts = []
+    for run in _segments(points):
+        if len(run) < 2:
+            continue  # a lone point is drawn by its dot below
+        coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in run)
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>'
+        )
+    for i, point in enumerate(points):
+        if point is None:
+            continue
+        x, y = point
+        phase = f" ({phases[i]})" if i < len(phases) and phases[i] else ""
+        tip = f"epoch {_label(x)}{phase}: {name} {y:.3f}"
+        parts.append(
+            f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(y):.1f}" r="3" fill="{colour}">'
+            f"<title>{escape(tip)}</title></circle>"
+        )
+    return "".join(parts)
+
+
+def _legend(names: list[str]) -> str:
+    """Legend in the top-right corner; widths are estimated since SVG cannot measure text here."""
+    parts, x = [], WIDTH - RIGHT
+    for name in reversed(names):
+        x -= 28 + 7 * len(name)
+        parts.append(
+            f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" '
+            f'stroke="{COLOURS.get(name, "#475569")}" stroke-width="2"/>'
+            f'<text class="tick" x="{x + 21}" y="16">{escape(name)}</text>'
+        )
+    return "".join(parts)
+
+
 def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=None) -> Markup:
     """One chart: epoch on x, a line per series (name -> values aligned with ``epochs``)."""
     xs = [_number(x) for x in epochs]
-    data = {name: [(x, _number(y)) for x, y in zip(xs, ys)] for name, ys in series.items()}
-    x_known = [x for x in xs if x is not None]
-    y_known = [y for pts in data.values() for x, y in pts if x is not None and y is not None]
-    if not x_known or not y_known:
+    data = {name: _points(xs, values) for name, values in series.items()}
+    data = {name: points for name, points in data.items() if any(points)}
+    if not data:
         return Markup("")
-    x_lo, x_hi, x_ticks = _ticks(min(x_known), max(x_known), integer=True)
-    y_lo, y_hi, y_ticks = _ticks(min(y_known), max(y_known))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def sx(x):
-        return LEFT + (x - x_lo) / (x_hi - x_lo) * plot_w
-
-    def sy(y):
-        return TOP + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h
-
-    parts = [
+    known = [p for points in data.values() for p in points if p is not None]
+    x_lo, x_hi, x_ticks = _ticks(min(x for x, _ in known), max(x for x, _ in known), integer=True)
+    y_lo, y_hi, y_ticks = _ticks(min(y for _, y in known), max(y for _, y in known))
+    frame = _Frame(x_lo, x_hi, y_lo, y_hi)
+    best = _number(best_epoch)
+    return Markup("".join([
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
         f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
         f'<text class="chart-title" x="{LEFT}" y="16">{escape(title)}</text>',
-    ]
-    for y in y_ticks:
-        parts.append(
-            f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{sy(y):.1f}" y2="{sy(y):.1f}"/>'
-            f'<text class="tick" x="{LEFT - 6}" y="{sy(y) + 4:.1f}" text-anchor="end">'
-            f"{escape(_tick_label(y))}</text>"
-        )
-    for x in x_ticks:
-        parts.append(
-            f'<line class="axis" x1="{sx(x):.1f}" x2="{sx(x):.1f}" y1="{TOP + plot_h}" '
-            f'y2="{TOP + plot_h + 4}"/><text class="tick" x="{sx(x):.1f}" y="{TOP + plot_h + 16}" '
-            f'text-anchor="middle">{escape(_tick_label(x))}</text>'
-        )
-    parts.append(
-        f'<line class="axis" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}"/>'
-        f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}"/>'
-        f'<text class="tick" x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 4}" text-anchor="middle">epoch</text>'
-    )
-    best = _number(best_epoch)
-    if best is not None and x_lo <= best <= x_hi:
-        parts.append(
-            f'<line class="best" x1="{sx(best):.1f}" x2="{sx(best):.1f}" y1="{TOP}" y2="{TOP + plot_h}"/>'
-            f'<text class="tick" x="{sx(best) + 4:.1f}" y="{TOP + 10}">best</text>'
-        )
-    colours = {}
-    for name, points in data.items():
-        colour = colours[name] = COLOURS.get(name, "#475569")
-        usable = [(x, y) if x is not None and y is not None else None for x, y in points]
-        for run in _segments(usable):
-            path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in run)
-            parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-        for j, (x, y) in enumerate(points):
-            if x is None or y is None:
-                continue
-            phase = f" ({phases[j]})" if j < len(phases) and phases[j] else ""
-            tip = f"epoch {_tick_label(x)}{phase}: {name} {y:.3f}"
-            parts.append(
-                f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}">'
-                f"<title>{escape(tip)}</title></circle>"
-            )
-    parts.append(_legend(colours))
-    parts.append("</svg>")
-    return Markup("".join(parts))
-
-
-def _legend(colours: dict) -> str:
-    """Legend in the top-right corner; widths are estimated since SVG cannot measure text here."""
-    items, x = [], WIDTH - RIGHT
-    for name, colour in reversed(colours.items()):
-        x -= 28 + 7 * len(name)
-        items.append(
-            f'<line x1="{x}" x2="{x + 16}" y1="12" y2="12" stroke="{colour}" stroke-width="2"/>'
-            f'<text class="tick" x="{x + 21}" y="16">{escape(name)}</text>'
-        )
-    return "".join(items)
+        _axes(frame, x_ticks, y_ticks),
+        _best_marker(frame, best) if best is not None and x_lo <= best <= x_hi else "",
+        *(_series(frame, name, points, phases) for name, points in data.items()),
+        _legend(list(data)),
+        "</svg>",
+    ]))
 
 
 def curve_charts(curves) -> list[Markup]:
     """The metric chart and the loss chart for one rung; an empty list when nothing was recorded."""
     if not isinstance(curves, dict) or not curves.get("epoch"):
         return []
-    metric = str(curves.get("metric") or "metric")
+    phases = curves.get("phase") if isinstance(curves.get("phase"), list) else []
     specs = [
-        (metric, {"train": curves.get("train_metric"), "validation": curves.get("val_metric")}),
-        ("loss", {"train": curves.get("train_loss"), "validation": curves.get("val_loss")}),
+        (str(curves.get("metric") or "metric"), "train_metric", "val_metric"),
+        ("loss", "train_loss", "val_loss"),
     ]
     charts = []
-    for title, series in specs:
-        present = {k: v for k, v in series.items() if isinstance(v, (list, tuple)) and v}
-        chart = line_chart(
-            title, curves["epoch"], present, curves.get("phase") or (), curves.get("best_epoch")
-        )
+    for title, train, val in specs:
+        series = {
+            name: curves[key]
+            for name, key in (("train", train), ("validation", val))
+            if isinstance(curves.get(key), list)
+        }
+        chart = line_chart(title, curves["epoch"], series, phases, curves.get("best_epoch"))
         if chart:
             charts.append(chart)
     return charts

@@ -1,8 +1,8 @@
 """The ladder as a rich table, for the end of a run and for the command line.
 
 It mirrors the HTML report's main table with the same formatting, narrowed to fit an 80-column
-terminal: each confidence interval, and each total parameter count, sits on a dim second line. Every cell is a
-``Text`` object, so a name containing ``[brackets]`` is shown as is, not parsed as markup.
+terminal: confidence intervals and total parameter counts sit on a dim second line. Every cell
+is a ``Text`` object, so a name containing ``[brackets]`` is shown as is, not parsed as markup.
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ from .formatting import (
     metric_mean,
 )
 
-METRICS = (("accuracy", "test acc."), ("balanced_accuracy", "balanced acc."), ("macro_f1", "macro-F1"))
+METRICS = (
+    ("accuracy", "test acc."),
+    ("balanced_accuracy", "balanced acc."),
+    ("macro_f1", "macro-F1"),
+)
 
 
 def _metric_cell(metric) -> Text:
-    cell = Text(fmt_num(metric_mean(metric)))
-    ci = fmt_ci(metric)
-    if ci is not None and metric_mean(metric) is not None:
+    mean, ci = metric_mean(metric), fmt_ci(metric)
+    cell = Text(fmt_num(mean))
+    if mean is not None and ci is not None:
         cell.append(f"\n{ci}", style="dim")
     return cell
 
@@ -56,13 +60,17 @@ def summary_table(results: dict) -> Table:
     rungs = results.get("rungs") or []
     best = best_rung_indices(rungs)
     table = Table(
-        title="transferlab ladder (test set)", box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, collapse_padding=True
+        title="transferlab ladder (test set)",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        show_edge=False,
+        collapse_padding=True,
     )
     table.add_column("rung", min_width=10, overflow="fold")
     for _, header in METRICS:
         table.add_column(header, justify="right", no_wrap=True)
     table.add_column("fit s", justify="right", no_wrap=True)
-    table.add_column("trained", justify="right", no_wrap=True)
+    table.add_column("trainable", justify="right", no_wrap=True)
     for i, rung in enumerate(rungs):
         table.add_row(*_row(rung), style="bold green" if i in best else None)
     return table

