@@ -54,7 +54,7 @@ def resolve_backbones(spec: RunSpec, modality: str) -> list:
             options = {"max_length": spec.max_length, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
         b = resolve(name, **options)
         if b.modality != modality:
-            raise BackboneError(f"Backbone '{name}' is a {b.modality} model but the data is {modality}. "
+            raise BackboneError(f"Backbone '{name}' is for {b.modality} data but the data is {modality}. "
                                 f"Pass a {modality} backbone with --backbone.")
         backbones.append(b)
     return backbones

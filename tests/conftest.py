@@ -1,0 +1,108 @@
+"""Shared fixtures: tiny models made on the spot, small data sets written to tmp folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS = {
+    "pos": ["great", "delicious", "love", "excellent", "tasty", "perfect", "fresh", "wonderful"],
+    "neg": ["awful", "stale", "hate", "terrible", "bland", "broken", "rotten", "disappointing"],
+}
+FILLER = ["the", "a", "this", "product", "was", "really", "and", "it", "i", "box", "taste", "very"]
+
+
+def synthetic_reviews(n_per_class: int = 40, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Short texts whose class shows in a few telling words among filler."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for label, words in WORDS.items():
+        for _ in range(n_per_class):
+            tokens = list(rng.choice(FILLER, size=6)) + list(rng.choice(words, size=2))
+            rng.shuffle(tokens)
+            texts.append(" ".join(tokens))
+            labels.append(label)
+    return texts, labels
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT saved as a sentence-transformers folder (CLS pooling)."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(FILLER + WORDS["pos"] + WORDS["neg"]))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (folder / "README.md").write_text("---\nlicense: mit\ndatasets:\n- made-up-corpus\n---\n# tiny\n")
+    return folder
+
+
+@pytest.fixture
+def reviews_csv(tmp_path) -> Path:
+    import pandas as pd
+
+    texts, labels = synthetic_reviews()
+    path = tmp_path / "reviews.csv"
+    pd.DataFrame({"review": texts, "stars": labels}).to_csv(path, index=False)
+    return path
+
+
+def write_image_folder(root: Path, n_per_class: int = 12, size: int = 32, seed: int = 0) -> Path:
+    """Two visually distinct classes: bright squares on dark, dark squares on bright."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for label, (bg, fg) in {"dark": (20, 230), "bright": (230, 20)}.items():
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            img = np.full((size, size, 3), bg, dtype=np.uint8)
+            x, y = rng.integers(0, size // 2, size=2)
+            img[y:y + size // 3, x:x + size // 3] = fg
+            img = np.clip(img.astype(int) + rng.integers(-15, 15, img.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return write_image_folder(tmp_path / "shapes")
+
+
+@pytest.fixture
+def tiny_torchvision_weights(tmp_path_factory) -> Path:
+    """Random mobilenet_v3_small weights saved as safetensors (an offline 'local file' backbone)."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = torchvision.models.mobilenet_v3_small(weights=None)
+    path = tmp_path_factory.mktemp("tv") / "mnv3.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own feature cache, so cache hits are the test's own doing."""
+    monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))

@@ -1,0 +1,80 @@
+import numpy as np
+import torch
+from torch import nn
+
+from transferlab.backbones import resolve
+from transferlab.data.splits import content_hash
+from transferlab.features import extract
+from transferlab.training import LoopConfig, ParamGroup, fit
+
+
+def test_cache_hit_and_invalidation(tiny_bert, tmp_path):
+    b = resolve(f"hf:{tiny_bert}", max_length=16)
+    items = [f"great taste {i}" for i in range(10)]
+    hashes = [content_hash(t) for t in items]
+    first = extract(b, items, hashes, cache_dir=tmp_path, batch_size=4)
+    again = extract(b, items, hashes, cache_dir=tmp_path, batch_size=4)
+    assert not first.from_cache and again.from_cache
+    np.testing.assert_array_equal(first.features, again.features)
+    # extraction keeps input order even though it batches by length
+    with torch.inference_mode():
+        direct = b.encoder()(**b.preprocess(items[3:4])).numpy()
+    np.testing.assert_allclose(first.features[3:4], direct, atol=1e-5)
+    items[4] = "awful stale"
+    changed = extract(b, items, [content_hash(t) for t in items], cache_dir=tmp_path, batch_size=4)
+    assert not changed.from_cache
+    # a different preprocessing (max_length) is a different cache entry
+    b2 = resolve(f"hf:{tiny_bert}", max_length=8)
+    assert not extract(b2, items[:3], [content_hash(t) for t in items[:3]], cache_dir=tmp_path).from_cache
+
+
+def test_truncated_cache_file_is_rebuilt(tiny_bert, tmp_path):
+    b = resolve(f"hf:{tiny_bert}", max_length=16)
+    items = ["a b c", "great"]
+    hashes = [content_hash(t) for t in items]
+    first = extract(b, items, hashes, cache_dir=tmp_path)
+    first.path.write_bytes(first.path.read_bytes()[:60])
+    assert not extract(b, items, hashes, cache_dir=tmp_path).from_cache
+
+
+def _blobs(n, seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 4)).astype(np.float32) + 3 * y[:, None]
+    return x, y
+
+
+def test_loop_learns_stops_early_and_restores_best():
+    torch.manual_seed(0)
+    xtr, ytr = _blobs(200, 0)
+    xva, yva = _blobs(100, 1)
+    model = nn.Sequential(nn.Linear(4, 2))
+    wrapped = type("W", (nn.Module,), {"forward": lambda self, x: model(x)})()
+    wrapped.add_module("m", model)
+    make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
+    groups = [ParamGroup("all", list(model.parameters()), 0.05)]
+    res = fit(wrapped, make_batch, (list(xtr), ytr), (list(xva), yva), groups,
+              LoopConfig(epochs=30, batch_size=32, patience=2))
+    assert res.best_val > 0.95
+    assert res.stopped_early and len(res.curves["epoch"]) < 30
+    assert res.curves["val_metric"][res.best_epoch - 1] == res.best_val
+    # restored weights reproduce the best validation score
+    with torch.no_grad():
+        acc = (model(torch.from_numpy(xva)).argmax(1).numpy() == yva).mean()
+    assert acc == res.best_val
+
+
+def test_start_score_keeps_initial_weights_when_nothing_beats_them():
+    torch.manual_seed(0)
+    xtr, ytr = _blobs(50, 0)
+    model = nn.Linear(4, 2)
+    before = [p.detach().clone() for p in model.parameters()]
+    wrapped = nn.Sequential()
+    wrapped.forward = lambda x: model(x)
+    wrapped.add_module("m", model)
+    make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
+    res = fit(wrapped, make_batch, (list(xtr), ytr), (list(xtr), ytr),
+              [ParamGroup("all", list(model.parameters()), 0.1)], LoopConfig(epochs=2, patience=5),
+              start_score=1.01)
+    assert res.best_epoch == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

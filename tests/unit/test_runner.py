@@ -1,0 +1,93 @@
+"""End to end on tiny random models: the ladder, results.json, the report, and honest splits."""
+
+import csv
+import json
+
+import pytest
+
+import transferlab
+from transferlab.errors import ConfigError
+
+
+@pytest.fixture
+def finished_run(tiny_bert, reviews_csv, tmp_path):
+    return transferlab.run(reviews_csv, text_column="review", label_column="stars",
+                           backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "run"), epochs=2, head_epochs=5,
+                           max_length=16, quiet=True)
+
+
+def test_every_rung_reports_held_out_metrics(finished_run):
+    r = finished_run
+    names = [x["name"] for x in r["rungs"]]
+    assert names[:2] == ["majority", "classical"]
+    assert {n.split(":")[0] for n in names} == {"majority", "classical", "frozen", "finetune", "full", "scratch"}
+    n_test = r["task"]["splits"]["test"]
+    for rung in r["rungs"]:
+        t = rung["test"]
+        assert t["n"] == n_test
+        assert sum(c["support"] for c in t["per_class"].values()) == n_test
+        lo, hi = t["accuracy"]["ci"]
+        assert lo <= t["accuracy"]["mean"] <= hi
+        assert rung["cost"]["fit_seconds"] >= 0
+    # majority really predicts one class; the telling-words task is easy for TF-IDF
+    assert r.rung("majority")["test"]["balanced_accuracy"]["mean"] == 0.5
+    assert r.rung("classical")["test"]["accuracy"]["mean"] >= 0.9
+
+
+def test_trainable_rungs_have_curves_and_finetune_starts_from_head(finished_run):
+    ft = [x for x in finished_run["rungs"] if x["strategy"] == "finetune"][0]
+    c = ft["curves"]
+    assert c["epoch"][0] == 0 and c["phase"][0] == "head warm-up"
+    assert len(c["train_loss"]) == len(c["val_metric"]) == len(c["epoch"])
+    full = [x for x in finished_run["rungs"] if x["strategy"] == "full"][0]
+    assert full["cost"]["trainable_params"] == full["cost"]["total_params"]
+    frozen = [x for x in finished_run["rungs"] if x["strategy"] == "frozen"][0]
+    assert frozen["cost"]["trainable_params"] < frozen["cost"]["total_params"]
+
+
+def test_run_directory_is_complete_and_test_split_disjoint(finished_run):
+    out = finished_run.path
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema"] == "transferlab.run/1"
+    for key in ("task", "audit", "ranking", "rungs", "verdicts", "recommendation", "environment"):
+        assert key in data
+    assert data["recommendation"]["rung"] in [x["name"] for x in data["rungs"]]
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+    rows = list(csv.DictReader(open(out / "split_manifest.csv")))
+    train = {r["sha256"] for r in rows if r["split"] == "train"}
+    test = [r for r in rows if r["split"] == "test"]
+    assert len(test) == data["task"]["splits"]["test"]
+    assert not any(r["sha256"] in train for r in test)  # this synthetic set has no duplicates
+    assert transferlab.load_run(out)["rungs"] == data["rungs"]
+
+
+def test_second_run_reuses_cached_features(tiny_bert, reviews_csv, tmp_path):
+    kwargs = dict(text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
+                  rungs="frozen", max_length=16, quiet=True)
+    first = transferlab.run(reviews_csv, out=str(tmp_path / "a"), **kwargs)
+    second = transferlab.run(reviews_csv, out=str(tmp_path / "b"), **kwargs)
+    assert first["ranking"][0]["items_per_second"] is not None
+    assert second["ranking"][0]["items_per_second"] is None  # nothing was extracted
+    assert first.rung(f"frozen:hf:{tiny_bert}")["test"] == second.rung(f"frozen:hf:{tiny_bert}")["test"]
+
+
+def test_image_folder_run(image_folder, tiny_torchvision_weights, tmp_path):
+    r = transferlab.run(image_folder, backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
+                        rungs="majority,classical,frozen,finetune", out=str(tmp_path / "img"), epochs=1,
+                        head_epochs=3, image_size=32, batch_size=8, quiet=True)
+    assert r["task"]["modality"] == "image"
+    assert r.rung("classical")["test"]["accuracy"]["mean"] == 1.0  # dark vs bright is trivial for HOG+pixels
+
+
+def test_finished_run_directory_is_not_overwritten(finished_run, reviews_csv):
+    with pytest.raises(ConfigError, match="already holds a finished run"):
+        transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs="majority",
+                        out=str(finished_run.path), quiet=True)
+
+
+def test_bad_settings_fail_before_anything_is_written(reviews_csv, tmp_path):
+    with pytest.raises(ConfigError, match="Unknown rung 'lora-ish'"):
+        transferlab.run(reviews_csv, rungs="majority,lora-ish", out=str(tmp_path / "x"))
+    with pytest.raises(ConfigError, match="'epochs' setting must be a whole number >= 1. Got 0"):
+        transferlab.run(reviews_csv, epochs=0, out=str(tmp_path / "x"))
+    assert not (tmp_path / "x").exists()
