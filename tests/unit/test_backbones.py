@@ -14,7 +14,7 @@ def backbone(request, tiny_bert, tiny_torchvision_weights):
         return resolve(f"hf:{tiny_bert}", max_length=16), ["great taste", "awful stale box really"]
     img = [np.zeros((20, 20, 3), dtype=np.uint8), np.full((20, 20), 200, dtype=np.uint8)]
     if request.param == "timm":
-        torch.manual_seed(0)
+        torch.manual_seed(1234)
         import timm
         from safetensors.torch import save_file
 

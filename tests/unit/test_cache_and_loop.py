@@ -40,7 +40,7 @@ def test_truncated_cache_file_is_rebuilt(tiny_bert, tmp_path):
 def _blobs(n, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)
-    x = rng.normal(size=(n, 4)).astype(np.float32) + 3 * y[:, None]
+    x = (rng.normal(size=(n, 4)) + 3 * y[:, None]).astype(np.float32)
     return x, y
 
 

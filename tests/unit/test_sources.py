@@ -60,19 +60,17 @@ def test_unknown_path_and_extension(tmp_path):
         load_data(tmp_path / "x.xlsx")
 
 
-def test_image_folder_with_and_without_split_dirs(image_folder, tmp_path):
+def test_image_folder_with_and_without_split_dirs(image_folder, make_image_folder, tmp_path):
     ds = load_data(image_folder)
     assert ds.modality == "image" and ds.splits is None and len(ds) == 24
     split_root = tmp_path / "split"
-    for s in ("train", "test"):
-        (split_root / s).mkdir(parents=True)
-        for label in ("dark", "bright"):
-            (image_folder / label).rename(split_root / s / label) if s == "train" else None
-    from tests.conftest import write_image_folder
-
-    write_image_folder(split_root / "test", n_per_class=3)
+    make_image_folder(split_root / "train", n_per_class=8)
+    make_image_folder(split_root / "test", n_per_class=3, seed=1)
     ds = load_data(split_root)
     assert set(ds.splits) == {"train", "test"} and ds.splits.count("test") == 6
+    (split_root / "extra").mkdir()
+    with pytest.raises(DataError, match="mixes split folders"):
+        load_data(split_root)
 
 
 def test_unreadable_and_empty_images(image_folder):
