@@ -84,8 +84,8 @@ class _Features:
     def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress):
         self.backbone, self.task, self.spec, self.progress = backbone, task, spec, progress
         self._arrays: dict[str, np.ndarray] = {}
-        self.seconds = 0.0
-        self.extracted = 0
+        self.seconds = 0.0  # embedding time, as measured when the features were extracted
+        self.items = 0
         self.from_cache = True
 
     def __call__(self, split: str) -> np.ndarray:
@@ -97,15 +97,14 @@ class _Features:
                 ex = extract(self.backbone, items, self.task.part_hashes(split), cache_dir=self.spec.cache_dir,
                              batch_size=self.spec.extract_batch_size, progress=update)
             self._arrays[split] = ex.features
-            if not ex.from_cache:
-                self.seconds += ex.seconds
-                self.extracted += len(items)
-                self.from_cache = False
+            self.seconds += ex.seconds
+            self.items += len(items)
+            self.from_cache = self.from_cache and ex.from_cache
         return self._arrays[split]
 
     @property
     def items_per_second(self) -> float | None:
-        return self.extracted / self.seconds if self.seconds > 0 else None
+        return self.items / self.seconds if self.seconds > 0 else None
 
 
 def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
@@ -177,8 +176,11 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         with progress.task(name) as update:
             ctx = Context(task, spec, spec.seed, backbone, features[backbone.name] if backbone else None, update)
             result = rung.run(ctx)
-        if rung.needs_features and features[backbone.name].items_per_second:
-            result.notes.append(f"Feature extraction ran at {features[backbone.name].items_per_second:.1f} items/s.")
+        speed = features[backbone.name].items_per_second if rung.needs_features else None
+        if speed:
+            result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
+            if rung.strategy == "frozen":  # predicting a new item means embedding it first
+                result.predict_seconds += len(task.part("test")[1]) / speed
         record = _rung_record(name, rung, backbone, result, task, spec.seed)
         records.append(record)
         t = record["test"]
@@ -208,6 +210,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
 def _candidate(backbone, feats: _Features) -> dict:
     return {"backbone": backbone.name, "scores": {}, "params": backbone.num_params(),
             "feature_dim": backbone.feature_dim, "items_per_second": feats.items_per_second,
+            "features_from_cache": feats.from_cache,
             "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),
             "licence": backbone.provenance.get("licence", "unknown"),
             "source": backbone.provenance.get("source", backbone.name)}

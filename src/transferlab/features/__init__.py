@@ -9,6 +9,7 @@ renamed when complete: an interrupted extraction never leaves a file that looks 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import time
@@ -38,11 +39,22 @@ class Extraction:
     features: np.ndarray  # (N, D) float32, memory-mapped
     path: Path
     from_cache: bool
-    seconds: float
+    seconds: float  # how long the extraction took when it ran (also for a cache hit)
 
     @property
     def items_per_second(self) -> float | None:
-        return None if self.from_cache or self.seconds <= 0 else len(self.features) / self.seconds
+        return len(self.features) / self.seconds if self.seconds > 0 else None
+
+
+def _timing_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def _recorded_seconds(path: Path) -> float:
+    try:
+        return float(json.loads(_timing_path(path).read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
 
 
 def _valid(path: Path, n: int) -> np.ndarray | None:
@@ -70,7 +82,7 @@ def extract(
     if cached is not None:
         if progress:
             progress(len(items))
-        return Extraction(cached, path, True, 0.0)
+        return Extraction(cached, path, True, _recorded_seconds(path))
 
     cache_dir.mkdir(parents=True, exist_ok=True)
     encoder = backbone.encoder()
@@ -93,6 +105,7 @@ def extract(
         seconds = time.perf_counter() - start
         out.flush()
         del out
+        _timing_path(path).write_text(json.dumps({"seconds": seconds, "items": len(items), "backbone": backbone.name}))
         os.replace(tmp, path)
     finally:
         if tmp.exists():

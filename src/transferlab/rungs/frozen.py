@@ -32,4 +32,5 @@ class Frozen(Rung):
         head = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
                           chosen={"C": c, "val_scores_by_C": scores},
-                          notes=["Fit and predict times exclude feature extraction (cached; see the ranking cost)."])
+                          notes=["Fit time excludes feature extraction (cached; see the candidates table); "
+                                 "prediction time includes embedding at the measured extraction speed."])
