@@ -19,7 +19,7 @@ from . import __version__
 from .config import RunSpec, default_out
 from .data import Dataset, Task, load_data, make_task, subsample, write_manifest
 from .errors import BackboneError, ConfigError, TransferlabError
-from .evaluation import evaluate
+from .evaluation import evaluate, expected_calibration_error
 from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
 
@@ -110,31 +110,56 @@ class _Features:
 def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
     y_val, y_test = task.part("val")[1], task.part("test")[1]
     n_test = max(len(y_test), 1)
+    test = evaluate(y_test, out.test_pred, task.classes)
+    if out.test_proba is not None:
+        test["ece"] = expected_calibration_error(y_test, out.test_proba)
     return {
         "name": name, "strategy": rung.strategy, "backbone": backbone.name if backbone else None, "seeds": [seed],
-        "test": evaluate(y_test, out.test_pred, task.classes),
+        "test": test,
+        "predictions": {"test": [int(p) for p in out.test_pred], "val": [int(p) for p in out.val_pred]},
         "val": evaluate(y_val, out.val_pred, task.classes, with_details=False),
         "curves": out.curves,
-        "cost": {"fit_seconds": out.fit_seconds, "trainable_params": out.trainable_params,
+        "cost": {"fit_seconds": out.fit_seconds, "extract_seconds": out.extract_seconds,
+                 "trainable_params": out.trainable_params,
                  "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test},
         "chosen": out.chosen, "notes": out.notes, "description": rung.description,
     }
 
 
-def _recommend(rungs: list[dict], metric: str) -> dict | None:
-    """The rung with the best validation score; a cheaper rung within 0.005 of it is preferred."""
+def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str) -> dict | None:
+    """Chosen on validation, never on test: the cheapest rung within noise of the best one.
+
+    "Within noise" is a paired bootstrap on the validation examples (p >= 0.05); cost is the fit
+    time plus the time to embed the data for rungs that use cached features.
+    """
+    from .evaluation import paired_bootstrap
+
     scored = [r for r in rungs if r["strategy"] != "majority"]
     if not scored:
         return None
-    best = max(r["val"][metric]["mean"] for r in scored)
-    close = [r for r in scored if r["val"][metric]["mean"] >= best - 0.005]
-    pick = min(close, key=lambda r: r["cost"]["fit_seconds"])
+    best = max(scored, key=lambda r: r["val"][metric]["mean"])
+
+    def cost(r: dict) -> float:
+        return r["cost"]["fit_seconds"] + r["cost"].get("extract_seconds", 0.0)
+
+    close = [best]
+    for r in scored:
+        if r is best:
+            continue
+        c = paired_bootstrap(y_val, np.asarray(r["predictions"]["val"]), np.asarray(best["predictions"]["val"]),
+                             metric, n_classes=n_classes)
+        if not c["significant"]:
+            close.append(r)
+    pick = min(close, key=cost)
     t = pick["test"][metric]
-    why = (f"Highest validation {metric} ({pick['val'][metric]['mean']:.3f}"
-           + (", the cheapest of the rungs within 0.005 of the best" if len(close) > 1 else "")
-           + f"); held-out test {metric} {t['mean']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}], "
-           f"fit in {pick['cost']['fit_seconds']:.1f} s. Chosen on validation, not on test.")
-    return {"rung": pick["name"], "why": why, "metric": metric}
+    why = f"Best validation {metric} ({best['val'][metric]['mean']:.3f}, {best['name']})"
+    if pick is not best:
+        why = (f"Within noise of the best validation {metric} ({pick['val'][metric]['mean']:.3f} vs "
+               f"{best['val'][metric]['mean']:.3f} for {best['name']}) and the cheapest of the "
+               f"{len(close)} rungs that are")
+    why += (f"; costs {cost(pick):.1f} s to fit; held-out test {metric} {t['mean']:.3f} "
+            f"[{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]. Chosen on validation, not on test.")
+    return {"rung": pick["name"], "why": why, "metric": metric, "within_noise_of_best": [r["name"] for r in close]}
 
 
 def run(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
@@ -177,6 +202,8 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             ctx = Context(task, spec, spec.seed, backbone, features[backbone.name] if backbone else None, update)
             result = rung.run(ctx)
         speed = features[backbone.name].items_per_second if rung.needs_features else None
+        if rung.needs_features:
+            result.extract_seconds = features[backbone.name].seconds
         if speed:
             result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
             if rung.strategy == "frozen":  # predicting a new item means embedding it first
@@ -187,6 +214,10 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} "
                      f"({result.fit_seconds:.1f} s)")
 
+    from .verdicts import VerdictContext, run_verdicts
+
+    verdicts = run_verdicts(VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes,
+                                           spec.metric))
     results = RunResults({
         "schema": SCHEMA,
         "task": {"modality": task.modality, "labels": task.classes, "splits": sizes, "source": task.description},
@@ -194,8 +225,8 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         "audit": {"findings": []},
         "ranking": [_candidate(b, features[b.name]) for b in backbones],
         "rungs": records,
-        "verdicts": [],
-        "recommendation": _recommend(records, spec.metric),
+        "verdicts": verdicts,
+        "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric),
         "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
         "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
     })

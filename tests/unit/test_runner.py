@@ -92,3 +92,12 @@ def test_bad_settings_fail_before_anything_is_written(reviews_csv, tmp_path):
     with pytest.raises(ConfigError, match="'epochs' setting must be a whole number >= 1. Got 0"):
         transferlab.run(reviews_csv, epochs=0, out=str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
+
+
+def test_random_weight_backbone_yields_negative_transfer(tiny_bert, reviews_csv, tmp_path):
+    """The tiny BERT's weights are random: its features carry no knowledge, TF-IDF does better."""
+    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
+                        rungs="majority,classical,frozen", out=str(tmp_path / "r"), max_length=16, quiet=True)
+    codes = [v["code"] for v in r["verdicts"]]
+    assert "negative_transfer" in codes and "transfer_helped" not in codes
+    assert r["recommendation"]["rung"] == "classical"

@@ -48,6 +48,15 @@ class RungOutput:
     curves: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     chosen: dict = field(default_factory=dict)  # settings chosen on validation
+    test_proba: np.ndarray | None = None  # (N_test, C) predicted class probabilities, for calibration
+    extract_seconds: float = 0.0  # time spent embedding the data with the frozen backbone (cached features)
+
+
+def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
+    """Probabilities over all classes from a model that knows the classes ``seen`` (its classes_)."""
+    out = np.zeros((len(proba), n_classes), dtype=np.float64)
+    out[:, seen] = proba
+    return out
 
 
 class Rung:

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from .base import RUNGS, Context, Rung, RungOutput
+from .base import RUNGS, Context, Rung, RungOutput, full_proba
 from .linear import fit_logreg
 
 
@@ -53,8 +53,10 @@ class Classical(Rung):
         fit = time.perf_counter() - start
         val_pred = model.predict(transform(val_items))
         start = time.perf_counter()
-        test_pred = model.predict(transform(test_items))
+        X_test = transform(test_items)
+        proba = full_proba(model.predict_proba(X_test), model.classes_, len(ctx.task.classes))
+        test_pred = proba.argmax(1)
         predict = time.perf_counter() - start
         n_params = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
-        return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params,
+        return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
                           chosen={"features": what, "C": c, "val_scores_by_C": scores})

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from .base import RUNGS, Context, Rung, RungOutput
+from .base import RUNGS, Context, Rung, RungOutput, full_proba
 from .linear import fit_logreg
 
 
@@ -27,10 +27,11 @@ class Frozen(Rung):
         model, c, scores = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
         fit = time.perf_counter() - start
         start = time.perf_counter()
-        test_pred = model.predict(X_test)
+        proba = full_proba(model.predict_proba(X_test), model.classes_, len(ctx.task.classes))
+        test_pred = proba.argmax(1)
         predict = time.perf_counter() - start
         head = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
-                          chosen={"C": c, "val_scores_by_C": scores},
+                          test_proba=proba, chosen={"C": c, "val_scores_by_C": scores},
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])

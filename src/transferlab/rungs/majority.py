@@ -6,7 +6,7 @@ import time
 
 from sklearn.dummy import DummyClassifier
 
-from .base import RUNGS, Context, Rung, RungOutput
+from .base import RUNGS, Context, Rung, RungOutput, full_proba
 
 
 @RUNGS.register("majority")
@@ -17,11 +17,13 @@ class Majority(Rung):
     def run(self, ctx: Context) -> RungOutput:
         items, y = ctx.train()
         start = time.perf_counter()
-        model = DummyClassifier(strategy="most_frequent").fit([[0]] * len(y), y)
+        # "prior": predicts the most frequent class, with the training class shares as probabilities
+        model = DummyClassifier(strategy="prior").fit([[0]] * len(y), y)
         fit = time.perf_counter() - start
         start = time.perf_counter()
         test_pred = model.predict([[0]] * len(ctx.test_items()))
         predict = time.perf_counter() - start
         val_pred = model.predict([[0]] * len(ctx.val()[1]))
-        return RungOutput(val_pred, test_pred, fit, predict,
+        proba = full_proba(model.predict_proba([[0]] * len(test_pred)), model.classes_, len(ctx.task.classes))
+        return RungOutput(val_pred, test_pred, fit, predict, test_proba=proba,
                           chosen={"class": ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]})

@@ -81,14 +81,15 @@ class _TrainableRung(Rung):
                                   _length_order(ctx, val_items)).argmax(1)
         test_items = ctx.test_items()
         start = time.perf_counter()
-        test_pred = predict_logits(model, make_batch, test_items, ctx.spec.extract_batch_size,
-                                   _length_order(ctx, test_items)).argmax(1)
+        logits = predict_logits(model, make_batch, test_items, ctx.spec.extract_batch_size,
+                                _length_order(ctx, test_items))
         predict_seconds = time.perf_counter() - start
+        proba = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
         # what the last epoch trained (finetune may stop before every group is unfrozen)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-        return RungOutput(val_pred, test_pred, fit_seconds, predict_seconds, trainable_params=trainable,
-                          total_params=total, curves=curves, notes=notes)
+        return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
+                          total_params=total, curves=curves, notes=notes, test_proba=proba)
 
     @staticmethod
     def _make_batch(ctx: Context):

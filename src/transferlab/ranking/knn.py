@@ -1,0 +1,61 @@
+"""Cheap probes trained on the frozen features: k-nearest neighbours and a linear classifier.
+
+Both are cross-validated (stratified, shuffled with a fixed seed) and report the accuracy of
+the pooled out-of-fold predictions, so every example is predicted exactly once by a model that
+did not see it. Unlike the closed-form scores they are on the scale a user reads: accuracy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler, normalize
+
+from .logme import check_features_labels
+
+
+def n_folds(labels: np.ndarray, folds: int) -> int:
+    """``folds``, reduced to the size of the smallest class (a stratified fold needs one of each
+    class), but never below 2."""
+    return max(2, min(folds, int(np.bincount(labels).min())))
+
+
+def _splits(y: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    cv = StratifiedKFold(n_splits=n_folds(y, folds), shuffle=True, random_state=seed)
+    return list(cv.split(np.zeros(len(y)), y))
+
+
+def _cv_accuracy(model, f: np.ndarray, y: np.ndarray, splits) -> float:
+    pred = cross_val_predict(model, f, y, cv=splits)  # (N,) out-of-fold predictions
+    return float(np.mean(pred == y))
+
+
+def knn_accuracy(features, labels, k: int = 5, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated accuracy of a k-nearest-neighbour vote under cosine distance.
+
+    Rows are L2-normalised first (cosine similarity is what embedding models are trained for,
+    and it ignores the feature scale). k is capped by the smallest training fold. If a class
+    has fewer than ``folds`` examples the number of folds is reduced to that class size
+    (minimum 2; a class with a single example then cannot be predicted correctly).
+    """
+    f, y = check_features_labels(features, labels)
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}")
+    splits = _splits(y, folds, seed)
+    n_train = min(len(train) for train, _ in splits)
+    knn = KNeighborsClassifier(n_neighbors=min(k, n_train), metric="cosine", algorithm="brute")
+    return _cv_accuracy(knn, normalize(f), y, splits)
+
+
+def linear_probe_accuracy(features, labels, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated accuracy of StandardScaler + LogisticRegression(C=1.0).
+
+    The probe a user would actually fit on frozen features; standardising makes C=1.0 mean the
+    same for every backbone. Folds are reduced for small classes as in ``knn_accuracy``.
+    """
+    f, y = check_features_labels(features, labels)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    return _cv_accuracy(probe, f, y, _splits(y, folds, seed))

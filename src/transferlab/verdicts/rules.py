@@ -1,0 +1,190 @@
+"""The verdict rules. Each is registered under its code and returns zero or more verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import CONTROLS, RULES, TRANSFER, VerdictContext, verdict
+
+GAP = 0.15  # train - validation metric gap that counts as overfitting
+DROP = 0.05  # validation fall after unfreezing that counts as forgetting
+COST_RATIO = 10  # fine-tuning costing this many times the frozen rung must earn it
+
+
+def _fmt(c: dict) -> str:
+    return f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}], p={c['p_value']:.3f}"
+
+
+@RULES.register("transfer")
+def transfer(ctx: VerdictContext) -> list[dict]:
+    """negative_transfer or transfer_helped: the best transfer rung against the best control."""
+    transfer_rungs, controls = ctx.by_strategy(*TRANSFER), ctx.by_strategy(*CONTROLS)
+    if not transfer_rungs or not controls:
+        return []
+    best = max(transfer_rungs, key=ctx.score)
+    control = max(controls, key=ctx.score)
+    c = ctx.compare(best, control)
+    names = [best["name"], control["name"]]
+    if c["significant"] and c["delta"] > 0:
+        return [verdict("transfer_helped", "info", names,
+                        f"Transfer helped: {best['name']} beats {control['name']} on test {ctx.metric} by {_fmt(c)}.",
+                        "Keep the pretrained backbone; compare the transfer rungs' costs to pick one.", comparison=c)]
+    worse = c["significant"] and c["delta"] < 0
+    return [verdict("negative_transfer", "error" if worse else "warning", names,
+                    f"{'Negative transfer' if worse else 'No evidence that transfer helps'}: the best transfer rung "
+                    f"{best['name']} is {'worse than' if worse else 'not better than'} {control['name']} "
+                    f"({ctx.metric} {_fmt(c)}).",
+                    "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", comparison=c)]
+
+
+@RULES.register("forgetting")
+def forgetting(ctx: VerdictContext) -> list[dict]:
+    """catastrophic_forgetting: training the backbone made it worse than leaving it frozen."""
+    out = []
+    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
+    for r in ctx.by_strategy("finetune", "full"):
+        base = frozen.get(r["backbone"])
+        evidence: dict = {}
+        if base is not None:
+            c = ctx.compare(r, base)
+            if c["significant"] and c["delta"] < 0:
+                evidence["comparison"] = c
+        fall = _val_fall_after_unfreezing(r)
+        if fall is not None:
+            evidence["validation_fall"] = fall
+        if not evidence:
+            continue
+        what = []
+        if "comparison" in evidence:
+            what.append(f"it is worse than {base['name']} on test ({ctx.metric} {_fmt(evidence['comparison'])})")
+        if "validation_fall" in evidence:
+            f = evidence["validation_fall"]
+            what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone trained")
+        out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
+                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}.",
+                           "Lower the backbone learning rate (--top-lr-ratio, --bottom-lr-ratio), unfreeze more "
+                           "gradually, or keep the frozen rung.", **evidence))
+    return out
+
+
+def _val_fall_after_unfreezing(rung: dict) -> dict | None:
+    """finetune only: epoch 0 is the warmed-up head on the frozen backbone, the reference."""
+    curves = rung.get("curves") or {}
+    val = curves.get("val_metric") or []
+    if len(val) < 2 or (curves.get("phase") or [""])[0] != "head warm-up":
+        return None
+    before = val[0]
+    after = min(val[1:])
+    return {"before": before, "after": after} if before - after > DROP else None
+
+
+@RULES.register("fit")
+def fit_quality(ctx: VerdictContext) -> list[dict]:
+    """overfitting (the train-validation gap widens) and underfitting (no better than the majority)."""
+    out = []
+    majority_share = float(np.bincount(ctx.y_train).max() / len(ctx.y_train))
+    for r in ctx.rungs:
+        c = r.get("curves") or {}
+        train, val = c.get("train_metric") or [], c.get("val_metric") or []
+        if len(train) < 2:
+            continue
+        gaps = [t - v for t, v in zip(train, val)]
+        if gaps[-1] > GAP and gaps[-1] > gaps[0] + DROP:
+            out.append(verdict("overfitting", "warning", [r["name"]],
+                               f"{r['name']} overfits: train {c.get('metric', 'metric')} {train[-1]:.3f} vs validation "
+                               f"{val[-1]:.3f} at the last epoch, a gap that grew from {gaps[0]:.3f}.",
+                               "More data or augmentation, fewer epochs, stronger weight decay, or fewer trainable "
+                               "layers; early stopping restored the best epoch.", gaps=gaps))
+        if max(train) < majority_share + 0.02 and r["strategy"] != "majority":
+            out.append(verdict("underfitting", "warning", [r["name"]],
+                               f"{r['name']} underfits: its best training {c.get('metric', 'metric')} "
+                               f"({max(train):.3f}) is no better than always predicting the majority class "
+                               f"({majority_share:.3f}).",
+                               "Train longer or with a higher learning rate; from scratch this architecture may "
+                               "need far more data.", train_metric=train, majority_share=majority_share))
+    return out
+
+
+@RULES.register("imbalance")
+def imbalance(ctx: VerdictContext) -> list[dict]:
+    """imbalance: accuracy close to the majority baseline, or minority classes barely recalled."""
+    majority = ctx.by_strategy("majority")
+    scored = [r for r in ctx.rungs if r["strategy"] != "majority"]
+    if not scored:
+        return []
+    best = max(scored, key=lambda r: r["test"]["accuracy"]["mean"])
+    counts = np.bincount(ctx.y_train, minlength=len(ctx.classes))
+    minority = [ctx.classes[i] for i in np.flatnonzero(counts < counts.max() / 3)]
+    low_recall = {k: v["recall"] for k, v in best["test"].get("per_class", {}).items()
+                  if k in minority and v["support"] > 0 and v["recall"] < 0.5}
+    near_majority = None
+    if majority:
+        from ..evaluation import paired_bootstrap
+
+        m = majority[0]
+        c = paired_bootstrap(ctx.y_test, np.asarray(best["predictions"]["test"]), np.asarray(m["predictions"]["test"]),
+                             "accuracy", n_classes=len(ctx.classes))
+        if not (c["significant"] and c["delta"] > 0):
+            near_majority = c
+    if not low_recall and near_majority is None:
+        return []
+    parts = []
+    if near_majority is not None:
+        parts.append(f"the most accurate rung, {best['name']}, is within noise of always predicting the majority "
+                     f"class (accuracy {_fmt(near_majority)})")
+    if low_recall:
+        parts.append("minority classes are rarely found: " + ", ".join(f"{k} recall {v:.2f}" for k, v in low_recall.items()))
+    return [verdict("imbalance", "warning", [best["name"]], f"Imbalance: {'; '.join(parts)}.",
+                    "Judge by balanced accuracy and macro-F1, not accuracy; collect more minority examples or "
+                    "weight the classes.", minority_classes=minority, low_recall=low_recall,
+                    versus_majority=near_majority)]
+
+
+@RULES.register("within_noise")
+def within_noise(ctx: VerdictContext) -> list[dict]:
+    """within_noise: the two best rungs cannot be told apart on this test set."""
+    scored = sorted((r for r in ctx.rungs if r["strategy"] != "majority"), key=ctx.score, reverse=True)
+    if len(scored) < 2:
+        return []
+    c = ctx.compare(scored[0], scored[1])
+    if c["significant"]:
+        return []
+    return [verdict("within_noise", "info", [scored[0]["name"], scored[1]["name"]],
+                    f"{scored[0]['name']} and {scored[1]['name']} are within noise of each other "
+                    f"({ctx.metric} {_fmt(c)}).",
+                    "Prefer the cheaper one; a larger test set would be needed to separate them.", comparison=c)]
+
+
+@RULES.register("finetune_cost")
+def finetune_cost(ctx: VerdictContext) -> list[dict]:
+    """finetune_not_worth_cost: training the backbone costs far more than frozen and does not beat it."""
+    out = []
+    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
+    for r in ctx.by_strategy("finetune", "full"):
+        base = frozen.get(r["backbone"])
+        if base is None:
+            continue
+        base_cost = base["cost"]["fit_seconds"] + base["cost"].get("extract_seconds", 0.0)
+        ratio = r["cost"]["fit_seconds"] / max(base_cost, 1e-3)
+        c = ctx.compare(r, base)
+        if ratio >= COST_RATIO and not (c["significant"] and c["delta"] > 0):
+            out.append(verdict("finetune_not_worth_cost", "info", [r["name"], base["name"]],
+                               f"{r['name']} costs {ratio:.0f}x the fit time of {base['name']} and is not better "
+                               f"({ctx.metric} {_fmt(c)}).",
+                               f"Use {base['name']} unless more data or epochs change this.",
+                               comparison=c, cost_ratio=ratio))
+    return out
+
+
+@RULES.register("leakage")
+def leakage(ctx: VerdictContext) -> list[dict]:
+    """leakage: the audit found the same or nearly the same examples on both sides of the split."""
+    hits = [f for f in ctx.audit if f.get("severity") == "error" and f.get("count", 0) > 0
+            and f.get("check") in ("exact_duplicates", "near_duplicates", "group_overlap")]
+    if not hits:
+        return []
+    total = sum(f["count"] for f in hits)
+    return [verdict("leakage", "error", [], f"Leakage: {total} examples are duplicated or shared across splits "
+                    f"({', '.join(f['check'] for f in hits)}).",
+                    "See the audit section; the run's --on-leakage policy says what was done about them.",
+                    findings=[{k: f[k] for k in ("check", "count", "message")} for f in hits])]
