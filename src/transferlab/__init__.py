@@ -35,6 +35,16 @@ def run(data=None, **kwargs):
     return _run(data, **kwargs)
 
 
+def rank(data=None, **kwargs):
+    """Score candidate backbones (LogME, H-score, kNN, linear probe) next to their cost.
+
+    ``backbones`` is required; no rung is trained. Returns :class:`RunResults` with ``ranking``.
+    """
+    from .runner import rank as _rank
+
+    return _rank(data, **kwargs)
+
+
 def load_run(path):
     """Load a finished run directory (or its results.json) as :class:`RunResults`."""
     from .results import load_run as _load
@@ -45,6 +55,7 @@ def load_run(path):
 __all__ = [
     "__version__",
     "run",
+    "rank",
     "load_run",
     "TransferlabError",
     "DataError",

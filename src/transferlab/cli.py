@@ -38,13 +38,13 @@ def _quiet_libraries() -> None:
         pass
 
 
-def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None) -> None:
+def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, rank_only: bool = False) -> None:
     from .report import print_summary
-    from .runner import run
+    from .runner import rank, run
 
     _quiet_libraries()
     try:
-        results = run(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
+        results = (rank if rank_only else run)(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
     except TransferlabError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:
@@ -81,6 +81,8 @@ def run(
     max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
     max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
     image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
+                                        "(all of them still get the frozen rung)."),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let Hugging Face models run their own code."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
@@ -96,10 +98,41 @@ def run(
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
-                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
+                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k)
     if rungs is not None:
         kwargs["rungs"] = rungs
     _execute(data, kwargs, quiet, as_json)
+
+
+@app.command()
+def rank(
+    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    backbone: List[str] = typer.Option(..., "--backbone", "-b", help="Candidate base model (repeatable)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
+    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split and the score subsample."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
+    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
+    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let Hugging Face models run their own code."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+) -> None:
+    """Rank candidate backbones by how well their frozen features fit your labels, next to their cost.
+
+    Scores (LogME, H-score, kNN and linear-probe accuracy) use the training split only; no model
+    is trained. The table is saved in the run directory's results.json under "ranking".
+
+    Example:
+
+        transferlab rank photos/ --backbone mobilenet_v2 --backbone efficientnet_lite0 --image-size 96
+    """
+    kwargs = dict(backbones=list(backbone), text_column=text_column, label_column=label_column,
+                  split_column=split_column, out=str(out) if out else None, seed=seed, max_train=max_train,
+                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
+    _execute(data, kwargs, quiet, as_json, rank_only=True)
 
 
 @app.command()

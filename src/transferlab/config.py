@@ -38,6 +38,7 @@ class RunSpec:
     max_train: int | None = _help("Cap on training examples (stratified subsample); None keeps all.", None)
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
+    top_k: int | None = _help("Train (finetune, full, scratch) only the best k backbones by LogME; all get frozen.", None)
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
@@ -73,7 +74,7 @@ class RunSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")
-        for name in ("max_train", "max_val", "max_test", "threads"):
+        for name in ("max_train", "max_val", "max_test", "threads", "top_k"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1 or unset. Got {value!r} instead.")

@@ -164,19 +164,31 @@ def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str
 
 def run(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
     """Run the ladder; see :class:`RunSpec` for ``settings``."""
+    return _start(data, spec or RunSpec(**settings), quiet, rank_only=False)
+
+
+def rank(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
+    """Score candidate backbones on the training split without training any; same results.json."""
+    settings.setdefault("rungs", ["frozen"])  # needs a backbone; no rung is run
     spec = spec or RunSpec(**settings)
+    if not spec.backbones:
+        raise ConfigError("rank needs candidates: pass --backbone at least once (e.g. --backbone minilm).")
+    return _start(data, spec, quiet, rank_only=True)
+
+
+def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool) -> RunResults:
     progress = Progress(quiet)
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)
     out = _prepare_out(spec, data)
     try:
-        return _run(task, backbones, spec, out, progress)
+        return _run(task, backbones, spec, out, progress, rank_only)
     except BaseException as exc:
         (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         raise
 
 
-def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress) -> RunResults:
+def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool) -> RunResults:
     import torch
 
     from .rungs import RUNGS, Context
@@ -190,9 +202,20 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
                  f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
     features = {b.name: _Features(b, task, spec, progress) for b in backbones}
+    ranking = [_rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
+    ranking.sort(key=lambda c: c["scores"].get("logme", float("-inf")), reverse=True)
+    order = {c["backbone"]: i for i, c in enumerate(ranking)}
+    backbones = sorted(backbones, key=lambda b: order[b.name])
+    trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
 
     plan = [(s, None) for s in spec.rungs if s not in BACKBONE_RUNGS]
-    plan += [(s, b) for b in backbones for s in spec.rungs if s in BACKBONE_RUNGS]
+    plan += [(s, b) for b in backbones for s in spec.rungs
+             if s in BACKBONE_RUNGS and (s == "frozen" or b.name in trained)]
+    if rank_only:
+        plan = []
+    if spec.top_k and len(backbones) > spec.top_k:
+        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
+                     f"the others get the frozen rung.")
     records = []
     for strategy, backbone in plan:
         rung = RUNGS.get(strategy)()
@@ -223,10 +246,10 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         "task": {"modality": task.modality, "labels": task.classes, "splits": sizes, "source": task.description},
         "notes": list(spec.notes) + task.notes,
         "audit": {"findings": []},
-        "ranking": [_candidate(b, features[b.name]) for b in backbones],
+        "ranking": _with_achieved(ranking, records),
         "rungs": records,
         "verdicts": verdicts,
-        "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric),
+        "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric) if records else None,
         "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
         "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
     })
@@ -238,13 +261,28 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     return results
 
 
-def _candidate(backbone, feats: _Features) -> dict:
-    return {"backbone": backbone.name, "scores": {}, "params": backbone.num_params(),
-            "feature_dim": backbone.feature_dim, "items_per_second": feats.items_per_second,
-            "features_from_cache": feats.from_cache,
+def _rank_candidate(backbone, feats: _Features, task: Task, spec: RunSpec, progress: Progress) -> dict:
+    """Transferability scores on the training split's cached features, next to the cost."""
+    from .ranking import score_features
+
+    train_features = feats("train")
+    start = time.perf_counter()
+    scores = score_features(np.asarray(train_features), task.part("train")[1], seed=spec.seed)
+    return {"backbone": backbone.name, "scores": scores, "score_seconds": time.perf_counter() - start,
+            "params": backbone.num_params(), "feature_dim": backbone.feature_dim,
+            "items_per_second": feats.items_per_second, "features_from_cache": feats.from_cache,
             "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),
             "licence": backbone.provenance.get("licence", "unknown"),
             "source": backbone.provenance.get("source", backbone.name)}
 
 
-__all__ = ["run", "prepare_task", "resolve_backbones", "TransferlabError"]
+def _with_achieved(ranking: list[dict], records: list[dict]) -> list[dict]:
+    """Beside each candidate's scores, the test accuracy its rungs achieved (score vs outcome)."""
+    for c in ranking:
+        achieved = {r["strategy"]: r["test"]["accuracy"]["mean"] for r in records if r["backbone"] == c["backbone"]}
+        if achieved:
+            c["achieved_test_accuracy"] = achieved
+    return ranking
+
+
+__all__ = ["run", "rank", "prepare_task", "resolve_backbones", "TransferlabError"]

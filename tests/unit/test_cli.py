@@ -93,7 +93,14 @@ def test_unknown_rung(reviews_csv):
     _assert_user_error(_run("run", reviews_csv, "--rungs", "majority,magic"), "Unknown rung 'magic'")
 
 
-@pytest.mark.parametrize("command", ["run", "demo", "report", "backbones"])
+@pytest.mark.parametrize("command", ["run", "rank", "demo", "report", "backbones"])
 def test_help_has_an_example(command):
     res = _run(command, "--help")
     assert res.exit_code == 0 and "Example" in res.stdout
+
+
+def test_rank_command(tiny_bert, reviews_csv, tmp_path):
+    res = _run("rank", reviews_csv, "--text-column", "review", "--label-column", "stars", "--backbone",
+               f"hf:{tiny_bert}", "--max-length", "16", "--out", tmp_path / "r", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["ranking"][0]["scores"]["logme"] is not None

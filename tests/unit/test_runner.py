@@ -101,3 +101,21 @@ def test_random_weight_backbone_yields_negative_transfer(tiny_bert, reviews_csv,
     codes = [v["code"] for v in r["verdicts"]]
     assert "negative_transfer" in codes and "transfer_helped" not in codes
     assert r["recommendation"]["rung"] == "classical"
+
+
+def test_rank_scores_candidates_without_training(tiny_bert, reviews_csv, tmp_path):
+    r = transferlab.rank(reviews_csv, text_column="review", label_column="stars", out=str(tmp_path / "rank"),
+                         backbones=[f"hf:{tiny_bert}"], max_length=16, quiet=True)
+    assert r["rungs"] == [] and r["recommendation"] is None
+    (cand,) = r["ranking"]
+    assert set(cand["scores"]) >= {"logme", "hscore", "hscore_shrinkage", "knn_accuracy", "linear_probe_accuracy"}
+    assert cand["params"] > 0 and cand["licence"] == "mit"
+    assert (tmp_path / "rank" / "results.json").exists()
+
+
+def test_top_k_trains_only_the_best_candidates(tiny_bert, reviews_csv, tmp_path):
+    kwargs = dict(text_column="review", label_column="stars", max_length=16, quiet=True, epochs=1, head_epochs=2)
+    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}", "classical-is-not-a-backbone"][:1],
+                        rungs="frozen,finetune", top_k=1, out=str(tmp_path / "k"), **kwargs)
+    assert [x["strategy"] for x in r["rungs"]] == ["frozen", "finetune"]
+    assert r["ranking"][0]["achieved_test_accuracy"].keys() == {"frozen", "finetune"}

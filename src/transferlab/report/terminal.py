@@ -76,12 +76,49 @@ def summary_table(results: dict) -> Table:
     return table
 
 
+RANKING_SCORES = (("logme", "LogME"), ("hscore_shrinkage", "H-score (LW)"), ("knn_accuracy", "kNN acc."),
+                  ("linear_probe_accuracy", "probe acc."))
+
+
+def ranking_table(results: dict) -> Table:
+    """Candidates, best LogME first: scores on the training split next to size and speed."""
+    table = Table(title="candidate backbones (training split, no training)", box=box.SIMPLE_HEAD,
+                  header_style="bold", show_edge=False, collapse_padding=True)
+    table.add_column("backbone", overflow="ellipsis", no_wrap=True, max_width=28)
+    for _, header in RANKING_SCORES:
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("items/s", justify="right", no_wrap=True)
+    table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=24)
+    for c in results.get("ranking") or []:
+        scores = c.get("scores") or {}
+        table.add_row(Text(display(c.get("backbone"))), *(Text(fmt_num(scores.get(k))) for k, _ in RANKING_SCORES),
+                      Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
+                      Text(display(c.get("pretrained_on"))))
+    return table
+
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
 def print_summary(results: dict, console: Console | None = None) -> None:
-    """Notes first (they qualify the numbers), then the ladder, then the recommendation."""
+    """Notes first (they qualify the numbers), then candidates, the ladder, verdicts, recommendation."""
     console = console or Console()
     for note in results.get("notes") or []:
         console.print(Text(f"note: {note}", style="yellow"))
-    console.print(summary_table(results))
+    if results.get("ranking") and any(c.get("scores") for c in results["ranking"]):
+        console.print(ranking_table(results))
+    if results.get("rungs"):
+        console.print(summary_table(results))
+    for v in results.get("verdicts") or []:
+        if not isinstance(v, dict):
+            v = {"message": str(v)}
+        severity = str(v.get("severity", "info"))
+        line = Text(f"{severity}: ", style=SEVERITY_STYLE.get(severity, ""))
+        line.append(str(v.get("message", "")))
+        if v.get("action"):
+            line.append(f" → {v['action']}", style="dim")
+        console.print(line)
     rung, why = get(results, "recommendation", "rung"), get(results, "recommendation", "why")
     if rung:
         line = Text.assemble(("recommended: ", "bold"), (str(rung), "bold green"))
