@@ -59,6 +59,8 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, ran
     typer.echo(f"Report: {results.report_path}")
 
 
+GROUP_HELP = "Column with a group id (patient, product...): no group spans two splits."
+TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
 RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
 
 
@@ -72,6 +74,8 @@ def run(
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
     split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
+    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
     seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
@@ -96,7 +100,7 @@ def run(
         transferlab run photos/ --backbone mobilenet_v2 --rungs majority,classical,frozen,finetune
     """
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
-                  split_column=split_column, out=str(out) if out else None, seed=seed, epochs=epochs,
+                  split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k)
     if rungs is not None:
@@ -111,6 +115,8 @@ def rank(
     text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
     label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
     split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
+    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the score subsample."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
@@ -130,7 +136,7 @@ def rank(
         transferlab rank photos/ --backbone mobilenet_v2 --backbone efficientnet_lite0 --image-size 96
     """
     kwargs = dict(backbones=list(backbone), text_column=text_column, label_column=label_column,
-                  split_column=split_column, out=str(out) if out else None, seed=seed, max_train=max_train,
+                  split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, max_train=max_train,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
     _execute(data, kwargs, quiet, as_json, rank_only=True)
 

@@ -30,6 +30,9 @@ class RunSpec:
     text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None)
     label_column: str | None = _help("Column holding the label.", None)
     split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None)
+    group_column: str | None = _help("Column with a group id (patient, product...): no group is split across "
+                                     "train, validation and test.", None)
+    time_column: str | None = _help("Column with a date/time or number: train on the oldest, test on the newest.", None)
     out: str | None = _help("Run directory (default runs/<name>).", None)
     name: str | None = _help("Run name, used for the default run directory.", None)
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)

@@ -36,7 +36,8 @@ def prepare_task(data: Any, spec: RunSpec) -> Task:
         raise ConfigError("No data given. Pass a folder of images or a CSV/JSONL/Parquet file.")
     else:
         dataset = load_data(data, text_column=spec.text_column, label_column=spec.label_column,
-                            split_column=spec.split_column)
+                            split_column=spec.split_column, group_column=spec.group_column,
+                            time_column=spec.time_column)
     task = make_task(dataset, seed=spec.seed, val_fraction=spec.val_fraction, test_fraction=spec.test_fraction)
     return subsample(task, {"train": spec.max_train, "val": spec.max_val, "test": spec.max_test}, spec.seed)
 

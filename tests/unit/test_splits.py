@@ -70,3 +70,45 @@ def test_subsample_caps_each_split():
     assert small.sizes()["train"] == 50 and small.sizes()["test"] == 30
     assert small.sizes()["val"] == task.sizes()["val"]
     assert set(small.y[small.split == "train"].tolist()) == {0, 1, 2, 3}
+
+
+def test_group_split_keeps_each_group_in_one_split():
+    groups = [f"product{i // 5}" for i in range(200)]  # 40 products, 5 reviews each
+    labels = ["a" if (i // 5) % 3 else "b" for i in range(200)]
+    task = make_task(from_arrays(_texts(200), labels, groups=groups), seed=1)
+    for g in set(groups):
+        assert len(set(task.split[task.groups == g].tolist())) == 1, g
+    sizes = task.sizes()
+    assert sizes["test"] > 20 and sizes["val"] > 10 and sizes["train"] > 100
+    with pytest.raises(DataError, match="at least 3 groups"):
+        make_task(from_arrays(_texts(8), ["a", "b"] * 4, groups=["g1"] * 4 + ["g2"] * 4))
+
+
+def test_time_split_trains_on_the_past():
+    times = np.arange(100)[::-1]  # newest first in the file
+    labels = ["a", "b"] * 50
+    task = make_task(from_arrays(_texts(100), labels, times=times))
+    t = task.times.astype(int)
+    assert t[task.split == "train"].max() < t[task.split == "val"].min()
+    assert t[task.split == "val"].max() < t[task.split == "test"].min()
+    assert task.sizes() == {"train": 65, "val": 15, "test": 20}
+    tied = np.repeat(np.arange(10), 10)  # ten examples per timestamp: no timestamp straddles a cut
+    task = make_task(from_arrays(_texts(100), labels, times=tied))
+    for ts in range(10):
+        assert len(set(task.split[task.times.astype(int) == ts].tolist())) == 1
+
+
+def test_group_and_time_columns_from_csv(tmp_path):
+    import pandas as pd
+
+    from transferlab.data import load_data
+
+    df = pd.DataFrame({"text": _texts(6), "label": ["a", "b"] * 3, "when": ["2024-01-0%d" % (i + 1) for i in range(6)],
+                       "who": ["x", "y", "z"] * 2})
+    df.to_csv(tmp_path / "d.csv", index=False)
+    ds = load_data(tmp_path / "d.csv", group_column="who", time_column="when")
+    assert ds.groups[:3] == ["x", "y", "z"] and len(ds.times) == 6
+    df.loc[3, "when"] = "not a date"
+    df.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataError, match="d.csv row 5: time column 'when' has 'not a date'"):
+        load_data(tmp_path / "d.csv", time_column="when")

@@ -38,6 +38,8 @@ class Dataset:
     splits: list[str] | None = None  # "train" / "val" / "test" per item, if the user gave them
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    groups: list[str] | None = None  # e.g. patient or product id: a group never spans two splits
+    times: list | None = None  # timestamps (numpy datetime64 or numbers): train on the past, test on the future
 
     def __post_init__(self) -> None:
         n = len(self.items)
@@ -46,8 +48,10 @@ class Dataset:
                 f"{self.description or 'dataset'}: {n} items but {len(self.labels)} labels; "
                 "pass one label per item."
             )
-        if self.splits is not None and len(self.splits) != n:
-            raise DataError(f"{self.description}: {n} items but {len(self.splits)} split values.")
+        for name in ("splits", "groups", "times"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise DataError(f"{self.description}: {n} items but {len(values)} {name} values; pass one per item.")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -59,15 +63,20 @@ def load_data(
     text_column: str | None = None,
     label_column: str | None = None,
     split_column: str | None = None,
+    group_column: str | None = None,
+    time_column: str | None = None,
 ) -> Dataset:
     """Read a folder of images or a table of texts, detected from what ``path`` is."""
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"Data path '{path}' does not exist. Pass a folder of images or a CSV/JSONL/Parquet file.")
     if p.is_dir():
+        if group_column or time_column:
+            raise DataError(f"{p} is a folder: --group-column and --time-column apply to CSV/JSONL/Parquet files.")
         return from_image_folder(p)
     if p.suffix.lower() in TABLE_EXTENSIONS:
-        return from_table(p, text_column=text_column, label_column=label_column, split_column=split_column)
+        return from_table(p, text_column=text_column, label_column=label_column, split_column=split_column,
+                          group_column=group_column, time_column=time_column)
     raise DataError(
         f"Don't know how to read '{p.name}' (extension '{p.suffix}'). Expected a folder of images "
         f"or a file ending in {', '.join(sorted(TABLE_EXTENSIONS))}."
@@ -123,6 +132,8 @@ def from_table(
     text_column: str | None = None,
     label_column: str | None = None,
     split_column: str | None = None,
+    group_column: str | None = None,
+    time_column: str | None = None,
 ) -> Dataset:
     """A CSV, TSV, JSONL or Parquet file with one text and one label per row."""
     p = Path(path)
@@ -148,7 +159,35 @@ def from_table(
         origins.append(where)
         if split_col is not None:
             splits.append(_parse_split(df[split_col].iloc[i], where, split_col))
-    return Dataset("text", texts, labels, origins, splits if split_col else None, description=str(p))
+    groups = times = None
+    if group_column is not None:
+        col = _pick_column(df, group_column, "group", "--group-column", (), p)
+        groups = []
+        for i, g in enumerate(df[col].tolist()):
+            if _is_missing(g):
+                raise DataError(f"{p.name} row {i + row_offset}: the group column '{col}' is empty. "
+                                "Give every row a group (e.g. its product or patient id).")
+            groups.append(str(g))
+    if time_column is not None:
+        times = _parse_times(df, _pick_column(df, time_column, "time", "--time-column", (), p), p, row_offset)
+    return Dataset("text", texts, labels, origins, splits if split_col else None, description=str(p),
+                   groups=groups, times=times)
+
+
+def _parse_times(df, col: str, p: Path, row_offset: int) -> list:
+    """Numbers stay numbers; anything else must parse as a date/time."""
+    import pandas as pd
+
+    values = df[col]
+    parsed = pd.to_numeric(values, errors="coerce")
+    if parsed.isna().any():
+        parsed = pd.to_datetime(values, errors="coerce", utc=True)
+    bad = parsed.isna().to_numpy().nonzero()[0]
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{p.name} row {i + row_offset}: time column '{col}' has {values.iloc[i]!r}, which is not a "
+                        "date, time or number. Fix the value (e.g. 2024-05-01) or remove the row.")
+    return parsed.tolist()
 
 
 def _label_str(label: Any) -> str:
@@ -232,6 +271,8 @@ def from_arrays(
     splits: Sequence[str] | None = None,
     modality: str | None = None,
     description: str = "in-memory data",
+    groups: Sequence[Any] | None = None,
+    times: Sequence[Any] | None = None,
 ) -> Dataset:
     """Lists or arrays from Python: texts (``str``), image paths, or uint8 image arrays."""
     items = list(items)
@@ -261,4 +302,6 @@ def from_arrays(
     parsed = None
     if splits is not None:
         parsed = [_parse_split(s, origins[i], "splits") for i, s in enumerate(splits)]
-    return Dataset(modality, items, [_label_str(x) for x in labels], origins, parsed, description=description)
+    return Dataset(modality, items, [_label_str(x) for x in labels], origins, parsed, description=description,
+                   groups=None if groups is None else [str(g) for g in groups],
+                   times=None if times is None else list(times))

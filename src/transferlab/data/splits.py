@@ -33,6 +33,16 @@ class Task:
     hashes: list[str]
     description: str = ""
     notes: list[str] = field(default_factory=list)
+    groups: np.ndarray | None = None  # (N,) group ids, when the user gave a group column
+    times: np.ndarray | None = None  # (N,) timestamps, when the user gave a time column
+
+    def select(self, idx: np.ndarray, notes: list[str] = ()) -> "Task":
+        """The same task restricted to the rows ``idx`` (in that order), every per-row field alike."""
+        idx = np.asarray(idx, dtype=np.int64)
+        pick = lambda values: None if values is None else np.asarray(values, dtype=object)[idx]  # noqa: E731
+        return Task(self.modality, self.classes, [self.items[i] for i in idx], self.y[idx], self.split[idx],
+                    [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
+                    self.notes + list(notes), pick(self.groups), pick(self.times))
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -115,7 +125,15 @@ def make_task(
     rng = np.random.default_rng(seed)
     notes: list[str] = []
 
-    if dataset.splits is None:
+    if dataset.splits is None and dataset.times is not None:
+        split = time_split(np.asarray(dataset.times, dtype=object), val_fraction, test_fraction)
+        notes.append(f"Time split: the oldest {1 - val_fraction - test_fraction:.0%} train, the next "
+                     f"{val_fraction:.0%} validate, the newest {test_fraction:.0%} test.")
+    elif dataset.splits is None and dataset.groups is not None:
+        split = group_split(y, np.asarray(dataset.groups), val_fraction, test_fraction, seed)
+        notes.append(f"Group split with seed {seed}: each of the {len(set(dataset.groups))} groups lies in one "
+                     "split only (stratified by label as far as groups allow).")
+    elif dataset.splits is None:
         split = stratified_assign(y, {"val": val_fraction, "test": test_fraction}, rng)
         notes.append(
             f"Stratified split with seed {seed}: {1 - val_fraction - test_fraction:.0%} train, "
@@ -147,7 +165,60 @@ def make_task(
     _check_labels_seen_in_train(dataset, classes, y, split)
     hashes = [content_hash(item, dataset.modality) for item in dataset.items]
     return Task(dataset.modality, classes, list(dataset.items), y, split, list(dataset.origins), hashes,
-                description=dataset.description, notes=list(dataset.notes) + notes)
+                description=dataset.description, notes=list(dataset.notes) + notes,
+                groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
+                times=None if dataset.times is None else np.asarray(dataset.times, dtype=object))
+
+
+def time_split(times: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
+    """Oldest examples train, the next validate, the newest test; equal timestamps never straddle a cut."""
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    n = len(times)
+
+    def cut(k: int) -> int:  # move a cut forward past examples sharing the timestamp before it
+        while 0 < k < n and ordered[k] == ordered[k - 1]:
+            k += 1
+        return k
+
+    train_end = cut(int(round(n * (1 - val_fraction - test_fraction))))
+    val_end = cut(max(train_end, int(round(n * (1 - test_fraction)))))
+    split = np.empty(n, dtype=object)
+    split[order[:train_end]] = "train"
+    split[order[train_end:val_end]] = "val"
+    split[order[val_end:]] = "test"
+    return split
+
+
+def group_split(y: np.ndarray, groups: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """Whole groups to each split, with label shares kept as far as the groups allow.
+
+    scikit-learn's StratifiedGroupKFold picks the test fold (1 / test_fraction folds), then, on
+    what is left, the validation fold.
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(set(groups.tolist()))
+    if n_groups < 3:
+        raise DataError(f"Only {n_groups} distinct group(s): a group split needs at least 3 groups "
+                        "(one each for train, validation and test). Drop --group-column or add groups.")
+    split = np.full(len(y), "train", dtype=object)
+
+    def first_fold(idx: np.ndarray, fraction: float) -> np.ndarray:
+        k = min(max(2, int(round(1 / fraction))), len(set(groups[idx].tolist())))
+        import warnings
+
+        with warnings.catch_warnings():  # "least populated class has fewer members than n_splits"
+            warnings.simplefilter("ignore", UserWarning)
+            _, held = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+                           .split(idx, y[idx], groups[idx]))
+        return idx[held]
+
+    test = first_fold(np.arange(len(y)), test_fraction)
+    split[test] = "test"
+    rest = np.flatnonzero(split == "train")
+    split[first_fold(rest, val_fraction / (1 - test_fraction))] = "val"
+    return split
 
 
 def _check_labels_seen_in_train(dataset: Dataset, classes: list[str], y: np.ndarray, split: np.ndarray) -> None:
@@ -183,19 +254,17 @@ def subsample(task: Task, caps: dict[str, int | None], seed: int) -> Task:
         notes.append(f"{s}: subsampled to {int(len(idx) - len(drop))} of {len(idx)} examples (stratified).")
     if not notes:
         return task
-    idx = np.flatnonzero(keep)
-    return Task(task.modality, task.classes, [task.items[i] for i in idx], task.y[idx], task.split[idx],
-                [task.origins[i] for i in idx], [task.hashes[i] for i in idx], task.description,
-                task.notes + notes)
+    return task.select(np.flatnonzero(keep), notes)
 
 
 def write_manifest(task: Task, path: Path) -> Path:
     """One row per example: position, origin, split, label and sha256, written atomically."""
     tmp = path.with_suffix(path.suffix + ".tmp")
+    extra = {name: values for name, values in (("group", task.groups), ("time", task.times)) if values is not None}
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["index", "origin", "split", "label", "sha256"])
+        writer.writerow(["index", "origin", "split", "label", "sha256", *extra])
         for i, (origin, s, label, h) in enumerate(zip(task.origins, task.split, task.y, task.hashes)):
-            writer.writerow([i, origin, s, task.classes[label], h])
+            writer.writerow([i, origin, s, task.classes[label], h, *(v[i] for v in extra.values())])
     tmp.replace(path)
     return path
