@@ -42,6 +42,11 @@ class RunSpec:
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
     top_k: int | None = _help("Train (finetune, full, scratch) only the best k backbones by LogME; all get frozen.", None)
+    ood: str | None = _help("An out-of-distribution test set (same format and columns as the data); every rung "
+                            "is scored on it and the drop from the clean test is reported.", None)
+    corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
+                              "for images; typos, casing, truncation, word dropout for text).", True)
+    ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
@@ -73,7 +78,7 @@ class RunSpec:
         if not self.rungs:
             raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(STRATEGIES) + ".")
         for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
-                     "extract_batch_size", "unfreeze_stages"):
+                     "extract_batch_size", "unfreeze_stages", "ood_max_items"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")

@@ -18,7 +18,7 @@ import numpy as np
 from . import __version__
 from .config import RunSpec, default_out
 from .data import Dataset, Task, load_data, make_task, subsample, write_manifest
-from .errors import BackboneError, ConfigError, TransferlabError
+from .errors import BackboneError, ConfigError, DataError, TransferlabError
 from .evaluation import evaluate, expected_calibration_error
 from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
@@ -181,15 +181,65 @@ def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool) -> RunResults
     progress = Progress(quiet)
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)
+    ood = {} if rank_only else ood_sets(task, spec)
     out = _prepare_out(spec, data)
     try:
-        return _run(task, backbones, spec, out, progress, rank_only)
+        return _run(task, backbones, spec, out, progress, rank_only, ood)
     except BaseException as exc:
         (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         raise
 
 
-def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool) -> RunResults:
+def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:
+    """Corrupted copies of a test subsample, and the user's OOD set: {name: items, y, test_idx, kind}."""
+    from .data.splits import stratified_assign
+    from .evaluation.corruptions import corrupted_sets
+
+    sets: dict[str, dict] = {}
+    test_idx = task.indices("test")
+    if spec.corruptions and len(test_idx):
+        if len(test_idx) > spec.ood_max_items:
+            rng = np.random.default_rng(spec.seed + 2)
+            keep = stratified_assign(task.y[test_idx], {"keep": spec.ood_max_items / len(test_idx)}, rng) == "keep"
+            test_idx = test_idx[keep]
+        positions = np.searchsorted(task.indices("test"), test_idx)  # rows of the test predictions
+        items = [task.items[i] for i in test_idx]
+        for name, corrupted in corrupted_sets(task.modality, items, spec.seed).items():
+            sets[name] = {"items": corrupted, "y": task.y[test_idx], "test_positions": positions, "kind": "corruption"}
+    if spec.ood:
+        ds = load_data(spec.ood, text_column=spec.text_column, label_column=spec.label_column)
+        if ds.modality != task.modality:
+            raise ConfigError(f"--ood {spec.ood} holds {ds.modality} data but the training data is {task.modality}.")
+        index = {c: i for i, c in enumerate(task.classes)}
+        for origin, label in zip(ds.origins, ds.labels):
+            if label not in index:
+                raise DataError(f"{origin}: label '{label}' of the OOD set is not a class of the training data "
+                                f"({', '.join(task.classes)}). Remove the row or fix the label.")
+        sets["ood:" + Path(spec.ood).name] = {"items": ds.items, "y": np.array([index[l] for l in ds.labels]),
+                                              "test_positions": None, "kind": "user"}
+    return sets
+
+
+def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
+    """Each OOD set's metrics and the drop from the same rung on clean test examples."""
+    if result.predict_proba is None:
+        return {}
+    y_test = task.part("test")[1]
+    out = {}
+    for name, s in sets.items():
+        pred = result.predict_proba(s["items"]).argmax(1)
+        scores = evaluate(s["y"], pred, task.classes, with_details=False)
+        pos = s["test_positions"]
+        clean_y, clean_pred = (y_test, result.test_pred) if pos is None else (y_test[pos], result.test_pred[pos])
+        clean = evaluate(clean_y, clean_pred, task.classes, with_details=False, n_resamples=1)
+        scores["drop"] = {m: clean[m]["mean"] - scores[m]["mean"] for m in ("accuracy", "balanced_accuracy", "macro_f1")}
+        scores["kind"] = s["kind"]
+        out[name] = scores
+    return out
+
+
+def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
+         ood: dict[str, dict]) -> RunResults:
     import torch
 
     from .rungs import RUNGS, Context
@@ -233,6 +283,9 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             if rung.strategy == "frozen":  # predicting a new item means embedding it first
                 result.predict_seconds += len(task.part("test")[1]) / speed
         record = _rung_record(name, rung, backbone, result, task, spec.seed)
+        if ood:
+            with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
+                record["ood"] = _score_ood(result, ood, task)
         records.append(record)
         t = record["test"]
         progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} "

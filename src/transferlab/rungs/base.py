@@ -50,6 +50,8 @@ class RungOutput:
     chosen: dict = field(default_factory=dict)  # settings chosen on validation
     test_proba: np.ndarray | None = None  # (N_test, C) predicted class probabilities, for calibration
     extract_seconds: float = 0.0  # time spent embedding the data with the frozen backbone (cached features)
+    # new items -> (N, C) class probabilities with the fitted model (out-of-distribution sets)
+    predict_proba: Callable[[list], np.ndarray] | None = None
 
 
 def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:

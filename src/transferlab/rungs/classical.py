@@ -58,5 +58,7 @@ class Classical(Rung):
         test_pred = proba.argmax(1)
         predict = time.perf_counter() - start
         n_params = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
+        k = len(ctx.task.classes)
         return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
+                          predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
                           chosen={"features": what, "C": c, "val_scores_by_C": scores})

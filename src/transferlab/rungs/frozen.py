@@ -13,6 +13,16 @@ from .base import RUNGS, Context, Rung, RungOutput, full_proba
 from .linear import fit_logreg
 
 
+def embed(ctx: Context, items: list) -> np.ndarray:
+    """Features of new items (cached by content like the splits' features)."""
+    from ..data.splits import content_hash
+    from ..features import extract
+
+    hashes = [content_hash(x, ctx.task.modality) for x in items]
+    return np.asarray(extract(ctx.backbone, items, hashes, cache_dir=ctx.spec.cache_dir,
+                              batch_size=ctx.spec.extract_batch_size).features)
+
+
 @RUNGS.register("frozen")
 class Frozen(Rung):
     strategy = "frozen"
@@ -31,7 +41,12 @@ class Frozen(Rung):
         test_pred = proba.argmax(1)
         predict = time.perf_counter() - start
         head = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
+        k = len(ctx.task.classes)
+
+        def predict_proba(items: list) -> np.ndarray:
+            return full_proba(model.predict_proba(embed(ctx, items)), model.classes_, k)
+
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
-                          test_proba=proba, chosen={"C": c, "val_scores_by_C": scores},
+                          test_proba=proba, predict_proba=predict_proba, chosen={"C": c, "val_scores_by_C": scores},
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])

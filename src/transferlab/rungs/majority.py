@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from sklearn.dummy import DummyClassifier
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
@@ -25,5 +27,7 @@ class Majority(Rung):
         predict = time.perf_counter() - start
         val_pred = model.predict([[0]] * len(ctx.val()[1]))
         proba = full_proba(model.predict_proba([[0]] * len(test_pred)), model.classes_, len(ctx.task.classes))
+        prior = proba[0] if len(proba) else None
         return RungOutput(val_pred, test_pred, fit, predict, test_proba=proba,
+                          predict_proba=lambda items: np.tile(prior, (len(items), 1)),
                           chosen={"class": ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]})

@@ -88,8 +88,13 @@ class _TrainableRung(Rung):
         # what the last epoch trained (finetune may stop before every group is unfrozen)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
+        def predict_proba(items: list) -> np.ndarray:
+            out = predict_logits(model, make_batch, items, ctx.spec.extract_batch_size, _length_order(ctx, items))
+            return torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
+
         return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
-                          total_params=total, curves=curves, notes=notes, test_proba=proba)
+                          total_params=total, curves=curves, notes=notes, test_proba=proba,
+                          predict_proba=predict_proba)
 
     @staticmethod
     def _make_batch(ctx: Context):
