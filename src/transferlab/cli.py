@@ -87,6 +87,8 @@ def run(
     image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
     ood: Optional[Path] = typer.Option(None, "--ood", help="An out-of-distribution test set, same format and columns "
                                        "as DATA; every rung is scored on it."),
+    target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
+                                           "curve estimates the labelled examples per class to reach it."),
     no_corruptions: bool = typer.Option(False, "--no-corruptions", help="Skip the built-in corrupted copies of the test split."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
                                         "(all of them still get the frozen rung)."),
@@ -106,7 +108,7 @@ def run(
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k,
-                  ood=str(ood) if ood else None, corruptions=not no_corruptions)
+                  ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target)
     if rungs is not None:
         kwargs["rungs"] = rungs
     _execute(data, kwargs, quiet, as_json)

@@ -47,6 +47,10 @@ class RunSpec:
     corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
                               "for images; typos, casing, truncation, word dropout for text).", True)
     ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
+    learning_curve: bool = _help("Refit the cheap rungs (classical, frozen) on nested fractions of the training "
+                                 "set to estimate how many examples per class reach --target.", True)
+    target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
+                                 "examples per class to reach it.", None)
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
@@ -94,6 +98,8 @@ class RunSpec:
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"The '{name}' setting must be between 0 and 0.5. Got {value!r} instead.")
+        if self.target is not None and not 0 < self.target <= 1:
+            raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         from .evaluation.metrics import HEADLINE
 
         if self.metric not in HEADLINE:

@@ -267,7 +267,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     if spec.top_k and len(backbones) > spec.top_k:
         progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
                      f"the others get the frozen rung.")
-    records = []
+    records, curves = [], {}
     for strategy, backbone in plan:
         rung = RUNGS.get(strategy)()
         name = f"{strategy}:{backbone.name}" if backbone else strategy
@@ -286,6 +286,12 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         if ood:
             with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
                 record["ood"] = _score_ood(result, ood, task)
+        if spec.learning_curve and result.refit_predict is not None:
+            from .evaluation.learning_curve import learning_curve
+
+            with progress.task(f"{name} learning curve"):
+                curves[name] = learning_curve(result.refit_predict, task.part("train")[1], task.part("test")[1],
+                                              metric=spec.metric, target=spec.target)
         records.append(record)
         t = record["test"]
         progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} "
@@ -303,6 +309,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         "ranking": _with_achieved(ranking, records),
         "rungs": records,
         "verdicts": verdicts,
+        "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
         "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric) if records else None,
         "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
         "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},

@@ -52,6 +52,9 @@ class RungOutput:
     extract_seconds: float = 0.0  # time spent embedding the data with the frozen backbone (cached features)
     # new items -> (N, C) class probabilities with the fitted model (out-of-distribution sets)
     predict_proba: Callable[[list], np.ndarray] | None = None
+    # refit on the training rows ``idx`` (choices still made on validation) -> test predictions;
+    # cheap rungs provide it for the learning curve
+    refit_predict: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:

@@ -40,9 +40,7 @@ class Classical(Rung):
         test_items = ctx.test_items()
         start = time.perf_counter()
         if ctx.task.modality == "text":
-            from sklearn.feature_extraction.text import TfidfVectorizer
-
-            vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=100_000)
+            vec = _tfidf()
             X_train = vec.fit_transform(train_items)  # vocabulary from training texts only
             transform, scale, what = vec.transform, False, "TF-IDF words + bigrams"
         else:
@@ -61,4 +59,29 @@ class Classical(Rung):
         k = len(ctx.task.classes)
         return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
                           predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
+                          refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale),
                           chosen={"features": what, "C": c, "val_scores_by_C": scores})
+
+    @staticmethod
+    def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool):
+        """Refit on a subset of training rows; for text the vocabulary is relearned from that subset."""
+        (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
+        test_items = ctx.test_items()
+
+        def refit(idx: np.ndarray) -> np.ndarray:
+            if ctx.task.modality == "text":
+                vec = _tfidf(min_df=1 if len(idx) < 200 else 2)
+                Xtr = vec.fit_transform([train_items[i] for i in idx])
+                Xva, Xte = vec.transform(val_items), vec.transform(test_items)
+            else:
+                Xtr, Xva, Xte = X_train[idx], X_val, X_test
+            model, _, _ = fit_logreg(Xtr, y_train[idx], Xva, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale)
+            return model.predict(Xte)
+
+        return refit
+
+
+def _tfidf(min_df: int = 2):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=100_000)

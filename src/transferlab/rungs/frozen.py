@@ -46,7 +46,11 @@ class Frozen(Rung):
         def predict_proba(items: list) -> np.ndarray:
             return full_proba(model.predict_proba(embed(ctx, items)), model.classes_, k)
 
+        def refit_predict(idx: np.ndarray) -> np.ndarray:
+            m, _, _ = fit_logreg(X_train[idx], y_train[idx], X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
+            return m.predict(X_test)
+
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
-                          test_proba=proba, predict_proba=predict_proba, chosen={"C": c, "val_scores_by_C": scores},
+                          test_proba=proba, predict_proba=predict_proba, refit_predict=refit_predict, chosen={"C": c, "val_scores_by_C": scores},
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])
