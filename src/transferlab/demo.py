@@ -14,7 +14,7 @@ DEMOS: dict[str, dict[str, Any]] = {
     "text": {
         "backbones": ["minilm"],
         "max_train": 400, "max_val": 150, "max_test": 500,
-        "epochs": 3, "max_length": 128, "batch_size": 16,
+        "epochs": 3, "max_length": 128, "batch_size": 16, "ood_max_items": 200,
     },
     "image": {
         "backbones": ["mobilenet_v2", "efficientnet_lite0"],
