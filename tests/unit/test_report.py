@@ -88,7 +88,8 @@ def results():
 
 def test_report_has_every_section_in_order(results):
     html = render_html(results)
-    headings = ["transferlab report", "Verdict", "Strategy ladder", "Rung details", "Environment"]
+    headings = ["transferlab report", "Verdicts", "Recommendation", "Strategy ladder", "Rung details",
+                "Environment"]
     positions = [html.index(h) for h in headings]
     assert positions == sorted(positions)
     assert 'class="ladder"' in html and 'class="per-class"' in html
@@ -100,10 +101,10 @@ def test_report_has_every_section_in_order(results):
 
 def test_ladder_formats_metrics_costs_and_highlights_best(results):
     html = render_html(results)
-    assert "0.842 [0.802, 0.882]" in html
+    assert '0.842<span class="ci">[0.802, 0.882]</span>' in html
     assert "22.7M / 22.7M" in html
-    assert "95.2" in html and "&lt;0.001" in html
-    best_rows = re.findall(r'<tr class="best">\s*<td><a href="#rung-(\d+)"', html)
+    assert "95.2 s" in html and "&lt;0.001" in html
+    best_rows = re.findall(r'<tr class="best">\s*<td class="rung-name"><a href="#rung-(\d+)"', html)
     assert best_rows == ["1"]
 
 
@@ -180,7 +181,7 @@ def test_ranking_and_audit_sections(results):
                                      "message": "12 test items also occur in train"}]
     html = render_html(results)
     assert 'id="ranking"' in html and "0.800 [0.700, 0.900]" in html and "apache-2.0" in html
-    assert 'id="audit"' in html and 'class="sev-warning"' in html and "12 test items" in html
+    assert 'id="audit"' in html and 'class="card sev-warning"' in html and "12 test items" in html
 
 
 def test_write_html_is_atomic_and_complete(results, tmp_path):
@@ -210,3 +211,142 @@ def test_formatting():
     assert fmt_metric({"mean": 0.842, "ci": [0.81, 0.871]}) == "0.842 [0.810, 0.871]"
     assert fmt_metric({"mean": float("nan")}) == "—"
     assert fmt_quantity(95.2) == "95.2" and fmt_quantity(1234.5) == "1,234"
+
+
+def _comparison(a="finetune:minilm", b="majority", delta=0.031, ci=(-0.004, 0.066), p=0.09):
+    return {"a": a, "b": b, "metric": "accuracy", "delta": delta, "ci": list(ci), "p_value": p,
+            "significant": p < 0.05, "mcnemar_p": 0.12}
+
+
+def _verdict(code, severity, message, **evidence):
+    return {"code": code, "severity": severity, "rungs": ["finetune:minilm"], "message": message,
+            "action": f"act on {code}", "evidence": evidence}
+
+
+def _section(html: str, name: str) -> str:
+    return html[html.index(f'<section id="{name}">'):].split("</section>", 1)[0]
+
+
+def test_verdicts_first_sorted_by_severity_with_evidence(results):
+    results["verdicts"] = [
+        _verdict("within_noise", "info", "Too close to call.", comparison=_comparison()),
+        _verdict("overfitting", "warning", "It overfits.", gaps=[0.01, 0.2]),
+        _verdict("negative_transfer", "error", "Transfer hurt."),
+        "A plain verdict from an older file.",
+    ]
+    html = render_html(results)
+    verdicts = _section(html, "verdicts")
+    codes = [verdicts.index(c) for c in ("negative_transfer", "overfitting", "within_noise", "A plain verdict")]
+    assert codes == sorted(codes)
+    assert html.index('id="verdicts"') < html.index('id="recommendation"') < html.index('id="ladder"')
+    assert '<article class="card sev-error">' in verdicts and '<span class="sev">warning</span>' in verdicts
+    assert "<strong>What to do:</strong> act on overfitting" in verdicts
+    assert "Δ accuracy +0.031 [−0.004, +0.066], p = 0.09; McNemar p = 0.12" in verdicts
+    assert "(paired bootstrap on the same test examples)" in verdicts
+    assert "finetune:minilm − majority" in verdicts and '<a href="#rung-1">finetune:minilm</a>' in verdicts
+    assert '<details class="more"><summary>Evidence</summary>' in verdicts
+    assert "<dt>gaps</dt><dd><code>[0.01, 0.2]</code></dd>" in verdicts
+
+
+def test_verdict_fields_are_escaped(results):
+    results["verdicts"] = [{"code": XSS, "severity": XSS, "rungs": [XSS], "message": XSS, "action": XSS,
+                            "evidence": {"comparison": _comparison(a=XSS), XSS: {"label": XSS}}}]
+    html = render_html(results)
+    assert "<script>alert" not in html
+    assert _section(html, "verdicts").count("&lt;script&gt;") >= 6
+
+
+def test_recommendation_names_the_rungs_within_noise(results):
+    results["recommendation"]["within_noise_of_best"] = ["finetune:minilm", "majority"]
+    html = _section(render_html(results), "recommendation")
+    assert "Within noise of the best on validation: finetune:minilm, majority" in html
+    assert '<a href="#rung-1">finetune:minilm</a>' in html
+
+
+def _candidate(name, logme, params, achieved=None):
+    out = {"backbone": name, "scores": {"logme": logme, "hscore": 0.9, "hscore_shrinkage": 0.5,
+                                        "knn_accuracy": 0.6, "linear_probe_accuracy": 0.62},
+           "score_seconds": 1.5, "params": params, "feature_dim": 384, "items_per_second": 40.0,
+           "features_from_cache": False, "pretrained_on": "web text", "licence": "mit", "source": name}
+    if achieved:
+        out["achieved_test_accuracy"] = achieved
+    return out
+
+
+def test_ranking_with_one_candidate_draws_one_point(results):
+    results["ranking"] = [_candidate("minilm", -0.676, 22713216)]
+    html = render_html(results)
+    ranking = _section(html, "ranking")
+    assert "Candidate backbones" in ranking and '<table class="ranking">' in ranking
+    assert "<dt>LogME</dt>" in ranking and "higher is better" in ranking
+    assert ranking.count('<svg class="chart"') == 1 and ranking.count('<circle class="dot"') == 1
+    assert "parameters (log scale)" in ranking and "nan" not in ranking.lower()
+    assert 'class="num top"' not in ranking  # nothing to beat
+
+
+def test_ranking_with_three_candidates_plots_cost_and_outcome(results):
+    results["ranking"] = [
+        _candidate("mpnet", -0.61, 109482240, {"frozen": 0.78}),
+        _candidate("minilm", -0.676, 22713216, {"frozen": 0.74, "full": 0.83}),
+        _candidate(XSS, -0.7, 4385920, {"frozen": 0.7}),
+    ]
+    ranking = _section(render_html(results), "ranking")
+    assert ranking.count('<svg class="chart"') == 2 and ranking.count('<circle class="dot"') == 6
+    assert "parameters (log scale)" in ranking
+    assert "LogME against the best test accuracy reached" in ranking
+    assert "0.830<span class=\"ci\">full</span>" in ranking and '<td class="num top">-0.610</td>' in ranking
+    assert "<script>" not in ranking and "&lt;script&gt;" in ranking
+
+    results["ranking"][2]["params"] = None  # every candidate still gets a point, placed by speed
+    ranking = _section(render_html(results), "ranking")
+    assert "seconds per item (log scale)" in ranking and ranking.count('<circle class="dot"') == 6
+
+
+def test_audit_pairs_show_only_png_data_thumbnails(results):
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+           "wAAAABJRU5ErkJggg==")
+    side = {"index": 3, "split": "train", "origin": "cats/1.png", "label": "cat"}
+    bad = ["javascript:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", png + '" onerror="alert(1)']
+    results["audit"]["findings"] = [
+        {"check": "near_duplicates", "severity": "error", "count": 4, "message": "Near copies across splits.",
+         "examples": [{"a": {**side, "thumbnail": png}, "b": {**side, "split": "test", "text": XSS},
+                       "similarity": 0.97, "kind": "near"}]
+                    + [{"a": side, "b": {**side, "thumbnail": t}, "kind": "near"} for t in bad]},
+        {"check": "class_imbalance", "severity": "warning", "count": 1, "message": "Imbalanced.",
+         "examples": [{"label": "cat", "train": 12}]},
+    ]
+    audit = _section(render_html(results), "audit")
+    assert audit.count("<img") == 1 and f'<img class="thumb" src="{png}"' in audit
+    assert "javascript:" not in audit and "data:text/html" not in audit and "onerror" not in audit
+    assert audit.count('<tr class="pair-meta">') == 4 and "nearly identical · similarity 0.970" in audit
+    assert "<blockquote>&lt;script&gt;" in audit and "train · cat · #3" in audit
+    assert "<li>label: cat · train: 12</li>" in audit
+    assert audit.index("near_duplicates") < audit.index("class_imbalance")
+
+
+def test_ladder_fits_with_ece_and_embedding_time(results):
+    results["rungs"][1]["test"]["ece"] = 0.0412
+    results["rungs"][1]["cost"]["extract_seconds"] = 18.0
+    ladder = _section(render_html(results), "ladder")
+    header = ladder[ladder.index("<thead>"):ladder.index("</thead>")]
+    assert len(re.findall(r"<th[ >]", header)) <= 9 and ">ECE</th>" in header
+    assert '<td class="num">0.041</td>' in ladder and "95.2 s<span class=\"ci\">+ 18 s embed</span>" in ladder
+    assert "<td>finetune</td>" not in ladder  # strategy and backbone are in the name
+
+    del results["rungs"][1]["test"]["ece"]
+    assert ">ECE</th>" not in render_html(results)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_print_summary_fits_the_terminal(results, width):
+    results["ranking"] = [_candidate("minilm", -0.676, 22713216), _candidate("x" * 60, -0.7, 4385920)]
+    results["verdicts"] = ["plain", _verdict("overfitting", "warning", "It overfits."),
+                           _verdict("negative_transfer", "error", "Transfer hurt.")]
+    results["recommendation"]["within_noise_of_best"] = ["finetune:minilm"]
+    console = Console(record=True, width=width)
+    print_summary(results, console=console)
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert "-0.676" in text and "22.7M" in text  # numbers are never cut short
+    assert text.index("Transfer hurt.") < text.index("It overfits.") < text.index("plain")
+    assert "→ act on overfitting" in text and "No other rung is within noise" in text

@@ -11,6 +11,8 @@ import math
 import numbers
 
 MISSING = "—"
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+METRIC_NAMES = {"accuracy": "accuracy", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro-F1"}
 
 
 def is_number(x) -> bool:
@@ -26,6 +28,20 @@ def get(mapping, *keys):
 
 def fmt_num(x, digits: int = 3) -> str:
     return f"{x:.{digits}f}" if is_number(x) else MISSING
+
+
+def fmt_signed(x, digits: int = 3) -> str:
+    """``+0.031`` / ``−0.004``: a difference reads as one only with its sign, and a true minus sign."""
+    if not is_number(x):
+        return MISSING
+    return f"{x:+.{digits}f}".replace("-", "\u2212")
+
+
+def fmt_p(p) -> str:
+    """Two significant digits: more would suggest a precision the bootstrap does not have."""
+    if not is_number(p):
+        return MISSING
+    return "< 0.001" if p < 0.001 else f"= {p:.2g}"
 
 
 def metric_mean(metric) -> float | None:
@@ -103,8 +119,67 @@ def display(value) -> str:
     return str(value)
 
 
+def compact_json(value) -> str:
+    """Free-form evidence as short JSON: four decimals say all a reader can use of a float."""
+    def rounded(v):
+        if isinstance(v, float):
+            return round(v, 4)
+        if isinstance(v, dict):
+            return {str(k): rounded(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [rounded(x) for x in v]
+        return v
+
+    return json.dumps(rounded(value), ensure_ascii=False, default=str)
+
+
 def best_rung_indices(rungs: list) -> set[int]:
     """Rungs tied for the best test macro-F1, the metric the ladder is judged on."""
     scores = [metric_mean(get(rung, "test", "macro_f1")) for rung in rungs]
     top = max((s for s in scores if s is not None), default=None)
     return {i for i, s in enumerate(scores) if top is not None and s == top}
+
+
+def severity(value) -> str | None:
+    """A known severity in lower case, or None for a missing or unknown one."""
+    text = str(value or "").lower()
+    return text if text in SEVERITY_ORDER else None
+
+
+def severity_rank(value) -> int:
+    """Sort key putting errors first and anything without a known severity last."""
+    return SEVERITY_ORDER.get(severity(value), len(SEVERITY_ORDER))
+
+
+def fmt_within_noise(names) -> str | None:
+    """The rungs the recommendation treated as ties with the best one on validation."""
+    if not isinstance(names, list) or not names:
+        return None
+    if len(names) == 1:
+        return "No other rung is within noise of the best on validation."
+    return "Within noise of the best on validation: " + ", ".join(display(n) for n in names)
+
+
+def is_comparison(value) -> bool:
+    """A paired comparison of two rungs as the verdicts record it (delta, interval, p-value)."""
+    return isinstance(value, dict) and is_number(value.get("delta")) and metric_ci(value) is not None
+
+
+def metric_name(metric) -> str:
+    return METRIC_NAMES.get(metric, str(metric or "metric").replace("_", " "))
+
+
+def fmt_comparison(c: dict) -> str:
+    """``Δ accuracy +0.031 [−0.004, +0.066], p = 0.09``, plus McNemar's p when it was computed."""
+    lo, hi = metric_ci(c)
+    metric = metric_name(c.get("metric"))
+    text = f"Δ {metric} {fmt_signed(c['delta'])} [{fmt_signed(lo)}, {fmt_signed(hi)}], p {fmt_p(c.get('p_value'))}"
+    if is_number(c.get("mcnemar_p")):
+        text += f"; McNemar p {fmt_p(c['mcnemar_p'])}"
+    return text
+
+
+def comparison_pair(c: dict) -> str | None:
+    """Which rungs a comparison subtracts: ``a − b``."""
+    a, b = c.get("a"), c.get("b")
+    return f"{a} \u2212 {b}" if a and b else None

@@ -1,4 +1,4 @@
-"""Inline SVG line charts of training curves, drawn without a plotting library.
+"""Inline SVG charts drawn without a plotting library: shared axes, and training-curve line charts.
 
 The report must open offline and stay small, so the charts are plain SVG strings. Every piece of
 text that reaches the markup is passed through ``markupsafe.escape``; the result is returned as
@@ -24,7 +24,7 @@ def _number(value) -> float | None:
     return float(value) if is_number(value) else None
 
 
-def _ticks(lo: float, hi: float, integer: bool = False, target: int = 5):
+def ticks(lo: float, hi: float, integer: bool = False, target: int = 5):
     """Round tick values covering [lo, hi]; a flat range is padded so a lone point sits mid-axis."""
     if hi - lo < 1e-12:
         pad = 1.0 if integer else max(abs(lo) * 0.1, 0.05)
@@ -41,6 +41,11 @@ def _ticks(lo: float, hi: float, integer: bool = False, target: int = 5):
 
 def _label(value: float) -> str:
     return f"{round(value, 10):g}"
+
+
+def labelled(values: list[float]) -> list[tuple[float, str]]:
+    """Tick values paired with their plain labels, the ``(position, label)`` form ``axes`` takes."""
+    return [(t, _label(t)) for t in values]
 
 
 def _points(xs: list, values: list) -> list:
@@ -63,7 +68,7 @@ def _segments(points: list) -> list[list]:
 
 
 @dataclass
-class _Frame:
+class Frame:
     """The data-to-pixel mapping of one chart, with an inset so dots never sit on the axes."""
 
     x_lo: float
@@ -83,33 +88,45 @@ class _Frame:
         return TOP + self.height - self.inset - (value - self.y_lo) / (self.y_hi - self.y_lo) * span
 
 
-def _axes(frame: _Frame, x_ticks: list, y_ticks: list) -> str:
+def axes(frame: Frame, x_ticks: list[tuple[float, str]], y_ticks: list[tuple[float, str]], x_title: str) -> str:
+    """Grid lines and labels for ``(position, label)`` ticks; positions are in the frame's data units."""
     bottom, right = TOP + frame.height, LEFT + frame.width
     parts = []
-    for t in y_ticks:
+    for t, label in y_ticks:
         y = frame.y(t)
         parts.append(
             f'<line class="grid" x1="{LEFT}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{escape(_label(t))}</text>"
+            f"{escape(label)}</text>"
         )
-    for t in x_ticks:
+    for t, label in x_ticks:
         x = frame.x(t)
         parts.append(
             f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}"/>'
             f'<text class="tick" x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">'
-            f"{escape(_label(t))}</text>"
+            f"{escape(label)}</text>"
         )
     parts.append(
         f'<line class="axis" x1="{LEFT}" x2="{right}" y1="{bottom}" y2="{bottom}"/>'
         f'<line class="axis" x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{bottom}"/>'
         f'<text class="tick" x="{LEFT + frame.width / 2:.1f}" y="{HEIGHT - 4}" '
-        f'text-anchor="middle">epoch</text>'
+        f'text-anchor="middle">{escape(x_title)}</text>'
     )
     return "".join(parts)
 
 
-def _best_marker(frame: _Frame, epoch: float) -> str:
+def document(title: str, body: list[str]) -> Markup:
+    """The ``<svg>`` element around a chart's parts, titled for screen readers and tooltips."""
+    return Markup("".join([
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+        f'<text class="chart-title" x="{LEFT}" y="16">{escape(title)}</text>',
+        *body,
+        "</svg>",
+    ]))
+
+
+def _best_marker(frame: Frame, epoch: float) -> str:
     x = frame.x(epoch)
     return (
         f'<line class="best" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + frame.height}"/>'
@@ -117,7 +134,7 @@ def _best_marker(frame: _Frame, epoch: float) -> str:
     )
 
 
-def _series(frame: _Frame, name: str, points: list, phases) -> str:
+def _series(frame: Frame, name: str, points: list, phases) -> str:
     """The line (broken at gaps) plus a dot per epoch whose tooltip names the training phase."""
     colour = COLOURS.get(name, "#475569")
     parts = []
@@ -162,20 +179,16 @@ def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=Non
     if not data:
         return Markup("")
     known = [p for points in data.values() for p in points if p is not None]
-    x_lo, x_hi, x_ticks = _ticks(min(x for x, _ in known), max(x for x, _ in known), integer=True)
-    y_lo, y_hi, y_ticks = _ticks(min(y for _, y in known), max(y for _, y in known))
-    frame = _Frame(x_lo, x_hi, y_lo, y_hi)
+    x_lo, x_hi, x_ticks = ticks(min(x for x, _ in known), max(x for x, _ in known), integer=True)
+    y_lo, y_hi, y_ticks = ticks(min(y for _, y in known), max(y for _, y in known))
+    frame = Frame(x_lo, x_hi, y_lo, y_hi)
     best = _number(best_epoch)
-    return Markup("".join([
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
-        f'<text class="chart-title" x="{LEFT}" y="16">{escape(title)}</text>',
-        _axes(frame, x_ticks, y_ticks),
+    return document(title, [
+        axes(frame, labelled(x_ticks), labelled(y_ticks), "epoch"),
         _best_marker(frame, best) if best is not None and x_lo <= best <= x_hi else "",
         *(_series(frame, name, points, phases) for name, points in data.items()),
         _legend(list(data)),
-        "</svg>",
-    ]))
+    ])
 
 
 def curve_charts(curves) -> list[Markup]:

@@ -1,7 +1,8 @@
-"""The ladder as a rich table, for the end of a run and for the command line.
+"""The run as rich tables and lines, for the end of a run and for the command line.
 
-It mirrors the HTML report's main table with the same formatting, narrowed to fit an 80-column
-terminal: confidence intervals and total parameter counts sit on a dim second line. Every cell
+It mirrors the HTML report with the same formatting, narrowed to stay readable in an 80-column
+terminal: intervals and total parameter counts sit on a dim second line, and the columns that
+only help a wider reader (calibration, provenance) appear from ``WIDE`` columns on. Every cell
 is a ``Text`` object, so a name containing ``[brackets]`` is shown as is, not parsed as markup.
 """
 
@@ -15,26 +16,44 @@ from rich.text import Text
 from .formatting import (
     best_rung_indices,
     display,
-    fmt_ci,
     fmt_count,
     fmt_num,
     fmt_quantity,
+    fmt_within_noise,
     get,
+    metric_ci,
     metric_mean,
+    severity,
+    severity_rank,
 )
 
+WIDE = 100
+NAME_CHARS = 20  # rung names longer than this are broken at the colon in a narrow terminal
 METRICS = (
     ("accuracy", "test acc."),
-    ("balanced_accuracy", "balanced acc."),
+    ("balanced_accuracy", "bal. acc."),
     ("macro_f1", "macro-F1"),
 )
+RANKING_SCORES = (
+    ("logme", "LogME"),
+    ("hscore_shrinkage", "H-LW"),
+    ("knn_accuracy", "kNN"),
+    ("linear_probe_accuracy", "probe"),
+)
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _table(title: str) -> Table:
+    return Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", show_edge=False,
+                 collapse_padding=True, pad_edge=False)
 
 
 def _metric_cell(metric) -> Text:
-    mean, ci = metric_mean(metric), fmt_ci(metric)
+    """The mean over its interval; ``0.620–0.700`` is the bracketed HTML interval, narrowed."""
+    mean, ci = metric_mean(metric), metric_ci(metric)
     cell = Text(fmt_num(mean))
     if mean is not None and ci is not None:
-        cell.append(f"\n{ci}", style="dim")
+        cell.append(f"\n{ci[0]:.3f}–{ci[1]:.3f}", style="dim")
     return cell
 
 
@@ -45,83 +64,112 @@ def _params_cell(cost: dict) -> Text:
     return cell
 
 
-def _row(rung: dict) -> list[Text]:
+def _fit_cell(cost: dict) -> Text:
+    """Fit seconds, with the embedding time beneath for rungs trained on extracted features."""
+    cell = Text(fmt_quantity(cost.get("fit_seconds")))
+    if cost.get("extract_seconds"):
+        cell.append(f"\n+{fmt_quantity(cost['extract_seconds'])} emb", style="dim")
+    return cell
+
+
+def _name_cell(name: str, wide: bool) -> Text:
+    """A long ``strategy:backbone`` name breaks after its colon rather than mid-word when narrow."""
+    if not wide and len(name) > NAME_CHARS and ":" in name:
+        strategy, _, backbone = name.partition(":")
+        return Text(f"{strategy}:\n{backbone}")
+    return Text(name)
+
+
+def _row(rung: dict, wide: bool, with_ece: bool) -> list[Text]:
     test, cost = rung.get("test") or {}, rung.get("cost") or {}
+    ece = [Text(fmt_num(metric_mean(test.get("ece"))))] if with_ece else []
     return [
-        Text(display(rung.get("name"))),
+        _name_cell(display(rung.get("name")), wide),
         *(_metric_cell(test.get(key)) for key, _ in METRICS),
-        Text(fmt_quantity(cost.get("fit_seconds"))),
+        *ece,
+        _fit_cell(cost),
         _params_cell(cost),
     ]
 
 
-def summary_table(results: dict) -> Table:
+def summary_table(results: dict, wide: bool = False) -> Table:
     """One row per rung with test metrics and cost; the best test macro-F1 is bold green."""
     rungs = results.get("rungs") or []
     best = best_rung_indices(rungs)
-    table = Table(
-        title="transferlab ladder (test set)",
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        show_edge=False,
-        collapse_padding=True,
-    )
-    table.add_column("rung", min_width=10, overflow="fold")
+    with_ece = wide and any(metric_mean(get(rung, "test", "ece")) is not None for rung in rungs)
+    table = _table("transferlab ladder (test set)")
+    table.add_column("rung", min_width=12, overflow="fold")
     for _, header in METRICS:
         table.add_column(header, justify="right", no_wrap=True)
+    if with_ece:
+        table.add_column("ECE", justify="right", no_wrap=True)
     table.add_column("fit s", justify="right", no_wrap=True)
     table.add_column("trainable", justify="right", no_wrap=True)
     for i, rung in enumerate(rungs):
-        table.add_row(*_row(rung), style="bold green" if i in best else None)
+        table.add_row(*_row(rung, wide, with_ece), style="bold green" if i in best else None)
     return table
 
 
-RANKING_SCORES = (("logme", "LogME"), ("hscore_shrinkage", "H-score (LW)"), ("knn_accuracy", "kNN acc."),
-                  ("linear_probe_accuracy", "probe acc."))
+def _candidates(results: dict) -> list[dict]:
+    return [c for c in results.get("ranking") or [] if isinstance(c, dict)]
 
 
-def ranking_table(results: dict) -> Table:
-    """Candidates, best LogME first: scores on the training split next to size and speed."""
-    table = Table(title="candidate backbones (training split, no training)", box=box.SIMPLE_HEAD,
-                  header_style="bold", show_edge=False, collapse_padding=True)
-    table.add_column("backbone", overflow="ellipsis", no_wrap=True, max_width=28)
+def ranking_table(results: dict, wide: bool = False) -> Table:
+    """Candidates in the run's order (best LogME first): scores next to size and speed."""
+    table = _table("candidate backbones (training split, no training)")
+    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
     for _, header in RANKING_SCORES:
-        table.add_column(header, justify="right", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
+        table.add_column(header, justify="right", no_wrap=True, min_width=6)
+    table.add_column("params", justify="right", no_wrap=True, min_width=6)
     table.add_column("items/s", justify="right", no_wrap=True)
-    table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=24)
-    for c in results.get("ranking") or []:
+    if wide:
+        table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
+    for c in _candidates(results):
         scores = c.get("scores") or {}
-        table.add_row(Text(display(c.get("backbone"))), *(Text(fmt_num(scores.get(k))) for k, _ in RANKING_SCORES),
-                      Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
-                      Text(display(c.get("pretrained_on"))))
+        cells = [Text(display(c.get("backbone"))), *(Text(fmt_num(scores.get(k))) for k, _ in RANKING_SCORES),
+                 Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second")))]
+        if wide:
+            cells.append(Text(display(c.get("pretrained_on"))))
+        table.add_row(*cells)
     return table
 
 
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+def _verdicts(verdicts: list) -> Table:
+    """Severity in a column of its own, so messages and actions wrap under each other."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    items = [v if isinstance(v, dict) else {"message": v} for v in verdicts]
+    for v in sorted(items, key=lambda v: severity_rank(v.get("severity"))):
+        level = severity(v.get("severity"))
+        body = Text(display(v.get("message", "")))
+        if v.get("action"):
+            body.append(f"\n→ {display(v['action'])}", style="dim")
+        grid.add_row(Text(level or "•", style=SEVERITY_STYLE.get(level, "")), body)
+    return grid
+
+
+def _recommendation(recommendation: dict) -> Text:
+    line = Text.assemble(("recommended: ", "bold"), (display(recommendation["rung"]), "bold green"))
+    if recommendation.get("why"):
+        line.append(f" — {display(recommendation['why'])}")
+    noise = fmt_within_noise(recommendation.get("within_noise_of_best"))
+    if noise:
+        line.append(f"\n{noise}", style="dim")
+    return line
 
 
 def print_summary(results: dict, console: Console | None = None) -> None:
     """Notes first (they qualify the numbers), then candidates, the ladder, verdicts, recommendation."""
     console = console or Console()
+    wide = console.width >= WIDE
     for note in results.get("notes") or []:
         console.print(Text(f"note: {note}", style="yellow"))
-    if results.get("ranking") and any(c.get("scores") for c in results["ranking"]):
-        console.print(ranking_table(results))
+    if any(c.get("scores") for c in _candidates(results)):
+        console.print(ranking_table(results, wide))
     if results.get("rungs"):
-        console.print(summary_table(results))
-    for v in results.get("verdicts") or []:
-        if not isinstance(v, dict):
-            v = {"message": str(v)}
-        severity = str(v.get("severity", "info"))
-        line = Text(f"{severity}: ", style=SEVERITY_STYLE.get(severity, ""))
-        line.append(str(v.get("message", "")))
-        if v.get("action"):
-            line.append(f" → {v['action']}", style="dim")
-        console.print(line)
-    rung, why = get(results, "recommendation", "rung"), get(results, "recommendation", "why")
-    if rung:
-        line = Text.assemble(("recommended: ", "bold"), (str(rung), "bold green"))
-        if why:
-            line.append(f" — {why}")
-        console.print(line)
+        console.print(summary_table(results, wide))
+    if results.get("verdicts"):
+        console.print(_verdicts(results["verdicts"]))
+    if get(results, "recommendation", "rung"):
+        console.print(_recommendation(results["recommendation"]))
