@@ -26,7 +26,7 @@ SCORES: dict[str, str] = {
                         "reliable with few examples per dimension; higher is better.",
     "knn_accuracy": "Cross-validated accuracy of a 5-nearest-neighbour vote under cosine "
                     "distance, i.e. whether same-class examples sit together; higher is better.",
-    "linear_probe_accuracy": "Cross-validated accuracy of a logistic regression on the "
+    "linear_probe_accuracy": "Cross-validated accuracy of a logistic regression (best of 4 C values) on the "
                              "standardised features; higher is better.",
     "leep": "LEEP: mean log-likelihood of the true labels under the source model's predictions "
             "mapped to target classes by their co-occurrence; higher (closer to 0) is better.",
