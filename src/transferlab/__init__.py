@@ -45,6 +45,15 @@ def rank(data=None, **kwargs):
     return _rank(data, **kwargs)
 
 
+def audit(data=None, **kwargs):
+    """Audit the data before any training: duplicates and near-duplicates within and across splits,
+    label conflicts, imbalance, label shift, group and time overlap. Returns :class:`RunResults`
+    with the ``audit`` section; with ``on_leakage="fail"`` cross-split duplicates raise DataError."""
+    from .runner import audit as _audit
+
+    return _audit(data, **kwargs)
+
+
 def load_run(path):
     """Load a finished run directory (or its results.json) as :class:`RunResults`."""
     from .results import load_run as _load
@@ -56,6 +65,7 @@ __all__ = [
     "__version__",
     "run",
     "rank",
+    "audit",
     "load_run",
     "TransferlabError",
     "DataError",

@@ -38,13 +38,13 @@ def _quiet_libraries() -> None:
         pass
 
 
-def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, rank_only: bool = False) -> None:
+def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, mode: str = "run") -> None:
+    from . import runner
     from .report import print_summary
-    from .runner import rank, run
 
     _quiet_libraries()
     try:
-        results = (rank if rank_only else run)(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
+        results = getattr(runner, mode)(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
     except TransferlabError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:
@@ -61,6 +61,8 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, ran
 
 GROUP_HELP = "Column with a group id (patient, product...): no group spans two splits."
 TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
+LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test is never touched), "
+                "fail, or warn.")
 RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
 
 
@@ -89,6 +91,8 @@ def run(
                                        "as DATA; every rung is scored on it."),
     target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
                                            "curve estimates the labelled examples per class to reach it."),
+    on_leakage: str = typer.Option("dedupe", "--on-leakage", help=LEAKAGE_HELP),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Skip the data audit (not recommended)."),
     no_corruptions: bool = typer.Option(False, "--no-corruptions", help="Skip the built-in corrupted copies of the test split."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
                                         "(all of them still get the frozen rung)."),
@@ -108,10 +112,43 @@ def run(
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k,
-                  ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target)
+                  ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
+                  on_leakage=on_leakage, audit=not no_audit)
     if rungs is not None:
         kwargs["rungs"] = rungs
     _execute(data, kwargs, quiet, as_json)
+
+
+@app.command()
+def audit(
+    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="A backbone whose embeddings "
+                                                 "find near-duplicates (optional; the first is used)."),
+    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
+    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
+    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
+    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
+    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
+    on_leakage: str = typer.Option("warn", "--on-leakage", help=LEAKAGE_HELP + " (audit alone: warn)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split."),
+    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
+    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+) -> None:
+    """Audit the data before any training: duplicates and near-duplicates within and across splits,
+    label conflicts, imbalance, label shift, and group or time overlap.
+
+    Example:
+
+        transferlab audit reviews.csv --text-column review --label-column stars --backbone minilm
+    """
+    kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
+                  split_column=split_column, group_column=group_column, time_column=time_column,
+                  on_leakage=on_leakage, out=str(out) if out else None, seed=seed, max_length=max_length,
+                  image_size=image_size)
+    _execute(data, kwargs, quiet, as_json, mode="audit")
 
 
 @app.command()
@@ -144,7 +181,7 @@ def rank(
     kwargs = dict(backbones=list(backbone), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, max_train=max_train,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
-    _execute(data, kwargs, quiet, as_json, rank_only=True)
+    _execute(data, kwargs, quiet, as_json, mode="rank")
 
 
 @app.command()

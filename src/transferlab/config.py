@@ -42,6 +42,10 @@ class RunSpec:
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
     top_k: int | None = _help("Train (finetune, full, scratch) only the best k backbones by LogME; all get frozen.", None)
+    audit: bool = _help("Audit the data before training: duplicates and near-duplicates within and across "
+                        "splits, label conflicts, imbalance, label shift, group and time overlap.", True)
+    on_leakage: str = _help("What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
+                            "test is never touched), fail, or warn.", "dedupe")
     ood: str | None = _help("An out-of-distribution test set (same format and columns as the data); every rung "
                             "is scored on it and the drop from the clean test is reported.", None)
     corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
@@ -98,6 +102,8 @@ class RunSpec:
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"The '{name}' setting must be between 0 and 0.5. Got {value!r} instead.")
+        if self.on_leakage not in ("dedupe", "fail", "warn"):
+            raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         from .evaluation.metrics import HEADLINE

@@ -82,14 +82,25 @@ def _environment(spec: RunSpec) -> dict:
 class _Features:
     """Lazily extracted, cached features of one backbone, per split."""
 
-    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress):
+    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress, embedded: dict | None = None):
         self.backbone, self.task, self.spec, self.progress = backbone, task, spec, progress
         self._arrays: dict[str, np.ndarray] = {}
+        self.embedded = embedded  # {"rows": {hash: row}, "features": (N, D), "seconds", "items"} from the audit
         self.seconds = 0.0  # embedding time, as measured when the features were extracted
         self.items = 0
         self.from_cache = True
 
     def __call__(self, split: str) -> np.ndarray:
+        if split in self._arrays:
+            return self._arrays[split]
+        hashes = self.task.part_hashes(split)
+        if self.embedded is not None and all(h in self.embedded["rows"] for h in hashes):
+            rows = [self.embedded["rows"][h] for h in hashes]  # already embedded for the audit
+            self._arrays[split] = np.asarray(self.embedded["features"])[rows]
+            self.seconds += self.embedded["seconds"] * len(rows) / self.embedded["items"]
+            self.items += len(rows)
+            self.from_cache = self.from_cache and self.embedded["from_cache"]
+            return self._arrays[split]
         if split not in self._arrays:
             from .features import extract
 
@@ -168,6 +179,17 @@ def run(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, *
     return _start(data, spec or RunSpec(**settings), quiet, rank_only=False)
 
 
+def audit(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
+    """Audit the data alone (duplicates, leakage, label conflicts, imbalance, shifts); no rung is run.
+
+    With ``backbones``, the first one embeds the examples for the embedding-based near-duplicate search.
+    """
+    settings.setdefault("rungs", ["frozen"] if settings.get("backbones") else ["majority"])
+    settings.setdefault("on_leakage", "warn")  # the audit alone reports; it has nothing to protect
+    spec = spec or RunSpec(**settings)
+    return _start(data, spec, quiet, rank_only=True, audit_only=True)
+
+
 def rank(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
     """Score candidate backbones on the training split without training any; same results.json."""
     settings.setdefault("rungs", ["frozen"])  # needs a backbone; no rung is run
@@ -177,14 +199,18 @@ def rank(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, 
     return _start(data, spec, quiet, rank_only=True)
 
 
-def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool) -> RunResults:
+def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False) -> RunResults:
     progress = Progress(quiet)
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)
-    ood = {} if rank_only else ood_sets(task, spec)
+    ood = {} if rank_only or audit_only else ood_sets(task, spec)
     out = _prepare_out(spec, data)
     try:
-        return _run(task, backbones, spec, out, progress, rank_only, ood)
+        task, audit, embedded = run_audit_stage(task, backbones, spec, progress)
+        if audit_only:
+            return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
+                           task, spec, out, time.perf_counter())
+        return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded)
     except BaseException as exc:
         (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         raise
@@ -238,8 +264,65 @@ def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
     return out
 
 
+def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress) -> tuple[Task, dict, dict | None]:
+    """Audit the split data, then apply the leakage policy; returns the (deduplicated) task.
+
+    The first backbone embeds every example for the embedding-based near-duplicate search; the
+    embeddings are kept so the rungs do not embed the same examples again.
+    """
+    if not spec.audit:
+        return task, {"findings": [], "skipped": [], "seconds": {}}, None
+    from .audit import AuditInputs, apply_leakage_policy, run_audit
+    from .features import extract
+
+    embedded = None
+    if backbones:
+        b = backbones[0]
+        with progress.task(f"embed all {len(task.items)} examples with {b.name} for the audit", len(task.items)) as update:
+            ex = extract(b, task.items, task.hashes, cache_dir=spec.cache_dir, batch_size=spec.extract_batch_size,
+                         progress=update)
+        embedded = {"backbone": b.name, "rows": {h: i for i, h in enumerate(task.hashes)}, "features": ex.features,
+                    "seconds": ex.seconds, "items": len(task.items), "from_cache": ex.from_cache}
+    with progress.task("audit"):
+        report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded["features"]),
+                                       groups=task.groups, times=task.times))
+    audit = report.to_dict()
+    task, notes = apply_leakage_policy(task, report, spec.on_leakage)
+    audit["policy"] = spec.on_leakage
+    audit["actions"] = notes
+    if embedded:
+        audit["embedding_backbone"] = embedded["backbone"]
+    task.notes.extend(notes)
+    for f in report.findings:
+        if f.severity == "error":
+            progress.log(f"[red]audit:[/] {f.message}")
+    return task, audit, embedded
+
+
+def _task_block(task: Task) -> dict:
+    return {"modality": task.modality, "labels": task.classes, "splits": task.sizes(), "source": task.description}
+
+
+def _finish(sections: dict, task: Task, spec: RunSpec, out: Path, started: float) -> RunResults:
+    """Write results.json and report.html (atomically, last) and return the results."""
+    from .report import write_html
+
+    write_manifest(task, out / "split_manifest.csv")
+    results = RunResults({
+        "schema": SCHEMA, "notes": list(spec.notes) + task.notes, "verdicts": [], "recommendation": None,
+        **sections,
+        "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
+        "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
+    })
+    write_json_atomic({"schema": "transferlab.spec/1", **spec.to_dict()}, out / "spec.json")
+    write_json_atomic(results, out / "results.json")
+    write_html(results, out / "report.html")
+    results.path = out
+    return results
+
+
 def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
-         ood: dict[str, dict]) -> RunResults:
+         ood: dict[str, dict], audit: dict, embedded: dict | None) -> RunResults:
     import torch
 
     from .rungs import RUNGS, Context
@@ -247,12 +330,11 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     if spec.threads:
         torch.set_num_threads(spec.threads)
     started = time.perf_counter()
-    write_manifest(task, out / "split_manifest.csv")
-    write_json_atomic({"schema": "transferlab.spec/1", **spec.to_dict()}, out / "spec.json")
     sizes = task.sizes()
     progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
                  f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
-    features = {b.name: _Features(b, task, spec, progress) for b in backbones}
+    features = {b.name: _Features(b, task, spec, progress, embedded if embedded and embedded["backbone"] == b.name
+                                  else None) for b in backbones}
     ranking = [_rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
     ranking.sort(key=lambda c: c["scores"].get("logme", float("-inf")), reverse=True)
     order = {c["backbone"]: i for i, c in enumerate(ranking)}
@@ -300,26 +382,16 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     from .verdicts import VerdictContext, run_verdicts
 
     verdicts = run_verdicts(VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes,
-                                           spec.metric))
-    results = RunResults({
-        "schema": SCHEMA,
-        "task": {"modality": task.modality, "labels": task.classes, "splits": sizes, "source": task.description},
-        "notes": list(spec.notes) + task.notes,
-        "audit": {"findings": []},
+                                           spec.metric, audit["findings"]))
+    return _finish({
+        "task": _task_block(task),
+        "audit": audit,
         "ranking": _with_achieved(ranking, records),
         "rungs": records,
         "verdicts": verdicts,
         "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
         "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric) if records else None,
-        "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
-        "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
-    })
-    from .report import write_html
-
-    write_json_atomic(results, out / "results.json")
-    write_html(results, out / "report.html")
-    results.path = out
-    return results
+    }, task, spec, out, started)
 
 
 def _rank_candidate(backbone, feats: _Features, task: Task, spec: RunSpec, progress: Progress) -> dict:
@@ -346,4 +418,4 @@ def _with_achieved(ranking: list[dict], records: list[dict]) -> list[dict]:
     return ranking
 
 
-__all__ = ["run", "rank", "prepare_task", "resolve_backbones", "TransferlabError"]
+__all__ = ["run", "rank", "audit", "prepare_task", "resolve_backbones", "TransferlabError"]

@@ -165,6 +165,13 @@ def print_summary(results: dict, console: Console | None = None) -> None:
     wide = console.width >= WIDE
     for note in results.get("notes") or []:
         console.print(Text(f"note: {note}", style="yellow"))
+    audit = results.get("audit") or {}
+    for f in audit.get("findings") or []:
+        if isinstance(f, dict) and f.get("severity") in ("error", "warning"):
+            line = Text(f"audit {f['severity']}: ", style=SEVERITY_STYLE.get(f["severity"], ""))
+            console.print(line.append(f"{f.get('check', '')}: {f.get('message', '')}"))
+    for action in audit.get("actions") or []:
+        console.print(Text(f"audit: {action}", style="yellow"))
     if any(c.get("scores") for c in _candidates(results)):
         console.print(ranking_table(results, wide))
     if results.get("rungs"):

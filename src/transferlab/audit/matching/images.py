@@ -1,0 +1,136 @@
+"""Near-duplicate images: perceptual hashes to find candidates, pixel correlation to confirm them.
+
+The pixel hash makes a re-saved identical image (other PNG compression, other metadata) an
+exact duplicate. Candidates for near-duplicates come from 64-bit perceptual hashes
+(``imagehash.phash``, a thresholded low-frequency DCT), which survive rescaling, re-encoding and
+brightness changes. Each image is also hashed mirrored (horizontal flips) and as nine crops to
+90% of its sides on a 3x3 grid of offsets, because a crop moves the hash far. Candidates are
+joined by multi-index hashing (see ``hamming``), so the search is not quadratic.
+
+Hashes alone are not discriminating enough: on small, simple images (28-pixel animal silhouettes)
+unrelated images of one class share most of their hash bits. So each candidate is confirmed on
+32x32 grayscale thumbnails, in the alignment whose hash matched (original, mirrored, or cropped
+and re-aligned to the pixel on a 64-pixel copy): their correlation must reach
+``min_correlation``. Correlation ignores brightness and contrast changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ...backbones.images import load_image
+from .hamming import hamming_join
+
+SHRINK = 128  # hash a copy at most this many pixels a side: fast, and phash looks at 32 at most
+CROP, GRID = 0.9, 3
+VARIANTS = ["original", "mirrored"] + ["cropped"] * (GRID * GRID)
+BASE, THUMB = 64, 32  # confirmation: crops are cut from a BASE-pixel copy, compared at THUMB pixels
+CHUNK = 20_000  # candidate pairs confirmed at a time, to bound memory
+
+
+def signatures(items: list) -> tuple[list[str], np.ndarray]:
+    """Per image: the pixel hash, and the (N, len(VARIANTS)) perceptual hashes. Decodes each once."""
+    import imagehash
+
+    keys, phash = [], np.empty((len(items), len(VARIANTS)), np.uint64)
+    for i, item in enumerate(items):
+        img = load_image(item)
+        keys.append(hashlib.sha256(repr(img.size).encode() + img.tobytes()).hexdigest())
+        img.thumbnail((SHRINK, SHRINK))
+        for v, variant in enumerate(_variants(img)):
+            phash[i, v] = np.uint64(int(str(imagehash.phash(variant)), 16))
+    return keys, phash
+
+
+def _variants(img) -> list:
+    """The image, its mirror image, and its crops to CROP of each side on a GRID x GRID grid."""
+    from PIL import Image
+
+    w, h = img.size
+    cw, ch = max(1, round(w * CROP)), max(1, round(h * CROP))
+    out = [img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    for fy in np.linspace(0, 1, GRID):
+        for fx in np.linspace(0, 1, GRID):
+            x, y = round(fx * (w - cw)), round(fy * (h - ch))
+            out.append(img.crop((x, y, x + cw, y + ch)))
+    return out
+
+
+def near_pairs(items: list, phash: np.ndarray, radius: int, min_correlation: float):
+    """Pairs (a < b) of near-duplicate images, with their thumbnail correlation and how they match.
+
+    Every variant of every image is looked up among the original hashes; each hit is confirmed
+    in the alignment its variant suggests. Returns (a, b, correlation, how) where ``how`` is
+    "original", "mirrored" or "cropped".
+    """
+    n, k = phash.shape
+    q, other, _ = hamming_join(phash.ravel(), phash[:, 0], radius)
+    item, variant = q // k, q % k
+    hit = item != other
+    item, variant, other = item[hit], variant[hit], other[hit]
+    corr = np.concatenate([_confirm(items, item[s:s + CHUNK], variant[s:s + CHUNK], other[s:s + CHUNK])
+                           for s in range(0, len(item), CHUNK)] or [np.empty(0)])
+    lo, hi = np.minimum(item, other), np.maximum(item, other)
+    order = np.lexsort((-corr, hi, lo))  # per pair, the best-aligned hit first
+    lo, hi, corr, variant = lo[order], hi[order], corr[order], variant[order]
+    _, first = np.unique(lo * n + hi, return_index=True)
+    keep = first[corr[first] >= min_correlation]
+    return lo[keep], hi[keep], corr[keep], np.array([VARIANTS[v] for v in variant[keep]], dtype=object)
+
+
+def _confirm(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Thumbnail correlation of each hit: ``item`` (as ``variant``) against ``other``'s original.
+
+    A crop variant only says which grid cell matched; the crop is re-aligned within two pixels
+    of that cell on the BASE-pixel copy.
+    """
+    involved, local = np.unique(np.concatenate([item, other]), return_inverse=True)
+    li, lo = local[:len(item)], local[len(item):]
+    base = np.stack([_gray(items[i]) for i in involved])  # (n, BASE, BASE)
+    whole = _normalise(_shrink(base))
+    corr = np.full(len(item), -1.0, dtype=np.float32)
+    for v, view in ((0, whole), (1, _normalise(_shrink(base[:, :, ::-1])))):
+        at = variant == v
+        corr[at] = np.einsum("ij,ij->i", view[li[at]], whole[lo[at]])
+    size = round(BASE * CROP)
+    cell_offsets = np.linspace(0, BASE - size, GRID)
+    cropped = variant >= 2
+    cell_y, cell_x = cell_offsets[(variant - 2) // GRID], cell_offsets[(variant - 2) % GRID]
+    for dy in range(BASE - size + 1):
+        for dx in range(BASE - size + 1):
+            at = np.flatnonzero(cropped & (np.abs(cell_y - dy) <= 2) & (np.abs(cell_x - dx) <= 2))
+            if not len(at):
+                continue
+            needed, where = np.unique(li[at], return_inverse=True)
+            crops = _normalise(_shrink(base[needed, dy:dy + size, dx:dx + size]))
+            corr[at] = np.maximum(corr[at], np.einsum("ij,ij->i", crops[where], whole[lo[at]]))
+    return corr
+
+
+def _gray(item) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(load_image(item).convert("L").resize((BASE, BASE), Image.Resampling.BILINEAR), np.float32)
+
+
+def _shrink(images: np.ndarray) -> np.ndarray:
+    """(n, h, w) -> (n, THUMB * THUMB) by area averaging, a linear map so crops batch as matrix products."""
+    rows, cols = _area_matrix(images.shape[1]), _area_matrix(images.shape[2])
+    return (rows @ images @ cols.T).reshape(len(images), -1)
+
+
+def _area_matrix(n_in: int) -> np.ndarray:
+    """(THUMB, n_in): output pixel o averages the input span [o * n_in / THUMB, (o + 1) * n_in / THUMB)."""
+    edges = np.linspace(0, n_in, THUMB + 1)
+    pixel = np.arange(n_in)
+    overlap = np.clip(np.minimum(edges[1:, None], pixel + 1) - np.maximum(edges[:-1, None], pixel), 0, None)
+    return (overlap / overlap.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit norm per row, so a dot product is a correlation (0 for a flat image)."""
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norm, out=np.zeros_like(x), where=norm > 1e-6)
