@@ -272,7 +272,7 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
     """
     if not spec.audit:
         return task, {"findings": [], "skipped": [], "seconds": {}}, None
-    from .audit import AuditInputs, apply_leakage_policy, run_audit
+    from .auditing import AuditInputs, apply_leakage_policy, run_audit
     from .features import extract
 
     embedded = None
@@ -287,6 +287,8 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded["features"]),
                                        groups=task.groups, times=task.times))
     audit = report.to_dict()
+    if task.modality == "image":
+        _add_thumbnails(audit["findings"], task)
     task, notes = apply_leakage_policy(task, report, spec.on_leakage)
     audit["policy"] = spec.on_leakage
     audit["actions"] = notes
@@ -297,6 +299,32 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         if f.severity == "error":
             progress.log(f"[red]audit:[/] {f.message}")
     return task, audit, embedded
+
+
+def _add_thumbnails(findings: list[dict], task: Task, size: int = 64) -> None:
+    """Small PNGs of the images in example pairs, so the report can show them side by side."""
+    import base64
+    import io
+
+    from .backbones.images import load_image
+
+    cache: dict[int, str] = {}
+
+    def thumbnail(i: int) -> str:
+        if i not in cache:
+            im = load_image(task.items[i])
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+            cache[i] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        return cache[i]
+
+    for f in findings:
+        for example in f.get("examples") or []:
+            for side in ("a", "b"):
+                entry = example.get(side) if isinstance(example, dict) else None
+                if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+                    entry["thumbnail"] = thumbnail(entry["index"])
 
 
 def _task_block(task: Task) -> dict:

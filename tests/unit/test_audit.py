@@ -13,7 +13,7 @@ import string
 import numpy as np
 import pytest
 
-from transferlab.audit import CHECKS, AuditInputs, Finding, apply_leakage_policy, run_audit
+from transferlab.auditing import CHECKS, AuditInputs, Finding, apply_leakage_policy, run_audit
 from transferlab.data import from_arrays, make_task
 from transferlab.data.splits import Task
 from transferlab.errors import DataError
@@ -215,3 +215,219 @@ def test_no_false_alarms_on_clean_data(audited):
     assert not alarms and not pairs
     assert all(f.count == 0 for f in clean_report.findings if f.check in ("exact_duplicates", "near_duplicates",
                                                                            "label_conflicts"))
+
+
+def test_imbalance_planted_and_clean():
+    rng = np.random.default_rng(1)
+    texts = clean_texts(240, rng)
+    labels, splits = clean_splits(240, rng)
+    balanced = run_audit(AuditInputs(make_task(from_arrays(texts, labels, splits=splits))), ["class_imbalance"])
+    assert [f.severity for f in balanced.findings] == ["info"]
+    drop = [i for i in range(240) if labels[i] == "gamma" and splits[i] == "train"][5:]  # keep 5 of ~40
+    keep = [i for i in range(240) if i not in set(drop)]
+    task = make_task(from_arrays([texts[i] for i in keep], [labels[i] for i in keep],
+                                 splits=[splits[i] for i in keep]))
+    (finding,) = run_audit(AuditInputs(task), ["class_imbalance"]).findings
+    assert finding.severity == "warning" and finding.count == 1 and "'gamma' (5)" in finding.message
+
+
+def test_small_test_classes_and_label_shift():
+    rng = np.random.default_rng(2)
+    texts = clean_texts(300, rng)
+    labels = ["alpha"] * 100 + ["beta"] * 100 + ["gamma"] * 100
+    splits = (["train"] * 60 + ["val"] * 20 + ["test"] * 20) * 2 + ["train"] * 60 + ["val"] * 37 + ["test"] * 3
+    report = run_audit(AuditInputs(make_task(from_arrays(texts, labels, splits=splits))),
+                       ["class_imbalance", "label_shift"])
+    small = [f for f in report.findings if "too few to evaluate" in f.message]
+    assert small and small[0].examples == [{"label": "gamma", "test": 3}]
+    shift = next(f for f in report.findings if f.check == "label_shift")
+    assert shift.severity == "warning" and shift.count == 1 and "in test (total variation" in shift.message
+    assert "'gamma' is 33% of train but 7% of test" in shift.message
+
+
+# ---------------------------------------------------------------- leakage policy
+
+@pytest.fixture(scope="module")
+def leaky():
+    task, planted, conflicts = planted_set("text", 300, seed=3)
+    return task, planted, conflicts, run_audit(AuditInputs(task))
+
+
+def test_dedupe_removes_only_earlier_copies(leaky):
+    task, planted, conflicts, report = leaky
+    deduped, notes = apply_leakage_policy(task, report, "dedupe")
+    copies = {c for pairs in planted.values() for _, c in pairs} | {c for _, c in conflicts}
+    kept = set(deduped.origins)
+    assert all(task.origins[c] not in kept for c in copies)  # every planted training copy is gone
+    assert deduped.sizes()["test"] == task.sizes()["test"] and deduped.sizes()["val"] == task.sizes()["val"]
+    assert len(deduped.items) == len(task.items) - len(copies)
+    i = deduped.origins.index(task.origins[0])  # fields stay aligned
+    assert deduped.items[i] == task.items[0] and deduped.y[i] == task.y[0] and deduped.hashes[i] == task.hashes[0]
+    assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples."]
+    again = run_audit(AuditInputs(deduped), ["exact_duplicates", "near_duplicates"])
+    assert not again.errors()
+
+
+def test_dedupe_drops_validation_copies_of_test_and_whole_duplicate_groups():
+    base = "Vel kator mi sandor ix pra quelo bo rutal fen gri osum zelha ter kami lo."
+    texts = [base, base, base.upper(), base[:60], "Another sentence entirely, about nothing much at all.",
+             "Ter san dor vel quite unrelated to the others.", "Numbers: one, two, three, four.",
+             "Zebras graze on the open plain."]
+    labels = ["a", "a", "a", "a", "b", "a", "b", "b"]
+    splits = ["train", "train", "val", "test", "train", "train", "val", "test"]
+    task = make_task(from_arrays(texts, labels, splits=splits))
+    task.groups = np.array(list("abcdefgh"), dtype=object)
+    deduped, notes = apply_leakage_policy(task, run_audit(AuditInputs(task)))
+    assert deduped.items == texts[3:]  # both training copies and the validation copy go; test stays
+    assert deduped.groups.tolist() == list("defgh")
+    assert notes == ["Removed 2 training examples that duplicated validation or test examples.",
+                     "Removed 1 validation example that duplicated test examples."]
+
+
+def test_fail_names_count_origins_and_flag(leaky):
+    task, _, _, report = leaky
+    with pytest.raises(DataError) as err:
+        apply_leakage_policy(task, report, "fail")
+    message = str(err.value)
+    assert "--on-leakage dedupe" in message and "--on-leakage warn" in message
+    assert "in-memory data item" in message and "pairs of examples in different splits" in message
+
+
+def test_warn_keeps_everything_and_clean_data_is_untouched(leaky):
+    task, _, _, report = leaky
+    same, notes = apply_leakage_policy(task, report, "warn")
+    assert same is task and len(notes) == 1 and "--on-leakage warn" in notes[0]
+    clean = clean_task("text", 90)
+    assert apply_leakage_policy(clean, run_audit(AuditInputs(clean)), "fail") == (clean, [])
+    with pytest.raises(DataError, match="dedupe, fail, warn"):
+        apply_leakage_policy(task, report, "drop")
+
+
+# ---------------------------------------------------------------- groups, times, skipping
+
+def test_group_overlap():
+    task = clean_task("text", 90)
+    by_split = np.array([f"{s}-{i % 5}" for i, s in enumerate(task.split)], dtype=object)
+    (ok,) = run_audit(AuditInputs(task, groups=by_split), ["group_overlap"]).findings
+    assert ok.severity == "info" and ok.count == 0
+    shared = by_split.copy()
+    shared[task.indices("test")[:3]] = "train-0"  # three test examples from a training patient
+    shared[task.indices("val")[:2]] = None  # no group id: ignored
+    (bad,) = run_audit(AuditInputs(task, groups=shared), ["group_overlap"]).findings
+    assert bad.severity == "error" and bad.count == 1 and "3 validation or test examples" in bad.message
+    assert bad.examples[0]["group"] == "train-0" and bad.examples[0]["splits"]["test"] == 3
+
+
+def test_time_overlap_and_drift():
+    task = clean_task("text", 120)
+    rank = np.array([{"train": 0, "val": 1, "test": 2}[s] for s in task.split])
+    days = np.datetime64("2024-01-01") + (rank * 100 + np.arange(len(rank)) % 90).astype("timedelta64[D]")
+    for times in (days, np.datetime_as_string(days).astype(object)):  # datetime64 or ISO strings
+        (ok,) = run_audit(AuditInputs(task, times=times), ["time_overlap"]).findings
+        assert ok.severity == "info" and ok.count == 0
+    shuffled = np.random.default_rng(0).permutation(days)
+    older = run_audit(AuditInputs(task, times=shuffled), ["time_overlap"]).findings
+    assert older[0].severity == "warning" and "train on the past, test on the future" in older[0].message
+    assert older[0].examples[0]["time"].startswith("2024-")
+    drifting = np.argsort(np.argsort(task.y, kind="stable"))  # labels change with time
+    found = run_audit(AuditInputs(task, times=drifting.astype(float)), ["time_overlap"]).findings
+    assert any(f.message.startswith("Labels drift over time") for f in found)
+
+
+def test_checks_skip_when_inputs_are_missing():
+    task = clean_task("text", 60)
+    report = run_audit(AuditInputs(task))
+    skipped = {f.check: f.message for f in report.skipped}
+    assert set(skipped) == {"group_overlap", "time_overlap"}
+    assert "needs a group id per example" in skipped["group_overlap"]
+    assert set(report.seconds) == set(CHECKS.list_()) - set(skipped)
+    audio = Task("audio", ["a", "b"], [f"clip{i}.wav" for i in range(6)], np.array([0, 1] * 3),
+                 np.array(["train", "train", "val", "val", "test", "test"]), [f"clip{i}.wav" for i in range(6)],
+                 [f"h{i}" for i in range(6)])
+    skipped = {f.check for f in run_audit(AuditInputs(audio)).skipped}
+    assert "near_duplicates" in skipped
+    with pytest.raises(DataError, match="one per example"):
+        AuditInputs(task, groups=np.zeros(3))
+
+
+def test_audio_near_duplicates_from_embeddings():
+    rng = np.random.default_rng(0)
+    n, d = 200, 64
+    x = rng.standard_normal((n, d))
+    split = np.array(["train", "val", "test", "train"] * (n // 4))
+    copies = np.flatnonzero(split == "train")[:10]
+    sources = np.flatnonzero(split == "test")[:10]
+    x[copies] = x[sources] + 0.05 * rng.standard_normal((10, d))  # cosine about 0.998
+    task = Task("audio", ["a", "b"], [f"clip{i}.wav" for i in range(n)], np.arange(n) % 2, split,
+                [f"clip{i}.wav" for i in range(n)], [f"h{i}" for i in range(n)])
+    report = run_audit(AuditInputs(task, features=x), ["near_duplicates"])
+    assert pairs_of(report, "near_duplicates") == {frozenset(p) for p in zip(copies.tolist(), sources.tolist())}
+    assert report.findings[0].examples[0]["method"] == "embedding cosine"
+
+
+# ---------------------------------------------------------------- building blocks
+
+def test_exact_duplicates_by_content(tmp_path):
+    from PIL import Image
+
+    img = clean_images(1, np.random.default_rng(0))[0]
+    paths = []
+    for i, level in enumerate([1, 9]):  # same pixels, different PNG bytes
+        paths.append(str(tmp_path / f"same{i}.png"))
+        Image.fromarray(img).save(paths[-1], compress_level=level)
+    for i, other in enumerate(clean_images(4, np.random.default_rng(1))):
+        paths.append(str(tmp_path / f"other{i}.png"))
+        Image.fromarray(other).save(paths[-1])
+    task = make_task(from_arrays(paths, ["a", "b", "a", "b", "a", "b"],
+                                 splits=["train", "test", "train", "val", "test", "train"]))
+    assert task.hashes[0] != task.hashes[1]
+    (finding,) = run_audit(AuditInputs(task), ["exact_duplicates"]).findings
+    assert finding.severity == "error" and finding.pairs == [(0, 1)]
+    assert finding.examples[0]["a"]["origin"].endswith("item 0") and "text" not in finding.examples[0]["a"]
+
+    texts = ["Hello   World", "hello world", "ｈｅｌｌｏ world", "Goodbye world, see you."] * 2
+    task = make_task(from_arrays(texts, ["a", "b"] * 4, splits=["train"] * 4 + ["val", "test"] * 2))
+    counts = {f.severity: f.count for f in run_audit(AuditInputs(task), ["exact_duplicates"]).findings}
+    assert counts == {"error": 6, "warning": 3}  # every earlier-split copy, and every repeat within a split
+
+
+def test_hamming_join_is_exact():
+    from transferlab.auditing.matching.hamming import hamming_join
+
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**63, 400, dtype=np.int64).astype(np.uint64)
+    flips = rng.integers(0, 64, (100, 9))
+    queries = base[:100].copy()
+    for i, bits in enumerate(flips):
+        for b in bits[: i % 10]:
+            queries[i] ^= np.uint64(1) << np.uint64(b)
+    q, b, d = hamming_join(queries, base, 8)
+    brute = np.bitwise_count(queries[:, None] ^ base[None, :])
+    assert set(zip(q.tolist(), b.tolist())) == set(zip(*np.nonzero(brute <= 8)))
+    assert (d == brute[q, b]).all()
+
+
+def test_approximate_index_finds_planted_pairs():
+    from transferlab.auditing.matching.vectors import cosine_pairs
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 32))
+    x[1500:1520] = x[:20] + 0.02 * rng.standard_normal((20, 32))
+    a, b, s = cosine_pairs(x, 0.97, exact_limit=1000)
+    assert set(zip(a.tolist(), b.tolist())) == {(i, 1500 + i) for i in range(20)} and (s >= 0.97).all()
+
+
+def test_report_is_json_and_registry_is_complete(leaky):
+    import json
+
+    task, _, _, report = leaky
+    out = json.loads(json.dumps(report.to_dict()))
+    assert set(out) == {"findings", "skipped", "seconds"}
+    assert {"check", "severity", "count", "message", "examples"} == set(out["findings"][0])
+    assert all(len(e["a"]["text"]) <= 200 for f in out["findings"] for e in f["examples"] if "a" in e)
+    assert out["findings"][0]["severity"] == "error"
+    assert CHECKS.list_() == sorted(["exact_duplicates", "near_duplicates", "label_conflicts", "class_imbalance",
+                                     "label_shift", "group_overlap", "time_overlap"])
+    with pytest.raises(RuntimeError, match="registered twice"):
+        CHECKS.register("label_shift")(object)
+    assert isinstance(report.findings[0], Finding)

@@ -4,7 +4,7 @@
     report = run_audit(inputs)
     task, notes = apply_leakage_policy(task, report, "dedupe")
 
-Each check is a ``Check`` subclass registered in ``CHECKS``; see ``transferlab.audit.checks``.
+Each check is a ``Check`` subclass registered in ``CHECKS``; see ``transferlab.auditing.checks``.
 """
 
 from . import checks  # noqa: F401  (registers the checks)

@@ -24,9 +24,12 @@ SPLIT_WORDS = {"train": "training", "val": "validation", "test": "test"}
 
 @dataclass
 class AuditReport:
+    """What the checks found. ``seconds`` is per check; the duplicate search the duplicate checks
+    share is counted in the first of them to run."""
+
     findings: list[Finding]  # errors first, then warnings, then information
     skipped: list[Finding] = field(default_factory=list)  # one info finding per check that could not run
-    seconds: dict[str, float] = field(default_factory=dict)  # per check
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
@@ -84,16 +87,9 @@ def apply_leakage_policy(task: Task, report: AuditReport, policy: str = "dedupe"
                       "validation and test scores may be optimistic."]
     drop = {a if SPLIT_RANK[task.split[a]] < SPLIT_RANK[task.split[b]] else b for a, b in pairs}
     keep = np.setdiff1d(np.arange(len(task.items)), np.fromiter(drop, np.int64, len(drop)))
-    deduped = take(task, keep)
+    deduped = task.select(keep)  # every per-example field (items, labels, origins, groups...) alike
     _check_classes_still_trainable(task, deduped)
     return deduped, _dedupe_notes(task, sorted(drop))
-
-
-def take(task: Task, keep: np.ndarray) -> Task:
-    """The task restricted to the examples ``keep``, every per-example field filtered alike."""
-    return Task(task.modality, task.classes, [task.items[i] for i in keep], task.y[keep], task.split[keep],
-                [task.origins[i] for i in keep], [task.hashes[i] for i in keep], task.description,
-                list(task.notes))
 
 
 def _dedupe_notes(task: Task, dropped: list[int]) -> list[str]:

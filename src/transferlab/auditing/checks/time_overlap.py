@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from ...errors import DataError
 from ..base import AuditInputs, Check, Finding, describe, plural, register
 from ..stats import compare, is_shift, label_counts, largest_changes
 
@@ -61,13 +63,22 @@ class TimeOverlap(Check):
 
 
 def as_numbers(times: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Times as floats (NaN where missing) and whether they were dates."""
+    """Times as floats (NaN where missing) and whether they were dates.
+
+    Accepts numbers, datetime64, or objects pandas can read as numbers or as dates (time-zone
+    aware ones are compared in UTC).
+    """
     times = np.asarray(times)
-    if times.dtype == object:
+    if times.dtype.kind in "OUS":  # objects or strings
+        series = pd.Series(times, dtype=object)
         try:
-            times = times.astype("datetime64[ns]")
+            return pd.to_numeric(series).to_numpy(float), False
         except (TypeError, ValueError):
-            times = times.astype(float)
+            try:
+                times = pd.to_datetime(series, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
+            except (TypeError, ValueError):
+                raise DataError("The audit's times must be numbers or dates; some could not be read as "
+                                "either.") from None
     if np.issubdtype(times.dtype, np.datetime64):
         ns = times.astype("datetime64[ns]")
         values = ns.astype(np.int64).astype(float)

@@ -63,7 +63,7 @@ class Matcher:
     text_containment: ClassVar[float] = 0.8  # share of the shorter text's shingles found in the longer
     text_length_ratio: ClassVar[float] = 0.5  # ...when it is at least this long relative to the longer
     image_phash_bits: ClassVar[int] = 10  # candidates: differing bits of 64 in the perceptual hash
-    image_correlation: ClassVar[float] = 0.96  # confirmed: correlation of aligned grayscale thumbnails
+    image_correlation: ClassVar[float] = 0.95  # confirmed: correlation of aligned grayscale thumbnails
     # Cosine similarity of L2-normalised embeddings, set above the closest distinct pairs seen in
     # calibration: all-MiniLM-L6-v2 on synthetic sentences 0.84 and on 2,000 Amazon reviews 0.88;
     # EfficientNet-Lite0 on random drawings 0.93. Audio has no calibration and gets the strictest.

@@ -7,7 +7,8 @@ from ..matching import find_matches
 
 METHODS = {
     "text": "overlapping character sequences",
-    "image": "perceptual hashes, which survive resizing, re-encoding, brightness changes, small crops and flips",
+    "image": "perceptual hashes (which survive resizing, re-encoding, brightness changes, 90% crops and flips) "
+             "confirmed on the pixels",
 }
 
 
