@@ -24,6 +24,7 @@ from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
 
 BACKBONE_RUNGS = ("frozen", "finetune", "full", "scratch")
+RECOMMEND_TOLERANCE = 0.01  # how much validation score a cheaper recommendation may give up
 
 
 def prepare_task(data: Any, spec: RunSpec) -> Task:
@@ -139,10 +140,10 @@ def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
 
 
 def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str) -> dict | None:
-    """Chosen on validation, never on test: the cheapest rung within noise of the best one.
-
-    "Within noise" is a paired bootstrap on the validation examples (p >= 0.05); cost is the fit
-    time plus the time to embed the data for rungs that use cached features.
+    """Chosen on validation, never on test: the best rung, or a cheaper one that is both within
+    noise of it (paired bootstrap on the validation examples, p >= 0.05) and within
+    ``RECOMMEND_TOLERANCE`` of its score. Cost is the fit time plus the time to embed the data
+    for rungs that use cached features.
     """
     from .evaluation import paired_bootstrap
 
@@ -162,13 +163,16 @@ def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str
                              metric, n_classes=n_classes)
         if not c["significant"]:
             close.append(r)
-    pick = min(close, key=cost)
+    # a cheaper rung replaces the best only when it is also close in value: on a small validation
+    # set "not significantly worse" alone can hide a large difference
+    near = [r for r in close if best["val"][metric]["mean"] - r["val"][metric]["mean"] <= RECOMMEND_TOLERANCE]
+    pick = min(near, key=cost)
     t = pick["test"][metric]
     why = f"Best validation {metric} ({best['val'][metric]['mean']:.3f}, {best['name']})"
     if pick is not best:
-        why = (f"Within noise of the best validation {metric} ({pick['val'][metric]['mean']:.3f} vs "
-               f"{best['val'][metric]['mean']:.3f} for {best['name']}) and the cheapest of the "
-               f"{len(close)} rungs that are")
+        why = (f"Within {RECOMMEND_TOLERANCE} and within noise of the best validation {metric} "
+               f"({pick['val'][metric]['mean']:.3f} vs {best['val'][metric]['mean']:.3f} for {best['name']}), "
+               f"and cheaper")
     why += (f"; costs {cost(pick):.1f} s to fit; held-out test {metric} {t['mean']:.3f} "
             f"[{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]. Chosen on validation, not on test.")
     return {"rung": pick["name"], "why": why, "metric": metric, "within_noise_of_best": [r["name"] for r in close]}
@@ -410,7 +414,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     from .verdicts import VerdictContext, run_verdicts
 
     verdicts = run_verdicts(VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes,
-                                           spec.metric, audit["findings"]))
+                                           spec.metric, audit["findings"], audit.get("policy", "")))
     return _finish({
         "task": _task_block(task),
         "audit": audit,

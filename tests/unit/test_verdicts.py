@@ -21,8 +21,9 @@ def rung(name, strategy, pred, backbone=None, curves=None, fit=1.0):
             "predictions": {"test": pred.tolist()}, "curves": curves or {}, "cost": {"fit_seconds": fit}}
 
 
-def codes(rungs, y_train=Y_TRAIN, audit=()):
-    return [v["code"] for v in run_verdicts(VerdictContext(rungs, Y, y_train, CLASSES, "accuracy", list(audit)))]
+def codes(rungs, y_train=Y_TRAIN, audit=(), policy="warn"):
+    found = run_verdicts(VerdictContext(rungs, Y, y_train, CLASSES, "accuracy", list(audit), policy))
+    return [f"{v['code']}:{v['severity']}" if v["code"] == "leakage" else v["code"] for v in found]
 
 
 def test_transfer_helped_and_negative_transfer():
@@ -82,5 +83,7 @@ def test_within_noise_and_cost():
 
 def test_leakage_from_audit_findings():
     audit = [{"check": "near_duplicates", "severity": "error", "count": 7, "message": "7 near duplicates"}]
-    assert codes([rung("classical", "classical", _pred(0.8, 1))], audit=audit) == ["leakage"]
+    assert codes([rung("classical", "classical", _pred(0.8, 1))], audit=audit) == ["leakage:error"]
+    # removed before training: still reported, no longer an error
+    assert codes([rung("classical", "classical", _pred(0.8, 1))], audit=audit, policy="dedupe") == ["leakage:info"]
     assert codes([rung("classical", "classical", _pred(0.8, 1))]) == []

@@ -26,6 +26,7 @@ class VerdictContext:
     classes: list[str]
     metric: str
     audit: list[dict] = field(default_factory=list)
+    leakage_policy: str = ""  # what the run did about cross-split duplicates: dedupe, warn (fail stops)
 
     def by_strategy(self, *strategies: str) -> list[dict]:
         return [r for r in self.rungs if r["strategy"] in strategies]

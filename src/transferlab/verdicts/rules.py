@@ -184,7 +184,12 @@ def leakage(ctx: VerdictContext) -> list[dict]:
     if not hits:
         return []
     total = sum(f["count"] for f in hits)
-    return [verdict("leakage", "error", [], f"Leakage: {total} examples are duplicated or shared across splits "
-                    f"({', '.join(f['check'] for f in hits)}).",
-                    "See the audit section; the run's --on-leakage policy says what was done about them.",
-                    findings=[{k: f[k] for k in ("check", "count", "message")} for f in hits])]
+    found = f"{total} cross-split duplicates or shared groups ({', '.join(f['check'] for f in hits)})"
+    evidence = {"findings": [{k: f[k] for k in ("check", "count", "message")} for f in hits],
+                "policy": ctx.leakage_policy}
+    if ctx.leakage_policy == "dedupe" and not any(f["check"] == "group_overlap" for f in hits):
+        return [verdict("leakage", "info", [], f"Leakage found and removed: {found}; the training and validation "
+                        "copies were dropped before training, so the test scores are not inflated by them.",
+                        "Remove the copies from your files too, so other tools do not see them.", **evidence)]
+    return [verdict("leakage", "error", [], f"Leakage: {found} were kept; test scores may be inflated.",
+                    "Rerun with --on-leakage dedupe, or fix the split (e.g. --group-column).", **evidence)]
