@@ -5,7 +5,9 @@ refitted (its C chosen on validation as usual) and scored on the test split; thr
 seeds give the spread. A saturating power law ``score(n) = c - a * n**(-b)`` (n = training
 examples per class) is fitted to each seed's points; the examples per class needed to reach the
 target is read off each fit, and the spread over seeds is its uncertainty. When the fitted
-plateau ``c`` is below the target, the target is out of reach for that rung.
+plateau ``c`` is below the target, the target is out of reach for that rung; an estimate more
+than 20x beyond the data at hand is reported as such, not as a number. Without a target, the
+question is what it takes to gain 0.05 over the full training set.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from .metrics import score
 
 FRACTIONS = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+EXTRAPOLATION_LIMIT = 20  # beyond this many times the data at hand, a fitted curve says nothing
 
 # fit(train_idx) -> predictions on test; train_idx indexes the training split
 FitPredict = Callable[[np.ndarray], np.ndarray]
@@ -75,7 +78,8 @@ def learning_curve(fit_predict: FitPredict, y_train: np.ndarray, y_test: np.ndar
         return out
     plateau = [f["c"] for f in fits]
     out["plateau"] = {"estimate": float(np.median(plateau)), "range": [float(min(plateau)), float(max(plateau))]}
-    goal = target if target is not None else float(np.median(plateau)) - 0.01
+    # without a target: what would it take to gain 0.05 over the full training set?
+    goal = target if target is not None else min(0.99, out["score_mean"][-1] + 0.05)
     needs = [needed_per_class(f, goal) for f in fits]
     out["target"] = goal
     out["target_is_default"] = target is None
@@ -87,8 +91,14 @@ def learning_curve(fit_predict: FitPredict, y_train: np.ndarray, y_test: np.ndar
         return out
     est = float(np.median(reachable))
     upper = float(max(reachable)) if len(reachable) == len(needs) else None  # None: some never reach it
-    out["examples_per_class"] = {"estimate": est, "range": [float(min(reachable)), upper]}
     have = sizes[-1]
+    if est > EXTRAPOLATION_LIMIT * have:
+        out["examples_per_class"] = None
+        out["verdict"] = (f"{metric} {goal:.3f} is beyond what this curve can tell: the fit puts it more than "
+                          f"{EXTRAPOLATION_LIMIT}x the {have:,.0f} examples per class you have. Treat it as out of "
+                          "reach for this rung.")
+        return out
+    out["examples_per_class"] = {"estimate": est, "range": [float(min(reachable)), upper]}
     spread = f"{min(reachable):,.0f}-{upper:,.0f}" if upper is not None else f"{min(reachable):,.0f} to never"
     out["verdict"] = (f"About {est:,.0f} labelled examples per class (range {spread} over {seeds} subsamples) "
                       f"to reach {metric} {goal:.3f}; you have {have:,.0f} per class"
