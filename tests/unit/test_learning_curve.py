@@ -41,4 +41,4 @@ def test_run_reports_learning_curves_for_cheap_rungs(reviews_csv, tmp_path):
                         target=0.95, out=str(tmp_path / "r"), quiet=True, corruptions=False)
     lc = r["learning_curve"]
     assert lc["target"] == 0.95 and list(lc["rungs"]) == ["classical"]
-    assert len(lc["rungs"]["classical"]["n_per_class"]) == 6
+    assert len(lc["rungs"]["classical"]["n_per_class"]) == 5

@@ -19,7 +19,7 @@ import numpy as np
 
 from .metrics import score
 
-FRACTIONS = (0.1, 0.2, 0.35, 0.5, 0.75, 1.0)
+FRACTIONS = (0.1, 0.2, 0.4, 0.7, 1.0)
 EXTRAPOLATION_LIMIT = 20  # beyond this many times the data at hand, a fitted curve says nothing
 
 # fit(train_idx) -> predictions on test; train_idx indexes the training split

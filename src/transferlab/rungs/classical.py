@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg
+from .linear import fit_logreg, neighbours
 
 
 def image_features(items: list) -> np.ndarray:
@@ -59,11 +59,11 @@ class Classical(Rung):
         k = len(ctx.task.classes)
         return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
                           predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
-                          refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale),
+                          refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale, c),
                           chosen={"features": what, "C": c, "val_scores_by_C": scores})
 
     @staticmethod
-    def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool):
+    def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool, c: float):
         """Refit on a subset of training rows; for text the vocabulary is relearned from that subset."""
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
         test_items = ctx.test_items()
@@ -75,7 +75,8 @@ class Classical(Rung):
                 Xva, Xte = vec.transform(val_items), vec.transform(test_items)
             else:
                 Xtr, Xva, Xte = X_train[idx], X_val, X_test
-            model, _, _ = fit_logreg(Xtr, y_train[idx], Xva, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale)
+            model, _, _ = fit_logreg(Xtr, y_train[idx], Xva, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale,
+                                     grid=neighbours(c))
             return model.predict(Xte)
 
         return refit

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg
+from .linear import fit_logreg, neighbours
 
 
 def embed(ctx: Context, items: list) -> np.ndarray:
@@ -47,7 +47,8 @@ class Frozen(Rung):
             return full_proba(model.predict_proba(embed(ctx, items)), model.classes_, k)
 
         def refit_predict(idx: np.ndarray) -> np.ndarray:
-            m, _, _ = fit_logreg(X_train[idx], y_train[idx], X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
+            m, _, _ = fit_logreg(X_train[idx], y_train[idx], X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed,
+                                 grid=neighbours(c))
             return m.predict(X_test)
 
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),

@@ -19,6 +19,11 @@ from ..evaluation.metrics import score
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 
 
+def neighbours(c: float) -> tuple[float, ...]:
+    """The chosen C and one step either side: the grid for refits (learning curve), a third of the cost."""
+    return (c / 10, c, c * 10)
+
+
 def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True,
                grid=C_GRID) -> tuple[Pipeline, float, dict[str, float]]:
     """The pipeline refitted at the best C, that C, and the validation score of every C."""
