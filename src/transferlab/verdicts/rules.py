@@ -80,7 +80,8 @@ def _val_fall_after_unfreezing(rung: dict) -> dict | None:
 
 @RULES.register("fit")
 def fit_quality(ctx: VerdictContext) -> list[dict]:
-    """overfitting (the train-validation gap widens) and underfitting (no better than the majority)."""
+    """overfitting (the train-validation gap widens while validation shows learning) and underfitting
+    (validation never beats the majority guess: nothing learned carries over, however training went)."""
     out = []
     majority_share = float(np.bincount(ctx.y_train).max() / len(ctx.y_train))
     for r in ctx.rungs:
@@ -89,19 +90,21 @@ def fit_quality(ctx: VerdictContext) -> list[dict]:
         if len(train) < 2:
             continue
         gaps = [t - v for t, v in zip(train, val)]
-        if gaps[-1] > GAP and gaps[-1] > gaps[0] + DROP:
+        learned = max(val) > majority_share + 0.05  # validation shows something beyond the majority guess
+        if learned and gaps[-1] > GAP and gaps[-1] > gaps[0] + DROP:
             out.append(verdict("overfitting", "warning", [r["name"]],
                                f"{r['name']} overfits: train {c.get('metric', 'metric')} {train[-1]:.3f} vs validation "
                                f"{val[-1]:.3f} at the last epoch, a gap that grew from {gaps[0]:.3f}.",
                                "More data or augmentation, fewer epochs, stronger weight decay, or fewer trainable "
                                "layers; early stopping restored the best epoch.", gaps=gaps))
-        if max(train) < majority_share + 0.02 and r["strategy"] != "majority":
+        if max(val) <= majority_share + 0.02 and r["strategy"] != "majority":
             out.append(verdict("underfitting", "warning", [r["name"]],
-                               f"{r['name']} underfits: its best training {c.get('metric', 'metric')} "
-                               f"({max(train):.3f}) is no better than always predicting the majority class "
-                               f"({majority_share:.3f}).",
+                               f"{r['name']} underfits: its best validation {c.get('metric', 'metric')} "
+                               f"({max(val):.3f}) is no better than always predicting the majority class "
+                               f"({majority_share:.3f}); training reached {max(train):.3f}.",
                                "Train longer or with a higher learning rate; from scratch this architecture may "
-                               "need far more data.", train_metric=train, majority_share=majority_share))
+                               "need far more data.", train_metric=train, val_metric=val,
+                               majority_share=majority_share))
     return out
 
 
