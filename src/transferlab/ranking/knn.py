@@ -64,5 +64,5 @@ def linear_probe_accuracy(features, labels, folds: int = 5, seed: int = 0) -> fl
     """
     f, y = check_features_labels(features, labels)
     splits = _splits(y, folds, seed)
-    return max(_cv_accuracy(make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000)), f, y, splits)
+    return max(_cv_accuracy(make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000, tol=1e-3)), f, y, splits)
                for c in PROBE_C)

@@ -31,7 +31,7 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
     best, best_c, best_score = None, None, -np.inf
     for c in grid:
         steps = [StandardScaler()] if scale else []
-        model = make_pipeline(*steps, LogisticRegression(C=c, max_iter=2000, random_state=seed))
+        model = make_pipeline(*steps, LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=seed))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X_train, y_train)

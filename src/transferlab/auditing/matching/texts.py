@@ -22,6 +22,9 @@ NUM_PERM = 128
 # 0.87, 0.2 with 0.05 (candidates are verified exactly, so false candidates only cost time). A text
 # truncated to 70% has Jaccard about 0.7 with the original; truncated to 50%, about 0.5.
 LSH_BANDS, LSH_ROWS = 32, 4
+# Below this many words one changed character is a different text ("a photo of a cat" / "car"):
+# short texts are compared exactly (and by embedding), not by shingles.
+MIN_WORDS = 6
 
 
 def exact_key(text: str) -> str:
@@ -75,9 +78,10 @@ def near_pairs(texts: list[str], k: int, jaccard: float, containment: float, len
     """Pairs (a < b) of near-duplicate texts: (a, b, similarity, criterion) arrays.
 
     ``similarity`` is the Jaccard similarity of the shingle sets; ``criterion`` says which rule
-    matched ("jaccard" or "containment").
+    matched ("jaccard" or "containment"). Texts under ``MIN_WORDS`` words take no part.
     """
-    sets = [shingles(t, k) for t in texts]
+    empty = np.empty(0, np.uint32)
+    sets = [shingles(t, k) if len(str(t).split()) >= MIN_WORDS else empty for t in texts]
     cand_a, cand_b = candidate_pairs(sets)
     out_a, out_b, out_s, out_c = [], [], [], []
     for a, b in zip(cand_a.tolist(), cand_b.tolist()):
