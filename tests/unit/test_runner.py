@@ -114,8 +114,19 @@ def test_rank_scores_candidates_without_training(tiny_bert, reviews_csv, tmp_pat
 
 
 def test_top_k_trains_only_the_best_candidates(tiny_bert, reviews_csv, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import BertModel
+
+    other = tmp_path / "other-bert"
+    shutil.copytree(tiny_bert, other)
+    torch.manual_seed(99)
+    BertModel(BertModel.from_pretrained(tiny_bert).config).save_pretrained(other)  # same shape, other weights
     kwargs = dict(text_column="review", label_column="stars", max_length=16, quiet=True, epochs=1, head_epochs=2)
-    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}", "classical-is-not-a-backbone"][:1],
-                        rungs="frozen,finetune", top_k=1, out=str(tmp_path / "k"), **kwargs)
-    assert [x["strategy"] for x in r["rungs"]] == ["frozen", "finetune"]
-    assert r["ranking"][0]["achieved_test_accuracy"].keys() == {"frozen", "finetune"}
+    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}", f"hf:{other}"], rungs="frozen,finetune", top_k=1,
+                        out=str(tmp_path / "k"), **kwargs)
+    best, second = (c["backbone"] for c in r["ranking"])
+    assert r["ranking"][0]["scores"]["logme"] >= r["ranking"][1]["scores"]["logme"]
+    assert sorted(x["name"] for x in r["rungs"]) == sorted([f"frozen:{best}", f"finetune:{best}", f"frozen:{second}"])
+    assert r["ranking"][1]["achieved_test_accuracy"].keys() == {"frozen"}
