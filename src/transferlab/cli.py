@@ -82,6 +82,11 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
     batch_size: int = typer.Option(16, "--batch-size", help="Training batch size."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the new head and of training from scratch."),
+    top_lr_ratio: float = typer.Option(0.1, "--top-lr-ratio", help="finetune: top backbone block's rate relative "
+                                       "to --lr (also full's uniform rate)."),
+    bottom_lr_ratio: float = typer.Option(0.01, "--bottom-lr-ratio", help="finetune: the stem's rate relative to --lr."),
+    unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
     max_val: Optional[int] = typer.Option(None, "--max-val", help="Cap on validation examples."),
     max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
@@ -110,7 +115,8 @@ def run(
     """
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
-                  batch_size=batch_size, max_train=max_train, max_val=max_val, max_test=max_test,
+                  batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
+                  unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k,
                   ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
                   on_leakage=on_leakage, audit=not no_audit)

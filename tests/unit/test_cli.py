@@ -104,3 +104,13 @@ def test_rank_command(tiny_bert, reviews_csv, tmp_path):
                f"hf:{tiny_bert}", "--max-length", "16", "--out", tmp_path / "r", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["ranking"][0]["scores"]["logme"] is not None
+
+
+def test_learning_rate_flags_named_in_verdict_actions_exist(reviews_csv, tmp_path, tiny_bert):
+    res = _run("run", reviews_csv, "--text-column", "review", "--label-column", "stars", "--backbone",
+               f"hf:{tiny_bert}", "--rungs", "finetune", "--epochs", "1", "--max-length", "16", "--lr", "0.002",
+               "--top-lr-ratio", "0.5", "--bottom-lr-ratio", "0.05", "--unfreeze-stages", "2",
+               "--out", tmp_path / "r", "--no-corruptions", "--json")
+    assert res.exit_code == 0, res.output
+    notes = " ".join(json.loads(res.stdout)["rungs"][0]["notes"])
+    assert "in 2 stages" in notes and "head 2.0e-03" in notes and "1.0e-03 (top)" in notes
