@@ -102,17 +102,16 @@ class _Features:
             self.items += len(rows)
             self.from_cache = self.from_cache and self.embedded["from_cache"]
             return self._arrays[split]
-        if split not in self._arrays:
-            from .features import extract
+        from .features import extract
 
-            items = self.task.part(split)[0]
-            with self.progress.task(f"embed {split} with {self.backbone.name}", len(items)) as update:
-                ex = extract(self.backbone, items, self.task.part_hashes(split), cache_dir=self.spec.cache_dir,
-                             batch_size=self.spec.extract_batch_size, progress=update)
-            self._arrays[split] = ex.features
-            self.seconds += ex.seconds
-            self.items += len(items)
-            self.from_cache = self.from_cache and ex.from_cache
+        items = self.task.part(split)[0]
+        with self.progress.task(f"embed {split} with {self.backbone.name}", len(items)) as update:
+            ex = extract(self.backbone, items, hashes, cache_dir=self.spec.cache_dir,
+                         batch_size=self.spec.extract_batch_size, progress=update)
+        self._arrays[split] = ex.features
+        self.seconds += ex.seconds
+        self.items += len(items)
+        self.from_cache = self.from_cache and ex.from_cache
         return self._arrays[split]
 
     @property

@@ -11,17 +11,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binomtest
 
-from .metrics import HEADLINE, _metrics_from_confusion
+from .metrics import HEADLINE, _metrics_from_confusion, resampled_confusions
 
 ALPHA = 0.05
-
-
-def _confusions(y: np.ndarray, pred: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
-    """(B, K, K) confusion matrices of the resamples given by ``counts`` (B, N)."""
-    from scipy import sparse
-
-    cell = sparse.csr_matrix((np.ones(len(y)), (y * k + pred, np.arange(len(y)))), shape=(k * k, len(y)))
-    return np.asarray((cell @ counts.T).T).reshape(-1, k, k)
 
 
 def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metric: str, *,
@@ -33,8 +25,8 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metr
     deltas = []
     for lo in range(0, n_resamples, 250):
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(250, n_resamples - lo))  # (b, n)
-        a = _metrics_from_confusion(_confusions(y, pred_a, counts, n_classes))[metric]
-        b = _metrics_from_confusion(_confusions(y, pred_b, counts, n_classes))[metric]
+        a = _metrics_from_confusion(resampled_confusions(y, pred_a, counts, n_classes))[metric]
+        b = _metrics_from_confusion(resampled_confusions(y, pred_b, counts, n_classes))[metric]
         deltas.append(a - b)
     d = np.concatenate(deltas)
     observed = float(HEADLINE[metric](y, pred_a) - HEADLINE[metric](y, pred_b))

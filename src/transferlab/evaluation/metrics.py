@@ -50,22 +50,30 @@ def _metrics_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def resampled_confusions(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, n_classes: int) -> np.ndarray:
+    """(B, K, K) confusion matrices of the resamples given by multinomial ``counts`` (B, N).
+
+    Each example falls in one (true, predicted) cell; a resample's confusion matrix is its counts
+    summed per cell, so all resamples are one sparse product.
+    """
+    n = len(y_true)
+    cell = sparse.csr_matrix((np.ones(n), (y_true * n_classes + y_pred, np.arange(n))),
+                             shape=(n_classes * n_classes, n))  # (K*K, N) one-hot
+    return np.asarray((cell @ counts.T).T).reshape(-1, n_classes, n_classes)
+
+
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, n_resamples: int = 1000,
                  level: float = 0.95, seed: int = 0) -> dict[str, list[float]]:
     """Percentile intervals of every headline metric over resamples of the examples.
 
-    A resample is a vector of multinomial counts per example; its confusion matrix is those
-    counts summed per (true, predicted) cell, so all resamples are computed as one product.
+    A resample is a vector of multinomial counts per example (see ``resampled_confusions``).
     """
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    k2 = n_classes * n_classes
-    # (K*K, n) sparse one-hot: which confusion cell each example falls in
-    cell = sparse.csr_matrix((np.ones(n), (y_true * n_classes + y_pred, np.arange(n))), shape=(k2, n))
     stats = {m: [] for m in HEADLINE}
     for lo in range(0, n_resamples, 200):
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(200, n_resamples - lo))  # (b, n)
-        cm = np.asarray((cell @ counts.T).T).reshape(-1, n_classes, n_classes)
+        cm = resampled_confusions(y_true, y_pred, counts, n_classes)
         for m, values in _metrics_from_confusion(cm).items():
             stats[m].append(values)
     alpha = (1 - level) / 2

@@ -37,13 +37,17 @@ def transfer(ctx: VerdictContext) -> list[dict]:
                     "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", comparison=c)]
 
 
+def _trained_vs_frozen(ctx: VerdictContext):
+    """(finetune or full rung, the frozen rung of the same backbone or None)."""
+    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
+    return [(r, frozen.get(r["backbone"])) for r in ctx.by_strategy("finetune", "full")]
+
+
 @RULES.register("forgetting")
 def forgetting(ctx: VerdictContext) -> list[dict]:
     """catastrophic_forgetting: training the backbone made it worse than leaving it frozen."""
     out = []
-    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
-    for r in ctx.by_strategy("finetune", "full"):
-        base = frozen.get(r["backbone"])
+    for r, base in _trained_vs_frozen(ctx):
         evidence: dict = {}
         if base is not None:
             c = ctx.compare(r, base)
@@ -162,9 +166,7 @@ def within_noise(ctx: VerdictContext) -> list[dict]:
 def finetune_cost(ctx: VerdictContext) -> list[dict]:
     """finetune_not_worth_cost: training the backbone costs far more than frozen and does not beat it."""
     out = []
-    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
-    for r in ctx.by_strategy("finetune", "full"):
-        base = frozen.get(r["backbone"])
+    for r, base in _trained_vs_frozen(ctx):
         if base is None:
             continue
         base_cost = base["cost"]["fit_seconds"] + base["cost"].get("extract_seconds", 0.0)
