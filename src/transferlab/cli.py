@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -65,20 +65,33 @@ LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test
                 "fail, or warn.")
 RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
 
+# Options shared by the commands that read data (run, rank, audit).
+Data = Annotated[str, typer.Argument(help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file.")]
+TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column with the text.")]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column with the label.")]
+SplitColumn = Annotated[Optional[str], typer.Option("--split-column", help="Column with train/val/test per row.")]
+GroupColumn = Annotated[Optional[str], typer.Option("--group-column", help=GROUP_HELP)]
+TimeColumn = Annotated[Optional[str], typer.Option("--time-column", help=TIME_HELP)]
+Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<name>-<time>).")]
+MaxLength = Annotated[int, typer.Option("--max-length", help="Text: tokens per input.")]
+ImageSize = Annotated[int, typer.Option("--image-size", help="Images: side in pixels.")]
+TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Let Hugging Face models run their own code.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")]
+
 
 @app.command()
 def run(
-    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    data: Data,
     backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Candidate base model (repeatable): "
                                                  "hf:<repo or folder>, timm:<name>, torchvision:<name>, minilm, "
                                                  "mobilenet_v2, efficientnet_lite0/1/2."),
     rungs: Optional[str] = typer.Option(None, "--rungs", help=RUNGS_HELP),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
-    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
-    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
-    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    split_column: SplitColumn = None,
+    group_column: GroupColumn = None,
+    time_column: TimeColumn = None,
+    out: Out = None,
     seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
     batch_size: int = typer.Option(16, "--batch-size", help="Training batch size."),
@@ -90,8 +103,8 @@ def run(
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
     max_val: Optional[int] = typer.Option(None, "--max-val", help="Cap on validation examples."),
     max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
-    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
-    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    max_length: MaxLength = 256,
+    image_size: ImageSize = 224,
     ood: Optional[Path] = typer.Option(None, "--ood", help="An out-of-distribution test set, same format and columns "
                                        "as DATA; every rung is scored on it."),
     target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
@@ -101,7 +114,7 @@ def run(
     no_corruptions: bool = typer.Option(False, "--no-corruptions", help="Skip the built-in corrupted copies of the test split."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
                                         "(all of them still get the frozen rung)."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let Hugging Face models run their own code."),
+    trust_remote_code: TrustRemoteCode = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
 ) -> None:
@@ -127,21 +140,21 @@ def run(
 
 @app.command()
 def audit(
-    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    data: Data,
     backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="A backbone whose embeddings "
                                                  "find near-duplicates (optional; the first is used)."),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
-    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
-    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
-    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    split_column: SplitColumn = None,
+    group_column: GroupColumn = None,
+    time_column: TimeColumn = None,
     on_leakage: str = typer.Option("warn", "--on-leakage", help=LEAKAGE_HELP + " (audit alone: warn)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    out: Out = None,
     seed: int = typer.Option(0, "--seed", help="Seed for the split."),
-    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
-    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
+    max_length: MaxLength = 256,
+    image_size: ImageSize = 224,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+    as_json: AsJson = False,
 ) -> None:
     """Audit the data before any training: duplicates and near-duplicates within and across splits,
     label conflicts, imbalance, label shift, and group or time overlap.
@@ -159,21 +172,21 @@ def audit(
 
 @app.command()
 def rank(
-    data: str = typer.Argument(..., help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file."),
+    data: Data,
     backbone: List[str] = typer.Option(..., "--backbone", "-b", help="Candidate base model (repeatable)."),
-    text_column: Optional[str] = typer.Option(None, "--text-column", help="Column with the text."),
-    label_column: Optional[str] = typer.Option(None, "--label-column", help="Column with the label."),
-    split_column: Optional[str] = typer.Option(None, "--split-column", help="Column with train/val/test per row."),
-    group_column: Optional[str] = typer.Option(None, "--group-column", help=GROUP_HELP),
-    time_column: Optional[str] = typer.Option(None, "--time-column", help=TIME_HELP),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/<name>-<time>)."),
+    text_column: TextColumn = None,
+    label_column: LabelColumn = None,
+    split_column: SplitColumn = None,
+    group_column: GroupColumn = None,
+    time_column: TimeColumn = None,
+    out: Out = None,
     seed: int = typer.Option(0, "--seed", help="Seed for the split and the score subsample."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
-    max_length: int = typer.Option(256, "--max-length", help="Text: tokens per input."),
-    image_size: int = typer.Option(224, "--image-size", help="Images: side in pixels."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let Hugging Face models run their own code."),
+    max_length: MaxLength = 256,
+    image_size: ImageSize = 224,
+    trust_remote_code: TrustRemoteCode = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+    as_json: AsJson = False,
 ) -> None:
     """Rank candidate backbones by how well their frozen features fit your labels, next to their cost.
 
@@ -201,7 +214,7 @@ def demo(
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Override the demo's training-set cap."),
     seed: int = typer.Option(0, "--seed", help="Seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout."),
+    as_json: AsJson = False,
 ) -> None:
     """Run the offline demo: real data, real pretrained models, no network.
 
