@@ -66,7 +66,7 @@ LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test
 RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
 
 # Options shared by the commands that read data (run, rank, audit).
-Data = Annotated[str, typer.Argument(help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file.")]
+Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file.")]
 TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column with the text.")]
 LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column with the label.")]
 SplitColumn = Annotated[Optional[str], typer.Option("--split-column", help="Column with train/val/test per row.")]
