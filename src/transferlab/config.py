@@ -12,8 +12,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-STRATEGIES = ("majority", "classical", "frozen", "finetune", "full", "scratch")
-DEFAULT_RUNGS = STRATEGIES
+STRATEGIES = ("majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch")
+BACKBONE_STRATEGIES = ("zero_shot", "frozen", "finetune", "full", "lora", "scratch")
+DEFAULT_RUNGS = ("majority", "classical", "frozen", "finetune", "full", "scratch")
 
 
 def _help(text: str, default: Any) -> Any:
@@ -36,6 +37,12 @@ class RunSpec:
     out: str | None = _help("Run directory (default runs/<name>).", None)
     name: str | None = _help("Run name, used for the default run directory.", None)
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
+    seeds: int = _help("Seeds per rung for the cheap rungs (classical, frozen): each extra seed refits on a "
+                       "different random train/validation partition of the same examples.", 3)
+    train_seeds: int = _help("Seeds per rung for the rungs that train a backbone (finetune, full, lora, "
+                             "scratch); each seed costs a whole training run.", 1)
+    save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
+                              "transferlab export).", True)
     val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
     test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2)
     max_train: int | None = _help("Cap on training examples (stratified subsample); None keeps all.", None)
@@ -86,7 +93,7 @@ class RunSpec:
         if not self.rungs:
             raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(STRATEGIES) + ".")
         for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
-                     "extract_batch_size", "unfreeze_stages", "ood_max_items"):
+                     "extract_batch_size", "unfreeze_stages", "ood_max_items", "seeds", "train_seeds"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")
@@ -112,7 +119,7 @@ class RunSpec:
             raise ConfigError(f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead.")
 
     def needs_backbone(self) -> bool:
-        return any(r in ("frozen", "finetune", "full", "scratch") for r in self.rungs)
+        return any(r in BACKBONE_STRATEGIES for r in self.rungs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

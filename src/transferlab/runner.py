@@ -23,7 +23,7 @@ from .evaluation import evaluate, expected_calibration_error
 from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
 
-BACKBONE_RUNGS = ("frozen", "finetune", "full", "scratch")
+CHEAP_BACKBONE_RUNGS = ("frozen", "zero_shot")  # run for every candidate, even beyond --top-k
 RECOMMEND_TOLERANCE = 0.01  # how much validation score a cheaper recommendation may give up
 
 
@@ -117,6 +117,20 @@ class _Features:
     @property
     def items_per_second(self) -> float | None:
         return self.items / self.seconds if self.seconds > 0 else None
+
+
+def _save_model(save, out: Path, name: str) -> dict:
+    """The rung's fitted model under models/<name>/, written to a temporary directory first."""
+    import shutil
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    final, tmp = out / "models" / safe, out / "models" / f".{safe}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    meta = save(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    return {"path": f"models/{safe}", **(meta or {})}
 
 
 def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
@@ -372,9 +386,9 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     backbones = sorted(backbones, key=lambda b: order[b.name])
     trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
 
-    plan = [(s, None) for s in spec.rungs if s not in BACKBONE_RUNGS]
+    plan = [(s, None) for s in spec.rungs if not RUNGS.get(s).needs_backbone]
     plan += [(s, b) for b in backbones for s in spec.rungs
-             if s in BACKBONE_RUNGS and (s == "frozen" or b.name in trained)]
+             if RUNGS.get(s).needs_backbone and (s in CHEAP_BACKBONE_RUNGS or b.name in trained)]
     if rank_only:
         plan = []
     if spec.top_k and len(backbones) > spec.top_k:
@@ -396,6 +410,8 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             if rung.strategy == "frozen":  # predicting a new item means embedding it first
                 result.predict_seconds += len(task.part("test")[1]) / speed
         record = _rung_record(name, rung, backbone, result, task, spec.seed)
+        if spec.save_models and result.save is not None:
+            record["artifact"] = _save_model(result.save, out, name)
         if ood:
             with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
                 record["ood"] = _score_ood(result, ood, task)

@@ -8,6 +8,7 @@ validation split, and returns predictions for validation and test. It never sees
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -55,6 +56,9 @@ class RungOutput:
     # refit on the training rows ``idx`` (choices still made on validation) -> test predictions;
     # cheap rungs provide it for the learning curve
     refit_predict: Callable[[np.ndarray], np.ndarray] | None = None
+    # write the fitted model into an (empty, existing) directory -> metadata for results.json;
+    # ``transferlab export`` turns it into a standalone artifact
+    save: Callable[[Path], dict] | None = None
 
 
 def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
