@@ -74,6 +74,8 @@ class RunSpec:
     metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy")
     max_length: int = _help("Text: tokens per input (longer texts are truncated).", 256)
     image_size: int = _help("Images: side in pixels fed to image backbones.", 224)
+    clip_seconds: float = _help("Audio: seconds of each clip fed to audio backbones and the MFCC baseline (longer "
+                                "clips are centre-cropped, shorter ones zero-padded).", 3.0)
     extract_batch_size: int = _help("Batch size for feature extraction and prediction.", 32)
     cache_dir: str | None = _help("Feature cache folder (default ~/.cache/transferlab/features, or $TRANSFERLAB_CACHE).", None)
     trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False)
@@ -109,6 +111,10 @@ class RunSpec:
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"The '{name}' setting must be between 0 and 0.5. Got {value!r} instead.")
+        if isinstance(self.clip_seconds, bool) or not isinstance(self.clip_seconds, (int, float)) \
+                or not 0.1 <= self.clip_seconds <= 600:
+            raise ConfigError(f"The 'clip_seconds' setting must be a number of seconds from 0.1 to 600. "
+                              f"Got {self.clip_seconds!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):
             raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:

@@ -31,8 +31,8 @@ _SPLIT_ALIASES = {
 class Dataset:
     """Labelled examples of one modality, as the user gave them."""
 
-    modality: str  # "text" or "image"
-    items: list  # str texts | image file paths (str) | uint8 arrays (H, W) or (H, W, 3)
+    modality: str  # "text", "image" or "audio"
+    items: list  # str texts | image or audio file paths (str) | uint8 arrays (H, W) or (H, W, 3) | audio Clips
     labels: list[str]
     origins: list[str]  # where each item came from, for error messages and the manifest
     splits: list[str] | None = None  # "train" / "val" / "test" per item, if the user gave them
@@ -73,6 +73,10 @@ def load_data(
     if p.is_dir():
         if group_column or time_column:
             raise DataError(f"{p} is a folder: --group-column and --time-column apply to CSV/JSONL/Parquet files.")
+        if _folder_modality(p) == "audio":
+            from .audio import from_audio_folder
+
+            return from_audio_folder(p)
         return from_image_folder(p)
     if p.suffix.lower() in TABLE_EXTENSIONS:
         return from_table(p, text_column=text_column, label_column=label_column, split_column=split_column,
@@ -208,6 +212,17 @@ def _parse_split(value: Any, where: str, column: str) -> str:
 
 # --- folders of images ----------------------------------------------------------------------
 
+def _folder_modality(folder: Path) -> str:
+    """"audio" when the folder holds sound files and no images, else "image"."""
+    from .audio import AUDIO_EXTENSIONS
+
+    suffixes = {f.suffix.lower() for f in folder.rglob("*") if not f.name.startswith(".")}
+    if suffixes & AUDIO_EXTENSIONS and suffixes & IMAGE_EXTENSIONS:
+        raise DataError(f"{folder} holds both images ({', '.join(sorted(suffixes & IMAGE_EXTENSIONS))}) and audio "
+                        f"({', '.join(sorted(suffixes & AUDIO_EXTENSIONS))}) files. Keep one modality per folder.")
+    return "audio" if suffixes & AUDIO_EXTENSIONS else "image"
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(
         f for f in folder.rglob("*")
@@ -274,7 +289,7 @@ def from_arrays(
     groups: Sequence[Any] | None = None,
     times: Sequence[Any] | None = None,
 ) -> Dataset:
-    """Lists or arrays from Python: texts (``str``), image paths, or uint8 image arrays."""
+    """Lists or arrays from Python: texts (``str``), image paths, uint8 image arrays, audio paths or Clips."""
     items = list(items)
     labels = list(labels.tolist() if isinstance(labels, np.ndarray) else labels)
     if not items:
@@ -287,6 +302,8 @@ def from_arrays(
             modality = "image"
         elif isinstance(first, (str, Path)) and Path(str(first)).suffix.lower() in IMAGE_EXTENSIONS:
             modality = "image"
+        elif _is_audio(first):
+            modality = "audio"
         else:
             modality = "text"
     origins = [f"{description} item {i}" for i in range(len(items))]
@@ -295,6 +312,8 @@ def from_arrays(
             raise DataError(f"{origins[i]}: the label is empty or NaN. Give every item a label.")
     if modality == "image":
         items = [np.asarray(x) if isinstance(x, np.ndarray) else str(x) for x in items]
+    elif modality == "audio":
+        items = [str(x) if isinstance(x, Path) else x for x in items]  # paths or Clips
     else:
         for i, text in enumerate(items):
             if not isinstance(text, str) or not text.strip():
@@ -305,3 +324,9 @@ def from_arrays(
     return Dataset(modality, items, [_label_str(x) for x in labels], origins, parsed, description=description,
                    groups=None if groups is None else [str(g) for g in groups],
                    times=None if times is None else list(times))
+
+
+def _is_audio(item: Any) -> bool:
+    from .audio import is_audio
+
+    return is_audio(item)
