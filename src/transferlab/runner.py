@@ -118,6 +118,27 @@ class _Features:
     def items_per_second(self) -> float | None:
         return self.items / self.seconds if self.seconds > 0 else None
 
+    def view(self, task: Task) -> "_FeatureView":
+        """The same features for another train/validation draw of this task (same examples)."""
+        return _FeatureView(self, task)
+
+
+class _FeatureView:
+    """Features of a redrawn task, looked up by content hash in the original split's features."""
+
+    def __init__(self, base: _Features, task: Task):
+        self.base, self.task = base, task
+        self._rows: dict[str, tuple[str, int]] | None = None
+
+    def __call__(self, split: str) -> np.ndarray:
+        if self._rows is None:
+            self._rows = {h: (s, i) for s in ("train", "val", "test") for i, h in enumerate(self.base.task.part_hashes(s))}
+        found = [self._rows[h] for h in self.task.part_hashes(split)]
+        arrays = {s: np.asarray(self.base(s)) for s in {s for s, _ in found}}
+        if not found:
+            return np.zeros((0, np.asarray(self.base("train")).shape[1]), dtype=np.float32)
+        return np.stack([arrays[s][i] for s, i in found])
+
 
 def _save_model(save, out: Path, name: str) -> dict:
     """The rung's fitted model under models/<name>/, written to a temporary directory first."""
@@ -133,19 +154,82 @@ def _save_model(save, out: Path, name: str) -> dict:
     return {"path": f"models/{safe}", **(meta or {})}
 
 
-def _rung_record(name: str, rung, backbone, out, task: Task, seed: int) -> dict:
+def seed_count(rung, spec: RunSpec) -> int:
+    return {"none": 1, "cheap": spec.seeds, "train": spec.train_seeds}.get(rung.seeding, 1)
+
+
+def _run_seeds(rung, name: str, task: Task, spec: RunSpec, backbone, feats, progress: Progress,
+               clusters: np.ndarray | None) -> tuple[list, list[int], list[str]]:
+    """Run a rung once per seed. Seed k > 0 redraws train/validation from the same pooled examples
+    (test untouched) and, for trained rungs, reinitialises; a fixed split leaves the cheap,
+    deterministic rungs one run, since every seed would give the same model."""
+    from .data import repartition
+    from .rungs import Context
+
+    n = seed_count(rung, spec)
+    results, seeds, notes = [], [], []
+    for k in range(n):
+        draw = task if k == 0 else repartition(task, spec.seed + k, clusters)
+        if draw is None:
+            if rung.seeding != "train":
+                notes.append(f"One seed, not {n}: the train/validation split is fixed (yours, or by time), and "
+                             "this rung is deterministic given its split.")
+                break
+            draw = task  # another initialisation and batch order on the same split
+        label = name if n == 1 else f"{name} seed {k + 1}/{n}"
+        with progress.task(label) as update:
+            view = None if feats is None else (feats if k == 0 else feats.view(draw))
+            results.append(rung.run(Context(draw, spec, spec.seed + k, backbone, view, update)))
+        seeds.append(spec.seed + k)
+    if len(seeds) > 1:
+        how = "a new random train/validation draw" + (" and initialisation" if rung.seeding == "train" else "")
+        notes.append(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), each with {how}; test metrics are their "
+                     "mean, and the interval covers both test resampling and seed variation.")
+    return results, seeds, notes
+
+
+def duplicate_clusters(task: Task, audit: dict) -> np.ndarray | None:
+    """A cluster id per example: examples the audit found to be (near-)duplicates share one, so a
+    redrawn train/validation split keeps them on one side."""
+    pairs = audit.get("_pairs") or []
+    if not pairs:
+        return None
+    parent = list(range(len(task.items)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    row = {h: i for i, h in enumerate(task.hashes)}
+    for ha, hb in pairs:
+        if ha in row and hb in row:
+            parent[find(row[ha])] = find(row[hb])
+    return np.array([find(i) for i in range(len(task.items))])
+
+
+def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: list[int]) -> dict:
+    out = results[0]
     y_val, y_test = task.part("val")[1], task.part("test")[1]
     n_test = max(len(y_test), 1)
-    test = evaluate(y_test, out.test_pred, task.classes)
+    test_preds = np.stack([r.test_pred for r in results])
+    test = evaluate(y_test, test_preds, task.classes)
     if out.test_proba is not None:
-        test["ece"] = expected_calibration_error(y_test, out.test_proba)
+        eces = [expected_calibration_error(y_test, r.test_proba) for r in results if r.test_proba is not None]
+        test["ece"] = float(np.mean(eces))
+    predictions = {"test": [int(p) for p in out.test_pred], "val": [int(p) for p in out.val_pred]}
+    if len(results) > 1:
+        predictions["test_seeds"] = test_preds.astype(int).tolist()
     return {
-        "name": name, "strategy": rung.strategy, "backbone": backbone.name if backbone else None, "seeds": [seed],
+        "name": name, "strategy": rung.strategy, "backbone": backbone.name if backbone else None, "seeds": seeds,
         "test": test,
-        "predictions": {"test": [int(p) for p in out.test_pred], "val": [int(p) for p in out.val_pred]},
+        "predictions": predictions,
+        # validation is the first seed's draw: the one every rung shares, so rungs compare on it
         "val": evaluate(y_val, out.val_pred, task.classes, with_details=False),
         "curves": out.curves,
         "cost": {"fit_seconds": out.fit_seconds, "extract_seconds": out.extract_seconds,
+                 "fit_seconds_all_seeds": float(sum(r.fit_seconds for r in results)),
                  "trainable_params": out.trainable_params,
                  "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test},
         "chosen": out.chosen, "notes": out.notes, "description": rung.description,
@@ -304,6 +388,11 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded["features"]),
                                        groups=task.groups, times=task.times))
     audit = report.to_dict()
+    from .auditing.runner import LEAKAGE_CHECKS
+
+    # every (near-)duplicate pair, by content hash, so redrawn splits keep copies together (not written out)
+    audit["_pairs"] = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
+                       for a, b in f.pairs]
     if task.modality == "image":
         _add_thumbnails(audit["findings"], task)
     task, notes = apply_leakage_policy(task, report, spec.on_leakage)
@@ -353,6 +442,8 @@ def _finish(sections: dict, task: Task, spec: RunSpec, out: Path, started: float
     from .report import write_html
 
     write_manifest(task, out / "split_manifest.csv")
+    if isinstance(sections.get("audit"), dict):  # keys with a leading underscore are working data
+        sections["audit"] = {k: v for k, v in sections["audit"].items() if not k.startswith("_")}
     results = RunResults({
         "schema": SCHEMA, "notes": list(spec.notes) + task.notes, "verdicts": [], "recommendation": None,
         **sections,
@@ -370,7 +461,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
          ood: dict[str, dict], audit: dict, embedded: dict | None) -> RunResults:
     import torch
 
-    from .rungs import RUNGS, Context
+    from .rungs import RUNGS
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
@@ -394,22 +485,24 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     if spec.top_k and len(backbones) > spec.top_k:
         progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
                      f"the others get the frozen rung.")
+    clusters = duplicate_clusters(task, audit)
     records, curves = [], {}
     for strategy, backbone in plan:
         rung = RUNGS.get(strategy)()
         name = f"{strategy}:{backbone.name}" if backbone else strategy
         progress.log(f"rung [bold]{name}[/] ...")
-        with progress.task(name) as update:
-            ctx = Context(task, spec, spec.seed, backbone, features[backbone.name] if backbone else None, update)
-            result = rung.run(ctx)
-        speed = features[backbone.name].items_per_second if rung.needs_features else None
+        feats = features[backbone.name] if backbone else None
+        results, seeds, seed_notes = _run_seeds(rung, name, task, spec, backbone, feats, progress, clusters)
+        result = results[0]  # the first seed's model: its curves, choices, OOD scores and saved weights
+        speed = feats.items_per_second if rung.needs_features else None
         if rung.needs_features:
-            result.extract_seconds = features[backbone.name].seconds
+            result.extract_seconds = feats.seconds
         if speed:
             result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
             if rung.strategy == "frozen":  # predicting a new item means embedding it first
                 result.predict_seconds += len(task.part("test")[1]) / speed
-        record = _rung_record(name, rung, backbone, result, task, spec.seed)
+        result.notes.extend(seed_notes)
+        record = _rung_record(name, rung, backbone, results, task, seeds)
         if spec.save_models and result.save is not None:
             record["artifact"] = _save_model(result.save, out, name)
         if ood:
@@ -423,7 +516,8 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
                                               metric=spec.metric, target=spec.target)
         records.append(record)
         t = record["test"]
-        progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} "
+        sd = f" ± {t['accuracy']['sd']:.3f} over {len(seeds)} seeds" if "sd" in t["accuracy"] else ""
+        progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
                      f"({result.fit_seconds:.1f} s)")
 
     from .verdicts import VerdictContext, run_verdicts

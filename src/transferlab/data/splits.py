@@ -35,6 +35,9 @@ class Task:
     notes: list[str] = field(default_factory=list)
     groups: np.ndarray | None = None  # (N,) group ids, when the user gave a group column
     times: np.ndarray | None = None  # (N,) timestamps, when the user gave a time column
+    # train/validation were drawn at random (not fixed by the user's split or by time), so another
+    # seed may draw them again (see ``repartition``)
+    resplittable: bool = False
 
     def select(self, idx: np.ndarray, notes: list[str] = ()) -> "Task":
         """The same task restricted to the rows ``idx`` (in that order), every per-row field alike."""
@@ -42,7 +45,7 @@ class Task:
         pick = lambda values: None if values is None else np.asarray(values, dtype=object)[idx]  # noqa: E731
         return Task(self.modality, self.classes, [self.items[i] for i in idx], self.y[idx], self.split[idx],
                     [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
-                    self.notes + list(notes), pick(self.groups), pick(self.times))
+                    self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable)
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -59,11 +62,15 @@ class Task:
 
 
 def content_hash(item, modality: str = "text") -> str:
-    """sha256 of what the model will see: the text, the image file's bytes, or the array."""
+    """sha256 of what the model will see: the text, the image or audio file's bytes, the array or the clip."""
+    from .audio import Clip, content_bytes
+
     h = hashlib.sha256()
     if isinstance(item, np.ndarray):
         h.update(str((item.shape, item.dtype.str)).encode())
         h.update(np.ascontiguousarray(item).tobytes())
+    elif isinstance(item, Clip):
+        h.update(content_bytes(item))
     elif modality != "text":
         with open(item, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -124,6 +131,7 @@ def make_task(
     y = np.array([index[c] for c in dataset.labels], dtype=np.int64)
     rng = np.random.default_rng(seed)
     notes: list[str] = []
+    resplittable = dataset.times is None
 
     if dataset.splits is None and dataset.times is not None:
         split = time_split(np.asarray(dataset.times, dtype=object), val_fraction, test_fraction)
@@ -155,6 +163,7 @@ def make_task(
             notes.append(f"Your split had no validation examples: {int((sub == 'val').sum())} were taken "
                          f"from train (stratified, seed {seed}).")
         else:
+            resplittable = False
             notes.append("Your train/val/test split was used as given.")
     split = split.astype(str)
     if not (split == "val").any():
@@ -167,7 +176,53 @@ def make_task(
     return Task(dataset.modality, classes, list(dataset.items), y, split, list(dataset.origins), hashes,
                 description=dataset.description, notes=list(dataset.notes) + notes,
                 groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
-                times=None if dataset.times is None else np.asarray(dataset.times, dtype=object))
+                times=None if dataset.times is None else np.asarray(dataset.times, dtype=object),
+                resplittable=resplittable)
+
+
+def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Task | None:
+    """The same task with train and validation drawn again from their pooled examples; None when
+    the split is fixed (the user's, or by time).
+
+    The test split is untouched, and so are the sizes of train and validation. Examples that
+    share a user group, or a ``clusters`` id (duplicates and near-duplicates found by the audit),
+    stay on one side, so another draw cannot leak a copy of a training example into validation.
+    """
+    if not task.resplittable:
+        return None
+    pool = np.flatnonzero(task.split != "test")
+    n_val = int((task.split == "val").sum())
+    if task.groups is not None:
+        keys = np.asarray(task.groups, dtype=object)
+    elif clusters is not None:
+        keys = np.asarray(clusters, dtype=object)
+    else:
+        keys = np.arange(len(task.y)).astype(object)
+    rng = np.random.default_rng(seed)
+    # stratify whole units: shuffle the units, then fill validation class by class up to each class's quota
+    units: dict = {}
+    for i in pool:
+        units.setdefault(keys[i], []).append(i)
+    order = list(units.values())
+    rng.shuffle(order)
+    quota = {int(c): int(n) for c, n in zip(*np.unique(task.y[task.split == "val"], return_counts=True))}
+    val: list[int] = []
+    taken = dict.fromkeys(quota, 0)
+    for members in order:
+        if len(val) >= n_val:
+            break
+        labels = task.y[members]
+        if all(taken.get(c, 0) + int((labels == c).sum()) <= quota.get(c, 0) for c in set(labels.tolist())):
+            val.extend(members)
+            for c in labels.tolist():
+                taken[c] += 1
+    split = task.split.copy()
+    split[pool] = "train"
+    split[np.asarray(val, dtype=np.int64)] = "val"
+    if not (split == "val").any() or len(set(task.y[split == "train"].tolist())) < len(set(task.y[pool].tolist())):
+        return None  # too few units to draw again without losing a class from training
+    return Task(task.modality, task.classes, task.items, task.y, split, task.origins, task.hashes,
+                task.description, list(task.notes), task.groups, task.times, task.resplittable)
 
 
 def time_split(times: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:

@@ -11,30 +11,35 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binomtest
 
-from .metrics import HEADLINE, _metrics_from_confusion, resampled_confusions
+from .metrics import HEADLINE, as_seeds, resampled_metric, score
 
 ALPHA = 0.05
 
 
 def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metric: str, *,
                      n_classes: int, n_resamples: int = 2000, seed: int = 0) -> dict:
-    """metric(a) - metric(b): the observed difference, its 95% interval and a two-sided p-value."""
-    y, pred_a, pred_b = (np.asarray(v) for v in (y, pred_a, pred_b))
+    """metric(a) - metric(b): the observed difference, its 95% interval and a two-sided p-value.
+
+    Predictions are (N,) or (S, N) for S seeds; a rung's metric is then its mean over seeds, and
+    each resample redraws the seeds as well as the (shared) test examples.
+    """
+    y = np.asarray(y)
+    pred_a, pred_b = as_seeds(pred_a), as_seeds(pred_b)
     n = len(y)
     rng = np.random.default_rng(seed)
     deltas = []
     for lo in range(0, n_resamples, 250):
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=min(250, n_resamples - lo))  # (b, n)
-        a = _metrics_from_confusion(resampled_confusions(y, pred_a, counts, n_classes))[metric]
-        b = _metrics_from_confusion(resampled_confusions(y, pred_b, counts, n_classes))[metric]
+        a = resampled_metric(y, pred_a, counts, n_classes, rng)[metric]
+        b = resampled_metric(y, pred_b, counts, n_classes, rng)[metric]
         deltas.append(a - b)
     d = np.concatenate(deltas)
-    observed = float(HEADLINE[metric](y, pred_a) - HEADLINE[metric](y, pred_b))
+    observed = float(np.mean([score(metric, y, p) for p in pred_a]) - np.mean([score(metric, y, p) for p in pred_b]))
     p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))) if observed != 0 else 1.0
     out = {"metric": metric, "delta": observed, "ci": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
-           "p_value": p, "significant": p < ALPHA}
+           "p_value": p, "significant": p < ALPHA, "seeds": [len(pred_a), len(pred_b)]}
     if metric == "accuracy":
-        out["mcnemar_p"] = mcnemar(y, pred_a, pred_b)
+        out["mcnemar_p"] = mcnemar(y, pred_a[0], pred_b[0])  # the first seed of each
     return out
 
 

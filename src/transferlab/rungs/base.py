@@ -73,6 +73,10 @@ class Rung:
     needs_backbone: bool = False
     needs_features: bool = False
     description: str = ""
+    # how extra seeds vary the rung: "cheap" (spec.seeds runs, each on another random
+    # train/validation draw), "train" (spec.train_seeds runs: another draw and another
+    # initialisation and batch order), "none" (deterministic and cheap to reason about: one run)
+    seeding: str = "cheap"
 
     def run(self, ctx: Context) -> RungOutput:
         raise NotImplementedError

@@ -15,6 +15,7 @@ from .base import RUNGS, Context, Rung, RungOutput, full_proba
 class Majority(Rung):
     strategy = "majority"
     description = "Predicts the most frequent training class for everything."
+    seeding = "none"
 
     def run(self, ctx: Context) -> RungOutput:
         items, y = ctx.train()

@@ -61,6 +61,7 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
 class _TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
+    seeding = "train"
 
     def build(self, ctx: Context) -> Classifier:
         torch.manual_seed(ctx.seed)

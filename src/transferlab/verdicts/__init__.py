@@ -37,9 +37,15 @@ class VerdictContext:
     def compare(self, a: dict, b: dict) -> dict:
         from ..evaluation import paired_bootstrap
 
-        out = paired_bootstrap(self.y_test, np.asarray(a["predictions"]["test"]), np.asarray(b["predictions"]["test"]),
-                               self.metric, n_classes=len(self.classes))
+        out = paired_bootstrap(self.y_test, test_predictions(a), test_predictions(b), self.metric,
+                               n_classes=len(self.classes))
         return {"a": a["name"], "b": b["name"], **out}
+
+
+def test_predictions(rung: dict) -> np.ndarray:
+    """(S, N) test predictions of every seed of a rung record, or (N,) for a single run."""
+    p = rung["predictions"]
+    return np.asarray(p.get("test_seeds") or p["test"])
 
 
 def verdict(code: str, severity: str, rungs: list[str], message: str, action: str, **evidence) -> dict:

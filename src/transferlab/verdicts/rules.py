@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CONTROLS, RULES, TRANSFER, VerdictContext, verdict
+from . import CONTROLS, RULES, TRANSFER, VerdictContext, test_predictions, verdict
 
 GAP = 0.15  # train - validation metric gap that counts as overfitting
 DROP = 0.05  # validation fall after unfreezing that counts as forgetting
@@ -129,8 +129,8 @@ def imbalance(ctx: VerdictContext) -> list[dict]:
         from ..evaluation import paired_bootstrap
 
         m = majority[0]
-        c = paired_bootstrap(ctx.y_test, np.asarray(best["predictions"]["test"]), np.asarray(m["predictions"]["test"]),
-                             "accuracy", n_classes=len(ctx.classes))
+        c = paired_bootstrap(ctx.y_test, test_predictions(best), test_predictions(m), "accuracy",
+                             n_classes=len(ctx.classes))
         if not (c["significant"] and c["delta"] > 0):
             near_majority = c
     if not low_recall and near_majority is None:
