@@ -71,6 +71,16 @@ class RunSpec:
     bottom_lr_ratio: float = _help("finetune: learning rate of the stem relative to lr.", 0.01)
     unfreeze_stages: int = _help("finetune: unfreeze the backbone in this many steps, top first, one per epoch.", 3)
     patience: int = _help("Early stopping: epochs without validation improvement.", 3)
+    lora_rank: int = _help("lora: rank r of the low-rank adapters.", 8)
+    lora_alpha: float = _help("lora: adapter scale numerator (updates are scaled by alpha / r).", 16)
+    lora_dropout: float = _help("lora: dropout on the adapters' inputs.", 0.1)
+    lora_targets: list[str] | None = _help("lora: names of the layers to adapt (e.g. query,value); None = the "
+                                           "architecture's default (BERT: query/key/value/dense, ViT: qkv, CLIP: "
+                                           "q/k/v/out_proj, CNNs: pointwise 1x1 convolutions).", None)
+    label_descriptions: dict[str, str] | str | None = _help("zero_shot: label -> description to embed instead of "
+                                                            "the label name; a mapping, or a JSON/YAML/CSV file.", None)
+    zero_shot_template: str | None = _help("zero_shot: prompt with {} for the label name or description "
+                                           "(default: '{}' for text, 'a photo of a {}.' for CLIP).", None)
     metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy")
     max_length: int = _help("Text: tokens per input (longer texts are truncated).", 256)
     image_size: int = _help("Images: side in pixels fed to image backbones.", 224)
@@ -119,6 +129,7 @@ class RunSpec:
             raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
+        _check_adaptation(self)
         from .evaluation.metrics import HEADLINE
 
         if self.metric not in HEADLINE:
@@ -133,6 +144,31 @@ class RunSpec:
     @classmethod
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+
+def _check_adaptation(spec: RunSpec) -> None:
+    """The lora and zero_shot settings (label descriptions are matched to the labels by the rung)."""
+    if isinstance(spec.lora_targets, str):
+        spec.lora_targets = [t.strip() for t in spec.lora_targets.split(",") if t.strip()] or None
+    if not isinstance(spec.lora_rank, int) or isinstance(spec.lora_rank, bool) or spec.lora_rank < 1:
+        raise ConfigError(f"The 'lora_rank' setting must be a whole number >= 1. Got {spec.lora_rank!r} instead.")
+    if not isinstance(spec.lora_alpha, (int, float)) or not spec.lora_alpha > 0:
+        raise ConfigError(f"The 'lora_alpha' setting must be a positive number. Got {spec.lora_alpha!r} instead.")
+    if not isinstance(spec.lora_dropout, (int, float)) or not 0 <= spec.lora_dropout < 1:
+        raise ConfigError(f"The 'lora_dropout' setting must be in [0, 1). Got {spec.lora_dropout!r} instead.")
+    if spec.zero_shot_template is not None and "{}" not in str(spec.zero_shot_template):
+        raise ConfigError(f"The 'zero_shot_template' setting must contain {{}} where the label goes, e.g. "
+                          f"'a review about {{}}'. Got {spec.zero_shot_template!r} instead.")
+    d = spec.label_descriptions
+    if isinstance(d, (str, Path)):
+        path = Path(d).expanduser()
+        if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".csv"):
+            raise ConfigError(f"label_descriptions file '{d}' does not exist or is not .json, .yaml or .csv. "
+                              "Pass a file mapping each label to its description.")
+        spec.label_descriptions = str(path)
+    elif d is not None and not (isinstance(d, dict) and all(isinstance(v, str) for v in d.values())):
+        raise ConfigError(f"The 'label_descriptions' setting must map labels to description strings, or name a "
+                          f"JSON/YAML/CSV file. Got {type(d).__name__} instead.")
 
 
 def default_out(spec: RunSpec, data_name: str) -> Path:
