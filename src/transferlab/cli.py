@@ -261,6 +261,42 @@ def report(
 
 
 @app.command()
+def compare(
+    run_a: Path = typer.Argument(..., metavar="RUN_A", help="The earlier run directory (the baseline)."),
+    run_b: Path = typer.Argument(..., metavar="RUN_B", help="The new run directory."),
+    rung_a: Optional[str] = typer.Option(None, "--rung-a", help="Compare only this rung of RUN_A (with --rung-b)."),
+    rung_b: Optional[str] = typer.Option(None, "--rung-b", help="Compare only this rung of RUN_B (with --rung-a)."),
+    common_only: bool = typer.Option(False, "--common-only", help="If the test sets differ, compare on the test "
+                                     "examples both runs share instead of stopping."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of the table."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the comparison as JSON to this file."),
+) -> None:
+    """Compare a new run with an earlier one on the same test examples: B - A per rung, with paired
+    bootstrap intervals, p-values and McNemar's test. By default each run's recommended rung and
+    every rung name both runs have.
+
+    Example:
+
+        transferlab compare runs/reviews-q3 runs/reviews-q4
+
+        transferlab compare runs/old runs/new --rung-a finetune:minilm --rung-b full:minilm --json
+    """
+    from .comparison import compare as _compare, print_comparison
+    from .results import write_json_atomic
+
+    try:
+        result = _compare(run_a, run_b, rung_a=rung_a, rung_b=rung_b, common_only=common_only)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    if out is not None:
+        write_json_atomic(result, out)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+    else:
+        print_comparison(result)
+
+
+@app.command()
 def backbones() -> None:
     """List the backbone sources and the packaged offline models.
 
