@@ -61,12 +61,21 @@ def load_run(path):
     return _load(path)
 
 
+def compare(run_a, run_b, **kwargs):
+    """Compare run B (new) with run A (earlier) on their shared test examples: per rung, B - A with
+    paired bootstrap intervals, p-values and McNemar's test. See :func:`transferlab.comparison.compare`."""
+    from .comparison import compare as _compare
+
+    return _compare(run_a, run_b, **kwargs)
+
+
 __all__ = [
     "__version__",
     "run",
     "rank",
     "audit",
     "load_run",
+    "compare",
     "TransferlabError",
     "DataError",
     "ConfigError",
