@@ -16,7 +16,8 @@ from ..registry import Registry
 
 Corruption = Callable[[list, np.random.Generator], list]
 CORRUPTIONS: dict[str, Registry[Corruption]] = {"image": Registry("image corruption"),
-                                                "text": Registry("text corruption")}
+                                                "text": Registry("text corruption"),
+                                                "audio": Registry("audio corruption")}
 
 
 def _as_array(item) -> np.ndarray:
@@ -106,6 +107,44 @@ def truncation(items: list, rng: np.random.Generator) -> list:
 def word_dropout(items: list, rng: np.random.Generator) -> list:
     """A fifth of the words dropped at random."""
     return _words(items, rng, lambda ws, r: [w for w in ws if r.random() > 0.2] or ws[:1])
+
+
+def _clip_map(fn: Callable) -> Corruption:
+    """Audio items (paths or Clips) -> in-memory Clips at their own rate, so no temporary files."""
+    def apply(items: list, rng: np.random.Generator) -> list:
+        from ..data.audio import Clip, read_audio
+
+        return [Clip(np.clip(fn(c.samples, c.rate, rng), -1, 1), c.rate) for c in map(read_audio, items)]
+
+    return apply
+
+
+def _white_noise(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise at 10 dB signal-to-noise ratio (relative to the clip's own power)."""
+    power = float(np.mean(x.astype(np.float64) ** 2)) or 1e-8
+    return x + rng.normal(0, np.sqrt(power / 10), x.shape).astype(np.float32)
+
+
+def _gain(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """20 dB quieter (a distant or badly set microphone)."""
+    return x * np.float32(0.1)
+
+
+def _time_shift(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """0.25 to 0.75 s of silence before the sound starts."""
+    return np.concatenate([np.zeros(int(rate * rng.uniform(0.25, 0.75)), np.float32), x])
+
+
+def _low_pass(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A 4th-order Butterworth low-pass at 1 kHz (muffled, telephone-like)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    return sosfiltfilt(butter(4, min(1000, 0.45 * rate), fs=rate, output="sos"), x).astype(np.float32)
+
+
+for _name, _fn in (("white_noise", _white_noise), ("gain", _gain), ("time_shift", _time_shift),
+                   ("low_pass", _low_pass)):
+    CORRUPTIONS["audio"].register(_name)(_clip_map(_fn))
 
 
 def corrupted_sets(modality: str, items: list, seed: int) -> dict[str, list]:
