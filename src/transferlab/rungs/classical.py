@@ -1,17 +1,24 @@
 """The non-transfer control: hand-made features + logistic regression, no pretrained model.
 
 * text: TF-IDF of words and word pairs (sublinear term frequency);
-* images: HOG on a 64x64 grey image, plus the 16x16 grey pixels.
+* images: HOG on a 64x64 grey image, plus the 16x16 grey pixels;
+* audio: mean and standard deviation over time of 20 MFCCs and their deltas.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg, neighbours
+from .linear import fit_logreg, logreg_tensors, neighbours
+
+# what image_features computes, saved with an exported model so a changed recipe is detected
+IMAGE_FEATURES = {"grey": "PIL L", "hog": {"size": 64, "resize": "bilinear", "orientations": 9, "pixels_per_cell": 8,
+                                           "cells_per_block": 2}, "pixels": {"size": 16, "resize": "bilinear"},
+                  "scale": "pixel / 255"}
 
 
 def image_features(items: list) -> np.ndarray:
@@ -30,10 +37,27 @@ def image_features(items: list) -> np.ndarray:
     return np.stack(rows)
 
 
+def audio_features(items: list, seconds: float = 3.0, rate: int = 16_000) -> np.ndarray:
+    """(N, 80) MFCC statistics of each clip at 16 kHz, cropped or padded to ``seconds``: mean and std
+    over 10 ms frames (25-32 ms windows, 40 mel bands) of 20 MFCCs and of their deltas."""
+    import librosa
+
+    from ..data.audio import load_clip
+
+    rows = []
+    for item in items:
+        mfcc = librosa.feature.mfcc(y=load_clip(item, rate, seconds), sr=rate, n_mfcc=20, n_fft=512,
+                                    win_length=400, hop_length=160, n_mels=40)  # (20, frames)
+        delta = librosa.feature.delta(mfcc)
+        rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]))
+    return np.stack(rows).astype(np.float32)
+
+
 @RUNGS.register("classical")
 class Classical(Rung):
     strategy = "classical"
-    description = "TF-IDF (text) or HOG + pixels (images) with logistic regression; C chosen on validation."
+    description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
+                   "C chosen on validation.")
 
     def run(self, ctx: Context) -> RungOutput:
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
@@ -43,8 +67,11 @@ class Classical(Rung):
             vec = _tfidf()
             X_train = vec.fit_transform(train_items)  # vocabulary from training texts only
             transform, scale, what = vec.transform, False, "TF-IDF words + bigrams"
+        elif ctx.task.modality == "audio":
+            transform, scale, what = partial(audio_features, seconds=ctx.spec.clip_seconds), True, "MFCC + delta mean/std"
+            vec, X_train = None, transform(train_items)
         else:
-            X_train = image_features(train_items)
+            vec, X_train = None, image_features(train_items)
             transform, scale, what = image_features, True, "HOG + 16x16 pixels"
         model, c, scores = fit_logreg(X_train, y_train, transform(val_items), y_val, metric=ctx.spec.metric,
                                       seed=ctx.seed, scale=scale)
@@ -60,7 +87,8 @@ class Classical(Rung):
         return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
                           predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
                           refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale, c),
-                          chosen={"features": what, "C": c, "val_scores_by_C": scores})
+                          chosen={"features": what, "C": c, "val_scores_by_C": scores},
+                          save=lambda folder: _save(folder, model, vec, c))
 
     @staticmethod
     def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool, c: float):
@@ -80,6 +108,29 @@ class Classical(Rung):
             return model.predict(Xte)
 
         return refit
+
+
+def _save(folder, model, vec, c: float) -> dict:
+    """Logistic-regression arrays, plus the TF-IDF vocabulary and idf (text) or the image-feature recipe.
+    Settings that are code (a custom tokenizer or preprocessor) cannot be stored safely: marked not exportable."""
+    from ..export import write_saved
+
+    tensors, files, unsafe = logreg_tensors(model), {}, None
+    if vec is None:
+        files["image_features.json"] = IMAGE_FEATURES
+    else:
+        params = {k: v for k, v in vec.get_params().items() if k not in ("vocabulary", "dtype")}
+        code = [k for k, v in params.items() if callable(v)]
+        if code:
+            unsafe = f"the TF-IDF settings {', '.join(code)} are Python functions, which are not stored (no pickles)."
+        else:
+            params["ngram_range"] = list(params["ngram_range"])
+            files["tfidf.json"] = params
+            files["vocabulary.json"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+            tensors["tfidf.idf"] = vec.idf_
+    features = "image_features" if vec is None else "tfidf"
+    return write_saved(folder, strategy="classical", tensors=tensors, head={"kind": "logreg", "features": features, "C": c},
+                       files=files, unsafe=unsafe)
 
 
 def _tfidf(min_df: int = 2):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg, neighbours
+from .linear import fit_logreg, logreg_tensors, neighbours
 
 
 def embed(ctx: Context, items: list) -> np.ndarray:
@@ -51,7 +51,15 @@ class Frozen(Rung):
                                  grid=neighbours(c))
             return m.predict(X_test)
 
+        def save(folder):  # the head only: export adds the (unchanged) pretrained encoder's weights
+            from ..export import write_saved
+
+            return write_saved(folder, strategy=self.strategy, tensors=logreg_tensors(model), backbone=ctx.backbone,
+                               head={"kind": "logreg", "features": "backbone", "C": c},
+                               batch_size=ctx.spec.extract_batch_size)
+
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
                           test_proba=proba, predict_proba=predict_proba, refit_predict=refit_predict, chosen={"C": c, "val_scores_by_C": scores},
+                          save=save,
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])

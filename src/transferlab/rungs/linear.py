@@ -40,3 +40,17 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
         if s > best_score:  # ties keep the stronger regularisation (smaller C, seen first)
             best, best_c, best_score = model, c, s
     return best, float(best_c), scores
+
+
+def logreg_tensors(model: Pipeline) -> dict[str, np.ndarray]:
+    """The fitted pipeline as plain arrays (``transferlab export``): scaler mean/scale if any, and
+    coef (K, D) / intercept (K,) / classes (K,) over the K classes seen in training. A binary
+    model's single row w becomes rows (0, w): softmax over (0, z) is sklearn's sigmoid of z."""
+    lr = model[-1]
+    coef, intercept = lr.coef_, lr.intercept_
+    if coef.shape[0] == 1 and len(lr.classes_) == 2:
+        coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    out = {"logreg.coef": coef, "logreg.intercept": intercept, "logreg.classes": np.asarray(lr.classes_, dtype=np.int64)}
+    if len(model) > 1:
+        out["scaler.mean"], out["scaler.scale"] = model[0].mean_, model[0].scale_
+    return out

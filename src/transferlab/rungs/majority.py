@@ -28,7 +28,15 @@ class Majority(Rung):
         predict = time.perf_counter() - start
         val_pred = model.predict([[0]] * len(ctx.val()[1]))
         proba = full_proba(model.predict_proba([[0]] * len(test_pred)), model.classes_, len(ctx.task.classes))
-        prior = proba[0] if len(proba) else None
+        prior = full_proba(model.class_prior_[None], model.classes_, len(ctx.task.classes))[0]
+        majority = ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]
+
+        def save(folder):
+            from ..export import write_saved
+
+            return write_saved(folder, strategy=self.strategy, tensors={"prior": prior},
+                               head={"kind": "prior", "class": majority})
+
         return RungOutput(val_pred, test_pred, fit, predict, test_proba=proba,
                           predict_proba=lambda items: np.tile(prior, (len(items), 1)),
-                          chosen={"class": ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]})
+                          chosen={"class": majority}, save=save)

@@ -93,9 +93,16 @@ class _TrainableRung(Rung):
             out = predict_logits(model, make_batch, items, ctx.spec.extract_batch_size, _length_order(ctx, items))
             return torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
 
+        def save(folder):  # encoder + head, the whole Classifier; no optimizer state
+            from ..export import write_saved
+
+            return write_saved(folder, strategy=self.strategy, tensors=model.state_dict(), backbone=ctx.backbone,
+                               head={"kind": "classifier", "layers": "LayerNorm, Dropout, Linear (head.0, head.2)"},
+                               batch_size=ctx.spec.extract_batch_size, includes_encoder=True)
+
         return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
                           total_params=total, curves=curves, notes=notes, test_proba=proba,
-                          predict_proba=predict_proba)
+                          predict_proba=predict_proba, save=save)
 
     @staticmethod
     def _make_batch(ctx: Context):
