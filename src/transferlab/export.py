@@ -47,7 +47,7 @@ def describe_backbone(backbone) -> dict[str, Any]:
         desc.update(library="transformers", model_type=backbone.config.model_type,
                     architectures=backbone.config.architectures, config="backbone/config.json")
         return desc
-    if not isinstance(backbone, ImageBackbone):
+    if backbone.modality != "image" or not isinstance(backbone, ImageBackbone):
         raise ArtifactError(f"Backbone '{backbone.name}' ({type(backbone).__name__}) has no export format yet; "
                             "export supports Hugging Face text, torchvision, timm and EfficientNet-Lite backbones.")
     desc["resolve"] = {"name": backbone.name, "options": {"image_size": backbone.image_size}}
@@ -89,10 +89,14 @@ def write_saved(folder: Path, *, strategy: str, tensors: dict, head: dict, backb
 
     folder = Path(folder)
     info: dict[str, Any] = {"format": SAVED, "strategy": strategy, "head": head, "includes_encoder": includes_encoder}
+    try:  # a backbone export cannot describe must not fail the run: the weights are still kept
+        described = describe_backbone(backbone) if backbone is not None else None
+    except ArtifactError as exc:
+        described, unsafe = None, unsafe or str(exc)
     if unsafe:
         info["not_exportable"] = unsafe
-    if backbone is not None:
-        info["backbone"] = describe_backbone(backbone)
+    if described is not None:
+        info["backbone"] = described
         info["preprocessing"] = preprocessing_of(backbone, batch_size)
         _write_json(folder / PREPROCESSING, info["preprocessing"])
         if backbone.modality == "text":

@@ -88,7 +88,7 @@ class Classical(Rung):
                           predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
                           refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale, c),
                           chosen={"features": what, "C": c, "val_scores_by_C": scores},
-                          save=lambda folder: _save(folder, model, vec, c))
+                          save=lambda folder: _save(folder, model, vec, c, ctx.task.modality))
 
     @staticmethod
     def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool, c: float):
@@ -110,13 +110,15 @@ class Classical(Rung):
         return refit
 
 
-def _save(folder, model, vec, c: float) -> dict:
+def _save(folder, model, vec, c: float, modality: str) -> dict:
     """Logistic-regression arrays, plus the TF-IDF vocabulary and idf (text) or the image-feature recipe.
     Settings that are code (a custom tokenizer or preprocessor) cannot be stored safely: marked not exportable."""
     from ..export import write_saved
 
     tensors, files, unsafe = logreg_tensors(model), {}, None
-    if vec is None:
+    if modality not in ("text", "image"):
+        unsafe = f"classical {modality} models have no export format yet (text and image do)."
+    elif vec is None:
         files["image_features.json"] = IMAGE_FEATURES
     else:
         params = {k: v for k, v in vec.get_params().items() if k not in ("vocabulary", "dtype")}
@@ -128,7 +130,7 @@ def _save(folder, model, vec, c: float) -> dict:
             files["tfidf.json"] = params
             files["vocabulary.json"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
             tensors["tfidf.idf"] = vec.idf_
-    features = "image_features" if vec is None else "tfidf"
+    features = {"text": "tfidf", "image": "image_features"}.get(modality, modality)
     return write_saved(folder, strategy="classical", tensors=tensors, head={"kind": "logreg", "features": features, "C": c},
                        files=files, unsafe=unsafe)
 
