@@ -111,3 +111,34 @@ def tiny_torchvision_weights(tmp_path_factory) -> Path:
 def _isolated_cache(tmp_path, monkeypatch):
     """Every test gets its own feature cache, so cache hits are the test's own doing."""
     monkeypatch.setenv("TRANSFERLAB_CACHE", str(tmp_path / "cache"))
+
+
+SPOKEN_WORDS = ("yes", "no", "stop")
+ESPEAK_VOICES = ("en", "en-us", "en-gb-scotland", "en-029")
+ESPEAK_VARIANTS = ("m1", "f2", "m3")
+ESPEAK_SPEEDS = (130, 170)
+
+
+def write_spoken_words(root: Path, words=SPOKEN_WORDS) -> Path:
+    """``root/<word>/<voice>_<variant>_<speed>.wav``: each word spoken by 4 accents x 3 voice variants x
+    2 speeds (24 clips per word, 22,050 Hz mono) with Debian's espeak-ng (``make system-deps``)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (make system-deps installs it)")
+    for word in words:
+        (root / word).mkdir(parents=True, exist_ok=True)
+        for voice in ESPEAK_VOICES:
+            for variant in ESPEAK_VARIANTS:
+                for speed in ESPEAK_SPEEDS:
+                    out = root / word / f"{voice}_{variant}_{speed}.wav"
+                    subprocess.run(["espeak-ng", "-w", str(out), "-v", f"{voice}+{variant}", "-s", str(speed), word],
+                                   check=True, capture_output=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def spoken_words(tmp_path_factory) -> Path:
+    """A folder of real synthesised speech, one subfolder per spoken word (3 classes x 24 clips)."""
+    return write_spoken_words(tmp_path_factory.mktemp("spoken") / "words")
