@@ -90,6 +90,10 @@ class RunSpec:
     cache_dir: str | None = _help("Feature cache folder (default ~/.cache/transferlab/features, or $TRANSFERLAB_CACHE).", None)
     trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False)
     threads: int | None = _help("Torch CPU threads (default: all cores).", None)
+    mlflow: str | None = _help("MLflow tracking URI (sqlite:///mlflow.db, file:./mlruns, http://host:5000): the "
+                               "finished run is logged there, one nested MLflow run per rung. Needs "
+                               "transferlab[tracking].", None)
+    mlflow_experiment: str = _help("MLflow experiment the run is logged to (with mlflow).", "transferlab")
     notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [])
 
     def __post_init__(self) -> None:
@@ -130,6 +134,7 @@ class RunSpec:
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         _check_adaptation(self)
+        _check_tracking(self)
         from .evaluation.metrics import HEADLINE
 
         if self.metric not in HEADLINE:
@@ -144,6 +149,20 @@ class RunSpec:
     @classmethod
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "RunSpec":
+        """The spec in a YAML file (keys = field names; ``data:`` is read by :func:`read_yaml`);
+        ``overrides`` win over the file."""
+        settings, _ = read_yaml(path)
+        try:
+            return cls(**{**settings, **overrides})
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def to_yaml(self, path: str | Path, data: str | Path | None = None) -> Path:
+        """Every setting with its help text as a comment; ``from_yaml`` reads it back unchanged."""
+        return write_yaml(self, path, data)
 
 
 def _check_adaptation(spec: RunSpec) -> None:
@@ -171,9 +190,167 @@ def _check_adaptation(spec: RunSpec) -> None:
                           f"JSON/YAML/CSV file. Got {type(d).__name__} instead.")
 
 
+def _check_tracking(spec: RunSpec) -> None:
+    """Fail at load time, not after the run, when MLflow is asked for but not installed."""
+    import importlib.util
+
+    if spec.mlflow is None:
+        return
+    if not isinstance(spec.mlflow, str) or not spec.mlflow.strip():
+        raise ConfigError(f"The 'mlflow' setting must be a tracking URI such as sqlite:///mlflow.db. "
+                          f"Got {spec.mlflow!r} instead.")
+    if not isinstance(spec.mlflow_experiment, str) or not spec.mlflow_experiment.strip():
+        raise ConfigError(f"The 'mlflow_experiment' setting must be a non-empty name. "
+                          f"Got {spec.mlflow_experiment!r} instead.")
+    if importlib.util.find_spec("mlflow") is None:
+        raise ConfigError("The 'mlflow' setting needs the mlflow package, which is not installed. Install it with: "
+                          "pip install 'transferlab[tracking]'")
+
+
 def default_out(spec: RunSpec, data_name: str) -> Path:
     import re
     import time
 
     name = spec.name or re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(data_name).stem or "run").strip("-") or "run"
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# --- YAML run specs ---------------------------------------------------------------------------
+# Keys are the RunSpec field names, plus ``data:``. Input paths (data, ood, a label_descriptions
+# file) are relative to the YAML file's folder; out and cache_dir stay relative to where you run.
+
+INPUT_PATHS = ("data", "ood", "label_descriptions")
+
+
+def _describe(hint: Any) -> str:
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    if hint in names:
+        return names[hint]
+    return {list: "a list of strings", dict: "a mapping"}.get(typing.get_origin(hint), str(hint))
+
+
+def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(matches, value): YAML's own types against a field's annotation; '1e-3' (a string to YAML 1.1)
+    is taken as the number it means."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for a in args:
+            ok, v = _coerce(value, a)
+            if ok:
+                return True, v
+        return False, value
+    if hint is type(None):
+        return value is None, value
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        if isinstance(value, str):
+            try:
+                return True, float(value)
+            except ValueError:
+                return False, value
+        return isinstance(value, (int, float)) and not isinstance(value, bool), value
+    if hint is str:
+        return isinstance(value, str), value
+    if origin is list:  # a comma-separated string is accepted too (rungs: majority,classical)
+        ok = isinstance(value, str) or (isinstance(value, list) and all(_coerce(v, args[0])[0] for v in value))
+        return ok, value
+    if origin is dict:
+        return isinstance(value, dict), {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+    return True, value
+
+
+def read_yaml(path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """(settings, data path) from a YAML (or JSON: spec.json of an earlier run) run spec.
+
+    Unknown keys, wrong types and syntax errors raise ConfigError naming the file, line and key.
+    """
+    import difflib
+    import typing
+
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the run spec '{path}' ({exc.strerror}). Pass an existing YAML file "
+                          f"to --config.") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}). "
+                          f"Fix the syntax (keys as 'name: value', one per line).") from None
+    if raw is None:
+        return {}, None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a run spec is a mapping of settings (name: value), not a "
+                          f"{type(raw).__name__}. See examples/spec.yaml.")
+    lines: dict[str, int] = {}
+    for key_node, _ in root.value:
+        key = str(key_node.value)
+        if key in lines:
+            raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: '{key}' is set twice (first on line "
+                              f"{lines[key]}). Keep one.")
+        lines[key] = key_node.start_mark.line + 1
+    hints = typing.get_type_hints(RunSpec)
+    folder = path.resolve().parent
+    settings: dict[str, Any] = {}
+    data = None
+    for key, value in raw.items():
+        key = str(key)
+        where = f"{path}, line {lines.get(key, '?')}"
+        if key == "schema" and str(value).startswith("transferlab.spec/"):
+            continue  # spec.json of an earlier run
+        if key != "data" and key not in hints:
+            close = difflib.get_close_matches(key, [*hints, "data"], n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown setting '{key}'.{hint} Valid settings are the RunSpec fields "
+                              f"(transferlab run --help, or RunSpec.help()) and 'data'.")
+        ok, value = _coerce(value, hints.get(key, str | None))
+        if not ok:
+            raise ConfigError(f"{where}: the '{key}' setting must be {_describe(hints.get(key, str))}. "
+                              f"Got {value!r} ({type(value).__name__}) instead.")
+        if key in INPUT_PATHS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
+            value = str(folder / value)
+        if key == "data":
+            data = value
+        else:
+            settings[key] = value
+    return settings, data
+
+
+def write_yaml(spec: RunSpec, path: str | Path, data: str | Path | None = None) -> Path:
+    """Every setting, preceded by its help text as a comment; input paths are written absolute."""
+    import textwrap
+
+    import yaml
+
+    path = Path(path)
+    values = spec.to_dict()
+    if data is not None:
+        values = {"data": str(data), **values}
+    lines = ["# transferlab run spec: transferlab run --config " + path.name, ""]
+    helps = RunSpec.help()
+    for key, value in values.items():
+        if key in INPUT_PATHS and isinstance(value, str):
+            value = str(Path(value).expanduser().resolve())
+        text = helps.get(key) or "The data: a folder or a CSV/TSV/JSONL/Parquet file."
+        lines += ["# " + line for line in textwrap.wrap(text, 98)]
+        lines.append(yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False, allow_unicode=True,
+                                    width=10_000).rstrip("\n"))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
