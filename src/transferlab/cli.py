@@ -59,6 +59,27 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, mod
     typer.echo(f"Report: {results.report_path}")
 
 
+# A --config file's settings are overridden only by flags given on the command line.
+FLAG_FOR = {"backbones": "backbone", "audit": "no_audit", "corruptions": "no_corruptions"}  # setting -> parameter
+
+
+def _with_config(ctx: typer.Context, config: Path, data: Optional[str], kwargs: dict) -> tuple[Optional[str], dict]:
+    """The YAML's settings (and data), with every flag the user actually passed on top."""
+    from .config import read_yaml
+
+    try:
+        settings, config_data = read_yaml(config)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+
+    def passed(key: str) -> bool:  # by name: typer may carry its own copy of click's ParameterSource
+        source = ctx.get_parameter_source(FLAG_FOR.get(key, key))
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    given = {k: v for k, v in kwargs.items() if passed(k)}
+    return (data if data is not None else config_data), {**settings, **given}
+
+
 GROUP_HELP = "Column with a group id (patient, product...): no group spans two splits."
 TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
 LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test is never touched), "
@@ -81,7 +102,12 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print results.json to stdo
 
 @app.command()
 def run(
-    data: Data,
+    ctx: typer.Context,
+    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="A folder of images (one subfolder per "
+                                                  "class) or a CSV/JSONL/Parquet file; optional with --config "
+                                                  "holding data:.")] = None,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec (keys = the settings, "
+                                          "plus data:); flags given on the command line override it."),
     backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Candidate base model (repeatable): "
                                                  "hf:<repo or folder>, timm:<name>, torchvision:<name>, minilm, "
                                                  "mobilenet_v2, efficientnet_lite0/1/2."),
@@ -117,12 +143,18 @@ def run(
     trust_remote_code: TrustRemoteCode = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
+    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="MLflow tracking URI (sqlite:///mlflow.db, "
+                                         "file:./mlruns, http://host:5000): log the finished run there, one "
+                                         "nested run per rung."),
+    mlflow_experiment: str = typer.Option("transferlab", "--mlflow-experiment", help="MLflow experiment name."),
 ) -> None:
     """Run the ladder on your data and write results.json and report.html.
 
     Example:
 
         transferlab run reviews.csv --text-column review --label-column stars --backbone minilm
+
+        transferlab run --config examples/spec.yaml reviews.csv --epochs 3 --mlflow sqlite:///mlflow.db
 
         transferlab run photos/ --backbone mobilenet_v2 --rungs majority,classical,frozen,finetune
     """
@@ -132,9 +164,13 @@ def run(
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
                   max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k,
                   ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
-                  on_leakage=on_leakage, audit=not no_audit)
+                  on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
     if rungs is not None:
         kwargs["rungs"] = rungs
+    if config is not None:
+        data, kwargs = _with_config(ctx, config, data, kwargs)
+    if data is None:
+        _fail("No data given. Pass DATA (a folder or a CSV/JSONL/Parquet file), or --config with a data: entry.", 2)
     _execute(data, kwargs, quiet, as_json)
 
 
