@@ -54,6 +54,14 @@ def audit(data=None, **kwargs):
     return _audit(data, **kwargs)
 
 
+def load_artifact(path):
+    """Load a folder written by ``transferlab export``: a predictor with ``.predict(items)`` (labels)
+    and ``.predict_proba(items)`` ((N, C) class probabilities, columns in ``.labels`` order)."""
+    from .export import load_artifact as _load
+
+    return _load(path)
+
+
 def load_run(path):
     """Load a finished run directory (or its results.json) as :class:`RunResults`."""
     from .results import load_run as _load
@@ -75,6 +83,7 @@ __all__ = [
     "rank",
     "audit",
     "load_run",
+    "load_artifact",
     "compare",
     "TransferlabError",
     "DataError",

@@ -333,6 +333,66 @@ def compare(
 
 
 @app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="A finished run directory (holding results.json and models/)."),
+    rung: Optional[str] = typer.Option(None, "--rung", help="Rung to export, e.g. finetune:minilm (default: the "
+                                       "run's recommended rung)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Artifact folder to write (default "
+                                       "RUN_DIR/exported/<rung>)."),
+) -> None:
+    """Write a rung's fitted model as a self-contained folder: model.safetensors, config.json
+    (labels, backbone, held-out metrics), preprocessing.json and, for text, the tokenizer.
+
+    Example:
+
+        transferlab export runs/reviews-20261122-101500 --rung finetune:minilm --out reviews-model
+    """
+    from .export import export as _export
+
+    _quiet_libraries()
+    try:
+        path = _export(run_dir, rung, out)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"Artifact: {path}")
+
+
+@app.command()
+def predict(
+    artifact: Path = typer.Argument(..., help="A folder written by transferlab export."),
+    data: List[str] = typer.Argument(..., metavar="DATA...", help="A CSV/JSONL/Parquet file of texts, a folder of "
+                                     "images, or image files."),
+    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write: origin, predicted label, "
+                             "one probability per class."),
+    text_column: TextColumn = None,
+    label_column: Annotated[Optional[str], typer.Option("--label-column", help="Column with true labels (optional; "
+                                                        "label/labels/class/target are found by name): prints "
+                                                        "accuracy and macro-F1.")] = None,
+) -> None:
+    """Apply an exported model to new data and write its predictions as CSV.
+
+    With labels (a label column, or images in class subfolders) it also prints accuracy and
+    macro-F1 with 95% intervals.
+
+    Example:
+
+        transferlab predict reviews-model new_reviews.csv --text-column review --out predictions.csv
+
+        transferlab predict photos-model new_photos/ --out predictions.csv
+    """
+    from .export import predict_file
+
+    _quiet_libraries()
+    try:
+        result = predict_file(artifact, data, out, text_column=text_column, label_column=label_column)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"Wrote {result['n']} predictions to {result['path']}")
+    for name, m in (result["metrics"] or {}).items():
+        typer.echo(f"{name.replace('macro_f1', 'macro-F1')} {m['mean']:.3f} [{m['ci'][0]:.3f}, {m['ci'][1]:.3f}]")
+
+
+@app.command()
 def backbones() -> None:
     """List the backbone sources and the packaged offline models.
 

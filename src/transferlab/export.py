@@ -186,13 +186,14 @@ def export(run_dir: str | Path, rung: str | None = None, out: str | Path | None 
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS), metadata={"format": "pt", "transferlab": FORMAT})
-    labels = list(results["task"]["labels"])
+    labels, spec = list(results["task"]["labels"]), _read_spec(run_path)
     _write_json(tmp / CONFIG, {
         "format": FORMAT, "transferlab": __version__, "rung": rung, "strategy": record["strategy"],
         "modality": results["task"]["modality"], "labels": labels, "label_map": {l: i for i, l in enumerate(labels)},
         "head": info["head"], "backbone": backbone, "seed": (record.get("seeds") or [None])[0],
         "metrics": _metrics(record), "chosen": record.get("chosen", {}),
-        "run": {"path": str(run_path), "source": results["task"].get("source"), "splits": results["task"].get("splits")},
+        "run": {"path": str(run_path), "source": results["task"].get("source"), "splits": results["task"].get("splits"),
+                **{k: spec[k] for k in ("text_column", "label_column") if spec.get(k)}},
     })
     if out.exists():
         out.rmdir()
@@ -451,13 +452,13 @@ def load_artifact(path: str | Path) -> Predictor:
 
 
 def read_items(data: Sequence[str | Path], modality: str, text_column: str | None = None,
-               label_column: str | None = None) -> tuple[list, list[str], list[str] | None]:
+               label_column: str | None = None, run_columns: dict | None = None) -> tuple[list, list[str], list[str] | None]:
     """Items, their origins and (if the data has them) labels, read like ``transferlab run`` reads data.
 
     ``data`` is one table (CSV/TSV/JSONL/Parquet), one folder of images (labelled when every image
     sits in a class subfolder) or several image files.
     """
-    from .data.sources import IMAGE_EXTENSIONS, TABLE_EXTENSIONS, _check_image, _image_files, from_image_folder
+    from .data.sources import IMAGE_EXTENSIONS, TABLE_EXTENSIONS
 
     paths = [Path(d).expanduser() for d in data]
     for p in paths:
@@ -465,56 +466,63 @@ def read_items(data: Sequence[str | Path], modality: str, text_column: str | Non
             raise DataError(f"Data path '{p}' does not exist. Pass a CSV/JSONL/Parquet file, a folder of images "
                             "or image files.")
     table = len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() in TABLE_EXTENSIONS
-    found = "a table of texts" if table else "images"
     if (modality == "text") != table:
-        raise DataError(f"The model reads {modality} but {', '.join(map(str, paths))} holds {found}. "
-                        f"Pass {'a CSV/JSONL/Parquet file of texts' if modality == 'text' else 'image files or a folder of images'}.")
+        found = ("a table of texts" if table else "a folder" if paths[0].is_dir() else
+                 f"a '{paths[0].suffix or paths[0].name}' file" + (f" and {len(paths) - 1} more" if len(paths) > 1 else ""))
+        raise DataError(f"The model reads {modality} but {', '.join(map(str, paths[:3]))} is {found}. Pass "
+                        f"{'a CSV/JSONL/Parquet file of texts' if modality == 'text' else 'image files or a folder of images'}.")
     if table:
-        return _read_text_table(paths[0], text_column, label_column)
+        return _read_text_table(paths[0], text_column, label_column, run_columns or {})
     if len(paths) == 1 and paths[0].is_dir():
         root = paths[0]
-        files = _image_files(root)
+        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                       and not any(part.startswith(".") for part in f.relative_to(root).parts))
         if not files:
             raise DataError(f"{root} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
-        if all(f.parent != root for f in files):  # class subfolders: labelled, like a training folder
-            ds = from_image_folder(root)
+        if all(f.parent != root for f in files):  # class subfolders: labelled, read like a training folder
+            from .data import load_data
+
+            ds = load_data(root)
             return ds.items, ds.origins, ds.labels
         paths = files
+    from .backbones.images import load_image
+
     for p in paths:
         if p.is_dir() or p.suffix.lower() not in IMAGE_EXTENSIONS:
             raise DataError(f"{p} is not an image file ({', '.join(sorted(IMAGE_EXTENSIONS))}). Pass image files, "
                             "one folder of images, or one table of texts.")
-        _check_image(p)
+        load_image(p)  # a DataError naming the file if it cannot be decoded
     return [str(p) for p in paths], [str(p) for p in paths], None
 
 
-def _read_text_table(p: Path, text_column: str | None, label_column: str | None):
-    from .data.sources import _is_missing, _label_str, _pick_column, _read_table
+def _read_text_table(p: Path, text_column: str | None, label_column: str | None, run_columns: dict):
+    """With a label column (given, the run's, or label/labels/class/target): read by ``from_table``
+    like a training file. Without one: texts only. Columns not given default to the run's."""
+    from .data.sources import _is_missing, _pick_column, _read_table, from_table
 
-    df = _read_table(p)
+    read = _read_table(p)
+    df, rows = read if isinstance(read, tuple) else (read, None)
     if len(df) == 0:
         raise DataError(f"{p} has a header but no rows. Expected one text per row.")
+    columns = [str(c) for c in df.columns]
+    if text_column is None and run_columns.get("text_column") in columns:
+        text_column = run_columns["text_column"]
+    if label_column is None:
+        label_column = next((c for c in (run_columns.get("label_column"), "label", "labels", "class", "target")
+                             if c in columns and c != text_column), None)
+    if label_column is not None:
+        ds = from_table(p, text_column=text_column, label_column=label_column)
+        return ds.items, ds.origins, ds.labels
     text_col = _pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
-    label_col = label_column
-    if label_col is None:
-        label_col = next((c for c in ("label", "labels", "class", "target") if c in map(str, df.columns)), None)
-    elif label_col not in map(str, df.columns):
-        _pick_column(df, label_col, "label", "--label-column", (), p)  # raises, naming the columns
-    row_offset = 2 if p.suffix.lower() in (".csv", ".tsv") else 1
-    texts, origins, labels = [], [], []
+    rows = rows or list(range(2 if p.suffix.lower() in (".csv", ".tsv") else 1, len(df) + 2))
+    texts, origins = [], []
     for i, text in enumerate(df[text_col].tolist()):
-        where = f"{p.name} row {i + row_offset}"
+        where = f"{p.name} row {rows[i]}"
         if _is_missing(text):
             raise DataError(f"{where}: the text column '{text_col}' is empty. Give every row a text or remove the row.")
         texts.append(str(text))
         origins.append(where)
-        if label_col is not None:
-            value = df[label_col].iloc[i]
-            if _is_missing(value):
-                raise DataError(f"{where}: the label column '{label_col}' is empty. Fill it, remove the row, or "
-                                "drop the column to predict without scoring.")
-            labels.append(_label_str(value))
-    return texts, origins, labels if label_col is not None else None
+    return texts, origins, None
 
 
 def predict_file(artifact: str | Path | Predictor, data: Sequence[str | Path] | str | Path, out: str | Path = "predictions.csv",
@@ -533,7 +541,8 @@ def predict_file(artifact: str | Path | Predictor, data: Sequence[str | Path] | 
     out = Path(out)
     if any(out.resolve() == Path(d).expanduser().resolve() for d in data):
         raise DataError(f"--out {out} is the input data; transferlab never overwrites your data. Pass another --out.")
-    items, origins, labels = read_items(data, predictor.modality, text_column, label_column)
+    items, origins, labels = read_items(data, predictor.modality, text_column, label_column,
+                                        predictor.config.get("run", {}))
     index = {label: i for i, label in enumerate(predictor.labels)}
     if labels is not None:
         for origin, label in zip(origins, labels):
