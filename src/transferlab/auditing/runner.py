@@ -16,6 +16,7 @@ import numpy as np
 from ..data.splits import Task
 from ..errors import DataError
 from .base import CHECKS, SEVERITIES, SPLIT_RANK, AuditInputs, Finding
+from .skipped import skipped_findings
 
 POLICIES = ("dedupe", "fail", "warn")
 LEAKAGE_CHECKS = ("exact_duplicates", "near_duplicates")
@@ -41,7 +42,7 @@ class AuditReport:
 
 def run_audit(inputs: AuditInputs, checks: list[str] | None = None) -> AuditReport:
     """Run the named checks (default: all registered), skipping those whose inputs are missing."""
-    findings, skipped, seconds = [], [], {}
+    findings, skipped, seconds = skipped_findings(inputs.task), [], {}  # what the loader passed over
     for name in checks if checks is not None else CHECKS.list_():
         check = CHECKS.get(name)()
         reason = check.skip_reason(inputs)

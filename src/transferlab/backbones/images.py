@@ -23,17 +23,49 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_image(item) -> "Image.Image":  # noqa: F821
-    """A path or a uint8 array -> an RGB PIL image."""
-    from PIL import Image
+    """A path or an image array -> an RGB PIL image, upright (EXIF orientation applied).
+
+    16-bit and 32-bit integer images are scaled from 0..65535 to 0..255, float images from 0..1
+    when their values lie there (else clipped to 0..255), palette images with transparency go
+    through RGBA, and alpha is dropped. Unreadable files raise DataError naming the file.
+    """
+    from PIL import Image, ImageOps
 
     if isinstance(item, np.ndarray):
-        arr = item if item.dtype == np.uint8 else np.clip(item, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr).convert("RGB")
+        return Image.fromarray(array_to_uint8(item)).convert("RGB")
     try:
         with Image.open(item) as im:
-            return im.convert("RGB")
-    except OSError as exc:
-        raise DataError(f"{item} is not a readable image ({exc}). Remove it or replace it.") from None
+            return _to_rgb(ImageOps.exif_transpose(im))
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{item} is not a readable image ({exc}). Remove or replace it.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise DataError(f"{item} is not a readable image ({exc}). Remove or replace it.") from None
+
+
+def array_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) numbers -> uint8 with 1, 3 or 4 channels."""
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    return np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(im) -> "Image.Image":  # noqa: F821
+    from PIL import Image
+
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode == "F" and arr.size and np.nanmax(arr) <= 1.0:
+            arr = arr * 255.0
+        elif im.mode != "F":
+            arr = arr / 257.0  # 16-bit range onto 8 bits
+        return Image.fromarray(np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    return im.convert("RGB")
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:

@@ -38,6 +38,7 @@ class Task:
     # train/validation were drawn at random (not fixed by the user's split or by time), so another
     # seed may draw them again (see ``repartition``)
     resplittable: bool = False
+    skipped: list[dict] = field(default_factory=list)  # files the loader passed over (Dataset.skipped)
 
     def select(self, idx: np.ndarray, notes: list[str] = ()) -> "Task":
         """The same task restricted to the rows ``idx`` (in that order), every per-row field alike."""
@@ -45,7 +46,8 @@ class Task:
         pick = lambda values: None if values is None else np.asarray(values, dtype=object)[idx]  # noqa: E731
         return Task(self.modality, self.classes, [self.items[i] for i in idx], self.y[idx], self.split[idx],
                     [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
-                    self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable)
+                    self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable,
+                    self.skipped)
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -177,7 +179,7 @@ def make_task(
                 description=dataset.description, notes=list(dataset.notes) + notes,
                 groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
                 times=None if dataset.times is None else np.asarray(dataset.times, dtype=object),
-                resplittable=resplittable)
+                resplittable=resplittable, skipped=list(dataset.skipped))
 
 
 def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Task | None:
@@ -222,7 +224,8 @@ def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Ta
     if not (split == "val").any() or len(set(task.y[split == "train"].tolist())) < len(set(task.y[pool].tolist())):
         return None  # too few units to draw again without losing a class from training
     return Task(task.modality, task.classes, task.items, task.y, split, task.origins, task.hashes,
-                task.description, list(task.notes), task.groups, task.times, task.resplittable)
+                task.description, list(task.notes), task.groups, task.times, task.resplittable,
+                task.skipped)
 
 
 def time_split(times: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
