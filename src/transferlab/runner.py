@@ -454,6 +454,10 @@ def _finish(sections: dict, task: Task, spec: RunSpec, out: Path, started: float
     write_json_atomic(results, out / "results.json")
     write_html(results, out / "report.html")
     results.path = out
+    if spec.mlflow:  # after the run is saved; a tracking failure is reported, never raised
+        from .tracking import log_to_mlflow
+
+        log_to_mlflow(results, out, spec)
     return results
 
 
