@@ -87,7 +87,7 @@ LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test
 RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
 
 # Options shared by the commands that read data (run, rank, audit).
-Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images (one subfolder per class) or a CSV/JSONL/Parquet file.")]
+Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file.")]
 TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column with the text.")]
 LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column with the label.")]
 SplitColumn = Annotated[Optional[str], typer.Option("--split-column", help="Column with train/val/test per row.")]
@@ -96,6 +96,7 @@ TimeColumn = Annotated[Optional[str], typer.Option("--time-column", help=TIME_HE
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<name>-<time>).")]
 MaxLength = Annotated[int, typer.Option("--max-length", help="Text: tokens per input.")]
 ImageSize = Annotated[int, typer.Option("--image-size", help="Images: side in pixels.")]
+ClipSeconds = Annotated[float, typer.Option("--clip-seconds", help="Audio: seconds per clip (longer clips are centre-cropped, shorter ones zero-padded).")]
 TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Let Hugging Face models run their own code.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")]
 
@@ -131,6 +132,7 @@ def run(
     max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
     max_length: MaxLength = 256,
     image_size: ImageSize = 224,
+    clip_seconds: ClipSeconds = 3.0,
     ood: Optional[Path] = typer.Option(None, "--ood", help="An out-of-distribution test set, same format and columns "
                                        "as DATA; every rung is scored on it."),
     target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
@@ -162,7 +164,7 @@ def run(
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
-                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code, top_k=top_k,
+                  max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code, top_k=top_k,
                   ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
                   on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
     if rungs is not None:
@@ -189,6 +191,7 @@ def audit(
     seed: int = typer.Option(0, "--seed", help="Seed for the split."),
     max_length: MaxLength = 256,
     image_size: ImageSize = 224,
+    clip_seconds: ClipSeconds = 3.0,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: AsJson = False,
 ) -> None:
@@ -202,7 +205,7 @@ def audit(
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column,
                   on_leakage=on_leakage, out=str(out) if out else None, seed=seed, max_length=max_length,
-                  image_size=image_size)
+                  image_size=image_size, clip_seconds=clip_seconds)
     _execute(data, kwargs, quiet, as_json, mode="audit")
 
 
@@ -220,6 +223,7 @@ def rank(
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
     max_length: MaxLength = 256,
     image_size: ImageSize = 224,
+    clip_seconds: ClipSeconds = 3.0,
     trust_remote_code: TrustRemoteCode = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     as_json: AsJson = False,
@@ -235,7 +239,7 @@ def rank(
     """
     kwargs = dict(backbones=list(backbone), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, max_train=max_train,
-                  max_length=max_length, image_size=image_size, trust_remote_code=trust_remote_code)
+                  max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code)
     _execute(data, kwargs, quiet, as_json, mode="rank")
 
 
