@@ -34,6 +34,7 @@ def fmt_signed(x, digits: int = 3) -> str:
     """``+0.031`` / ``−0.004``: a difference reads as one only with its sign, and a true minus sign."""
     if not is_number(x):
         return MISSING
+    x = 0.0 if round(x, digits) == 0 else x  # no "−0.000" for a change that rounds away
     return f"{x:+.{digits}f}".replace("-", "\u2212")
 
 
@@ -55,6 +56,21 @@ def metric_ci(metric) -> tuple[float, float] | None:
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci):
         return float(ci[0]), float(ci[1])
     return None
+
+
+def metric_seeds(metric) -> list[float]:
+    """The value of each seed, when the rung ran more than one (older results have none)."""
+    seeds = metric.get("seeds") if isinstance(metric, dict) else None
+    return [float(v) for v in seeds if is_number(v)] if isinstance(seeds, list) else []
+
+
+def fmt_seed_spread(metric) -> str | None:
+    """``sd 0.012 over 3 seeds``: how much the result moved between seeds, when there were several."""
+    seeds, sd = metric_seeds(metric), metric.get("sd") if isinstance(metric, dict) else None
+    if len(seeds) < 2 and not is_number(sd):
+        return None
+    spread = f"sd {sd:.3f}" if is_number(sd) else "seeds"
+    return f"{spread} over {len(seeds)} seeds" if len(seeds) > 1 else spread
 
 
 def fmt_ci(metric) -> str | None:

@@ -19,6 +19,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .findings import finding_views, recommendation_view, verdict_views
 from .formatting import display, fmt_int, get
 from .ladder import ladder_view, rung_anchors, rung_details
+from .learning import learning_curve_view
+from .ood import ood_view
 from .ranking import ranking_view
 
 
@@ -47,6 +49,7 @@ def build_context(results: dict) -> dict:
     anchors = rung_anchors(rungs)
     recommendation = results.get("recommendation")
     environment = results.get("environment") or {}
+    metric = get(recommendation, "metric") or get(results, "learning_curve", "metric") or "accuracy"
     return {
         "task": task,
         "notes": [str(note) for note in results.get("notes") or []],
@@ -54,7 +57,9 @@ def build_context(results: dict) -> dict:
         "recommendation": recommendation_view(recommendation, anchors),
         "ladder": ladder_view(rungs),
         "details": rung_details(rungs, task["labels"], get(recommendation, "rung")),
+        "learning_curve": learning_curve_view(results.get("learning_curve")),
         "ranking": ranking_view(results.get("ranking")),
+        "ood": ood_view(rungs, metric if metric in ("accuracy", "balanced_accuracy", "macro_f1") else "accuracy"),
         "findings": finding_views(get(results, "audit", "findings")),
         "environment": [(str(k), display(v)) for k, v in environment.items()],
         "artifacts": _artifact_links(results.get("artifacts")),

@@ -16,12 +16,18 @@ from .formatting import (
     fmt_num,
     fmt_params,
     fmt_quantity,
+    fmt_seed_spread,
+    fmt_signed,
     get,
     is_number,
     metric_ci,
     metric_mean,
+    metric_name,
+    metric_seeds,
 )
 from .svg import curve_charts
+
+HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
 def rung_name(index: int, rung: dict) -> str:
@@ -50,9 +56,10 @@ def _accuracy_bar(metric) -> dict | None:
 
 
 def _metric_cell(metric) -> dict:
-    """The mean, and its interval for a second, smaller line."""
+    """The mean, its interval for a second, smaller line, and the spread over seeds when there were several."""
     mean = metric_mean(metric)
-    return {"mean": fmt_num(mean), "ci": fmt_ci(metric) if mean is not None else None}
+    return {"mean": fmt_num(mean), "ci": fmt_ci(metric) if mean is not None else None,
+            "spread": fmt_seed_spread(metric) if mean is not None else None}
 
 
 def _subtitle(rung: dict) -> str | None:
@@ -138,6 +145,43 @@ def _confusion_view(matrix, labels: list[str]) -> dict | None:
     return {"labels": names, "rows": rows}
 
 
+def _value_at(curves: dict, key: str, position: int) -> float | None:
+    values = curves.get(key)
+    if not isinstance(values, list) or not -len(values) <= position < len(values):
+        return None
+    return float(values[position]) if is_number(values[position]) else None
+
+
+def generalisation_gap(curves) -> str | None:
+    """Train minus validation metric at the best (restored) epoch and at the last one: the overfitting
+    the curves show, as numbers. None when the curves lack either series."""
+    if not isinstance(curves, dict) or not isinstance(curves.get("epoch"), list) or not curves["epoch"]:
+        return None
+    epochs = curves["epoch"]
+    last, best = len(epochs) - 1, curves.get("best_epoch")
+    where = {last: "the last epoch"}
+    if best in epochs:
+        i = epochs.index(best)
+        where = {i: "the best and last epoch"} if i == last else {i: "the best epoch", **where}
+    name = metric_name(curves.get("metric") or "metric")
+    parts = []
+    for i, label in where.items():
+        train, val = _value_at(curves, "train_metric", i), _value_at(curves, "val_metric", i)
+        if train is not None and val is not None:
+            parts.append(f"{fmt_signed(train - val)} at {label} ({display(epochs[i])})")
+    return f"Train − validation {name}: " + ", ".join(parts) + "." if parts else None
+
+
+def _seed_values(test: dict) -> list[str]:
+    """``accuracy per seed: 0.810, 0.832, 0.801`` for each headline metric that has several seeds."""
+    lines = []
+    for key in HEADLINE:
+        values = metric_seeds(test.get(key))
+        if len(values) > 1:
+            lines.append(f"{metric_name(key)} per seed: " + ", ".join(fmt_num(v) for v in values))
+    return lines
+
+
 def _rung_detail(index: int, rung: dict, labels: list[str], recommended) -> dict:
     test = rung.get("test") or {}
     return {
@@ -151,6 +195,8 @@ def _rung_detail(index: int, rung: dict, labels: list[str], recommended) -> dict
         "per_class": _per_class_rows(test.get("per_class"), labels),
         "confusion": _confusion_view(test.get("confusion_matrix"), labels),
         "charts": curve_charts(rung.get("curves")),
+        "gap": generalisation_gap(rung.get("curves")),
+        "seed_values": _seed_values(test),
         "notes": [str(note) for note in rung.get("notes") or []],
     }
 

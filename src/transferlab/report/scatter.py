@@ -37,7 +37,7 @@ def _short_name(name: str) -> str:
     return name[: keep // 2] + "…" + name[-(keep - keep // 2):]
 
 
-def _decades(lo: float, hi: float) -> tuple[float, float, list[float]]:
+def decades(lo: float, hi: float) -> tuple[float, float, list[float]]:
     """A log10 axis covering [lo, hi] with a tick per power of ten; one value sits mid-axis."""
     if hi - lo < 1e-9:
         lo, hi = lo - 1, hi + 1
@@ -118,8 +118,8 @@ def _cost_chart(candidates: list[dict]) -> Markup:
     ]
     if not points:
         return Markup("")
-    lo, hi, decades = _decades(min(p.x for p in points), max(p.x for p in points))
-    x_ticks = [(e, _decade_label(e, unit)) for e in decades]
+    lo, hi, exponents = decades(min(p.x for p in points), max(p.x for p in points))
+    x_ticks = [(e, _decade_label(e, unit)) for e in exponents]
     return _scatter("LogME against cost", x_title, points, x_ticks, (lo, hi))
 
 

@@ -171,8 +171,23 @@ def _legend(names: list[str]) -> str:
     return "".join(parts)
 
 
-def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=None) -> Markup:
-    """One chart: epoch on x, a line per series (name -> values aligned with ``epochs``)."""
+def _gap_band(frame: Frame, upper: list, lower: list) -> str:
+    """The area between two series (train above validation, usually), where both were recorded:
+    the generalisation gap made visible."""
+    both = [(u, v) if u is not None and v is not None else None for u, v in zip(upper, lower)]
+    parts = []
+    for run in _segments(both):
+        if len(run) < 2:
+            continue
+        edge = [u for u, _ in run] + [v for _, v in reversed(run)]
+        coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in edge)
+        parts.append(f'<polygon class="gap" points="{coords}"><title>train − validation gap</title></polygon>')
+    return "".join(parts)
+
+
+def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=None, gap: bool = False) -> Markup:
+    """One chart: epoch on x, a line per series (name -> values aligned with ``epochs``); with ``gap``,
+    the area between the train and validation series is shaded."""
     xs = [_number(x) for x in epochs]
     data = {name: _points(xs, values) for name, values in series.items()}
     data = {name: points for name, points in data.items() if any(points)}
@@ -186,6 +201,7 @@ def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=Non
     return document(title, [
         axes(frame, labelled(x_ticks), labelled(y_ticks), "epoch"),
         _best_marker(frame, best) if best is not None and x_lo <= best <= x_hi else "",
+        _gap_band(frame, data["train"], data["validation"]) if gap and {"train", "validation"} <= data.keys() else "",
         *(_series(frame, name, points, phases) for name, points in data.items()),
         _legend(list(data)),
     ])
@@ -197,17 +213,17 @@ def curve_charts(curves) -> list[Markup]:
         return []
     phases = curves.get("phase") if isinstance(curves.get("phase"), list) else []
     specs = [
-        (str(curves.get("metric") or "metric"), "train_metric", "val_metric"),
-        ("loss", "train_loss", "val_loss"),
+        (str(curves.get("metric") or "metric"), "train_metric", "val_metric", True),
+        ("loss", "train_loss", "val_loss", False),
     ]
     charts = []
-    for title, train, val in specs:
+    for title, train, val, gap in specs:
         series = {
             name: curves[key]
             for name, key in (("train", train), ("validation", val))
             if isinstance(curves.get(key), list)
         }
-        chart = line_chart(title, curves["epoch"], series, phases, curves.get("best_epoch"))
+        chart = line_chart(title, curves["epoch"], series, phases, curves.get("best_epoch"), gap)
         if chart:
             charts.append(chart)
     return charts
