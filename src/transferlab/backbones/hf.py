@@ -92,6 +92,25 @@ def _card_provenance(folder: Path | None, repo: str) -> dict[str, str]:
     return out
 
 
+def _refuse_remote_code(folder: Path | None, name: str, trust_remote_code: bool) -> None:
+    """A local folder whose config maps to Python files in the folder runs that code when loaded."""
+    if trust_remote_code or folder is None:
+        return
+    maps: dict = {}
+    for f in (folder / "config.json", folder / "tokenizer_config.json"):
+        try:
+            config = json.loads(f.read_text(encoding="utf-8")) if f.is_file() else {}
+        except ValueError:
+            continue  # transformers reports a malformed config itself
+        if isinstance(config, dict) and isinstance(config.get("auto_map"), dict):
+            maps.update(config["auto_map"])
+    if maps:
+        raise BackboneError(
+            f"Model folder '{name}' needs to run its own code ({', '.join(sorted(maps))} map to Python files in "
+            "the folder). transferlab does not run it unless you pass --trust-remote-code; do so only if you "
+            "trust the folder's author.")
+
+
 class HFTextBackbone(Backbone):
     modality = "text"
 
@@ -107,6 +126,7 @@ class HFTextBackbone(Backbone):
         self.revision = revision
         self.trust_remote_code = trust_remote_code
         self.max_length = int(max_length)
+        _refuse_remote_code(self.folder, repo_or_path, trust_remote_code)
         card = _card_provenance(self.folder, self.repo)
         super().__init__(name or f"hf:{repo_or_path}",
                          provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
@@ -120,6 +140,9 @@ class HFTextBackbone(Backbone):
             self.config = transformers.AutoConfig.from_pretrained(
                 self.repo, revision=revision, trust_remote_code=trust_remote_code)
         except Exception as exc:
+            if "trust_remote_code" in str(exc) and not trust_remote_code:
+                raise BackboneError(f"Hugging Face model '{repo_or_path}' needs to run its own code. Pass "
+                                    "--trust-remote-code only if you trust its author.") from None
             raise BackboneError(
                 f"Could not load Hugging Face model '{repo_or_path}': {str(exc).splitlines()[0]} "
                 "Without internet, pass a local folder: --backbone hf:/path/to/model."

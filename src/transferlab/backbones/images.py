@@ -76,7 +76,11 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(p))
+        try:
+            return load_file(str(p))
+        except Exception as exc:  # SafetensorError on a damaged or foreign file
+            raise BackboneError(f"Could not read weights from '{p}': {str(exc).splitlines()[0]}. Pass a complete "
+                                ".safetensors file.") from None
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
