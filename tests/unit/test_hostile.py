@@ -31,7 +31,7 @@ from transferlab.errors import DataError, TransferlabError
 from conftest import synthetic_reviews, write_image_folder
 
 FAST = {"rungs": ["majority", "classical"], "learning_curve": False, "corruptions": False, "quiet": True}
-HYPOTHESIS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _error(fn, *fragments, cls=DataError):
@@ -462,11 +462,13 @@ def test_html_in_labels_is_escaped_in_the_report(tmp_path):
     texts, labels = synthetic_reviews(10)
     evil = {"pos": "<script>alert(1)</script>", "neg": '"><img src=x onerror=alert(2)>'}
     p = tmp_path / "xss.csv"
-    pd.DataFrame({"text": texts[:-1] + [texts[0]], "label": [evil[x] for x in labels]}).to_csv(p, index=False)
-    transferlab.run(p, out=str(tmp_path / "r"), **FAST)
+    texts[0] = texts[-1] = "<script>alert(3)</script> the same text twice"  # shown in the audit's examples
+    pd.DataFrame({"text": texts, "label": [evil[x] for x in labels]}).to_csv(p, index=False)
+    res = transferlab.run(p, out=str(tmp_path / "r"), on_leakage="warn", **FAST)
+    assert any("alert(3)" in json.dumps(f["examples"]) for f in res["audit"]["findings"])
     html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
     assert "<script>" not in html and "<img src=x" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;script&gt;alert(3)" in html
 
 
 # --- the command line: one line, exit 2, nothing that looks finished ------------------------
