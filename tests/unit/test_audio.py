@@ -185,7 +185,7 @@ def test_hf_audio_through_frozen_and_finetune(tiny_audio_model, tones):
     from transferlab.rungs import RUNGS
 
     task = make_task(load_data(tones), seed=0)
-    ctx = _context(task, resolve(f"hf:{tiny_audio_model}", clip_seconds=0.5))
+    ctx = _context(task, resolve(f"hf:{tiny_audio_model}", clip_seconds=0.25), epochs=1)
     for strategy in ("frozen", "finetune"):
         out = RUNGS.get(strategy)().run(ctx)
         assert out.test_pred.shape == (len(task.indices("test")),)
