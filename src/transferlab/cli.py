@@ -84,7 +84,8 @@ GROUP_HELP = "Column with a group id (patient, product...): no group spans two s
 TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
 LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test is never touched), "
                 "fail, or warn.")
-RUNGS_HELP = "Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (default: all)."
+RUNGS_HELP = ("Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (the default), and "
+              "zero_shot, lora.")
 
 # Options shared by the commands that read data (run, rank, audit).
 Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file.")]
@@ -127,6 +128,14 @@ def run(
                                        "to --lr (also full's uniform rate)."),
     bottom_lr_ratio: float = typer.Option(0.01, "--bottom-lr-ratio", help="finetune: the stem's rate relative to --lr."),
     unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
+    lora_rank: int = typer.Option(8, "--lora-rank", help="lora: rank of the adapters."),
+    lora_alpha: float = typer.Option(16, "--lora-alpha", help="lora: adapter scale numerator (scaled by alpha / rank)."),
+    lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="lora: comma-separated names of the layers "
+                                               "to adapt, e.g. query,value (default: per architecture)."),
+    label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero_shot: a JSON, YAML or "
+                                                      "CSV file mapping each label to a description to embed."),
+    zero_shot_template: Optional[str] = typer.Option(None, "--zero-shot-template", help="zero_shot: prompt with {} "
+                                                     "for the label, e.g. 'a review that is {}' (CLIP: 'a photo of a {}.')."),
     max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
     max_val: Optional[int] = typer.Option(None, "--max-val", help="Cap on validation examples."),
     max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
@@ -164,6 +173,9 @@ def run(
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
+                  lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
+                  label_descriptions=str(label_descriptions) if label_descriptions else None,
+                  zero_shot_template=zero_shot_template,
                   max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code, top_k=top_k,
                   ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
                   on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)

@@ -231,7 +231,8 @@ def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: li
         "cost": {"fit_seconds": out.fit_seconds, "extract_seconds": out.extract_seconds,
                  "fit_seconds_all_seeds": float(sum(r.fit_seconds for r in results)),
                  "trainable_params": out.trainable_params,
-                 "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test},
+                 "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test,
+                 **out.cost},  # a rung's own cost columns (lora: adapter_params, adapter_bytes)
         "chosen": out.chosen, "notes": out.notes, "description": rung.description,
     }
 
@@ -486,6 +487,12 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
              if RUNGS.get(s).needs_backbone and (s in CHEAP_BACKBONE_RUNGS or b.name in trained)]
     if rank_only:
         plan = []
+    for strategy, backbone in [p for p in plan if p[1] is not None]:
+        reason = RUNGS.get(strategy)().applies_to(backbone, spec)
+        if reason:  # e.g. lora on layers PEFT cannot adapt, zero_shot on an image model without a text tower
+            progress.log(f"rung [bold]{strategy}:{backbone.name}[/] not applicable: {reason}")
+            task.notes.append(f"{strategy}:{backbone.name} was not run: {reason}")
+            plan.remove((strategy, backbone))
     if spec.top_k and len(backbones) > spec.top_k:
         progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
                      f"the others get the frozen rung.")
@@ -503,7 +510,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             result.extract_seconds = feats.seconds
         if speed:
             result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
-            if rung.strategy == "frozen":  # predicting a new item means embedding it first
+            if rung.strategy in CHEAP_BACKBONE_RUNGS:  # predicting a new item means embedding it first
                 result.predict_seconds += len(task.part("test")[1]) / speed
         result.notes.extend(seed_notes)
         record = _rung_record(name, rung, backbone, results, task, seeds)

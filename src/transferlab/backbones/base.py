@@ -118,7 +118,7 @@ def largest_block_list(model: nn.Module) -> nn.Module | None:
 
 def resolve(name: str, **options: Any) -> Backbone:
     """``hf:<repo or path>``, ``timm:<name>``, ``torchvision:<name>`` or a packaged short name."""
-    from . import audio, hf, images, packaged  # noqa: F401  (registers the sources)
+    from . import audio, clip, hf, images, packaged  # noqa: F401  (registers the sources)
 
     name = name.strip()
     if ":" in name and not name.startswith(("/", ".")):
@@ -135,10 +135,11 @@ def resolve(name: str, **options: Any) -> Backbone:
     )
 
 
-_EXAMPLES = {"hf": "sentence-transformers/all-MiniLM-L6-v2", "timm": "resnet18", "torchvision": "mobilenet_v2"}
+_EXAMPLES = {"hf": "sentence-transformers/all-MiniLM-L6-v2", "timm": "resnet18", "torchvision": "mobilenet_v2",
+             "clip": "openai/clip-vit-base-patch32"}
 
 
 def list_backbones() -> dict[str, list[str]]:
-    from . import audio, hf, images, packaged  # noqa: F401
+    from . import audio, clip, hf, images, packaged  # noqa: F401
 
     return {"sources": [f"{s}:" for s in SOURCES.list_()], "packaged": PACKAGED.list_()}

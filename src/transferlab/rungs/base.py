@@ -59,6 +59,7 @@ class RungOutput:
     # write the fitted model into an (empty, existing) directory -> metadata for results.json;
     # ``transferlab export`` turns it into a standalone artifact
     save: Callable[[Path], dict] | None = None
+    cost: dict = field(default_factory=dict)  # extra cost columns of this rung (e.g. lora's adapter_bytes)
 
 
 def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
@@ -77,6 +78,10 @@ class Rung:
     # train/validation draw), "train" (spec.train_seeds runs: another draw and another
     # initialisation and batch order), "none" (deterministic and cheap to reason about: one run)
     seeding: str = "cheap"
+
+    def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
+        """Why this rung cannot run with ``backbone`` (the runner notes it and moves on), or None."""
+        return None
 
     def run(self, ctx: Context) -> RungOutput:
         raise NotImplementedError
