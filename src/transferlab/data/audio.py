@@ -9,6 +9,7 @@ only happens in training batches, after the split.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, require
-from .sources import _SPLIT_ALIASES, Dataset
+from .sources import _SPLIT_ALIASES, MAX_LISTED, Dataset, _inside, _passed_over, _skip, _subfolders
 
 # what libsndfile (through soundfile) decodes; mp3 needs libsndfile >= 1.1
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3"}
@@ -102,30 +103,62 @@ def content_bytes(clip: Clip) -> bytes:
 
 
 # --- folders of sound files -----------------------------------------------------------------
+# The same policy as image folders (data/sources.py): hidden and non-audio files, files outside
+# class folders and empty class folders are passed over and listed; links may not leave the
+# folder; every file that cannot be read is refused, all named in one error.
 
-def audio_files(folder: Path) -> list[Path]:
-    return sorted(f for f in folder.rglob("*")
-                  if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith("."))
+def audio_files(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
+    """Sound files below ``folder``; links are followed inside the data folder, each real folder once."""
+    files, seen, stack = [], set(), [folder]
+    while stack:
+        d = stack.pop()
+        real = _inside(d, root_real)
+        if real in seen:
+            continue
+        seen.add(real)
+        for entry in sorted(d.iterdir()):
+            if _passed_over(entry.name):
+                skipped.append(_skip(entry, "ignored", "hidden or system file"))
+            elif entry.is_dir():
+                stack.append(entry)
+            elif entry.suffix.lower() in AUDIO_EXTENSIONS:
+                _inside(entry, root_real)
+                files.append(entry)
+            else:
+                skipped.append(_skip(entry, "ignored", "not an audio file"))
+    return sorted(files)
 
 
-def check_audio(f: Path) -> None:
-    """Read the header only: an empty, truncated or mislabelled file fails here, naming the file."""
+def unreadable(f: Path) -> str | None:
+    """Why ``f`` cannot be used as a recording (its header is read), or None."""
     sf = require("soundfile", "audio")
+    if not f.is_file():
+        return "not a regular file"
     if f.stat().st_size == 0:
-        raise DataError(f"{f} is an empty file (0 bytes). Remove it or replace it with a valid recording.")
+        return "an empty file (0 bytes)"
     try:
         info = sf.info(str(f))
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise DataError(f"{f} is not a readable audio file ({exc}). Remove it or replace it with a valid "
-                        "recording.") from None
-    if info.frames == 0:
-        raise DataError(f"{f} holds no audio samples. Remove it or replace it with a valid recording.")
+    except Exception as exc:  # libsndfile reports malformed files in several ways
+        return f"not a readable audio file ({' '.join(str(exc).split()) or type(exc).__name__})"
+    return "a file with no audio samples" if info.frames == 0 else None
+
+
+def _refuse_unreadable(files: list[Path]) -> None:
+    bad = [(f, reason) for f in files if (reason := unreadable(f))]
+    if not bad:
+        return
+    listed = "; ".join(f"{f} is {reason}" for f, reason in bad[:MAX_LISTED])
+    more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
+    raise DataError(f"{len(bad)} audio file{'s' if len(bad) > 1 else ''} cannot be read: {listed}{more}. Remove or "
+                    "replace them: transferlab does not drop examples it cannot read.")
 
 
 def from_audio_folder(root: str | Path) -> Dataset:
     """``root/<class>/*.wav``, or ``root/{train,val,test}/<class>/*.wav`` to give the split."""
     root = Path(root)
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    root_real = Path(os.path.realpath(root))
+    skipped: list[dict] = []
+    subdirs = _subfolders(root, root_real, skipped)
     if not subdirs:
         raise DataError(f"{root} has no subfolders. Expected one subfolder per class (e.g. {root}/yes/1.wav), "
                         "optionally below train/, val/ and test/.")
@@ -138,13 +171,21 @@ def from_audio_folder(root: str | Path) -> Dataset:
     parts = [(_SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
     items, labels, splits = [], [], []
     for split, base in parts:
-        for class_dir in sorted(d for d in base.iterdir() if d.is_dir() and not d.name.startswith(".")):
-            for f in audio_files(class_dir):
-                check_audio(f)
-                items.append(str(f))
-                labels.append(class_dir.name)
-                splits.append(split)
+        for class_dir in subdirs if base is root else _subfolders(base, root_real, skipped):
+            files = audio_files(class_dir, root_real, skipped)
+            if not files:
+                skipped.append(_skip(class_dir, "empty_class", "a class folder with no audio files"))
+            items += [str(f) for f in files]
+            labels += [class_dir.name] * len(files)
+            splits += [split] * len(files)
     if not items:
         raise DataError(f"No audio files found under {root} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))} "
                         "inside one subfolder per class).")
-    return Dataset("audio", items, labels, list(items), splits if split_dirs else None, description=str(root))
+    _refuse_unreadable([Path(f) for f in items])
+    ignored = sum(s["kind"] == "ignored" for s in skipped)
+    empty = [Path(s["origin"]).name for s in skipped if s["kind"] == "empty_class"]
+    notes = [f"Passed over {ignored} files or folders that are not recordings (hidden, not audio, or outside a "
+             "class folder); the audit lists them."] if ignored else []
+    notes += [f"Class folders without audio files, so not classes here: {', '.join(empty)}."] if empty else []
+    return Dataset("audio", items, labels, list(items), splits if split_dirs else None, description=str(root),
+                   notes=notes, skipped=skipped)
