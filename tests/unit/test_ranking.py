@@ -180,3 +180,156 @@ X, Y = np.ones((10, 3)), np.arange(10) % 2
 def test_invalid_inputs_raise_value_errors_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def paper_hscore_shrinkage(f, y):
+    """Ibrahim et al. (2022), written out with dense matrices: cov_a(f)^-1 (1 - a) cov(E[f|y])."""
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    f = f - f.mean(axis=0)
+    a = ledoit_wolf_shrinkage(f, assume_centered=True)
+    cov_f = np.cov(f, rowvar=False, bias=True)
+    cov_a = (1 - a) * cov_f + a * np.trace(cov_f) / f.shape[1] * np.eye(f.shape[1])
+    g = np.stack([f[y == c].mean(axis=0) for c in y])  # (N, D) class mean of each row
+    return np.trace(np.linalg.solve(cov_a, (1 - a) * np.cov(g, rowvar=False, bias=True)))
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_hscore_shrinkage_is_the_papers_definition(regime):
+    f, y = blobs(regime)
+    assert hscore_shrinkage(f, y, standardize=False) == pytest.approx(paper_hscore_shrinkage(f, y), rel=1e-6)
+    live = f.std(axis=0) > 0  # rank-deficient features have no constant columns, but check
+    assert hscore_shrinkage(f, y) == pytest.approx(paper_hscore_shrinkage(f[:, live] / f[:, live].std(axis=0), y),
+                                                   rel=1e-6)
+
+
+@pytest.mark.parametrize("n, d", [(20, 64), (40, 200), (100, 50)])
+@pytest.mark.parametrize("seed", range(4))
+def test_hscore_shrinkage_ranks_informative_features_above_shuffled_labels_at_small_n(n, d, seed):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    f = rng.normal(size=(n, d)) + 0.5 * rng.normal(size=(3, d))[y]
+    shuffled = np.random.default_rng(100 + seed).permutation(y)
+    assert 0 <= hscore_shrinkage(f, shuffled) < hscore_shrinkage(f, y) <= 2
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hscore_shrinkage_survives_a_dominant_dimension(seed):
+    f, y = blobs("n<d", sep=0.7, seed=seed)
+    shuffled = np.random.default_rng(1).permutation(y)
+    loud = f.copy()
+    loud[:, 0] *= 1000  # one dimension with a million times the variance of the others
+    loud[:, 1] = 0.0  # and a dead one
+    assert hscore_shrinkage(loud, y) == pytest.approx(hscore_shrinkage(f[:, np.r_[0, 2:80]], y), rel=1e-6)
+    assert 0 < hscore_shrinkage(loud, shuffled) < hscore_shrinkage(loud, y)
+    # the paper's shrinkage towards mu I drowns every other dimension: informative no longer wins
+    assert hscore_shrinkage(loud, y, standardize=False) < 0.5 * hscore_shrinkage(f, y, standardize=False)
+
+
+def test_score_features_reports_shrinkage_h_score_as_unavailable_on_a_flat_spectrum():
+    # uncorrelated components of nearly equal variance (like truncated-SVD features) with D close
+    # to N: Ledoit-Wolf shrinks all the way to the identity and the score would be 0 for any labels
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    f = rng.normal(size=(200, 150)) + 0.15 * y[:, None]
+    assert hscore_shrinkage(f, y) == 0.0 and linear_probe_accuracy(f, y) > 0.8
+    scores = score_features(f, y)
+    assert "hscore_shrinkage" not in scores
+    assert "Ledoit-Wolf shrinkage is 1 on these 200 x 150 features" in scores.unavailable["hscore_shrinkage"]
+    assert scores.unavailable["leep"] == scores.unavailable["nce"] == "no source-model probabilities were given"
+
+
+def test_score_features_unavailable_scores_carry_the_given_reason():
+    f, y = blobs("n>d")
+    scores = score_features(f, y, no_source_reason="minilm has no classifier")
+    assert scores.unavailable == {"leep": "minilm has no classifier", "nce": "minilm has no classifier"}
+    assert score_features(f, y, source_probs=one_hot_probs(y, 5)).unavailable == {}
+
+
+@pytest.fixture
+def tiny_mobilenet(tiny_torchvision_weights):
+    from transferlab.backbones import resolve
+
+    return resolve(f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}", image_size=32)
+
+
+def image_features(backbone, folder):
+    import torch
+
+    paths = sorted(folder.glob("*/*.png"))
+    y = np.array([p.parent.name == "bright" for p in paths], dtype=int)
+    with torch.inference_mode():
+        f = backbone.encoder()(**backbone.preprocess(paths)).numpy()  # (N, 576)
+    return paths, f, y
+
+
+def test_source_probabilities_are_the_full_classifiers_softmax(tiny_mobilenet, tiny_torchvision_weights, image_folder):
+    import torch
+    import torchvision
+    from safetensors.torch import load_file
+
+    from transferlab.ranking.cost import source_probabilities
+
+    paths, f, y = image_features(tiny_mobilenet, image_folder)
+    probs, note = source_probabilities(tiny_mobilenet, f)
+    full = torchvision.models.mobilenet_v3_small(weights=None)
+    full.load_state_dict(load_file(str(tiny_torchvision_weights)))
+    with torch.inference_mode():
+        expected = torch.softmax(full.eval()(tiny_mobilenet.preprocess(paths)["pixel_values"]), dim=1).numpy()
+    assert probs.shape == (len(paths), 1000) and "1000 classes" in note
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    scores = score_features(f, y, source_probs=probs)
+    assert {"leep", "nce"} <= set(scores) and not scores.unavailable.keys() & {"leep", "nce"}
+
+
+def test_leep_of_an_informative_source_head_beats_the_same_head_shuffled(tiny_mobilenet, tiny_torchvision_weights,
+                                                                         make_image_folder, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from transferlab.backbones import resolve
+    from transferlab.ranking.cost import source_probabilities
+
+    paths, f, y = image_features(tiny_mobilenet, make_image_folder(tmp_path / "shapes", n_per_class=30))
+    # random weights give near-uniform softmaxes; write a head into the weights file whose source
+    # class 7 fires on bright squares and 42 on dark ones (hidden units 0 and 1 = +-6 along the
+    # direction between the two classes' mean features, through Hardswish)
+    d = f[y == 1].mean(0) - f[y == 0].mean(0)
+    u, mid = 6 * d / (d @ d), (f[y == 1].mean(0) + f[y == 0].mean(0)) / 2
+    state = load_file(str(tiny_torchvision_weights))
+    w0, b0, w3 = (torch.zeros_like(state[k]) for k in ("classifier.0.weight", "classifier.0.bias", "classifier.3.weight"))
+    w0[0], w0[1] = torch.from_numpy(u), torch.from_numpy(-u)
+    b0[0], b0[1] = -float(u @ mid), float(u @ mid)
+    w3[7, 0] = w3[42, 1] = 5.0
+    state.update({"classifier.0.weight": w0, "classifier.0.bias": b0, "classifier.3.weight": w3,
+                  "classifier.3.bias": torch.zeros_like(state["classifier.3.bias"])})
+    save_file(state, str(tmp_path / "informed.safetensors"))
+    informed = resolve(f"torchvision:mobilenet_v3_small@{tmp_path / 'informed.safetensors'}", image_size=32)
+    probs, _ = source_probabilities(informed, image_features(informed, tmp_path / "shapes")[1])
+    shuffled = probs[np.random.default_rng(0).permutation(len(probs))]  # the same answers, to other images
+    assert leep(probs, y) > -0.1 and leep(shuffled, y) < -0.5
+    assert nce(probs.argmax(1), y) > nce(shuffled.argmax(1), y) + 0.3
+    assert score_features(f, y, source_probs=probs)["leep"] > score_features(f, y, source_probs=shuffled)["leep"]
+
+
+def test_backbones_without_a_source_head_say_why(tiny_bert):
+    from transferlab.backbones import resolve
+    from transferlab.ranking.cost import source_probabilities
+
+    text = resolve(f"hf:{tiny_bert}")
+    probs, why = source_probabilities(text, np.zeros((4, 32)))
+    assert probs is None and "has no classifier over its pretraining classes (a sentence embedder)" in why
+    assert text._pretrained is None  # nothing was loaded to find that out
+
+
+def test_measure_cost_reports_peak_memory_of_one_batch(tiny_mobilenet, image_folder):
+    from transferlab.backbones.images import TorchvisionBackbone
+    from transferlab.ranking.cost import measure_cost
+
+    paths = sorted(image_folder.glob("*/*.png"))
+    cost = measure_cost(tiny_mobilenet, paths, batch_size=8)
+    weights_mb = tiny_mobilenet.num_params() * 4 / 2**20
+    assert cost["peak_memory_batch"] == 8 and cost.get("peak_memory_note") is None
+    assert weights_mb < cost["peak_memory_mb"] < 50 * weights_mb
+    direct = TorchvisionBackbone(tiny_mobilenet.recipe[0].partition(":")[2], image_size=32)
+    assert measure_cost(direct, paths, 8)["peak_memory_mb"] is None

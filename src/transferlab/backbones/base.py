@@ -29,13 +29,16 @@ class Backbone:
     """Base class. Subclasses implement ``_build``, ``preprocess`` and ``layer_groups``."""
 
     modality: str = ""
+    may_have_source_head: bool = False  # image classifiers; source_head() skips loading the others
 
     def __init__(self, name: str, *, provenance: dict[str, str] | None = None, **options: Any):
         self.name = name
         self.options = options  # settings a source does not use (e.g. max_length for images) are kept, unused
         self.provenance = {"pretrained_on": UNKNOWN, "licence": UNKNOWN, "source": name, **(provenance or {})}
         self._pretrained: nn.Module | None = None
+        self._source_head: nn.Module | None = None  # set by _build(pretrained=True) when the model has one
         self.feature_dim: int | None = None
+        self.recipe: tuple[str, dict[str, Any]] | None = None  # (name, options) that ``resolve`` built it from
 
     # --- to implement ----------------------------------------------------------------------
     def _build(self, pretrained: bool) -> nn.Module:
@@ -60,6 +63,15 @@ class Backbone:
         if self._pretrained is None:
             self._pretrained = self._build(pretrained=True).eval()
         return self._pretrained
+
+    def source_head(self) -> nn.Module | None:
+        """The pretrained classifier over the source classes (e.g. ImageNet-1k), in eval mode:
+        ``encoder()``'s (B, D) features -> (B, Z) logits. None for backbones without one
+        (sentence embedders, models loaded without their classifier). LEEP and NCE need it."""
+        if not self.may_have_source_head:
+            return None
+        self.encoder()
+        return self._source_head
 
     def trainable_copy(self, pretrained: bool = True) -> nn.Module:
         """A fresh encoder to train: a copy of the pretrained one, or a random initialisation."""
@@ -120,7 +132,12 @@ def resolve(name: str, **options: Any) -> Backbone:
     """``hf:<repo or path>``, ``timm:<name>``, ``torchvision:<name>`` or a packaged short name."""
     from . import audio, clip, hf, images, packaged  # noqa: F401  (registers the sources)
 
-    name = name.strip()
+    backbone = _resolve(name.strip(), **options)
+    backbone.recipe = (name.strip(), dict(options))
+    return backbone
+
+
+def _resolve(name: str, **options: Any) -> Backbone:
     if ":" in name and not name.startswith(("/", ".")):
         prefix, _, rest = name.partition(":")
         if prefix in SOURCES:

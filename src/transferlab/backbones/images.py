@@ -94,6 +94,7 @@ class ImageBackbone(Backbone):
     """Shared preprocessing: resize, light train-only augmentation, normalise."""
 
     modality = "image"
+    may_have_source_head = True
 
     def __init__(self, name: str, *, image_size: int = 224, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, **kwargs: Any):
@@ -133,6 +134,24 @@ class PixelEncoder(nn.Module):
         return out.flatten(1) if out.dim() > 2 else out
 
 
+def checked_head(head, dim: int) -> nn.Module | None:
+    """The model's own classifier if it maps the encoder's (B, dim) output to (B, Z) logits, in
+    eval mode (it was detached from the model before ``eval()``); a head that expected a
+    (B, dim, 1, 1) map gets an unflatten in front; None when there is none or it does not fit."""
+    if not isinstance(head, nn.Module) or isinstance(head, nn.Identity):
+        return None
+    feats = torch.zeros(2, dim)
+    with torch.inference_mode():
+        for candidate in (head, nn.Sequential(nn.Unflatten(1, (dim, 1, 1)), head)):
+            try:
+                out = candidate.eval()(feats)
+            except (RuntimeError, ValueError, IndexError):
+                continue
+            if out.dim() == 2 and out.shape[0] == 2:
+                return candidate
+    return None
+
+
 def _split_weights(rest: str) -> tuple[str, str | None]:
     name, _, weights = rest.partition("@")
     return name, (weights or None)
@@ -168,9 +187,10 @@ class TimmBackbone(ImageBackbone):
             if pretrained and self.weights_file:
                 model = self.timm.create_model(self.arch, pretrained=False)
                 model.load_state_dict(load_state_dict_file(self.weights_file))
-                model.reset_classifier(0)
             else:
-                model = self.timm.create_model(self.arch, pretrained=pretrained, num_classes=0)
+                model = self.timm.create_model(self.arch, pretrained=pretrained)
+            head = model.get_classifier() if getattr(model, "num_classes", 0) else None
+            model.reset_classifier(0)  # the rungs add their own head
         except BackboneError:
             raise
         except Exception as exc:
@@ -179,7 +199,10 @@ class TimmBackbone(ImageBackbone):
                 f"Without internet, pass a weights file: --backbone timm:{self.arch}@/path/weights.safetensors."
             ) from None
         self.feature_dim = int(model.num_features)
-        return PixelEncoder(model)
+        encoder = PixelEncoder(model)
+        if pretrained:
+            self._source_head = checked_head(head, self.feature_dim)
+        return encoder
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         from timm.models import group_parameters
@@ -225,13 +248,17 @@ class TorchvisionBackbone(ImageBackbone):
                 f"Could not load torchvision model '{self.arch}': {str(exc).splitlines()[0]} "
                 f"Without internet, pass a weights file: --backbone torchvision:{self.arch}@/path/weights.pth."
             ) from None
+        head = None
         for attr in _TORCHVISION_HEADS:  # drop the ImageNet classifier: the rungs add their own head
             if isinstance(getattr(model, attr, None), nn.Module):
+                head = getattr(model, attr)
                 setattr(model, attr, nn.Identity())
                 break
         encoder = PixelEncoder(model)
         with torch.inference_mode():
             self.feature_dim = int(encoder.eval()(torch.zeros(1, 3, 64, 64)).shape[1])
+        if pretrained:
+            self._source_head = checked_head(head, self.feature_dim)
         return encoder
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:

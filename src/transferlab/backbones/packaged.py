@@ -82,14 +82,17 @@ class EfficientNetLiteBackbone(ImageBackbone):
 
         # Padding is computed for the input size, so the model is built for the size we feed it.
         model = EfficientNet.from_name(f"efficientnet-lite{self.variant}", image_size=self.image_size)
+        missing: list[str] = []
         if pretrained:
             state = load_state_dict_file(self._weights_path())
             missing, unexpected = model.load_state_dict(state, strict=False)
             if [k for k in missing if not k.startswith("_fc.")] or unexpected:
                 raise BackboneError(f"{self.name}: weights file does not match the architecture "
                                     f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
-        model._fc = nn.Identity()
+        head, model._fc = model._fc, nn.Identity()
         self.feature_dim = int(model._bn1.num_features)
+        if pretrained and not missing:  # the ImageNet classifier, for LEEP and NCE
+            self._source_head = head.eval()
         return LiteEncoder(model)
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:

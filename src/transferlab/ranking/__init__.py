@@ -4,7 +4,7 @@ from .hscore import hscore, hscore_shrinkage
 from .knn import knn_accuracy, linear_probe_accuracy
 from .leep_nce import leep, nce
 from .logme import logme
-from .scores import SCORES, score_features
+from .scores import SCORES, Scores, score_features
 
 __all__ = ["logme", "hscore", "hscore_shrinkage", "leep", "nce", "knn_accuracy",
-           "linear_probe_accuracy", "score_features", "SCORES"]
+           "linear_probe_accuracy", "score_features", "Scores", "SCORES"]

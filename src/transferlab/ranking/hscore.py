@@ -21,6 +21,7 @@ from .logme import check_features_labels
 # rank-deficient cov(f) (exactly zero in theory), and inverting them would turn that noise into
 # whatever ratio of two noise terms happens to come out.
 RCOND = 1e-10
+EPS = np.finfo(np.float64).tiny
 
 
 def _centred_and_class_means(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,16 +51,43 @@ def hscore(features, labels) -> float:
     return _trace_pinv_product(f.T @ f / n, g.T @ g / n)
 
 
-def hscore_shrinkage(features, labels) -> float:
+def shrunk_hscore(features, labels, standardize: bool = True) -> tuple[float, float]:
+    """(shrinkage H-score, Ledoit-Wolf shrinkage a); see ``hscore_shrinkage``."""
+    f, y = check_features_labels(features, labels)
+    f, g = _centred_and_class_means(f, y)
+    if standardize:
+        sd = f.std(axis=0)
+        live = sd > RCOND * max(sd.max(), EPS)  # constant columns carry no variance of either kind
+        if not live.any():  # constant features: no variance to explain, whatever the labels
+            return 0.0, 1.0
+        f, g = f[:, live] / sd[live], g[:, live] / sd[live]
+    lw = LedoitWolf(store_precision=False, assume_centered=True).fit(f)
+    a = float(lw.shrinkage_)
+    return (1 - a) * _trace_pinv_product(lw.covariance_, g.T @ g / len(f)), a
+
+
+def hscore_shrinkage(features, labels, standardize: bool = True) -> float:
     """Shrinkage H-score (Ibrahim et al., 2022, "Newer is not always better").
 
         H_a(f) = tr( cov_a(f)^-1 (1 - a) cov(E[f|y]) ),  cov_a = (1 - a) cov(f) + a mu I,
 
     with the Ledoit-Wolf shrinkage a and mu = tr(cov(f)) / D. The shrunk covariance is well
     conditioned for any N, so the score stays informative when N is small or N < D; the
-    between-class covariance gets the same (1 - a) weight as the total one.
+    between-class covariance gets the same (1 - a) weight as the total one, which keeps the
+    score in [0, C - 1].
+
+    ``standardize`` (default) applies that formula to the features scaled to unit variance per
+    dimension, i.e. shrinks the correlation matrix (towards the diagonal of cov(f)). The paper's
+    formula (``standardize=False``) shrinks towards mu I, and mu is the *average* variance: when
+    a few dimensions have far larger variance than the rest (outlier activations are common in
+    transformer features), a mu I much larger than every other dimension's variance swamps them
+    and the score sees only the dominant dimensions, often collapsing towards 0 whatever the
+    labels. The plain H-score is unchanged by rescaling a dimension; standardising makes the
+    shrinkage score so too. Constant dimensions are dropped.
+
+    a = 1 also gives 0: Ledoit-Wolf finds the spread of the covariance's eigenvalues no larger
+    than its sampling noise (a nearly flat spectrum with D comparable to N, e.g. truncated-SVD
+    components, which are uncorrelated by construction), so cov(E[f|y]) gets weight 0 and the
+    score is 0 for every labelling. ``score_features`` reports the score as unavailable then.
     """
-    f, y = check_features_labels(features, labels)
-    f, g = _centred_and_class_means(f, y)
-    lw = LedoitWolf(store_precision=False, assume_centered=True).fit(f)
-    return float(1 - lw.shrinkage_) * _trace_pinv_product(lw.covariance_, g.T @ g / len(f))
+    return shrunk_hscore(features, labels, standardize)[0]

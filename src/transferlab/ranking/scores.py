@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .hscore import hscore, hscore_shrinkage
+from .hscore import hscore, shrunk_hscore
 from .knn import knn_accuracy, linear_probe_accuracy
 from .leep_nce import check_probs, leep, nce
 from .logme import check_features_labels, logme
@@ -60,13 +60,26 @@ def stratified_subsample(labels: np.ndarray, max_items: int, seed: int = 0) -> n
     return np.sort(perm[np.argsort(key, kind="stable")[:max_items]])
 
 
-def score_features(features, labels, *, source_probs=None, seed: int = 0,
-                   max_items: int = 2000) -> dict[str, float]:
+class Scores(dict):
+    """Score name -> value, plus ``unavailable``: score name -> why it was not computed."""
+
+    def __init__(self, values: dict[str, float], unavailable: dict[str, str]):
+        super().__init__(values)
+        self.unavailable = unavailable
+
+
+NO_SOURCE = "no source-model probabilities were given"
+
+
+def score_features(features, labels, *, source_probs=None, no_source_reason: str = NO_SOURCE,
+                   seed: int = 0, max_items: int = 2000) -> Scores:
     """All scores of ``SCORES`` that apply, on a stratified subsample of <= ``max_items`` rows.
 
     features (N, D) and labels (N,) as for ``logme``; source_probs (N, Z) is the source model's
-    softmax over its own classes, needed for LEEP and NCE (left out when None). Deterministic
-    for a given ``seed``, which picks the subsample and the cross-validation folds.
+    softmax over its own classes, needed for LEEP and NCE (without it they are listed in
+    ``unavailable`` with ``no_source_reason``). The shrinkage H-score is unavailable when the
+    Ledoit-Wolf shrinkage is 1, where it is 0 for any labels. Deterministic for a given
+    ``seed``, which picks the subsample and the cross-validation folds.
     """
     f, y = check_features_labels(features, labels)
     probs = None if source_probs is None else check_probs(source_probs)
@@ -74,15 +87,22 @@ def score_features(features, labels, *, source_probs=None, seed: int = 0,
         raise DataError(f"source_probs has {len(probs)} rows but features has {len(f)} rows")
     keep = stratified_subsample(y, max_items, seed)
     f, y = f[keep], y[keep]
-    out = {
-        "logme": logme(f, y),
-        "hscore": hscore(f, y),
-        "hscore_shrinkage": hscore_shrinkage(f, y),
-        "knn_accuracy": knn_accuracy(f, y, seed=seed),
-        "linear_probe_accuracy": linear_probe_accuracy(f, y, seed=seed),
-    }
+    out = {"logme": logme(f, y), "hscore": hscore(f, y)}
+    unavailable = {}
+    h_lw, shrinkage = shrunk_hscore(f, y)
+    if shrinkage < 1 - 1e-9:
+        out["hscore_shrinkage"] = h_lw
+    else:
+        unavailable["hscore_shrinkage"] = (
+            f"Ledoit-Wolf shrinkage is 1 on these {len(f)} x {f.shape[1]} features (their covariance "
+            "cannot be told from a multiple of the identity at this sample size), where the score is 0 "
+            "for any labels")
+    out["knn_accuracy"] = knn_accuracy(f, y, seed=seed)
+    out["linear_probe_accuracy"] = linear_probe_accuracy(f, y, seed=seed)
     if probs is not None:
         probs = probs[keep]
         out["leep"] = leep(probs, y)
         out["nce"] = nce(probs.argmax(axis=1), y)
-    return out
+    else:
+        unavailable.update(leep=no_source_reason, nce=no_source_reason)
+    return Scores(out, unavailable)
