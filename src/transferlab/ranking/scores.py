@@ -22,7 +22,7 @@ SCORES: dict[str, str] = {
     "hscore": "H-score: share of the feature variance that lies between class means, in whitened "
               "directions (0 to C-1); higher is better, but it saturates when there are fewer "
               "examples than feature dimensions.",
-    "hscore_shrinkage": "H-score with a Ledoit-Wolf shrunk feature covariance, which stays "
+    "hscore_shrinkage": "H-score of the standardised features with a Ledoit-Wolf shrunk covariance, which stays "
                         "reliable with few examples per dimension; higher is better.",
     "knn_accuracy": "Cross-validated accuracy of a 5-nearest-neighbour vote under cosine "
                     "distance, i.e. whether same-class examples sit together; higher is better.",

@@ -24,7 +24,8 @@ SCORES = {
     "logme": ("LogME", "evidence that a linear head fits the labels (log-likelihood per example); higher is better"),
     "hscore": ("H-score", "between-class share of the feature variance, 0 to classes − 1; higher is better, but it "
                           "saturates with fewer examples than feature dimensions"),
-    "hscore_shrinkage": ("H-LW", "H-score with a Ledoit–Wolf shrunk covariance, reliable with few examples; "
+    "hscore_shrinkage": ("H-LW", "H-score of the standardised features with a Ledoit–Wolf shrunk covariance, reliable "
+                                 "with few examples; "
                                  "higher is better"),
     "knn_accuracy": ("kNN", "cross-validated accuracy of a 5-nearest-neighbour vote (cosine distance); "
                             "higher is better"),
@@ -43,8 +44,8 @@ def _scores(candidate: dict) -> dict:
 
 
 def _score_names(ranking: list[dict]) -> list[str]:
-    """Known scores in a fixed order, then any other score a ranker reported."""
-    reported = list(dict.fromkeys(k for c in ranking for k in _scores(c)))
+    """Known scores in a fixed order, then any other score a ranker reported (or said is n/a)."""
+    reported = list(dict.fromkeys(k for c in ranking for k in [*_scores(c), *_unavailable(c)]))
     return [k for k in SCORES if k in reported] + [k for k in reported if k not in SCORES]
 
 
@@ -79,25 +80,58 @@ def _source(candidate: dict) -> str | None:
     return display(source) if source and source != candidate.get("backbone") else None
 
 
+def _unavailable(candidate: dict) -> dict:
+    why = candidate.get("scores_unavailable")
+    return why if isinstance(why, dict) else {}
+
+
+def _score_cell(candidate: dict, name: str, best: dict[str, float]) -> dict:
+    """The value, or "n/a" with the reason the ranking gave for leaving it out."""
+    value = _scores(candidate).get(name)
+    why = _unavailable(candidate).get(name)
+    if value is None and why:
+        return {"value": "n/a", "best": False, "why": display(why)}
+    return {"value": fmt_metric(value), "best": name in best and metric_mean(value) == best[name], "why": None}
+
+
+def _memory(candidate: dict) -> str:
+    """Peak resident memory of embedding one batch, e.g. ``106 MB`` (batch 32)."""
+    mb = candidate.get("peak_memory_mb")
+    return f"{fmt_quantity(mb)} MB" if is_number(mb) else MISSING
+
+
 def _row(candidate: dict, names: list[str], best: dict[str, float]) -> dict:
-    scores = _scores(candidate)
     seconds = candidate.get("score_seconds")
     return {
         "backbone": display(candidate.get("backbone")),
         "provenance": _provenance(candidate),
         "source": _source(candidate),
-        "scores": [
-            {"value": fmt_metric(scores.get(name)),
-             "best": name in best and metric_mean(scores.get(name)) == best[name]}
-            for name in names
-        ],
+        "scores": [_score_cell(candidate, name, best) for name in names],
         "params": fmt_count(candidate.get("params")),
         "dim": fmt_int(candidate.get("feature_dim")),
         "speed": fmt_quantity(candidate.get("items_per_second")),
+        "memory": _memory(candidate),
+        "memory_batch": fmt_int(candidate.get("peak_memory_batch")),
         "cached": candidate.get("features_from_cache") is True,  # the speed was timed when first extracted
         "score_seconds": f"{fmt_quantity(seconds)} s" if is_number(seconds) else fmt_quantity(seconds),
         "achieved": _achieved(candidate),
     }
+
+
+MEMORY_LEGEND = ("Peak memory", "peak resident memory of loading the weights and embedding one batch of "
+                                 "training items (for text the longest ones), above the baseline of a fresh "
+                                 "process that has imported the libraries")
+
+
+def _notes(ranking: list[dict], names: list[str]) -> list[str]:
+    """One line per candidate with scores left out: which, and why (grouped when the reason is shared)."""
+    notes = []
+    for c in ranking:
+        why = {k: v for k, v in _unavailable(c).items() if _scores(c).get(k) is None}
+        for reason in dict.fromkeys(why.values()):
+            labels = [SCORES.get(k, (k, None))[0] for k in names if why.get(k) == reason]
+            notes.append(f"{' and '.join(labels)} n/a for {display(c.get('backbone'))}: {display(reason)}.")
+    return notes
 
 
 def ranking_view(ranking) -> dict | None:
@@ -110,9 +144,12 @@ def ranking_view(ranking) -> dict | None:
     rows = [_row(c, names, best) for c in ranking]
     return {
         "scores": [SCORES.get(name, (name, None))[0] for name in names],
-        "legend": [SCORES[name] for name in names if name in SCORES],
+        "legend": [SCORES[name] for name in names if name in SCORES]
+                  + ([MEMORY_LEGEND] if any(row["memory"] != MISSING for row in rows) else []),
+        "notes": _notes(ranking, names),
         "rows": rows,
         "achieved": any(row["achieved"] for row in rows),
         "scoring": any(row["score_seconds"] != MISSING for row in rows),
+        "memory": any(row["memory"] != MISSING for row in rows),
         "charts": candidate_charts(ranking),
     }

@@ -120,14 +120,22 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
     table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
     for _, header in RANKING_SCORES:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
+    candidates = _candidates(results)
+    # LEEP only when some candidate has a source classifier (image models pretrained on ImageNet)
+    shown = [*RANKING_SCORES, *([("leep", "LEEP")] if any("leep" in (c.get("scores") or {}) for c in candidates) else [])]
+    for _, header in shown[len(RANKING_SCORES):]:
+        table.add_column(header, justify="right", no_wrap=True, min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     table.add_column("items/s", justify="right", no_wrap=True)
+    table.add_column("peak MB", justify="right", no_wrap=True)  # embedding one batch, above a fresh process
     if wide:
         table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
-    for c in _candidates(results):
-        scores = c.get("scores") or {}
-        cells = [Text(display(c.get("backbone"))), *(Text(fmt_num(scores.get(k))) for k, _ in RANKING_SCORES),
-                 Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second")))]
+    for c in candidates:
+        scores, unavailable = c.get("scores") or {}, c.get("scores_unavailable") or {}
+        cells = [Text(display(c.get("backbone"))),
+                 *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
+                 Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
+                 Text(fmt_quantity(c.get("peak_memory_mb")))]
         if wide:
             cells.append(Text(display(c.get("pretrained_on"))))
         table.add_row(*cells)
