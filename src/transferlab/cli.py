@@ -350,7 +350,7 @@ def compare(
 
 @app.command()
 def export(
-    run_dir: Path = typer.Argument(..., help="A finished run directory (holding results.json and models/)."),
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory (holding results.json and models/)."),
     rung: Optional[str] = typer.Option(None, "--rung", help="Rung to export, e.g. finetune:minilm (default: the "
                                        "run's recommended rung)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Artifact folder to write (default "
@@ -375,7 +375,7 @@ def export(
 
 @app.command()
 def predict(
-    artifact: Path = typer.Argument(..., help="A folder written by transferlab export."),
+    artifact: Path = typer.Argument(..., metavar="ARTIFACT", help="A folder written by transferlab export."),
     data: List[str] = typer.Argument(..., metavar="DATA...", help="A CSV/JSONL/Parquet file of texts, a folder of "
                                      "images, or image files."),
     out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write: origin, predicted label, "
