@@ -13,7 +13,6 @@ import math
 from markupsafe import Markup, escape
 
 from .formatting import display, fmt_int, fmt_num, is_number, metric_name
-from .scatter import decades
 from .svg import HEIGHT, LEFT, RIGHT, WIDTH, Frame, axes, document, labelled, ticks
 
 PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#9333ea", "#0891b2", "#b45309", "#db2777", "#475569")
@@ -68,13 +67,14 @@ def _target(block: dict, curves: dict) -> float | None:
 def _chart(curves: list[tuple[str, dict, dict]], target: float | None, metric: str) -> Markup:
     lo_n = min(s["n"][0] for _, _, s in curves)
     hi_n = max(_reach(c, s["n"][-1]) if _fits(c) else s["n"][-1] for _, c, s in curves)
-    x_lo, x_hi, exponents = decades(math.log10(lo_n), math.log10(hi_n))
+    x_lo, x_hi = math.log10(lo_n) - 0.05, math.log10(hi_n) + 0.05
+    exponents = [float(e) for e in range(math.ceil(x_lo), math.floor(x_hi) + 1)] or [math.log10(lo_n), math.log10(hi_n)]
     ys = [m + d for _, _, s in curves for m, d in zip(s["mean"], s["sd"])]
     ys += [m - d for _, _, s in curves for m, d in zip(s["mean"], s["sd"])]
     ys += [target] if target is not None else []
     y_lo, y_hi, y_ticks = ticks(max(0.0, min(ys)), min(1.0, max(ys)))
     frame = Frame(x_lo, x_hi, y_lo, y_hi)
-    x_ticks = [(e, f"{10 ** e:g}") for e in exponents]
+    x_ticks = [(e, f"{10 ** e:,.4g}") for e in exponents]
     parts = [axes(frame, x_ticks, labelled(y_ticks), "labelled examples per class (log scale)")]
     if target is not None:
         y = frame.y(min(max(target, y_lo), y_hi))

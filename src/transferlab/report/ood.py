@@ -11,7 +11,7 @@ from __future__ import annotations
 from .formatting import display, fmt_num, fmt_signed, is_number, metric_mean, metric_name
 from .ladder import rung_name
 
-KINDS = {"corruption": "built-in corruption of the test split", "user": "your out-of-distribution set"}
+KINDS = {"corruption": "corrupted test", "user": "your set"}
 FULL_SHADE = 0.3  # a drop this large (or larger) gets the darkest shade
 
 
