@@ -562,4 +562,4 @@ def predict_file(artifact: str | Path | Predictor, data: Sequence[str | Path] | 
         y = np.array([index[label] for label in labels])
         scores = evaluate(y, pred, predictor.labels, with_details=False)
         metrics = {m: scores[m] for m in ("accuracy", "macro_f1")}
-    return {"path": out, "n": len(items), "metrics": metrics, "predictions": pred}
+    return {"path": out, "n": len(items), "metrics": metrics, "predictions": pred, "proba": proba}
