@@ -37,10 +37,13 @@ def transfer(ctx: VerdictContext) -> list[dict]:
                     "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", comparison=c)]
 
 
+TRAINS_BACKBONE = ("finetune", "full", "lora")  # rungs that change what the backbone computes
+
+
 def _trained_vs_frozen(ctx: VerdictContext):
-    """(finetune or full rung, the frozen rung of the same backbone or None)."""
+    """(finetune, full or lora rung, the frozen rung of the same backbone or None)."""
     frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
-    return [(r, frozen.get(r["backbone"])) for r in ctx.by_strategy("finetune", "full")]
+    return [(r, frozen.get(r["backbone"])) for r in ctx.by_strategy(*TRAINS_BACKBONE)]
 
 
 @RULES.register("forgetting")
@@ -178,6 +181,25 @@ def finetune_cost(ctx: VerdictContext) -> list[dict]:
                                f"({ctx.metric} {_fmt(c)}).",
                                f"Use {base['name']} unless more data or epochs change this.",
                                comparison=c, cost_ratio=ratio))
+    return out
+
+
+@RULES.register("zero_shot")
+def zero_shot_enough(ctx: VerdictContext) -> list[dict]:
+    """no_training_needed: the zero-shot rung, which trains nothing, is not beaten by any rung that trains."""
+    out = []
+    trained = ctx.by_strategy("frozen", *TRAINS_BACKBONE, "classical", "scratch")
+    if not trained:
+        return []
+    for z in ctx.by_strategy("zero_shot"):
+        best = max(trained, key=ctx.score)
+        c = ctx.compare(best, z)
+        if not (c["significant"] and c["delta"] > 0):
+            out.append(verdict("no_training_needed", "info", [z["name"], best["name"]],
+                               f"{z['name']} uses no training labels and the best trained rung, {best['name']}, "
+                               f"does not beat it ({ctx.metric} {_fmt(c)}).",
+                               "Consider the zero-shot model: no training, and new labels only need a name or a "
+                               "description.", comparison=c))
     return out
 
 
