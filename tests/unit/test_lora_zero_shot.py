@@ -304,3 +304,28 @@ def test_cli_flags_reach_the_rungs(spread_bert, reviews_csv, tmp_path):
                                    "--backbone", f"hf:{spread_bert}", "--rungs", "zero_shot", "--label-descriptions",
                                    str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r2")])
     assert bad.exit_code == 2 and "nope.yaml" in bad.output
+
+
+# --- verdicts -------------------------------------------------------------------------------------
+
+def test_verdicts_treat_lora_as_training_and_zero_shot_as_no_training():
+    from transferlab.evaluation import evaluate
+    from transferlab.verdicts import VerdictContext, run_verdicts
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+
+    def rung(name, strategy, acc, seed, fit=1.0):
+        pred = np.where(np.random.default_rng(seed).random(len(y)) < acc, y, 1 - y)
+        return {"name": name, "strategy": strategy, "backbone": "m", "test": evaluate(y, pred, ["a", "b"]),
+                "predictions": {"test": pred.tolist()}, "curves": {}, "cost": {"fit_seconds": fit}}
+
+    def codes(rungs):
+        return {v["code"]: v for v in run_verdicts(VerdictContext(rungs, y, rng.integers(0, 2, 800), ["a", "b"], "accuracy"))}
+
+    frozen, zero = rung("frozen:m", "frozen", 0.9, 1), rung("zero_shot:m", "zero_shot", 0.89, 3, fit=0.1)
+    found = codes([frozen, rung("lora:m", "lora", 0.6, 2, fit=100.0), zero])
+    assert found["catastrophic_forgetting"]["rungs"] == ["lora:m"]
+    assert "lora:m" in found["finetune_not_worth_cost"]["rungs"]
+    assert found["no_training_needed"]["rungs"] == ["zero_shot:m", "frozen:m"]
+    assert "no_training_needed" not in codes([rung("lora:m", "lora", 0.97, 2), rung("zero_shot:m", "zero_shot", 0.7, 3)])
