@@ -293,3 +293,15 @@ def test_hostile_strings_stay_text_in_chromium(tmp_path):
     assert dom.all_text.count("class 53 & <b>53</b>") >= 3  # chip, per-class row, confusion row and column
     png = screenshot(page, tmp_path / "hostile.png", tmp_path)
     assert_not_blank(png)
+
+
+def test_new_sections_show_their_numbers():
+    """Without a browser: the gap, the spread over seeds, the OOD drop and the learning-curve row."""
+    from transferlab.report import render_html
+
+    html = render_html(hostile_results())
+    assert "+0.300 at the best and last epoch (2)" in html  # train 0.9 − validation 0.6
+    assert "sd 0.014 over 2 seeds" in html and "accuracy per seed: 0.600, 0.620" in html
+    assert "0.400<span class=\"ci\">−0.210</span>" in html and "rgba(220, 38, 38, 0.420)" in html
+    assert "0.800 [0.800, 0.800]" in html and '<polyline class="fit"' in html and 'class="target"' in html
+    assert '<polygon class="gap"' in html
