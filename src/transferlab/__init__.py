@@ -54,6 +54,15 @@ def audit(data=None, **kwargs):
     return _audit(data, **kwargs)
 
 
+def resume(run_dir, data=None, **kwargs):
+    """Continue an unfinished run (crashed or killed) from its run directory: finished stages are
+    read back, the rest runs with the same settings and seeds. ``data`` is needed only when the
+    run was given in-memory data. Returns :class:`RunResults`."""
+    from .runner import resume as _resume
+
+    return _resume(run_dir, data, **kwargs)
+
+
 def load_artifact(path):
     """Load a folder written by ``transferlab export``: a predictor with ``.predict(items)`` (labels)
     and ``.predict_proba(items)`` ((N, C) class probabilities, columns in ``.labels`` order)."""
@@ -82,6 +91,7 @@ __all__ = [
     "run",
     "rank",
     "audit",
+    "resume",
     "load_run",
     "load_artifact",
     "compare",

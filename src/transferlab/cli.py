@@ -44,7 +44,10 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, mod
 
     _quiet_libraries()
     try:
-        results = getattr(runner, mode)(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
+        if mode == "resume":
+            results = runner.resume(spec_kwargs["run_dir"], data, quiet=quiet or as_json)
+        else:
+            results = getattr(runner, mode)(data, quiet=quiet or as_json, spec=spec, **spec_kwargs)
     except TransferlabError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:
@@ -121,6 +124,19 @@ def run(
     time_column: TimeColumn = None,
     out: Out = None,
     seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
+    seeds: int = typer.Option(3, "--seeds", help="Seeds for the cheap rungs (classical, frozen): each refits on "
+                              "another random train/validation draw; test metrics are the mean with an interval."),
+    train_seeds: int = typer.Option(1, "--train-seeds", help="Seeds for the rungs that train a backbone "
+                                    "(finetune, full, lora, scratch); each costs a whole training run."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an unfinished run (crashed or killed) "
+                                          "in this run directory, with its own settings; finished stages are kept."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: run rungs, candidates and seeds as "
+                                 "Ray tasks (needs the distributed extra)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing "
+                                              "cluster (e.g. ray://head:10001 or auto); default a local Ray."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
+    no_save_models: bool = typer.Option(False, "--no-save-models", help="Do not keep the fitted models under "
+                                        "models/ (then transferlab export has nothing to export)."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
     batch_size: int = typer.Option(16, "--batch-size", help="Training batch size."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the new head and of training from scratch."),
@@ -168,9 +184,13 @@ def run(
         transferlab run --config examples/spec.yaml reviews.csv --epochs 3 --mlflow sqlite:///mlflow.db
 
         transferlab run photos/ --backbone mobilenet_v2 --rungs majority,classical,frozen,finetune
+
+        transferlab run --resume runs/photos-20261122-101500
     """
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
+                  seeds=seeds, train_seeds=train_seeds, executor=executor, ray_address=ray_address, threads=threads,
+                  save_models=not no_save_models,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
                   lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
@@ -181,6 +201,9 @@ def run(
                   on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
     if rungs is not None:
         kwargs["rungs"] = rungs
+    if resume is not None:
+        _execute(data, {"run_dir": resume}, quiet, as_json, mode="resume")
+        return
     if config is not None:
         data, kwargs = _with_config(ctx, config, data, kwargs)
     if data is None:

@@ -41,6 +41,10 @@ class RunSpec:
                        "different random train/validation partition of the same examples.", 3)
     train_seeds: int = _help("Seeds per rung for the rungs that train a backbone (finetune, full, lora, "
                              "scratch); each seed costs a whole training run.", 1)
+    executor: str = _help("Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
+                          "as Ray tasks, on a local Ray or the cluster at ray_address).", "local")
+    ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
+                                    "ray://head:10001); unset starts a local Ray.", None)
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
                               "transferlab export).", True)
     val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
@@ -129,6 +133,8 @@ class RunSpec:
                 or not 0.1 <= self.clip_seconds <= 600:
             raise ConfigError(f"The 'clip_seconds' setting must be a number of seconds from 0.1 to 600. "
                               f"Got {self.clip_seconds!r} instead.")
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"The 'executor' setting must be local or ray. Got {self.executor!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):
             raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:

@@ -43,4 +43,6 @@ def demo_spec(modality: str = "text", **overrides: Any) -> RunSpec:
 def demo_data(modality: str = "text"):
     from .data import demo
 
-    return demo.fine_food_reviews() if modality == "text" else demo.animal_mnist()
+    data = demo.fine_food_reviews() if modality == "text" else demo.animal_mnist()
+    data.reference = f"demo:{modality}"  # how `transferlab run --resume` loads it again
+    return data

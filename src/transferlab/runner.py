@@ -24,6 +24,7 @@ from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
 
 CHEAP_BACKBONE_RUNGS = ("frozen", "zero_shot")  # run for every candidate, even beyond --top-k
+STAGES = "stages"  # run-directory folder holding each finished stage, for --resume
 RECOMMEND_TOLERANCE = 0.01  # how much validation score a cheaper recommendation may give up
 
 
@@ -47,13 +48,14 @@ def resolve_backbones(spec: RunSpec, modality: str) -> list:
     from .backbones import resolve
 
     if spec.needs_backbone() and not spec.backbones:
-        default = "minilm" if modality == "text" else "mobilenet_v2"
-        spec.backbones = [default]
+        spec.backbones = [{"text": "minilm", "audio": "resemblyzer"}.get(modality, "mobilenet_v2")]
     backbones = []
     for name in spec.backbones if spec.needs_backbone() else []:
         options = {"image_size": spec.image_size, "seed": spec.seed}
         if modality == "text":
             options = {"max_length": spec.max_length, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
+        elif modality == "audio":
+            options = {"clip_seconds": spec.clip_seconds, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
         b = resolve(name, **options)
         if b.modality != modality:
             raise BackboneError(f"Backbone '{name}' is for {b.modality} data but the data is {modality}. "
@@ -62,14 +64,50 @@ def resolve_backbones(spec: RunSpec, modality: str) -> list:
     return backbones
 
 
-def _prepare_out(spec: RunSpec, data: Any) -> Path:
+def _prepare_out(spec: RunSpec, data: Any, resume: bool = False) -> Path:
     out = Path(spec.out) if spec.out else default_out(spec, getattr(data, "description", None) or str(data))
     if (out / "results.json").exists():
         raise ConfigError(f"'{out}' already holds a finished run (results.json). Pass another --out or remove it.")
+    if not resume and (out / STAGES).exists():
+        raise ConfigError(f"'{out}' holds an unfinished run. Continue it with `transferlab run --resume {out}`, "
+                          "or pass another --out.")
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("error.txt", "report.html"):
         (out / stale).unlink(missing_ok=True)
     return out
+
+
+class _Stages:
+    """Each finished stage of a run as one JSON file, written atomically: what --resume reuses."""
+
+    def __init__(self, out: Path, enabled: bool = True):
+        self.dir, self.enabled = out / STAGES, enabled
+
+    def path(self, name: str) -> Path:
+        return self.dir / f"{name}.json"
+
+    def load(self, name: str) -> dict | None:
+        import json
+
+        path = self.path(name)
+        if not self.enabled or not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):  # written atomically, so this is damage from outside: redo the stage
+            return None
+
+    def save(self, name: str, data: dict) -> dict:
+        """Write the stage; return it as read back, so a fresh and a resumed run go on from the same values."""
+        if not self.enabled:
+            return data
+        self.path(name).parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(data, self.path(name))
+        return self.load(name)
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _environment(spec: RunSpec) -> dict:
@@ -144,7 +182,7 @@ def _save_model(save, out: Path, name: str) -> dict:
     """The rung's fitted model under models/<name>/, written to a temporary directory first."""
     import shutil
 
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    safe = _safe_name(name)
     final, tmp = out / "models" / safe, out / "models" / f".{safe}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -158,16 +196,14 @@ def seed_count(rung, spec: RunSpec) -> int:
     return {"none": 1, "cheap": spec.seeds, "train": spec.train_seeds}.get(rung.seeding, 1)
 
 
-def _run_seeds(rung, name: str, task: Task, spec: RunSpec, backbone, feats, progress: Progress,
-               clusters: np.ndarray | None) -> tuple[list, list[int], list[str]]:
-    """Run a rung once per seed. Seed k > 0 redraws train/validation from the same pooled examples
-    (test untouched) and, for trained rungs, reinitialises; a fixed split leaves the cheap,
-    deterministic rungs one run, since every seed would give the same model."""
+def seed_draws(rung, task: Task, spec: RunSpec, clusters: np.ndarray | None) -> tuple[list[tuple[int, Task]], list[str]]:
+    """The (seed offset, task) each run of a rung gets. Seed k > 0 redraws train/validation from the
+    same pooled examples (test untouched) and, for trained rungs, reinitialises; a fixed split
+    leaves the cheap, deterministic rungs one run, since every seed would give the same model."""
     from .data import repartition
-    from .rungs import Context
 
     n = seed_count(rung, spec)
-    results, seeds, notes = [], [], []
+    draws, notes = [], []
     for k in range(n):
         draw = task if k == 0 else repartition(task, spec.seed + k, clusters)
         if draw is None:
@@ -176,16 +212,65 @@ def _run_seeds(rung, name: str, task: Task, spec: RunSpec, backbone, feats, prog
                              "this rung is deterministic given its split.")
                 break
             draw = task  # another initialisation and batch order on the same split
-        label = name if n == 1 else f"{name} seed {k + 1}/{n}"
-        with progress.task(label) as update:
-            view = None if feats is None else (feats if k == 0 else feats.view(draw))
-            results.append(rung.run(Context(draw, spec, spec.seed + k, backbone, view, update)))
-        seeds.append(spec.seed + k)
-    if len(seeds) > 1:
+        draws.append((k, draw))
+    if len(draws) > 1:
         how = "a new random train/validation draw" + (" and initialisation" if rung.seeding == "train" else "")
+        seeds = [spec.seed + k for k, _ in draws]
         notes.append(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), each with {how}; test metrics are their "
                      "mean, and the interval covers both test resampling and seed variation.")
-    return results, seeds, notes
+    return draws, notes
+
+
+def fit_seed(rung, name: str, k: int, n: int, draw: Task, spec: RunSpec, backbone, feats, progress: Progress):
+    """One run of a rung: seed ``spec.seed + k`` on the train/validation draw ``draw``."""
+    from .rungs import Context
+
+    label = name if n == 1 else f"{name} seed {k + 1}/{n}"
+    with progress.task(label) as update:
+        view = None if feats is None else (feats if k == 0 else feats.view(draw))
+        return rung.run(Context(draw, spec, spec.seed + k, backbone, view, update))
+
+
+def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats, out: Path, ood: dict,
+                      progress: Progress) -> dict:
+    """What only the first seed's fitted model gives (it must run where that model lives): the saved
+    model, the out-of-distribution scores, the learning curve, and the extraction-speed notes."""
+    speed = feats.items_per_second if rung.needs_features else None
+    if rung.needs_features:
+        result.extract_seconds = feats.seconds
+    if speed:
+        result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
+        if rung.strategy in CHEAP_BACKBONE_RUNGS:  # predicting a new item means embedding it first
+            result.predict_seconds += len(task.part("test")[1]) / speed
+    extras: dict = {"artifact": None, "ood": None, "learning_curve": None}
+    if spec.save_models and result.save is not None:
+        extras["artifact"] = _save_model(result.save, out, name)
+    if ood:
+        with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
+            extras["ood"] = _score_ood(result, ood, task)
+    if spec.learning_curve and result.refit_predict is not None:
+        from .evaluation.learning_curve import learning_curve
+
+        with progress.task(f"{name} learning curve"):
+            extras["learning_curve"] = learning_curve(result.refit_predict, task.part("train")[1],
+                                                      task.part("test")[1], metric=spec.metric, target=spec.target)
+    return extras
+
+
+def assemble_rung(name: str, rung, backbone, results: list, seeds: list[int], notes: list[str], extras: dict,
+                  task: Task, progress: Progress) -> dict:
+    """The rung's stage: its results.json record (all seeds) and its learning curve."""
+    results[0].notes.extend(notes)
+    record = _rung_record(name, rung, backbone, results, task, seeds)
+    if extras.get("artifact"):
+        record["artifact"] = extras["artifact"]
+    if extras.get("ood") is not None:
+        record["ood"] = extras["ood"]
+    t = record["test"]
+    sd = f" ± {t['accuracy']['sd']:.3f} over {len(seeds)} seeds" if "sd" in t["accuracy"] else ""
+    progress.log(f"  {name}: test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
+                 f"({results[0].fit_seconds:.1f} s)")
+    return {"record": record, "learning_curve": extras.get("learning_curve")}
 
 
 def duplicate_clusters(task: Task, audit: dict) -> np.ndarray | None:
@@ -301,18 +386,61 @@ def rank(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, 
     return _start(data, spec, quiet, rank_only=True)
 
 
-def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False) -> RunResults:
+def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> RunResults:
+    """Continue a run that stopped (crash, kill, power cut) where it stopped.
+
+    The settings come from the run directory's spec.json; the data from ``data`` or, when the run
+    read a file or folder, from the path it recorded. Finished stages (audit, ranking, each rung)
+    are read back, never redone; the rest runs with the same seeds, so the results equal those of
+    an uninterrupted run.
+    """
+    import json
+
+    out = Path(run_dir)
+    if (out / "results.json").exists():
+        raise ConfigError(f"'{out}' is a finished run (it has results.json); there is nothing to resume.")
+    state = out / "run.json"
+    if not state.exists():
+        raise ConfigError(f"'{out}' is not a transferlab run directory (no run.json). Pass the folder a run "
+                          "was writing to (its --out).")
+    try:
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        spec = RunSpec(**{**saved["spec"], "out": str(out)})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{state}: cannot read the run's settings ({exc}). Start the run again.") from None
+    if data is None:
+        data = saved.get("data")
+        if data is None:
+            raise ConfigError(f"'{out}' was run on in-memory data; pass the same data again: "
+                              "transferlab.resume(run_dir, data).")
+        if data.startswith("demo:"):
+            from .demo import demo_data
+
+            data = demo_data(data.split(":", 1)[1])
+    mode = saved.get("mode", "run")
+    return _start(data, spec, quiet, rank_only=mode != "run", audit_only=mode == "audit", resume=True)
+
+
+def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
+           resume: bool = False) -> RunResults:
     progress = Progress(quiet)
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)
     ood = {} if rank_only or audit_only else ood_sets(task, spec)
-    out = _prepare_out(spec, data)
+    out = _prepare_out(spec, data, resume)
+    stages = _Stages(out)
+    if not resume:
+        path = getattr(data, "reference", None) if isinstance(data, (Dataset, Task)) else str(Path(data).resolve())
+        write_json_atomic({"schema": "transferlab.state/1", "data": path,
+                           "mode": "audit" if audit_only else "rank" if rank_only else "run",
+                           "spec": spec.to_dict()}, out / "run.json")
+    (out / "error.txt").unlink(missing_ok=True)
     try:
-        task, audit, embedded = run_audit_stage(task, backbones, spec, progress)
+        task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
         if audit_only:
             return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
                            task, spec, out, time.perf_counter())
-        return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded)
+        return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
     except BaseException as exc:
         (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         raise
@@ -366,7 +494,8 @@ def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
     return out
 
 
-def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress) -> tuple[Task, dict, dict | None]:
+def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress,
+                    stages: _Stages | None = None) -> tuple[Task, dict, dict | None]:
     """Audit the split data, then apply the leakage policy; returns the (deduplicated) task.
 
     The first backbone embeds every example for the embedding-based near-duplicate search; the
@@ -385,6 +514,13 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
                          progress=update)
         embedded = {"backbone": b.name, "rows": {h: i for i, h in enumerate(task.hashes)}, "features": ex.features,
                     "seconds": ex.seconds, "items": len(task.items), "from_cache": ex.from_cache}
+    stages = stages or _Stages(Path("."), enabled=False)
+    fingerprint = _fingerprint(task)
+    saved = stages.load("audit")
+    if saved is not None and saved.get("fingerprint") == fingerprint:
+        progress.log("audit: read back from the unfinished run")
+        task = task.select(np.asarray(saved["kept"], dtype=np.int64), saved["audit"]["actions"])
+        return task, saved["audit"], embedded
     with progress.task("audit"):
         report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded["features"]),
                                        groups=task.groups, times=task.times))
@@ -396,16 +532,29 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
                        for a, b in f.pairs]
     if task.modality == "image":
         _add_thumbnails(audit["findings"], task)
-    task, notes = apply_leakage_policy(task, report, spec.on_leakage)
+    row = {origin: i for i, origin in enumerate(task.origins)}  # origins (file, row) are unique
+    deduped, notes = apply_leakage_policy(task, report, spec.on_leakage)
     audit["policy"] = spec.on_leakage
     audit["actions"] = notes
     if embedded:
         audit["embedding_backbone"] = embedded["backbone"]
-    task.notes.extend(notes)
+    kept = [row[origin] for origin in deduped.origins]
+    audit = stages.save("audit", {"fingerprint": fingerprint, "kept": kept, "audit": audit})["audit"]
+    deduped.notes.extend(notes)
     for f in report.findings:
         if f.severity == "error":
             progress.log(f"[red]audit:[/] {f.message}")
-    return task, audit, embedded
+    return deduped, audit, embedded
+
+
+def _fingerprint(task: Task) -> str:
+    """What the data and its split were, to check that a resumed run reads the same examples."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for item_hash, split, y in zip(task.hashes, task.split, task.y):
+        h.update(f"{item_hash}{split}{int(y)}".encode())
+    return h.hexdigest()
 
 
 def _add_thumbnails(findings: list[dict], task: Task, size: int = 64) -> None:
@@ -463,7 +612,7 @@ def _finish(sections: dict, task: Task, spec: RunSpec, out: Path, started: float
 
 
 def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
-         ood: dict[str, dict], audit: dict, embedded: dict | None) -> RunResults:
+         ood: dict[str, dict], audit: dict, embedded: dict | None, stages: _Stages | None = None) -> RunResults:
     import torch
 
     from .rungs import RUNGS
@@ -476,7 +625,14 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
                  f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
     features = {b.name: _Features(b, task, spec, progress, embedded if embedded and embedded["backbone"] == b.name
                                   else None) for b in backbones}
-    ranking = [_rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
+    stages = stages or _Stages(out, enabled=False)
+    saved = stages.load("ranking")
+    if saved is not None and [c["backbone"] for c in saved["ranking"]] and \
+            sorted(c["backbone"] for c in saved["ranking"]) == sorted(b.name for b in backbones):
+        ranking = saved["ranking"]
+    else:
+        ranking = [_rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
+        ranking = stages.save("ranking", {"ranking": ranking})["ranking"]
     ranking.sort(key=lambda c: c["scores"].get("logme", float("-inf")), reverse=True)
     order = {c["backbone"]: i for i, c in enumerate(ranking)}
     backbones = sorted(backbones, key=lambda b: order[b.name])
@@ -497,39 +653,35 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
                      f"the others get the frozen rung.")
     clusters = duplicate_clusters(task, audit)
+    stage_of, pending = {}, []
+    for strategy, backbone in plan:
+        name = f"{strategy}:{backbone.name}" if backbone else strategy
+        saved = stages.load(f"rungs/{_safe_name(name)}")
+        if saved is None:
+            pending.append((strategy, backbone))
+        else:
+            progress.log(f"rung [bold]{name}[/]: read back from the unfinished run")
+            stage_of[name] = saved
+
+    def done(strategy: str, backbone, stage: dict) -> None:
+        name = f"{strategy}:{backbone.name}" if backbone else strategy
+        stage_of[name] = stages.save(f"rungs/{_safe_name(name)}", stage)
+
+    if spec.executor == "ray" and pending:
+        from .executors import run_rungs_on_ray
+
+        used = {b.name for _, b in pending if b is not None}
+        run_rungs_on_ray(pending, task, spec, out, {n: f for n, f in features.items() if n in used}, progress, ood,
+                         clusters, done)
+    else:
+        for strategy, backbone in pending:
+            done(strategy, backbone, _rung_stage(strategy, backbone, features, task, spec, out, progress, ood, clusters))
     records, curves = [], {}
     for strategy, backbone in plan:
-        rung = RUNGS.get(strategy)()
         name = f"{strategy}:{backbone.name}" if backbone else strategy
-        progress.log(f"rung [bold]{name}[/] ...")
-        feats = features[backbone.name] if backbone else None
-        results, seeds, seed_notes = _run_seeds(rung, name, task, spec, backbone, feats, progress, clusters)
-        result = results[0]  # the first seed's model: its curves, choices, OOD scores and saved weights
-        speed = feats.items_per_second if rung.needs_features else None
-        if rung.needs_features:
-            result.extract_seconds = feats.seconds
-        if speed:
-            result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
-            if rung.strategy in CHEAP_BACKBONE_RUNGS:  # predicting a new item means embedding it first
-                result.predict_seconds += len(task.part("test")[1]) / speed
-        result.notes.extend(seed_notes)
-        record = _rung_record(name, rung, backbone, results, task, seeds)
-        if spec.save_models and result.save is not None:
-            record["artifact"] = _save_model(result.save, out, name)
-        if ood:
-            with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
-                record["ood"] = _score_ood(result, ood, task)
-        if spec.learning_curve and result.refit_predict is not None:
-            from .evaluation.learning_curve import learning_curve
-
-            with progress.task(f"{name} learning curve"):
-                curves[name] = learning_curve(result.refit_predict, task.part("train")[1], task.part("test")[1],
-                                              metric=spec.metric, target=spec.target)
-        records.append(record)
-        t = record["test"]
-        sd = f" ± {t['accuracy']['sd']:.3f} over {len(seeds)} seeds" if "sd" in t["accuracy"] else ""
-        progress.log(f"  test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
-                     f"({result.fit_seconds:.1f} s)")
+        records.append(stage_of[name]["record"])
+        if stage_of[name].get("learning_curve"):
+            curves[name] = stage_of[name]["learning_curve"]
 
     from .verdicts import VerdictContext, run_verdicts
 
@@ -544,6 +696,25 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
         "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric) if records else None,
     }, task, spec, out, started)
+
+
+def _rung_stage(strategy: str, backbone, features: dict, task: Task, spec: RunSpec, out: Path,
+                progress: Progress, ood: dict, clusters: np.ndarray | None) -> dict:
+    """One rung on one backbone, all its seeds, in this process."""
+    from .rungs import RUNGS
+
+    rung = RUNGS.get(strategy)()
+    name = f"{strategy}:{backbone.name}" if backbone else strategy
+    progress.log(f"rung [bold]{name}[/] ...")
+    feats = features[backbone.name] if backbone else None
+    draws, notes = seed_draws(rung, task, spec, clusters)
+    results, extras = [], {}
+    for k, draw in draws:
+        results.append(fit_seed(rung, name, k, len(draws), draw, spec, backbone, feats, progress))
+        if k == 0:
+            extras = first_seed_extras(results[0], rung, name, task, spec, feats, out, ood, progress)
+    return assemble_rung(name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras, task,
+                         progress)
 
 
 def _rank_candidate(backbone, feats: _Features, task: Task, spec: RunSpec, progress: Progress) -> dict:

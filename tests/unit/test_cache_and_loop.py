@@ -37,6 +37,23 @@ def test_truncated_cache_file_is_rebuilt(tiny_bert, tmp_path):
     assert not extract(b, items, hashes, cache_dir=tmp_path).from_cache
 
 
+def test_corrupted_or_unchecked_cache_entries_are_rebuilt(tiny_bert, tmp_path):
+    b = resolve(f"hf:{tiny_bert}", max_length=16)
+    items = ["a b c", "great", "not good at all"]
+    hashes = [content_hash(t) for t in items]
+    first = extract(b, items, hashes, cache_dir=tmp_path)
+    expected = np.array(first.features)
+    assert extract(b, items, hashes, cache_dir=tmp_path).from_cache
+    data = bytearray(first.path.read_bytes())
+    data[-5] ^= 0xFF  # one flipped bit pattern in the last feature: same size, same header
+    first.path.write_bytes(bytes(data))
+    again = extract(b, items, hashes, cache_dir=tmp_path)
+    assert not again.from_cache and np.allclose(again.features, expected, atol=1e-6)
+    first.path.with_suffix(".json").unlink()  # an entry whose checksum was never recorded
+    assert not extract(b, items, hashes, cache_dir=tmp_path).from_cache
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
 def _blobs(n, seed):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 2, n)

@@ -57,10 +57,23 @@ def _recorded_seconds(path: Path) -> float:
         return 0.0
 
 
+def _checksum(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _valid(path: Path, n: int) -> np.ndarray | None:
+    """The cached array, or None when the entry is truncated, corrupted or from an older layout
+    (its checksum, recorded beside it when it was written, no longer matches): it is rebuilt."""
     try:
+        recorded = json.loads(_timing_path(path).read_text()).get("sha256")
+        if recorded is None or recorded != _checksum(path):
+            return None
         arr = np.load(path, mmap_mode="r")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         return None
     return arr if arr.ndim == 2 and arr.shape[0] == n else None
 
@@ -105,9 +118,13 @@ def extract(
         seconds = time.perf_counter() - start
         out.flush()
         del out
-        _timing_path(path).write_text(json.dumps({"seconds": seconds, "items": len(items), "backbone": backbone.name}))
+        meta = {"seconds": seconds, "items": len(items), "backbone": backbone.name, "sha256": _checksum(tmp)}
+        meta_tmp = _timing_path(tmp)
+        meta_tmp.write_text(json.dumps(meta))
+        os.replace(meta_tmp, _timing_path(path))  # the checksum first: a lone .npy without it is not trusted
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, _timing_path(tmp)):
+            if leftover.exists():
+                leftover.unlink()
     return Extraction(np.load(path, mmap_mode="r"), path, False, seconds)

@@ -1,0 +1,134 @@
+"""Where the ladder's work runs: in this process (``local``), or as Ray tasks (``ray``).
+
+With Ray, each run of a rung (one rung, one candidate, one seed) is a task that requests
+``threads`` CPUs (default 1). The driver extracts every candidate's features first, so tasks
+share them through Ray's object store instead of re-embedding; the first seed of each rung also
+saves its model, scores the out-of-distribution sets and fits its learning curve, because those
+need the fitted model, which lives in the task. The run directory must therefore be reachable
+from every node (a local Ray, or a shared filesystem on a cluster).
+
+Results equal the local executor's for the same seeds and the same ``threads`` (each task sets
+torch to that many threads; the local executor uses ``threads`` too when it is set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, MissingDependencyError
+
+
+class _Preloaded:
+    """The driver's features of one backbone, as a task sees them (same arrays, same timings)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], seconds: float, items: int, task):
+        self._arrays, self.seconds, self.items, self.task, self.from_cache = arrays, seconds, items, task, True
+
+    def __call__(self, split: str) -> np.ndarray:
+        return self._arrays[split]
+
+    @property
+    def items_per_second(self) -> float | None:
+        return self.items / self.seconds if self.seconds > 0 else None
+
+    def view(self, task):
+        from .runner import _FeatureView
+
+        return _FeatureView(self, task)
+
+
+def _strip(result):
+    """A rung's output without the closures over its fitted model (they stay in the task)."""
+    result.predict_proba = result.refit_predict = result.save = None
+    return result
+
+
+def _seed_task(strategy: str, backbone_name: str | None, k: int, n: int, draw, task, spec, features: dict | None,
+               out: str, ood: dict) -> tuple[Any, dict | None]:
+    import torch
+
+    from .progress import Progress
+    from .rungs import RUNGS
+    from .runner import first_seed_extras, fit_seed, resolve_backbones
+
+    torch.set_num_threads(spec.threads or 1)
+    progress = Progress(quiet=True)
+    rung = RUNGS.get(strategy)()
+    backbone = None
+    if backbone_name is not None:
+        one = type(spec)(**{**spec.to_dict(), "backbones": [backbone_name]})
+        backbone = resolve_backbones(one, task.modality)[0]
+    feats = None if features is None else _Preloaded(features["arrays"], features["seconds"], features["items"], task)
+    name = f"{strategy}:{backbone_name}" if backbone_name else strategy
+    result = fit_seed(rung, name, k, n, draw, spec, backbone, feats, progress)
+    extras = first_seed_extras(result, rung, name, task, spec, feats, Path(out), ood, progress) if k == 0 else None
+    return _strip(result), extras
+
+
+def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Fail fast on a cluster address nothing answers at (Ray itself retries for minutes)."""
+    import socket
+
+    if not address or address == "auto":
+        return
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r} is not host:port, ray://host:port or auto.")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConfigError(f"Could not reach the Ray cluster at {address!r} ({exc}). Check the address (e.g. auto, "
+                          "or ray://head:10001), or leave --ray-address out for a local Ray.") from None
+
+
+def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress, ood: dict,
+                     clusters, on_done) -> None:
+    """Run every (strategy, backbone) of ``plan`` with all its seeds as Ray tasks; call
+    ``on_done(strategy, backbone, stage)`` as each rung's last seed finishes, in plan order."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("--executor ray needs Ray: pip install 'transferlab[distributed]'.") from None
+    from .rungs import RUNGS
+    from .runner import assemble_rung, seed_draws
+
+    if not ray.is_initialized():
+        _check_reachable(spec.ray_address)
+        try:
+            ray.init(address=spec.ray_address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, ignore_reinit_error=True)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"Could not reach the Ray cluster at {spec.ray_address!r}: {exc}. Check the address "
+                              "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray.") from None
+    remote = ray.remote(num_cpus=spec.threads or 1, max_retries=0)(_seed_task)
+    shared = {"task": ray.put(task), "spec": ray.put(spec), "ood": ray.put(ood)}
+    feature_refs = {}
+    for name, feats in features.items():
+        arrays = {s: np.ascontiguousarray(feats(s)) for s in ("train", "val", "test")}
+        feature_refs[name] = ray.put({"arrays": arrays, "seconds": feats.seconds, "items": feats.items})
+
+    jobs = []  # per rung: (strategy, backbone, rung, draws, notes, [refs])
+    for strategy, backbone in plan:
+        rung = RUNGS.get(strategy)()
+        draws, notes = seed_draws(rung, task, spec, clusters)
+        bname = backbone.name if backbone else None
+        refs = [remote.remote(strategy, bname, k, len(draws), ray.put(draw) if draw is not task else shared["task"],
+                              shared["task"], shared["spec"], feature_refs.get(bname) if bname else None,
+                              str(out), shared["ood"]) for k, draw in draws]
+        jobs.append((strategy, backbone, rung, draws, notes, refs))
+    progress.log(f"Ray: {sum(len(j[-1]) for j in jobs)} tasks for {len(jobs)} rungs on "
+                 f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
+    with progress.task("rungs on Ray", len(jobs)) as update:
+        for strategy, backbone, rung, draws, notes, refs in jobs:
+            outputs = ray.get(refs)
+            results = [r for r, _ in outputs]
+            extras = outputs[0][1] or {}
+            name = f"{strategy}:{backbone.name}" if backbone else strategy
+            stage = assemble_rung(name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras,
+                                  task, progress)
+            on_done(strategy, backbone, stage)
+            update(1)
