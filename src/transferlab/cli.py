@@ -135,6 +135,8 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing "
                                               "cluster (e.g. ray://head:10001 or auto); default a local Ray."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
+    learning_curve_trained: bool = typer.Option(False, "--learning-curve-trained", help="Also measure finetune's "
+                                                "(and lora's) learning curve: retrained on 25% and 50% of train."),
     no_save_models: bool = typer.Option(False, "--no-save-models", help="Do not keep the fitted models under "
                                         "models/ (then transferlab export has nothing to export)."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
@@ -190,7 +192,7 @@ def run(
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
                   seeds=seeds, train_seeds=train_seeds, executor=executor, ray_address=ray_address, threads=threads,
-                  save_models=not no_save_models,
+                  save_models=not no_save_models, learning_curve_trained=learning_curve_trained,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
                   lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,

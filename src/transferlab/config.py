@@ -64,6 +64,9 @@ class RunSpec:
     ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
     learning_curve: bool = _help("Refit the cheap rungs (classical, frozen) on nested fractions of the training "
                                  "set to estimate how many examples per class reach --target.", True)
+    learning_curve_trained: bool = _help("Also measure the learning curve of finetune (and lora): retrained on 25% "
+                                         "and 50% of the training set, one subsample; costs about 0.75 of one more "
+                                         "training run each.", False)
     target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
                                  "examples per class to reach it.", None)
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)

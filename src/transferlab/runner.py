@@ -249,11 +249,14 @@ def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats,
         with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
             extras["ood"] = _score_ood(result, ood, task)
     if spec.learning_curve and result.refit_predict is not None:
-        from .evaluation.learning_curve import learning_curve
+        from .evaluation.learning_curve import TRAINED_FRACTIONS, learning_curve
 
+        trained = rung.seeding == "train"  # each point is a training run: fewer sizes, one subsample
         with progress.task(f"{name} learning curve"):
-            extras["learning_curve"] = learning_curve(result.refit_predict, task.part("train")[1],
-                                                      task.part("test")[1], metric=spec.metric, target=spec.target)
+            extras["learning_curve"] = learning_curve(
+                result.refit_predict, task.part("train")[1], task.part("test")[1], metric=spec.metric,
+                target=spec.target, **({"seeds": 1, "fractions": TRAINED_FRACTIONS, "full_predictions": result.test_pred}
+                                       if trained else {}))
     return extras
 
 

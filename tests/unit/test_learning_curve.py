@@ -42,3 +42,20 @@ def test_run_reports_learning_curves_for_cheap_rungs(reviews_csv, tmp_path):
     lc = r["learning_curve"]
     assert lc["target"] == 0.95 and list(lc["rungs"]) == ["classical"]
     assert len(lc["rungs"]["classical"]["n_per_class"]) == 5
+
+
+def test_trained_rung_learning_curve_when_asked(tiny_bert, reviews_csv, tmp_path):
+    import transferlab
+
+    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
+                        rungs=["finetune"], learning_curve_trained=True, epochs=1, head_epochs=2, max_length=16,
+                        corruptions=False, out=str(tmp_path / "r"), quiet=True)
+    name = r["rungs"][0]["name"]
+    curve = r["learning_curve"]["rungs"][name]
+    assert len(curve["n_per_class"]) == 3 and curve["seeds"] == 1
+    # the last point is the rung's own model on the whole training set, not a refit
+    assert curve["score_mean"][-1] == r["rungs"][0]["test"]["accuracy"]["mean"]
+    off = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
+                          rungs=["finetune"], epochs=1, head_epochs=2, max_length=16, corruptions=False,
+                          out=str(tmp_path / "r2"), quiet=True)
+    assert not off["learning_curve"]

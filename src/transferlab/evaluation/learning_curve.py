@@ -59,13 +59,21 @@ def needed_per_class(fit: dict, target: float) -> float | None:
     return float((fit["a"] / gap) ** (1 / fit["b"])) if fit["a"] > 0 else 1.0
 
 
+TRAINED_FRACTIONS = (0.25, 0.5, 1.0)  # rungs that train a backbone: one subsample, fewer sizes
+
+
 def learning_curve(fit_predict: FitPredict, y_train: np.ndarray, y_test: np.ndarray, *, metric: str,
-                   target: float | None, seeds: int = 3) -> dict:
+                   target: float | None, seeds: int = 3, fractions=FRACTIONS,
+                   full_predictions: np.ndarray | None = None) -> dict:
+    """``full_predictions``: the test predictions of the model already fitted on the whole training
+    set, used for fraction 1.0 instead of fitting it again."""
     n_classes = len(np.unique(y_train))
     rows = []  # (seed, n_per_class, score)
     for s in range(seeds):
-        for idx in nested_subsets(y_train, seed=s):
-            rows.append((s, len(idx) / n_classes, score(metric, y_test, fit_predict(idx))))
+        for idx in nested_subsets(y_train, fractions, seed=s):
+            whole = full_predictions is not None and len(idx) == len(y_train)
+            pred = full_predictions if whole else fit_predict(idx)
+            rows.append((s, len(idx) / n_classes, score(metric, y_test, pred)))
     rows_arr = np.array(rows)
     sizes = sorted(set(rows_arr[:, 1].tolist()))
     by_size = [rows_arr[rows_arr[:, 1] == n, 2] for n in sizes]

@@ -58,6 +58,10 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
     return sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
 
 
+# trained rungs whose learning curve is measured when spec.learning_curve_trained is on
+TRAINED_CURVES = ("finetune", "lora")
+
+
 class _TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
@@ -100,9 +104,19 @@ class _TrainableRung(Rung):
                                head={"kind": "classifier", "layers": "LayerNorm, Dropout, Linear (head.0, head.2)"},
                                batch_size=ctx.spec.extract_batch_size, includes_encoder=True)
 
+        refit_predict = None
+        if ctx.spec.learning_curve_trained and self.strategy in TRAINED_CURVES:
+            def refit_predict(idx: np.ndarray) -> np.ndarray:
+                """The same rung trained from the start on the training rows ``idx`` -> test predictions."""
+                keep = np.sort(np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"),
+                                               ctx.task.indices("test")]))
+                sub = ctx.task.select(keep)
+                feats = ctx.features.view(sub) if hasattr(ctx.features, "view") else None
+                return type(self)().run(Context(sub, ctx.spec, ctx.seed, ctx.backbone, feats)).test_pred
+
         return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
                           total_params=total, curves=curves, notes=notes, test_proba=proba,
-                          predict_proba=predict_proba, save=save)
+                          predict_proba=predict_proba, save=save, refit_predict=refit_predict)
 
     @staticmethod
     def _make_batch(ctx: Context):
