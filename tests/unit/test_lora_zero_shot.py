@@ -300,6 +300,17 @@ def test_cli_flags_reach_the_rungs(spread_bert, reviews_csv, tmp_path):
     by = {x["strategy"]: x for x in r["rungs"]}
     assert by["zero_shot"]["chosen"]["prompts"] == {"neg": "it was awful", "pos": "it was great"}
     assert by["lora"]["chosen"]["lora_rank"] == 2 and by["lora"]["chosen"]["lora_layers"] == 4
+    # the merged weights export like any trained classifier and predict what the run predicted
+    import csv
+
+    import pandas as pd
+
+    from transferlab.export import export, load_artifact
+
+    artifact = load_artifact(export(tmp_path / "r", rung=by["lora"]["name"], out=tmp_path / "exported"))
+    texts = pd.read_csv(reviews_csv)["review"].tolist()
+    test = [int(row["index"]) for row in csv.DictReader(open(tmp_path / "r" / "split_manifest.csv")) if row["split"] == "test"]
+    assert artifact.predict_proba([texts[i] for i in test]).argmax(1).tolist() == by["lora"]["predictions"]["test"]
     bad = CliRunner().invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
                                    "--backbone", f"hf:{spread_bert}", "--rungs", "zero_shot", "--label-descriptions",
                                    str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r2")])
