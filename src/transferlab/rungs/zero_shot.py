@@ -114,6 +114,7 @@ class ZeroShot(Rung):
     strategy = "zero_shot"
     needs_backbone = True
     needs_features = True
+    seeding = "none"  # the predictions use no training or validation labels: every seed would give the same
     description = ("No training: each example gets the label whose name (or description) embeds closest; "
                    "a temperature for the probabilities is fitted on validation.")
 
