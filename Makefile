@@ -45,7 +45,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: setup
-	$(BIN)/python bench/extraction.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -3,7 +3,11 @@
     python bench/run_all.py                       # everything, the demos last (about 40 minutes on 2 cores)
     python bench/run_all.py --only frozen rerun   # some of them
     python bench/run_all.py --skip ranking demos
+    python bench/run_all.py --quick               # smaller sizes, for a busy machine
     python bench/run_all.py --render              # only rewrite RESULTS.md from bench/results/*.json
+
+On a machine shared with other work, ``OMP_NUM_THREADS=1`` avoids the slowdown of two torch
+threads fighting for cores that other processes hold (a training step was 5 times slower).
 
 Each benchmark writes bench/results/<name>.json (machine, date, load average before and after,
 medians, ratios measured in the same run); RESULTS.md is rendered from those files alone. A
@@ -30,6 +34,13 @@ from typing import Any, Callable
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
 ORDER = ["extraction", "extraction_st", "audit", "frozen", "finetune", "rerun", "memory", "ranking", "demos"]
+# --quick: sizes for a busy or slow machine (minutes instead of the better part of an hour)
+QUICK = {"extraction": ["--repeats", "3", "--n-text", "160", "--n-image", "500"],
+         "extraction_st": ["--n", "160", "--repeats", "3"], "audit": ["--sizes", "10000"], "frozen": ["--repeats", "2"],
+         "finetune": ["--n-train", "96", "--epochs", "2", "--repeats", "1"],
+         "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--warm-runs", "1"],
+         "memory": ["--sizes", "500", "2000", "8000"], "ranking": ["--n-train", "200", "--epochs", "1"],
+         "demos": ["--modality", "text"]}
 _LOAD_AT_START = os.getloadavg()
 
 
@@ -174,6 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=ORDER, help="Run only these benchmarks.")
     parser.add_argument("--skip", nargs="+", choices=ORDER, default=[], help="Do not run these.")
+    parser.add_argument("--quick", action="store_true", help="Smaller sizes (see QUICK), for a busy machine.")
     parser.add_argument("--render", action="store_true", help="Only regenerate RESULTS.md from the JSON results.")
     args = parser.parse_args()
     if not args.render:
@@ -181,7 +193,8 @@ def main() -> None:
         for name in [n for n in (args.only or ORDER) if n not in args.skip]:
             print(f"== {name} (load average {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
             start = time.perf_counter()
-            rc = subprocess.call([sys.executable, str(BENCH / f"{name}.py")], cwd=BENCH.parent)
+            extra = QUICK.get(name, []) if args.quick else []
+            rc = subprocess.call([sys.executable, str(BENCH / f"{name}.py"), *extra], cwd=BENCH.parent)
             print(f"== {name}: exit {rc}, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
             if rc:
                 failed.append(name)
