@@ -420,6 +420,8 @@ def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> Run
             from .demo import demo_data
 
             data = demo_data(data.split(":", 1)[1])
+    for leftover in out.rglob(".*.tmp"):  # half-written files of the process that stopped
+        leftover.unlink(missing_ok=True)
     mode = saved.get("mode", "run")
     return _start(data, spec, quiet, rank_only=mode != "run", audit_only=mode == "audit", resume=True)
 

@@ -78,6 +78,20 @@ def _valid(path: Path, n: int) -> np.ndarray | None:
     return arr if arr.ndim == 2 and arr.shape[0] == n else None
 
 
+def _remove_orphans(path: Path) -> None:
+    """Delete half-written files of this entry left by a process that was killed while writing."""
+    for leftover in path.parent.glob(f"{path.stem}.*.tmp.*"):
+        pid = leftover.name[len(path.stem) + 1:].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running (another process extracting the same entry): leave it
+        except ProcessLookupError:
+            leftover.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
 def extract(
     backbone: Backbone,
     items: list,
@@ -98,6 +112,7 @@ def extract(
         return Extraction(cached, path, True, _recorded_seconds(path))
 
     cache_dir.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     encoder = backbone.encoder()
     # Similar lengths in a batch pad less (text); the output keeps the input order.
     sort_key = getattr(backbone, "sort_key", None)
