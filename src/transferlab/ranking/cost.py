@@ -40,9 +40,9 @@ def source_probabilities(backbone, features, batch_size: int = 1024) -> tuple[np
         kind = "a sentence embedder" if backbone.modality == "text" else "loaded without its classifier"
         return None, (f"{backbone.name} has no classifier over its pretraining classes ({kind}); "
                       "LEEP and NCE need one")
-    f = np.asarray(features, dtype=np.float32)  # (N, D)
+    f = np.asarray(features, dtype=np.float32)  # (N, D), possibly a read-only memory map: batches are copied
     with torch.inference_mode():
-        probs = np.concatenate([torch.softmax(head(torch.from_numpy(f[lo:lo + batch_size])).float(), dim=1).numpy()
+        probs = np.concatenate([torch.softmax(head(torch.from_numpy(np.array(f[lo:lo + batch_size]))).float(), dim=1).numpy()
                                 for lo in range(0, len(f), batch_size)])  # (N, Z)
     return probs, f"softmax over the {probs.shape[1]} classes of {backbone.name}'s pretrained classifier"
 
