@@ -77,7 +77,8 @@ def compare(modality: str, repeats: int, cache: Path, lrcv: bool) -> dict:
     ours = preds["transferlab frozen rung"]
     k = len(task.classes)
     rows = {}
-    for name, pred in preds.items():
+    for name in contenders:
+        pred = preds[name]
         rows[name] = {"seconds": median(times[name]), "accuracy": score("accuracy", y["test"], pred),
                       "macro_f1": score("macro_f1", y["test"], pred),
                       "convergence_warning": warned.get(name.rstrip("()"), False)}
