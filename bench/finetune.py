@@ -240,7 +240,7 @@ transferlab's minus the contender's with its paired bootstrap 95% interval. Medi
 |---|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-{chr(10).join('- ' + n for n in notes) or '- transferlab meets both targets here: at least 0.9× the step speed of the hand-written loop, and no slower than Trainer.'}
+{chr(10).join('- ' + n for n in notes + d.get('notes', [])) or '- transferlab meets both targets here: at least 0.9× the step speed of the hand-written loop, and no slower than Trainer.'}
 """
 
 

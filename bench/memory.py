@@ -115,13 +115,14 @@ run's own share (peak − before), and the size of the feature file it wrote. Ru
 |---|---|---|---|---|---|---|---|
 {rows}
 
-Between the two largest sizes each extra image costs **{1024 * per_item:.0f} KB** of peak memory, for
-{1024 * feat_per_item:.0f} KB of features on disk. Extraction itself streams batches into the memory-mapped
-`.npy`, but the frozen rung fits scikit-learn's logistic regression on the features held in
-memory (standardised copies of train, validation and test), so its peak grows with N at a few
-times the feature file. A dataset whose features do not fit in RAM can be embedded, but its
-frozen rung cannot be fitted this way (on this {d['ram_mb'] / 1024:.0f} GiB machine that is somewhere above a
-few million 1280-d items).
+From {d['rows'][0]['n']:,} to {last['n']:,} images the peak moved by {last['peak_rss_mb'] - d['rows'][0]['peak_rss_mb']:+,.0f} MB; between the two
+largest sizes each extra image cost **{1024 * per_item:.1f} KB** of peak memory, for {1024 * feat_per_item:.1f} KB of features on disk.
+At these sizes the peak is the runtime and the model (torch, MobileNetV2, a batch in flight),
+not the data: extraction streams batches into the memory-mapped `.npy`. The frozen rung then
+fits scikit-learn's logistic regression on those features, which reads them into memory
+(standardised copies), so past some size its peak grows with the feature file; where that
+starts is not measured here.
+{chr(10).join('- ' + n for n in d.get('notes', []))}
 """
 
 

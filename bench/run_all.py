@@ -114,17 +114,21 @@ def header(data: dict[str, dict | None]) -> str:
     runs = [d for d in data.values() if d and "machine" in d]
     m = max(runs, key=lambda d: d["date"])["machine"] if runs else {}
     dates = sorted(d["date"][:10] for d in runs)
-    loads = [(n, d["load_average"]) for n, d in data.items() if d and "load_average" in d]
-    load = ", ".join(f"{n} {la['start'][0]:.1f} → {la['end'][0]:.1f}" for n, la in loads)
+    runs_of = [(n, d) for n, d in data.items() if d and n != "ranking"]
+    table = "\n".join(f"| {n} | {d['date']} | {d.get('machine', {}).get('torch_threads', '?')} | "
+                      + (f"{d['load_average']['start'][0]:.1f} → {d['load_average']['end'][0]:.1f} |" if "load_average" in d
+                         else "not recorded |") for n, d in runs_of)
     return (f"# Benchmark results\n\n`python bench/run_all.py` (or `make bench`) runs every benchmark below and rewrites "
-            f"this file from `bench/results/*.json`.\n\nMachine: {m.get('cpus', '?')} CPU cores ({platform.machine()}), "
-            f"{m.get('ram_gib', '?')} GiB, no GPU, Python {m.get('python', '?')}, torch {m.get('torch', '?').split('+')[0]} "
-            f"({m.get('torch_threads', '?')} threads). Dates: {dates[0] if dates else '?'} to {dates[-1] if dates else '?'}.\n\n"
-            "The machine is shared: other work was running during these runs, so absolute times are noisy. "
-            "Every comparison therefore runs its contenders in the same process, alternating (A B, B A, ...), "
-            "and reports medians and the ratio measured in that run. One-minute load average at the start "
-            "and end of each benchmark (2 cores: 2.0 means both busy before the benchmark's own work): "
-            f"{load or 'not recorded'}.\n")
+            f"this file from `bench/results/*.json`; `--quick` runs smaller sizes.\n\nMachine: {m.get('cpus', '?')} CPU cores "
+            f"({platform.machine()}), {m.get('ram_gib', '?')} GiB, no GPU, Python {m.get('python', '?')}, torch "
+            f"{m.get('torch', '?').split('+')[0]}. Dates: {dates[0] if dates else '?'} to {dates[-1] if dates else '?'}.\n\n"
+            "The machine is shared: other work was running during most of these runs, so absolute times are noisy "
+            "and only ratios measured in one run mean much. Comparisons run their contenders in the same process, "
+            "alternating (A B, B A, ...) when repeated, and report medians. When the load average is far above the "
+            "2 cores, benchmarks ran with `OMP_NUM_THREADS=1`: two torch threads fighting for cores that other "
+            "processes hold made a training step about 5 times slower. When each benchmark ran, with how many torch "
+            "threads and the one-minute load average at its start and end:\n\n"
+            f"| benchmark | run | torch threads | load average |\n|---|---|---|---|\n{table}\n")
 
 
 def audit_section(d: dict) -> str:
