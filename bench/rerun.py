@@ -125,7 +125,10 @@ Faster when warm (the feature cache: embeddings of the training, validation, tes
 items are read from the memory-mapped `.npy` files): {', '.join(faster) or 'nothing'}. Not faster:
 {', '.join(same) or 'nothing'} — training a backbone and predicting with a trained one are not
 cached, since their weights change with every run; so on a ladder that fine-tunes, the cache
-saves the embedding time and no more.
+saves the embedding time and no more. The cold run is also the process's first: importing
+torch and transformers, loading MiniLM and warming up its kernels fall in its "other" and first
+rungs, so part of the ratio is not the cache.
+{chr(10).join('- ' + n for n in d.get('notes', []))}
 """
 
 
