@@ -110,7 +110,7 @@ def section(d: dict) -> str:
 
 `python bench/rerun.py` — `transferlab.run` on the text demo's data and ladder (MiniLM,
 {s['max_train']}/{s['max_val']}/{s['max_test']} train/val/test reviews, {s['epochs']} epoch(s), corruptions and
-learning curves on), three times in one process with one fresh feature cache directory: a cold
+learning curves on), {1 + len(warm)} times in one process with one fresh feature cache directory: a cold
 run, then warm re-runs. Stage times come from the progress tasks the runner opens ("other" is
 reading and splitting the data, ranking scores and writing the report). Run {d['date']}.
 
