@@ -77,3 +77,18 @@ def test_weights_file_must_exist(tmp_path):
     b = resolve(f"torchvision:mobilenet_v3_small@{tmp_path / 'nope.pth'}")
     with pytest.raises(BackboneError, match="nope.pth' does not exist"):
         b.encoder()
+
+
+def test_tiny_bert_fixture_sees_its_words(tiny_bert):
+    """The fixture's tokenizer knows its vocabulary, so different texts get different features."""
+    import numpy as np
+    import torch
+
+    from transferlab.backbones import resolve
+
+    b = resolve(f"hf:{tiny_bert}", max_length=16)
+    batch = b.preprocess(["great tasty fresh", "awful stale bland"])
+    assert (batch["input_ids"][:, 1:4] != 1).all()  # no [UNK]
+    with torch.no_grad():
+        f = b.encoder()(**batch).numpy()
+    assert np.abs(f[0] - f[1]).max() > 1e-3

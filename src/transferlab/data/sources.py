@@ -165,8 +165,18 @@ def _read_table(p: Path):
             else:
                 sep = "\t" if suffix == ".tsv" else ","
                 header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
-                df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+                # pandas would also drop rows whose fields are all empty (",,"), silently; keep them (they
+                # fail with their row named) and drop only truly blank lines
+                df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                 skip_blank_lines=False)
+                records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))[1:]
                 rows = list(range(2, len(df) + 2))  # the header is row 1
+                if len(records) == len(df):
+                    keep = [i for i, r in enumerate(records) if r]
+                    df, rows = df.iloc[keep].reset_index(drop=True), [rows[i] for i in keep]
+                else:  # the two parsers disagree on the records: fall back to pandas' own blank-line rule
+                    df = df.dropna(how="all").reset_index(drop=True)
+                    rows = list(range(2, len(df) + 2))
     except DataError:
         raise
     except Exception as exc:  # pandas and pyarrow raise many types for malformed files
