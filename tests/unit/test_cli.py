@@ -114,3 +114,29 @@ def test_learning_rate_flags_named_in_verdict_actions_exist(reviews_csv, tmp_pat
     assert res.exit_code == 0, res.output
     notes = " ".join(json.loads(res.stdout)["rungs"][0]["notes"])
     assert "in 2 stages" in notes and "head 2.0e-03" in notes and "1.0e-03 (top)" in notes
+
+
+def test_resume_from_the_command_line(reviews_csv, tmp_path):
+    out = tmp_path / "run"
+    first = runner.invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
+                                "--rungs", "majority,classical", "--out", str(out), "--quiet", "--json"])
+    assert first.exit_code == 0, first.output
+    before = json.loads((out / "results.json").read_text())
+    # as if the process had been killed after its last rung, before writing the finished run
+    for name in ("results.json", "report.html", "spec.json"):
+        (out / name).unlink()
+    again = runner.invoke(app, ["run", "--resume", str(out), "--quiet"])
+    assert again.exit_code == 0, again.output
+    after = json.loads((out / "results.json").read_text())
+    assert [r["predictions"] for r in after["rungs"]] == [r["predictions"] for r in before["rungs"]]
+    assert (out / "report.html").exists()
+    bad = runner.invoke(app, ["run", "--resume", str(tmp_path)])
+    assert bad.exit_code == 2 and "not a transferlab run directory" in bad.output
+    done = runner.invoke(app, ["run", "--resume", str(out)])
+    assert done.exit_code == 2 and "finished run" in done.output
+
+
+def test_executor_must_be_known(reviews_csv, tmp_path):
+    r = runner.invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
+                            "--executor", "spark", "--out", str(tmp_path / "r")])
+    assert r.exit_code == 2 and "executor" in r.output
