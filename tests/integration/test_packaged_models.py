@@ -54,7 +54,7 @@ def test_text_demo_small(tmp_path):
                      head_epochs=10)
     r = transferlab.run(demo_data("text"), spec=spec, quiet=True)
     strategies = [x["strategy"] for x in r["rungs"]]
-    assert strategies == ["majority", "classical", "frozen", "finetune", "full", "scratch"]
+    assert strategies == ["majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch"]
     assert r["task"]["splits"] == {"train": 48, "val": 40, "test": 80}
     assert any("Demo sized for a 2-core CPU" in n for n in r["notes"])
     frozen = r.rung("frozen:minilm")["test"]["balanced_accuracy"]["mean"]

@@ -21,7 +21,8 @@ RUN = """
 import sys, transferlab
 transferlab.run(sys.argv[1], text_column="review", label_column="stars", backbones=["hf:" + sys.argv[2]],
                 rungs=["majority", "classical", "frozen", "finetune"], out=sys.argv[3], epochs=2, head_epochs=3,
-                max_length=16, seeds=2, ood_max_items=20, threads=1, quiet=True)
+                # small batches: extraction lasts long enough to be killed in the middle of it
+                max_length=16, seeds=2, ood_max_items=20, threads=1, extract_batch_size=2, quiet=True)
 """
 RESUME = """
 import sys, transferlab
