@@ -4,8 +4,11 @@ Images: Animal-MNIST with MobileNetV2 and EfficientNet-Lite0/1/2 (all ImageNet).
 fine-food reviews with MiniLM, a randomly initialised copy of MiniLM (same architecture, saved
 to a temporary folder and loaded as hf:<folder>), and the classical baseline's TF-IDF features
 reduced to 384 dimensions by truncated SVD (scored with the same functions). For each candidate
-the frozen and finetune rungs are run; the ranking's cost (embedding the training split +
-scoring) is compared with the cost of fine-tuning every candidate, measured in the same run.
+the frozen and finetune rungs are run; the ranking's cost (embedding the training split,
+scoring, the source-head softmax and the peak-memory probe) is compared with the cost of
+fine-tuning every candidate, measured in the same run. The audit is off (``audit=False``), so
+each candidate is scored on exactly the training split its rungs were trained on; LEEP, NCE and
+the peak memory are added here the way ``rank_candidate_extras`` shows the runner can.
 
     python bench/ranking.py [--n-train 600] [--epochs 2]
 Writes bench/results/ranking.json and prints Markdown tables.
@@ -24,7 +27,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-SCORES = ("logme", "hscore", "hscore_shrinkage", "knn_accuracy", "linear_probe_accuracy")
+SCORES = ("logme", "hscore", "hscore_shrinkage", "knn_accuracy", "linear_probe_accuracy", "leep", "nce")
 
 
 def random_minilm(folder: Path) -> str:
@@ -46,27 +49,57 @@ def run_ladder(data, backbones, settings, out):
 
     start = time.perf_counter()
     r = transferlab.run(data, backbones=backbones, rungs="frozen,finetune", out=out, quiet=True,
-                        corruptions=False, learning_curve=False, **settings)
-    return r, time.perf_counter() - start
+                        corruptions=False, learning_curve=False, audit=False, **settings)
+    seconds = time.perf_counter() - start
+    for c in r["ranking"]:
+        c.update(rank_candidate_extras(c, data, backbones, settings))
+    return r, seconds
+
+
+def rank_candidate_extras(candidate: dict, data, names: list[str], settings: dict) -> dict:
+    """LEEP/NCE from the source head and the peak memory, for one candidate of a finished run:
+    what the runner's ``_rank_candidate`` adds with ``source_probabilities`` and ``measure_cost``."""
+    from transferlab.config import RunSpec
+    from transferlab.features import extract
+    from transferlab.ranking import score_features
+    from transferlab.ranking.cost import measure_cost, source_probabilities
+    from transferlab.runner import prepare_task, resolve_backbones
+
+    spec = RunSpec(backbones=names, audit=False, **settings)
+    task = prepare_task(data, spec)
+    backbone = next(b for b in resolve_backbones(spec, task.modality) if b.name == candidate["backbone"])
+    items, y = task.part("train")
+    feats = extract(backbone, items, task.part_hashes("train"), cache_dir=spec.cache_dir,
+                    batch_size=spec.extract_batch_size)
+    assert feats.from_cache, "the bench must score the features the run extracted"
+    start = time.perf_counter()
+    probs, note = source_probabilities(backbone, feats.features)
+    scores = score_features(np.asarray(feats.features), y, source_probs=probs, no_source_reason=note, seed=spec.seed)
+    seconds = time.perf_counter() - start
+    return {"scores": dict(scores), "scores_unavailable": scores.unavailable, "score_seconds": seconds,
+            **measure_cost(backbone, items, spec.extract_batch_size)}
 
 
 def taus(ranking: list[dict], extra: dict[str, dict] | None = None) -> dict:
-    rows = {c["backbone"]: c for c in ranking}
+    """Kendall tau (and its two-sided p-value, exact for small n) of each score against the
+    achieved test accuracy of each rung, over the candidates that have that score."""
+    rows = {c["backbone"]: {"scores": c["scores"], "achieved": c.get("achieved_test_accuracy", {})} for c in ranking}
+    rows.update(extra or {})
     out = {}
     for strategy in ("frozen", "finetune"):
-        names = [n for n, c in rows.items() if strategy in c.get("achieved_test_accuracy", {})]
-        acc = [rows[n]["achieved_test_accuracy"][strategy] for n in names]
-        if extra:
-            names += list(extra)
-            acc += [extra[n]["achieved"][strategy] for n in extra]
         for score in SCORES:
-            vals = [rows[n]["scores"][score] if n in rows else extra[n]["scores"][score] for n in names]
-            out[f"{score} vs {strategy}"] = float(kendalltau(vals, acc).statistic)
+            names = [n for n, r in rows.items() if score in r["scores"] and strategy in r["achieved"]]
+            if len(names) < 3:
+                continue
+            res = kendalltau([rows[n]["scores"][score] for n in names], [rows[n]["achieved"][strategy] for n in names])
+            out[f"{score} vs {strategy}"] = {"tau": float(res.statistic), "p": float(res.pvalue), "n": len(names)}
     return out
 
 
 def ranking_cost(ranking: list[dict], n_train: int) -> float:
-    return sum(n_train / c["items_per_second"] + c["score_seconds"] for c in ranking if c["items_per_second"])
+    """Embedding the training split, scoring, and the memory probe, summed over the candidates."""
+    return sum(n_train / c["items_per_second"] + c["score_seconds"] + c.get("peak_memory_seconds", 0.0)
+               for c in ranking if c["items_per_second"])
 
 
 def image_bench(args, workdir: Path) -> dict:
@@ -105,12 +138,14 @@ def text_bench(args, workdir: Path) -> dict:
                                               "cache_dir": str(workdir / "cache")}, str(workdir / "text"))
     # the classical control as a third candidate: TF-IDF features, scored the same way
     classical = transferlab.run(data, rungs="classical", out=str(workdir / "classical"), quiet=True,
-                                corruptions=False, learning_curve=False)
+                                corruptions=False, learning_curve=False, audit=False)
     task_items, task_y = _train_split(data)
     tfidf = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2).fit_transform(task_items)
     svd = TruncatedSVD(384, random_state=0).fit_transform(tfidf)
     acc = classical.rung("classical")["test"]["accuracy"]["mean"]
-    extra = {"classical (TF-IDF)": {"scores": score_features(svd, task_y), "achieved": {"frozen": acc, "finetune": acc}}}
+    tfidf_scores = score_features(svd, task_y)
+    extra = {"classical (TF-IDF)": {"scores": dict(tfidf_scores), "unavailable": tfidf_scores.unavailable,
+                                    "achieved": {"frozen": acc, "finetune": acc}}}
     finetune = sum(x["cost"]["fit_seconds"] for x in r["rungs"] if x["strategy"] == "finetune")
     cost = ranking_cost(r["ranking"], r["task"]["splits"]["train"])
     return {"ranking": r["ranking"], "classical": extra, "kendall_tau": taus(r["ranking"], extra),
@@ -139,14 +174,18 @@ def main() -> None:
     path.write_text(json.dumps(results, indent=2))
     for name in ("image", "text"):
         res = results[name]
-        print(f"\n### {name}\n\n| candidate | " + " | ".join(SCORES) + " | frozen acc | finetune acc |")
-        print("|---|" + "---|" * (len(SCORES) + 2))
-        rows = [(c["backbone"], c["scores"], c.get("achieved_test_accuracy", {})) for c in res["ranking"]]
-        rows += [(n, e["scores"], e["achieved"]) for n, e in res.get("classical", {}).items()]
-        for n, sc, ach in rows:
-            print(f"| {Path(n).name if n.startswith('hf:') else n} | " + " | ".join(f"{sc[s]:.3f}" for s in SCORES)
-                  + f" | {ach.get('frozen', float('nan')):.3f} | {ach.get('finetune', float('nan')):.3f} |")
-        print("\nKendall tau: " + ", ".join(f"{k} {v:+.2f}" for k, v in res["kendall_tau"].items()))
+        print(f"\n### {name}\n\n| candidate | " + " | ".join(SCORES) + " | peak MB | frozen acc | finetune acc |")
+        print("|---|" + "---|" * (len(SCORES) + 3))
+        rows = [(c["backbone"], c["scores"], c.get("achieved_test_accuracy", {}), c.get("peak_memory_mb"))
+                for c in res["ranking"]]
+        rows += [(n, e["scores"], e["achieved"], None) for n, e in res.get("classical", {}).items()]
+        for n, sc, ach, mb in rows:
+            cells = [f"{sc[s]:.3f}" if s in sc else "n/a" for s in SCORES]
+            memory = "n/a" if mb is None else f"{mb:.0f}"
+            print(f"| {Path(n).name if n.startswith('hf:') else n} | " + " | ".join(cells) + f" | {memory} | "
+                  f"{ach.get('frozen', float('nan')):.3f} | {ach.get('finetune', float('nan')):.3f} |")
+        print("\nKendall tau (p, n): " + ", ".join(f"{k} {v['tau']:+.2f} (p={v['p']:.2f}, n={v['n']})"
+                                                   for k, v in res["kendall_tau"].items()))
         print(f"Ranking cost {res['ranking_seconds']:.1f} s vs fine-tuning every candidate "
               f"{res['finetune_all_seconds']:.1f} s: {100 * res['ranking_fraction_of_finetune']:.1f}%")
 
