@@ -725,11 +725,17 @@ def _rung_stage(strategy: str, backbone, features: dict, task: Task, spec: RunSp
 def _rank_candidate(backbone, feats: _Features, task: Task, spec: RunSpec, progress: Progress) -> dict:
     """Transferability scores on the training split's cached features, next to the cost."""
     from .ranking import score_features
+    from .ranking.cost import batch_memory, source_probabilities
 
-    train_features = feats("train")
+    train_features = np.asarray(feats("train"))
     start = time.perf_counter()
-    scores = score_features(np.asarray(train_features), task.part("train")[1], seed=spec.seed)
-    return {"backbone": backbone.name, "scores": scores, "score_seconds": time.perf_counter() - start,
+    probs, source_note = source_probabilities(backbone, train_features)
+    scores = score_features(train_features, task.part("train")[1], source_probs=probs,
+                            no_source_reason=source_note, seed=spec.seed)
+    score_seconds = time.perf_counter() - start
+    memory = batch_memory(backbone, task.part("train")[0], spec.extract_batch_size)
+    return {"backbone": backbone.name, "scores": scores, "score_seconds": score_seconds, **memory,
+            "scores_unavailable": dict(getattr(scores, "unavailable", {})), "source_probabilities": source_note,
             "params": backbone.num_params(), "feature_dim": backbone.feature_dim,
             "items_per_second": feats.items_per_second, "features_from_cache": feats.from_cache,
             "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),

