@@ -352,7 +352,13 @@ def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str
     # a cheaper rung replaces the best only when it is also close in value: on a small validation
     # set "not significantly worse" alone can hide a large difference
     near = [r for r in close if best["val"][metric]["mean"] - r["val"][metric]["mean"] <= RECOMMEND_TOLERANCE]
-    pick = min(near, key=cost)
+    # measured times vary from run to run: among the rungs within 2x of the cheapest, take the best
+    # on validation, then the simpler strategy, so the choice does not flip on timing noise
+    from .config import STRATEGIES
+
+    cheapest = min(cost(r) for r in near)
+    affordable = [r for r in near if cost(r) <= 2 * cheapest + 0.5]
+    pick = max(affordable, key=lambda r: (r["val"][metric]["mean"], -STRATEGIES.index(r["strategy"])))
     t = pick["test"][metric]
     why = f"Best validation {metric} ({best['val'][metric]['mean']:.3f}, {best['name']})"
     if pick is not best:
