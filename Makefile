@@ -15,7 +15,7 @@ SYSTEM_DEPS := espeak-ng chromium gcc
 
 .PHONY: setup system-deps demo demo-image test test-fast bench clean
 
-setup: $(STAMP)
+setup: system-deps $(STAMP)
 
 system-deps:
 	@missing=""; for c in $(SYSTEM_DEPS); do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
