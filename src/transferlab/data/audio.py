@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, require
-from .sources import _SPLIT_ALIASES, MAX_LISTED, Dataset, _inside, _passed_over, _skip, _subfolders
+from .sources import _SPLIT_ALIASES, MAX_LISTED, Dataset, _media_files, _skip, _subfolders
 
 # what libsndfile (through soundfile) decodes; mp3 needs libsndfile >= 1.1
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3"}
@@ -107,28 +107,6 @@ def content_bytes(clip: Clip) -> bytes:
 # class folders and empty class folders are passed over and listed; links may not leave the
 # folder; every file that cannot be read is refused, all named in one error.
 
-def audio_files(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
-    """Sound files below ``folder``; links are followed inside the data folder, each real folder once."""
-    files, seen, stack = [], set(), [folder]
-    while stack:
-        d = stack.pop()
-        real = _inside(d, root_real)
-        if real in seen:
-            continue
-        seen.add(real)
-        for entry in sorted(d.iterdir()):
-            if _passed_over(entry.name):
-                skipped.append(_skip(entry, "ignored", "hidden or system file"))
-            elif entry.is_dir():
-                stack.append(entry)
-            elif entry.suffix.lower() in AUDIO_EXTENSIONS:
-                _inside(entry, root_real)
-                files.append(entry)
-            else:
-                skipped.append(_skip(entry, "ignored", "not an audio file"))
-    return sorted(files)
-
-
 def unreadable(f: Path) -> str | None:
     """Why ``f`` cannot be used as a recording (its header is read), or None."""
     sf = require("soundfile", "audio")
@@ -172,7 +150,7 @@ def from_audio_folder(root: str | Path) -> Dataset:
     items, labels, splits = [], [], []
     for split, base in parts:
         for class_dir in subdirs if base is root else _subfolders(base, root_real, skipped):
-            files = audio_files(class_dir, root_real, skipped)
+            files = _media_files(class_dir, root_real, skipped, AUDIO_EXTENSIONS, "audio")
             if not files:
                 skipped.append(_skip(class_dir, "empty_class", "a class folder with no audio files"))
             items += [str(f) for f in files]

@@ -346,8 +346,9 @@ def _inside(path: Path, root_real: Path) -> Path:
     return real
 
 
-def _image_files(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
-    """Image files below ``folder``; links are followed inside the data folder, each real folder once."""
+def _media_files(folder: Path, root_real: Path, skipped: list[dict], extensions, kind: str) -> list[Path]:
+    """Files with ``extensions`` below ``folder`` (``kind``: "image", "audio"); links are followed
+    inside the data folder, each real folder once; everything else is listed in ``skipped``."""
     files, seen, stack = [], set(), [folder]
     while stack:
         d = stack.pop()
@@ -360,11 +361,11 @@ def _image_files(folder: Path, root_real: Path, skipped: list[dict]) -> list[Pat
                 skipped.append(_skip(entry, "ignored", "hidden or system file"))
             elif entry.is_dir():
                 stack.append(entry)
-            elif entry.suffix.lower() in IMAGE_EXTENSIONS:
+            elif entry.suffix.lower() in extensions:
                 _inside(entry, root_real)
                 files.append(entry)
             else:
-                skipped.append(_skip(entry, "ignored", "not an image file"))
+                skipped.append(_skip(entry, "ignored", f"not an {kind} file"))
     return sorted(files)
 
 
@@ -443,7 +444,7 @@ def from_image_folder(root: str | Path) -> Dataset:
     items, labels, origins, splits = [], [], [], []
     for split, base in parts:
         for class_dir in subdirs if base is root else _subfolders(base, root_real, skipped):
-            files = _image_files(class_dir, root_real, skipped)
+            files = _media_files(class_dir, root_real, skipped, IMAGE_EXTENSIONS, "image")
             if not files:
                 skipped.append(_skip(class_dir, "empty_class", "a class folder with no image files"))
             for f in files:
