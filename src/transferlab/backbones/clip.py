@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import BackboneError, require
 from .base import SOURCES, Backbone, groups_from_blocks
-from .hf import _card_provenance
+from .hf import _card_provenance, hub_weights_id
 from .images import ImageBackbone
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -104,11 +104,7 @@ class CLIPBackbone(ImageBackbone):
         return groups_from_blocks(encoder, encoder.vision_model.encoder.layers)
 
     def weights_id(self) -> str:
-        if self.folder is not None:
-            weights = sorted(self.folder.glob("*.safetensors")) or sorted(self.folder.glob("*.bin"))
-            stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
-            return f"{self.folder}|{stamp}"
-        return f"{self.repo}@{self.revision or 'main'}"
+        return hub_weights_id(self.folder, self.repo, self.revision)
 
 
 @SOURCES.register("clip")

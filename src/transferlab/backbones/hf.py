@@ -59,6 +59,15 @@ def _read_json(folder: Path | None, repo: str, filename: str, revision: str | No
         return None
 
 
+def hub_weights_id(folder: Path | None, repo: str, revision: str | None) -> str:
+    """A local folder: its path and each weights file's name, size and time; a Hub model: id@revision."""
+    if folder is not None:
+        weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+        stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
+        return f"{folder}|{stamp}"
+    return f"{repo}@{revision or 'main'}"
+
+
 def _card_provenance(folder: Path | None, repo: str) -> dict[str, str]:
     """Pretraining data and licence from the model card's YAML header, where there is one."""
     text = None
@@ -194,11 +203,7 @@ class HFTextBackbone(Backbone):
         return f"tok={type(self.tokenizer).__name__}|max_length={self.max_length}|pool={self.pooling}|norm={self.normalize}"
 
     def weights_id(self) -> str:
-        if self.folder is not None:
-            weights = sorted(self.folder.glob("*.safetensors")) or sorted(self.folder.glob("*.bin"))
-            stamp = ";".join(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
-            return f"{self.folder}|{stamp}"
-        return f"{self.repo}@{self.revision or 'main'}"
+        return hub_weights_id(self.folder, self.repo, self.revision)
 
     def sort_key(self, item: str) -> int:
         """Batches of similar length pad less: extraction orders items by length."""
