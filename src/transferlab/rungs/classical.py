@@ -57,7 +57,7 @@ def audio_features(items: list, seconds: float = 3.0, rate: int = 16_000) -> np.
 class Classical(Rung):
     strategy = "classical"
     description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
-                   "C chosen on validation.")
+                   "C chosen by 5-fold cross-validation on train.")
 
     def run(self, ctx: Context) -> RungOutput:
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
@@ -73,7 +73,7 @@ class Classical(Rung):
         else:
             vec, X_train = None, image_features(train_items)
             transform, scale, what = image_features, True, "HOG + 16x16 pixels"
-        model, c, scores = fit_logreg(X_train, y_train, transform(val_items), y_val, metric=ctx.spec.metric,
+        model, c, how = fit_logreg(X_train, y_train, transform(val_items), y_val, metric=ctx.spec.metric,
                                       seed=ctx.seed, scale=scale)
         fit = time.perf_counter() - start
         val_pred = model.predict(transform(val_items))
@@ -87,7 +87,7 @@ class Classical(Rung):
         return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
                           predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
                           refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale, c),
-                          chosen={"features": what, "C": c, "val_scores_by_C": scores},
+                          chosen={"features": what, "C": c, **how},
                           save=lambda folder: _save(folder, model, vec, c, ctx.task.modality))
 
     @staticmethod

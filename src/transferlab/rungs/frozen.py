@@ -1,4 +1,5 @@
-"""Frozen backbone, cached features, a new logistic-regression head (C chosen on validation).
+"""Frozen backbone, cached features, a new logistic-regression head (C chosen by
+cross-validation on train).
 
 The feature-extraction baseline every fine-tune must beat to be worth its cost.
 """
@@ -28,13 +29,13 @@ class Frozen(Rung):
     strategy = "frozen"
     needs_backbone = True
     needs_features = True
-    description = "Frozen pretrained features + logistic regression; regularisation chosen on validation."
+    description = "Frozen pretrained features + logistic regression; regularisation chosen by 5-fold cross-validation on train."
 
     def run(self, ctx: Context) -> RungOutput:
         X_train, X_val, X_test = (np.asarray(ctx.features(s)) for s in ("train", "val", "test"))
         y_train, y_val = ctx.train()[1], ctx.val()[1]
         start = time.perf_counter()
-        model, c, scores = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
+        model, c, how = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
         fit = time.perf_counter() - start
         start = time.perf_counter()
         proba = full_proba(model.predict_proba(X_test), model.classes_, len(ctx.task.classes))
@@ -59,7 +60,7 @@ class Frozen(Rung):
                                batch_size=ctx.spec.extract_batch_size)
 
         return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
-                          test_proba=proba, predict_proba=predict_proba, refit_predict=refit_predict, chosen={"C": c, "val_scores_by_C": scores},
+                          test_proba=proba, predict_proba=predict_proba, refit_predict=refit_predict, chosen={"C": c, **how},
                           save=save,
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])
