@@ -54,6 +54,10 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, mod
         _fail("interrupted; the run directory has no results.json and is not a finished run.", 1)
     except Exception as exc:  # a bug or an environment problem, not a user mistake
         _fail(f"{type(exc).__name__}: {exc} (details in the run directory's error.txt)", 1)
+    from .devices import processes
+
+    if not processes().main:  # the other processes of a multi-process launch: the first one reports
+        return
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
@@ -134,6 +138,8 @@ def run(
                                  "Ray tasks (needs the distributed extra)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing "
                                               "cluster (e.g. ray://head:10001 or auto); default a local Ray."),
+    ray_gpus: float = typer.Option(0.0, "--ray-gpus", help="With --executor ray: GPUs each training task "
+                                   "(finetune, full, lora, scratch) requests; 0.5 shares a GPU between two."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
     learning_curve_trained: bool = typer.Option(False, "--learning-curve-trained", help="Also measure finetune's "
                                                 "(and lora's) learning curve: retrained on 25% and 50% of train."),
@@ -191,7 +197,8 @@ def run(
     """
     kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
                   split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
-                  seeds=seeds, train_seeds=train_seeds, executor=executor, ray_address=ray_address, threads=threads,
+                  seeds=seeds, train_seeds=train_seeds, executor=executor, ray_address=ray_address, ray_gpus=ray_gpus,
+                  threads=threads,
                   save_models=not no_save_models, learning_curve_trained=learning_curve_trained,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
                   unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,

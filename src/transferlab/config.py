@@ -45,6 +45,9 @@ class RunSpec:
                           "as Ray tasks, on a local Ray or the cluster at ray_address).", "local")
     ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
                                     "ray://head:10001); unset starts a local Ray.", None)
+    ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone (finetune, full, lora, "
+                            "scratch) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
+                            "0 trains on CPUs.", 0.0)
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
                               "transferlab export).", True)
     val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
@@ -136,6 +139,9 @@ class RunSpec:
                 or not 0.1 <= self.clip_seconds <= 600:
             raise ConfigError(f"The 'clip_seconds' setting must be a number of seconds from 0.1 to 600. "
                               f"Got {self.clip_seconds!r} instead.")
+        if isinstance(self.ray_gpus, bool) or not isinstance(self.ray_gpus, (int, float)) or not self.ray_gpus >= 0:
+            raise ConfigError(f"The 'ray_gpus' setting must be a number of GPUs >= 0 (e.g. 1 or 0.5). "
+                              f"Got {self.ray_gpus!r} instead.")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"The 'executor' setting must be local or ray. Got {self.executor!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):

@@ -1,7 +1,9 @@
 """Where the ladder's work runs: in this process (``local``), or as Ray tasks (``ray``).
 
 With Ray, each run of a rung (one rung, one candidate, one seed) is a task that requests
-``threads`` CPUs (default 1). The driver extracts every candidate's features first, so tasks
+``threads`` CPUs (default 1); a task that trains a backbone also requests ``ray_gpus`` GPUs, and
+trains on the GPU Ray gives it. A request no node of the cluster can meet is refused before any
+task is submitted (Ray would otherwise wait for it forever). The driver extracts every candidate's features first, so tasks
 share them through Ray's object store instead of re-embedding; the first seed of each rung also
 saves its model, scores the out-of-distribution sets and fits its learning curve, because those
 need the fitted model, which lives in the task. The run directory must therefore be reachable
@@ -85,6 +87,15 @@ def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
                           "or ray://head:10001), or leave --ray-address out for a local Ray.") from None
 
 
+def _check_gpus(per_task: float, nodes: list[dict]) -> None:
+    """Refuse a GPU request no live node can meet."""
+    most = max((n.get("Resources", {}).get("GPU", 0) for n in nodes if n.get("Alive", True)), default=0)
+    if most < per_task:
+        raise ConfigError(f"--ray-gpus {per_task:g}: no node of the Ray cluster has {per_task:g} GPU"
+                          f"{'s' if per_task != 1 else ''} (the most on one node: {most:g}). Lower --ray-gpus, "
+                          "use 0 to train on CPUs, or add GPU nodes to the cluster.")
+
+
 def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress, ood: dict,
                      clusters, on_done) -> None:
     """Run every (strategy, backbone) of ``plan`` with all its seeds as Ray tasks; call
@@ -105,6 +116,9 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
             raise ConfigError(f"Could not reach the Ray cluster at {spec.ray_address!r}: {exc}. Check the address "
                               "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray.") from None
     remote = ray.remote(num_cpus=spec.threads or 1, max_retries=0)(_seed_task)
+    trains = remote.options(num_gpus=spec.ray_gpus) if spec.ray_gpus else remote
+    if spec.ray_gpus and any(getattr(RUNGS.get(s), "seeding", None) == "train" for s, _ in plan):
+        _check_gpus(spec.ray_gpus, ray.nodes())
     shared = {"task": ray.put(task), "spec": ray.put(spec), "ood": ray.put(ood)}
     feature_refs = {}
     for name, feats in features.items():
@@ -116,7 +130,8 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
         rung = RUNGS.get(strategy)()
         draws, notes = seed_draws(rung, task, spec, clusters)
         bname = backbone.name if backbone else None
-        refs = [remote.remote(strategy, bname, k, len(draws), ray.put(draw) if draw is not task else shared["task"],
+        submit = trains if rung.seeding == "train" else remote
+        refs = [submit.remote(strategy, bname, k, len(draws), ray.put(draw) if draw is not task else shared["task"],
                               shared["task"], shared["spec"], feature_refs.get(bname) if bname else None,
                               str(out), shared["ood"]) for k, draw in draws]
         jobs.append((strategy, backbone, rung, draws, notes, refs))

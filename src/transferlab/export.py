@@ -104,8 +104,8 @@ def write_saved(folder: Path, *, strategy: str, tensors: dict, head: dict, backb
             backbone.config.save_pretrained(folder / "backbone")
     for name, content in (files or {}).items():
         _write_json(folder / name, content)
-    as_torch = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().clone())
-                .contiguous() for k, v in tensors.items()}
+    as_torch = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().cpu().clone())
+                .contiguous() for k, v in tensors.items()}  # weights trained on a GPU are saved from the CPU
     save_file(as_torch, str(folder / WEIGHTS), metadata={"format": "pt", "transferlab": SAVED})
     _write_json(folder / SAVED_INFO, info)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())

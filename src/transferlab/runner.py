@@ -113,8 +113,11 @@ def _safe_name(name: str) -> str:
 def _environment(spec: RunSpec) -> dict:
     import torch
 
-    return {"transferlab": __version__, "torch": torch.__version__, "device": "cpu", "seed": spec.seed,
-            "python": platform.python_version(), "platform": platform.platform(terse=True),
+    from .devices import processes
+
+    procs = processes()
+    return {"transferlab": __version__, "torch": torch.__version__, "device": procs.device.type, "seed": spec.seed,
+            "processes": procs.count, "python": platform.python_version(), "platform": platform.platform(terse=True),
             "threads": torch.get_num_threads()}
 
 
@@ -434,6 +437,42 @@ def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> Run
 
 def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
            resume: bool = False) -> RunResults:
+    from .devices import processes
+
+    procs = processes()
+    if procs.distributed:
+        return _start_launched(data, spec, quiet, rank_only, audit_only, resume, procs)
+    return _start_here(data, spec, quiet, rank_only, audit_only, resume)
+
+
+def _start_launched(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool, resume: bool,
+                    procs) -> RunResults:
+    """One of N processes of ``accelerate launch`` / ``torchrun``: every process runs the same run
+    (the trainable rungs train data-parallel across them); the first writes the run directory, the
+    others a private temporary one that is removed at the end."""
+    import dataclasses
+    import shutil
+    import tempfile
+
+    if resume:
+        raise ConfigError("--resume runs in a single process: run `transferlab run --resume RUN_DIR` without "
+                          "accelerate launch or torchrun (the finished stages are read back; the rest trains "
+                          "on one device).")
+    if spec.executor != "local":
+        raise ConfigError("executor ray and a multi-process launch (accelerate launch / torchrun) do not combine: "
+                          "use one or the other.")
+    if procs.main:
+        return _start_here(data, spec, quiet, rank_only, audit_only, resume)
+    private = tempfile.mkdtemp(prefix=f"transferlab-process{procs.index}-")
+    try:
+        return _start_here(data, dataclasses.replace(spec, out=private, mlflow=None), True, rank_only, audit_only,
+                           resume)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
+                resume: bool = False) -> RunResults:
     progress = Progress(quiet)
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)

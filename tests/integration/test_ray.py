@@ -7,6 +7,7 @@ import json
 import pytest
 
 import transferlab
+from transferlab.config import RunSpec
 from transferlab.errors import ConfigError
 
 ray = pytest.importorskip("ray", reason="the distributed extra is part of `make test`")
@@ -50,3 +51,38 @@ def test_unknown_executor_and_unreachable_cluster_are_user_errors(reviews_csv, t
     with pytest.raises(ConfigError, match="Ray cluster"):
         transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs=["majority"],
                         executor="ray", ray_address="127.0.0.1:1", out=str(tmp_path / "r"), quiet=True)
+
+
+def test_gpu_requests_are_checked_against_the_cluster_and_run(tiny_bert, reviews_csv, tmp_path):
+    """--ray-gpus: refused at once when no node has that many GPUs; met by a Ray that declares one
+    (this machine has no GPU, so the task trains on CPU in the GPU slot Ray reserves for it)."""
+    settings = dict(text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
+                    rungs=["majority", "scratch"], seeds=1, epochs=1, max_length=16, threads=1,
+                    corruptions=False, executor="ray", quiet=True)
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with pytest.raises(ConfigError, match="no node of the Ray cluster has 1 GPU"):
+            transferlab.run(reviews_csv, out=str(tmp_path / "none"), ray_gpus=1, **settings)
+    finally:
+        ray.shutdown()
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        with_gpu = transferlab.run(reviews_csv, out=str(tmp_path / "gpu"), ray_gpus=0.5, **settings)
+    finally:
+        ray.shutdown()
+    local = transferlab.run(reviews_csv, out=str(tmp_path / "local"), **{**settings, "executor": "local"})
+    assert _essentials(with_gpu) == _essentials(local)
+
+
+def test_gpu_check_reads_each_node():
+    from transferlab.executors import _check_gpus
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 8, "GPU": 2}}, {"Alive": False, "Resources": {"GPU": 8}}]
+    _check_gpus(2, nodes)
+    _check_gpus(0.5, nodes)
+    with pytest.raises(ConfigError, match="the most on one node: 2"):
+        _check_gpus(4, nodes)
+    with pytest.raises(ConfigError, match="must be a number of GPUs"):
+        RunSpec(ray_gpus=-1)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..backbones.base import Backbone
+from ..devices import device, to_device
 
 
 def default_cache_dir() -> Path:
@@ -114,6 +115,9 @@ def extract(
     cache_dir.mkdir(parents=True, exist_ok=True)
     _remove_orphans(path)
     encoder = backbone.encoder()
+    dev = device()
+    if dev.type != "cpu":  # embed on the GPU; the encoder goes back to the CPU afterwards
+        encoder.to(dev)
     # Similar lengths in a batch pad less (text); the output keeps the input order.
     sort_key = getattr(backbone, "sort_key", None)
     order = sorted(range(len(items)), key=lambda i: sort_key(items[i])) if sort_key else list(range(len(items)))
@@ -124,7 +128,8 @@ def extract(
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
                 idx = order[lo:lo + batch_size]
-                feats = encoder(**backbone.preprocess([items[i] for i in idx])).float().numpy()  # (B, D)
+                batch = to_device(backbone.preprocess([items[i] for i in idx]), dev)
+                feats = encoder(**batch).float().cpu().numpy()  # (B, D)
                 if out is None:
                     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(items), feats.shape[1]))
                 out[idx] = feats
@@ -139,6 +144,8 @@ def extract(
         os.replace(meta_tmp, _timing_path(path))  # the checksum first: a lone .npy without it is not trusted
         os.replace(tmp, path)
     finally:
+        if dev.type != "cpu":
+            encoder.to("cpu")
         for leftover in (tmp, _timing_path(tmp)):
             if leftover.exists():
                 leftover.unlink()

@@ -127,7 +127,7 @@ def save_lora(model: Classifier, folder: Path, ctx: Context) -> dict:
     from ..export import write_saved
 
     model.encoder.save_pretrained(str(folder / "adapter"))
-    head = {k: v.detach().contiguous() for k, v in model.head.state_dict().items()}
+    head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
     save_file(head, str(folder / "head.safetensors"))
     merged = copy.deepcopy(model.encoder).merge_and_unload()  # W + (alpha / r) B A: a plain encoder again
     tensors = {**{f"encoder.{k}": v for k, v in merged.state_dict().items()}, **{f"head.{k}": v for k, v in head.items()}}

@@ -6,6 +6,10 @@ group when it is unfrozen, cosine decay over the planned steps, gradient clippin
 validation pass per epoch, early stopping on the validation metric and the best weights
 restored at the end. Which groups train in which epoch is the caller's ``on_epoch`` hook, so
 head-only, gradual unfreezing, full fine-tuning and from-scratch all share this code.
+
+Training runs on ``devices.device()`` (the GPU when there is one). Under a multi-process launch
+(``accelerate launch`` / ``torchrun``) each global batch is split across the processes and
+their gradients averaged before every step; see ``transferlab.devices``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..devices import average_buffers, average_gradients, from_main, processes, reduce_sum, shard, to_device
 from ..evaluation.metrics import score
 
 
@@ -61,10 +66,11 @@ def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, bat
     model.eval()
     order = list(order) if order is not None else list(range(len(items)))
     out: np.ndarray | None = None
+    dev = next(model.parameters()).device
     with torch.inference_mode():
         for lo in range(0, len(order), batch_size):
             idx = order[lo:lo + batch_size]
-            logits = model(**make_batch([items[i] for i in idx], False)).float().numpy()
+            logits = model(**to_device(make_batch([items[i] for i in idx], False), dev)).float().cpu().numpy()
             if out is None:
                 out = np.empty((len(items), logits.shape[1]), dtype=np.float32)
             out[idx] = logits
@@ -82,6 +88,15 @@ def set_trainable(groups: list[ParamGroup], trainable: set[int]) -> None:
     for i, g in enumerate(groups):
         for p in g.params:
             p.requires_grad_(i in trainable)
+
+
+def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
+    """Where each training batch starts. A last batch too small to give every process two
+    examples joins the one before: BatchNorm cannot train on a single example."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] < 2 * processes:
+        starts.pop()
+    return starts
 
 
 def fit(
@@ -104,8 +119,12 @@ def fit(
     """
     train_items, y_train = train
     val_items, y_val = val
+    procs = processes()
+    dev = procs.device
+    model.to(dev)
     n = len(train_items)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    starts = batch_starts(n, cfg.batch_size, procs.count)
+    steps_per_epoch = len(starts)
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_fraction * steps_per_epoch))
     optimizer = torch.optim.AdamW(
@@ -124,16 +143,23 @@ def fit(
         phase = on_epoch(epoch) if on_epoch else "train"
         model.train()
         _freeze_frozen_batchnorm(model)
-        losses, correct = [], 0
-        perm = rng.permutation(n)
-        for b, lo in enumerate(range(0, n, cfg.batch_size)):
-            idx = perm[lo:lo + cfg.batch_size]
-            targets = torch.as_tensor(y_train[idx])
-            logits = model(**make_batch([train_items[i] for i in idx], True))  # (B, C)
-            loss = loss_fn(logits, targets)
+        loss_sum, correct, seen = 0.0, 0, 0
+        perm = rng.permutation(n)  # the same on every process: each takes its share of each batch
+        for b, (lo, hi) in enumerate(zip(starts, starts[1:] + [n])):
+            idx = perm[lo:hi]
+            local = shard(idx, procs)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if len(local):
+                targets = torch.as_tensor(y_train[local], device=dev)
+                logits = model(**to_device(make_batch([train_items[i] for i in local], True), dev))  # (B, C)
+                loss = loss_fn(logits, targets)
+                # weighted so the average over processes is the mean over the whole batch
+                (loss * (len(local) * procs.count / len(idx)) if procs.distributed else loss).backward()
+                loss_sum += loss.item() * len(local)
+                correct += int((logits.argmax(1) == targets).sum())
+                seen += len(local)
             trainable = [p for g in groups for p in g.params if p.requires_grad]
+            average_gradients(trainable, procs)
             torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
             decay = 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
             for gi, pg in enumerate(optimizer.param_groups):
@@ -142,16 +168,16 @@ def fit(
                     pg["lr"] = pg["base_lr"] * min(1.0, (step - began + 1) / warmup) * decay
             optimizer.step()
             step += 1
-            losses.append(loss.item())
-            correct += int((logits.argmax(1) == targets).sum())
             if progress:
                 progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)
 
+        average_buffers(model, procs)  # BatchNorm statistics saw only this process's shares
+        loss_sum, correct, seen = reduce_sum([loss_sum, correct, seen], procs)
         val_logits = predict_logits(model, make_batch, val_items, cfg.eval_batch_size, val_order)
-        val_metric = score(cfg.metric, y_val, val_logits.argmax(1))
+        val_metric = from_main(score(cfg.metric, y_val, val_logits.argmax(1)), procs)
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(y_val)))
-        for key, value in (("epoch", epoch), ("phase", phase), ("train_loss", float(np.mean(losses))),
-                           ("train_metric", correct / n), ("val_loss", val_loss), ("val_metric", val_metric)):
+        for key, value in (("epoch", epoch), ("phase", phase), ("train_loss", loss_sum / seen),
+                           ("train_metric", correct / seen), ("val_loss", val_loss), ("val_metric", val_metric)):
             curves[key].append(value)
         if val_metric > result.best_val:
             result.best_val, result.best_epoch, stale = val_metric, epoch, 0
