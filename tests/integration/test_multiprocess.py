@@ -23,7 +23,6 @@ from transferlab import devices
 from transferlab.errors import ConfigError
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
-CLI = Path(sys.executable).with_name("transferlab")
 
 FIT_SCRIPT = textwrap.dedent('''
     import json, sys
@@ -104,7 +103,8 @@ def _initial_body_weight(tmp_path: Path) -> np.ndarray:
 def test_a_run_under_a_two_process_launch_writes_one_run_directory(tiny_bert, reviews_csv, tmp_path):
     out = tmp_path / "run"
     before = set(Path("/tmp").glob("transferlab-process*"))
-    launched = _launch([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(CLI), "run", str(reviews_csv),
+    launched = _launch([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "transferlab", "run",
+                        str(reviews_csv),
                         "--text-column", "review", "--label-column", "stars", "--backbone", f"hf:{tiny_bert}",
                         "--rungs", "majority,frozen,full", "--epochs", "2", "--max-length", "16", "--seeds", "1",
                         "--no-corruptions", "--out", str(out), "--quiet"], tmp_path)
