@@ -33,13 +33,14 @@ from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-ORDER = ["extraction", "extraction_st", "audit", "frozen", "finetune", "rerun", "memory", "ranking", "demos"]
+ORDER = ["extraction", "extraction_st", "audit", "frozen", "finetune", "rerun", "memory", "memory_limit", "ranking",
+         "demos"]
 # --quick: sizes for a busy or slow machine (minutes instead of the better part of an hour)
 QUICK = {"extraction": ["--repeats", "3", "--n-text", "160", "--n-image", "500"],
          "extraction_st": ["--n", "160", "--repeats", "3"], "audit": ["--sizes", "10000"], "frozen": ["--repeats", "2"],
          "finetune": ["--n-train", "96", "--epochs", "2", "--repeats", "1"],
          "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--warm-runs", "1"],
-         "memory": ["--sizes", "500", "2000", "8000"], "ranking": ["--n-train", "200", "--epochs", "1"],
+         "memory": ["--sizes", "500", "2000", "8000"], "memory_limit": ["--data-gb", "2", "--limit-gb", "1.5"], "ranking": ["--n-train", "200", "--epochs", "1"],
          "demos": ["--modality", "text"]}
 _LOAD_AT_START = os.getloadavg()
 
@@ -162,6 +163,7 @@ TITLES = {"extraction": "Feature extraction vs a bare `torch.inference_mode()` l
           "finetune": "Fine-tuning: transferlab's loop vs a hand-written PyTorch loop and the Hugging Face `Trainer`",
           "rerun": "A warm-cache re-run vs the cold run",
           "memory": "Peak memory vs dataset size",
+          "memory_limit": "A data set larger than the memory the run may use",
           "ranking": "Does the ranking predict the ladder?",
           "demos": "The demos"}
 

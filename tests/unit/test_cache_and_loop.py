@@ -95,3 +95,12 @@ def test_start_score_keeps_initial_weights_when_nothing_beats_them():
               start_score=1.01)
     assert res.best_epoch == 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_last_batch_too_small_for_batchnorm_joins_the_one_before():
+    from transferlab.training.loop import batch_starts
+
+    assert batch_starts(49, 16) == [0, 16, 32]  # 1 left over: 32..49 is one batch of 17
+    assert batch_starts(50, 16) == [0, 16, 32, 48]  # 2 left over: a batch of its own
+    assert batch_starts(50, 16, processes=2) == [0, 16, 32]  # 2 cannot give two processes two each
+    assert batch_starts(1, 16) == [0] and batch_starts(16, 16) == [0]
