@@ -35,11 +35,29 @@ def main() -> None:
                 raise SystemExit(f"{modality} demo failed:\n{peak['stderr_tail']}")
             results = json.loads((Path(tmp) / "run" / "results.json").read_text())
         rows.append({"modality": modality, "seconds": peak["seconds"], "max_rss_mb": peak["max_rss_mb"],
-                     "load_before": load, "load_after": os.getloadavg()[0],
-                     "rungs": {r["name"]: {"test_accuracy": r["test"]["accuracy"]["mean"],
-                                           "fit_seconds": r["cost"]["fit_seconds"]} for r in results["rungs"]}})
+                     "load_before": load, "load_after": os.getloadavg()[0], **summary(results)})
         print(rows[-1], flush=True)
     save("demos", {"results": rows})
+
+
+def summary(results: dict) -> dict:
+    """What the README's demo tables quote: per rung, test accuracy (mean, interval, sd over seeds),
+    macro-F1, calibration error and fit time; the verdicts, the recommendation, the audit's counts."""
+    def metric(r, name):
+        m = r["test"].get(name) or {}
+        return {k: m.get(k) for k in ("mean", "ci", "sd", "seeds")}
+
+    audit = results.get("audit") or {}
+    return {"rungs": {r["name"]: {"test_accuracy": r["test"]["accuracy"]["mean"], "accuracy": metric(r, "accuracy"),
+                                  "macro_f1": metric(r, "macro_f1"), "ece": r["test"].get("ece"),
+                                  "val_accuracy": r["val"]["accuracy"]["mean"], "seeds": r["seeds"],
+                                  "fit_seconds": r["cost"]["fit_seconds"]} for r in results["rungs"]},
+            "verdicts": [{k: v.get(k) for k in ("code", "severity", "rungs", "message")}
+                         for v in results.get("verdicts", [])],
+            "recommendation": results.get("recommendation"),
+            "audit_findings": [{k: f.get(k) for k in ("check", "severity", "count", "message")}
+                               for f in audit.get("findings", [])] if isinstance(audit, dict) else [],
+            "splits": results.get("task", {}).get("splits")}
 
 
 def section(d: dict) -> str:

@@ -123,13 +123,23 @@ def header(data: dict[str, dict | None]) -> str:
             f"this file from `bench/results/*.json`; `--quick` runs smaller sizes.\n\nMachine: {m.get('cpus', '?')} CPU cores "
             f"({platform.machine()}), {m.get('ram_gib', '?')} GiB, no GPU, Python {m.get('python', '?')}, torch "
             f"{m.get('torch', '?').split('+')[0]}. Dates: {dates[0] if dates else '?'} to {dates[-1] if dates else '?'}.\n\n"
-            "The machine is shared: other work was running during most of these runs, so absolute times are noisy "
-            "and only ratios measured in one run mean much. Comparisons run their contenders in the same process, "
-            "alternating (A B, B A, ...) when repeated, and report medians. When the load average is far above the "
-            "2 cores, benchmarks ran with `OMP_NUM_THREADS=1`: two torch threads fighting for cores that other "
-            "processes hold made a training step about 5 times slower. When each benchmark ran, with how many torch "
-            "threads and the one-minute load average at its start and end:\n\n"
+            + _load_note(runs_of) +
+            "Comparisons run their contenders in the same process, alternating (A B, B A, ...) when repeated, and "
+            "report medians. When each benchmark ran, with how many torch threads and the one-minute load average "
+            "at its start and end (2 is both cores busy):\n\n"
             f"| benchmark | run | torch threads | load average |\n|---|---|---|---|\n{table}\n")
+
+
+def _load_note(runs: list) -> str:
+    loads = [d["load_average"]["start"][0] for _, d in runs if "load_average" in d]
+    if loads and max(loads) <= 3.5:
+        return ("The machine ran nothing else during these runs (the load average above 2 at some starts is the "
+                "previous benchmark's processes winding down), so times are comparable across sections; ratios "
+                "measured in one run remain the figures to quote. ")
+    return ("The machine was shared: other work was running during some of these runs, so absolute times are noisy "
+            "and only ratios measured in one run mean much. Under heavy load, benchmarks ran with "
+            "`OMP_NUM_THREADS=1`: two torch threads fighting for cores that other processes hold made a training step "
+            "about 5 times slower. ")
 
 
 def audit_section(d: dict) -> str:

@@ -54,3 +54,13 @@ def test_a_single_c_is_fitted_without_a_search():
     X, y = _data()
     model, c, how = fit_logreg(X, y, None, None, metric="accuracy", seed=0, grid=(0.1,))
     assert c == 0.1 and how == {"by": "given"} and model[-1].C == 0.1
+
+
+def test_a_large_training_set_scores_c_on_one_holdout_split(monkeypatch):
+    from transferlab.rungs import linear
+
+    monkeypatch.setattr(linear, "HOLDOUT_ABOVE", 100)
+    X, y = _data()
+    model, c, how = linear.fit_logreg(X, y, None, None, metric="accuracy", seed=0)
+    assert how["by"] == "holdout" and how["folds"] == 1 and c in C_GRID
+    assert how["cv_log_loss_by_C"][f"{c:g}"] == min(how["cv_log_loss_by_C"].values())

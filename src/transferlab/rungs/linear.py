@@ -4,14 +4,17 @@ Shared by ``classical`` (on hand-made features) and ``frozen`` (on a backbone's 
 features). C is chosen among 13 values (10^-4 to 10^2, half a decade apart) by the log loss
 of stratified 5-fold cross-validation on train (scikit-learn's ``LogisticRegressionCV``, which
 follows the regularisation path with warm starts), then the model is refitted on all of train at
-that C. The validation split takes no part in the fit or in the
-choice of C: it stays an independent yardstick on which the ladder compares rungs.
+that C. The validation split takes no part in the fit or in the choice of C: it stays an
+independent yardstick on which the ladder compares rungs.
 
 Choosing C by accuracy on a validation split of 150-200 examples was noisy: several Cs tied, the
 tie went to the strongest regularisation, and the rung lost to a default ``LogisticRegression()``
 on the same features (bench/RESULTS.md). Log loss is smooth where accuracy is a step function,
-so it rarely ties, and five folds over train score each C on every training example. A class with a single training example cannot be stratified into two folds: then C falls
-back to being chosen on validation.
+so it rarely ties, and five folds over train score each C on every training example. Above
+``HOLDOUT_ABOVE`` training examples one stratified 80/20 split of train scores the Cs instead (a
+fifth of the cost; at that size one split is already a precise estimate). A class with a single
+training example cannot be stratified into two folds: then C falls back to being chosen on
+validation.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -29,6 +32,7 @@ from ..evaluation.metrics import score
 
 C_GRID = tuple(float(f"{10 ** e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
 FOLDS = 5
+HOLDOUT_ABOVE = 20_000  # training examples beyond which one 80/20 split replaces 5 folds
 
 
 def neighbours(c: float) -> tuple[float, ...]:
@@ -50,7 +54,8 @@ def _quiet_fit(model, X, y):
 def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True,
                grid=C_GRID, folds: int = FOLDS) -> tuple[Pipeline, float, dict]:
     """The pipeline fitted on train at the best C, that C, and how C was chosen:
-    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}}`` (mean over folds), or
+    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}}`` (mean over folds; ``"by": "holdout"``
+    and one fold above ``HOLDOUT_ABOVE`` examples), or
     ``{"by": "validation", "val_scores_by_C": {...}}`` (``metric`` on validation) when a class has
     a single training example."""
     grid = tuple(sorted(grid))
@@ -59,14 +64,18 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
     if len(grid) == 1:
         return _quiet_fit(_model(grid[0], seed, scale), X_train, y_train), float(grid[0]), {"by": "given"}
     if k >= 2 and len(counts) >= 2:
+        if len(y_train) > HOLDOUT_ABOVE:
+            k, splitter = 1, StratifiedShuffleSplit(1, test_size=0.2, random_state=seed)
+        else:
+            splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
         cv = LogisticRegressionCV(
-            Cs=list(grid), l1_ratios=(0.0,), cv=StratifiedKFold(k, shuffle=True, random_state=seed),
+            Cs=list(grid), l1_ratios=(0.0,), cv=splitter,
             scoring="neg_log_loss", max_iter=1000, tol=1e-3, random_state=seed,
             use_legacy_attributes=False)
         fitted = _quiet_fit(make_pipeline(*([StandardScaler()] if scale else []), cv), X_train, y_train)
         loss = -np.asarray(fitted[-1].scores_).reshape(k, len(grid)).mean(0)
         best = int(np.argmin(loss))  # ties keep the stronger regularisation (smaller C, first)
-        return fitted, float(grid[best]), {"by": "cv", "folds": k,
+        return fitted, float(grid[best]), {"by": "cv" if k > 1 else "holdout", "folds": k,
                                            "cv_log_loss_by_C": {f"{c:g}": round(float(v), 5) for c, v in zip(grid, loss)}}
     scores: dict[str, float] = {}
     best_model, best_c, best_score = None, None, -np.inf
