@@ -116,12 +116,14 @@ run's own share (peak − before), and the size of the feature file it wrote. Ru
 {rows}
 
 From {d['rows'][0]['n']:,} to {last['n']:,} images the peak moved by {last['peak_rss_mb'] - d['rows'][0]['peak_rss_mb']:+,.0f} MB; between the two
-largest sizes each extra image cost **{1024 * per_item:.1f} KB** of peak memory, for {1024 * feat_per_item:.1f} KB of features on disk.
-At these sizes the peak is the runtime and the model (torch, MobileNetV2, a batch in flight),
-not the data: extraction streams batches into the memory-mapped `.npy`. The frozen rung then
-fits scikit-learn's logistic regression on those features, which reads them into memory
-(standardised copies), so past some size its peak grows with the feature file; where that
-starts is not measured here.
+largest sizes each extra image cost **{1024 * per_item:.1f} KB** of peak memory, for {1024 * feat_per_item:.1f} KB of features on disk
+({per_item / feat_per_item:.1f}×). The images themselves are never held: extraction reads them batch by batch
+and streams the features into the memory-mapped `.npy`, so at small sizes the peak is the
+runtime and the model (torch, MobileNetV2, a batch in flight). What grows is the frozen rung:
+scikit-learn's logistic regression fits on the training features in memory, with standardised
+copies and the copies its cross-validation folds take. So the images may exceed memory (next
+section) but the features of the training split must fit, a few times over: at
+{1024 * per_item:.0f} KB an image, 24 GB of RAM holds the frozen rung for about {24 * 2**20 / (1024 * per_item) / 1e6:.1f} million images.
 {chr(10).join('- ' + n for n in d.get('notes', []))}
 """
 

@@ -61,6 +61,12 @@ def test_a_large_training_set_scores_c_on_one_holdout_split(monkeypatch):
 
     monkeypatch.setattr(linear, "HOLDOUT_ABOVE", 100)
     X, y = _data()
+    X = X.astype(np.float32)
     model, c, how = linear.fit_logreg(X, y, None, None, metric="accuracy", seed=0)
     assert how["by"] == "holdout" and how["folds"] == 1 and c in C_GRID
     assert how["cv_log_loss_by_C"][f"{c:g}"] == min(how["cv_log_loss_by_C"].values())
+    assert model[-1].coef_.dtype == np.float32  # no float64 copy of the features
+    plain = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=0)).fit(X, y)
+    assert (model.predict(X) == plain.predict(X)).mean() > 0.98  # refitted on all of train at that C
+    tensors = linear.logreg_tensors(model)
+    assert tensors["logreg.coef"].shape == (3, 40) and "scaler.mean" in tensors
