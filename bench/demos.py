@@ -62,18 +62,25 @@ def summary(results: dict) -> dict:
 
 def section(d: dict) -> str:
     """This benchmark's part of bench/RESULTS.md."""
-    what = {"text": "audit with MiniLM embeddings, ranking, 6 rungs, corruptions of 200 test reviews, learning curves",
-            "image": "the same with MobileNetV2 and EfficientNet-Lite0 at 96 px, corruptions of 300 test images"}
+    def rungs(r):
+        names = list(r.get("rungs", {}))
+        return f"{len(names)} rung runs ({', '.join(names)})" if names else "the ladder"
+
+    what = {"text": lambda r: f"audit with MiniLM embeddings, ranking, {rungs(r)}, corruptions of 200 test reviews, "
+                              "learning curves",
+            "image": lambda r: f"the same with MobileNetV2 and EfficientNet-Lite0 at 96 px: {rungs(r)}; corruptions of "
+                               "300 test images"}
     rows = "\n".join(f"| {r['modality']} (`make demo{'' if r['modality'] == 'text' else '-image'}`) | "
                      f"{int(r['seconds'] // 60)} min {r['seconds'] % 60:.0f} s | {r['max_rss_mb'] / 1024:.1f} GB | "
-                     f"{r['load_before']:.1f} → {r['load_after']:.1f} | {what[r['modality']]} |" for r in d["results"])
+                     f"{r['load_before']:.1f} → {r['load_after']:.1f} | {what[r['modality']](r)} |" for r in d["results"])
     return f"""## The demos
 
 `python bench/demos.py` — `transferlab demo` and `transferlab demo --modality image`, each in a
 subprocess with a cold feature cache (a fresh `TRANSFERLAB_CACHE`): wall time and the process's
 peak resident memory. Wall time depends on what else runs on the machine: the one-minute load
-average before and after each demo is given (above 2.0 on these 2 cores, other work was
-competing for them, and the time is longer than on an idle machine). Run {d['date']}.
+average before and after each demo is given (about 2 is the demo's own two threads on these 2
+cores; well above that, other work was competing and the time is longer than on an idle
+machine). Run {d['date']}.
 
 | demo | wall time | peak memory (max RSS) | load average | what runs |
 |---|---|---|---|---|

@@ -241,6 +241,8 @@ def section(d: dict) -> str:
                 notes.append(f"{r['setup']}: doing the same per-epoch work (validation, best weights restored), "
                              f"the {n} takes {v['wall_ratio']:.2f}× transferlab's wall time.")
     first = d["results"][0]
+    notes += d.get("notes", [])
+    d = {**d, "notes": []}
     return f"""## Fine-tuning: transferlab's loop vs a hand-written PyTorch loop and the Hugging Face `Trainer`
 
 `python bench/finetune.py` — the same model on every side (the backbone with transferlab's

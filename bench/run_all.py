@@ -133,9 +133,9 @@ def header(data: dict[str, dict | None]) -> str:
 def _load_note(runs: list) -> str:
     loads = [d["load_average"]["start"][0] for _, d in runs if "load_average" in d]
     if loads and max(loads) <= 3.5:
-        return ("The machine ran nothing else during these runs (the load average above 2 at some starts is the "
-                "previous benchmark's processes winding down), so times are comparable across sections; ratios "
-                "measured in one run remain the figures to quote. ")
+        return ("The load average stayed near 2, the benchmarks' own two threads: no other heavy work shared the "
+                "machine (short unrelated processes may still have run), so times are comparable across sections; "
+                "ratios measured in one run remain the figures to quote. ")
     return ("The machine was shared: other work was running during some of these runs, so absolute times are noisy "
             "and only ratios measured in one run mean much. Under heavy load, benchmarks ran with "
             "`OMP_NUM_THREADS=1`: two torch threads fighting for cores that other processes hold made a training step "
