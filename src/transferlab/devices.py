@@ -49,7 +49,22 @@ def processes() -> Processes:
     from accelerate import PartialState
 
     state = PartialState(cpu=not torch.cuda.is_available())
+    import atexit
+
+    # Tear the process group down before the interpreter does: left to the C++ destructors at exit,
+    # its threads can abort the process ("terminate called without an active exception").
+    atexit.register(_end_process_group)
     return Processes(state.process_index, state.num_processes, torch.device(state.device))
+
+
+def _end_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()  # no process leaves while another still talks to it
+        finally:
+            dist.destroy_process_group()
 
 
 def device() -> torch.device:

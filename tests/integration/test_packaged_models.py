@@ -50,15 +50,17 @@ def test_minilm_embeds_meaning():
 
 
 def test_text_demo_small(tmp_path):
-    spec = demo_spec("text", out=str(tmp_path / "demo"), max_train=48, max_val=40, max_test=80, epochs=1,
+    # 96 training reviews: with 48, cross-validation on train finds no C whose out-of-fold accuracy
+    # beats always predicting the majority class, and the frozen rung rightly settles on the prior
+    spec = demo_spec("text", out=str(tmp_path / "demo"), max_train=96, max_val=40, max_test=80, epochs=1,
                      head_epochs=10)
     r = transferlab.run(demo_data("text"), spec=spec, quiet=True)
     strategies = [x["strategy"] for x in r["rungs"]]
     assert strategies == ["majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch"]
-    assert r["task"]["splits"] == {"train": 48, "val": 40, "test": 80}
+    assert r["task"]["splits"] == {"train": 96, "val": 40, "test": 80}
     assert any("Demo sized for a 2-core CPU" in n for n in r["notes"])
     frozen = r.rung("frozen:minilm")["test"]["balanced_accuracy"]["mean"]
-    assert frozen > 0.55  # pretrained sentence features carry sentiment even from 48 reviews
+    assert frozen > 0.55  # pretrained sentence features carry sentiment even from 96 reviews
     assert (tmp_path / "demo" / "report.html").exists()
 
 
