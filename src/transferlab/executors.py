@@ -3,10 +3,10 @@
 With Ray, each run of a rung (one rung, one candidate, one seed) is a task that requests
 ``threads`` CPUs (default 1); a task that trains a backbone also requests ``ray_gpus`` GPUs, and
 trains on the GPU Ray gives it. A request no node of the cluster can meet is refused before any
-task is submitted (Ray would otherwise wait for it forever). The driver extracts every candidate's features first, so tasks
-share them through Ray's object store instead of re-embedding; the first seed of each rung also
-saves its model, scores the out-of-distribution sets and fits its learning curve, because those
-need the fitted model, which lives in the task. The run directory must therefore be reachable
+task is submitted (Ray would otherwise wait for it forever). The driver extracts every
+candidate's features first, so tasks share them through Ray's object store instead of
+re-embedding; the first seed of each rung also saves its model, scores the out-of-distribution
+sets and fits its learning curve, because those need the fitted model, which lives in the task. The run directory must therefore be reachable
 from every node (a local Ray, or a shared filesystem on a cluster).
 
 Results equal the local executor's for the same seeds and the same ``threads`` (each task sets
@@ -116,8 +116,8 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
             raise ConfigError(f"Could not reach the Ray cluster at {spec.ray_address!r}: {exc}. Check the address "
                               "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray.") from None
     remote = ray.remote(num_cpus=spec.threads or 1, max_retries=0)(_seed_task)
-    trains = remote.options(num_gpus=spec.ray_gpus) if spec.ray_gpus else remote
-    if spec.ray_gpus and any(getattr(RUNGS.get(s), "seeding", None) == "train" for s, _ in plan):
+    trains = remote.options(num_gpus=spec.ray_gpus)  # the rungs that train a backbone
+    if spec.ray_gpus and any(RUNGS.get(s).seeding == "train" for s, _ in plan):
         _check_gpus(spec.ray_gpus, ray.nodes())
     shared = {"task": ray.put(task), "spec": ray.put(spec), "ood": ray.put(ood)}
     feature_refs = {}

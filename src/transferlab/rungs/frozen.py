@@ -29,7 +29,8 @@ class Frozen(Rung):
     strategy = "frozen"
     needs_backbone = True
     needs_features = True
-    description = "Frozen pretrained features + logistic regression; regularisation chosen by 5-fold cross-validation on train."
+    description = ("Frozen pretrained features + logistic regression; regularisation chosen by 5-fold "
+                   "cross-validation on train.")
 
     def run(self, ctx: Context) -> RungOutput:
         X_train, X_val, X_test = (np.asarray(ctx.features(s)) for s in ("train", "val", "test"))

@@ -63,14 +63,12 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
     k = int(min(folds, counts.min()))
     if len(grid) == 1:
         return _quiet_fit(_model(grid[0], seed, scale), X_train, y_train), float(grid[0]), {"by": "given"}
-    if k >= 2 and len(counts) >= 2 and len(y_train) > HOLDOUT_ABOVE:
-        return _fit_holdout(X_train, y_train, grid, seed, scale)
     if k >= 2 and len(counts) >= 2:
-        splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
+        if len(y_train) > HOLDOUT_ABOVE:
+            return _fit_holdout(X_train, y_train, grid, seed, scale)
         cv = LogisticRegressionCV(
-            Cs=list(grid), l1_ratios=(0.0,), cv=splitter,
-            scoring="neg_log_loss", max_iter=1000, tol=1e-3, random_state=seed,
-            use_legacy_attributes=False)
+            Cs=list(grid), l1_ratios=(0.0,), cv=StratifiedKFold(k, shuffle=True, random_state=seed),
+            scoring="neg_log_loss", max_iter=1000, tol=1e-3, random_state=seed, use_legacy_attributes=False)
         fitted = _quiet_fit(make_pipeline(*([StandardScaler()] if scale else []), cv), X_train, y_train)
         loss = -np.asarray(fitted[-1].scores_).reshape(k, len(grid)).mean(0)
         best = int(np.argmin(loss))  # ties keep the stronger regularisation (smaller C, first)
