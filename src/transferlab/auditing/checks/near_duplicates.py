@@ -8,8 +8,18 @@ from ..matching import find_matches
 METHODS = {
     "text": "overlapping character sequences",
     "image": "perceptual hashes (which survive resizing, re-encoding, brightness changes, 90% crops and flips) "
-             "confirmed on the pixels",
+             "confirmed on the aligned pixels",
 }
+
+
+def _threshold_note(calibration: dict) -> str:
+    """How strict the pixel confirmation was on this data, and why."""
+    if "image_correlation" not in calibration:
+        return ""
+    median = calibration["same_class_median_correlation"]
+    return (f"; a pair counts when its aligned pixels correlate at least {calibration['image_correlation']:.3f}, "
+            f"a bar set on this data: two random images of one class correlate {median:.2f} at the median, and "
+            "the more alike different images of one class are, the higher the bar")
 
 
 @register
@@ -25,12 +35,13 @@ class NearDuplicates(Check):
 
     def run(self, inputs: AuditInputs) -> list[Finding]:
         task = inputs.task
-        near = find_matches(inputs).near
+        matches = find_matches(inputs)
+        near = matches.near
         across = near.select(task.split[near.a] != task.split[near.b])
         methods = [METHODS[task.modality]] if task.modality in METHODS else []
         if inputs.features is not None:
             methods.append("the cosine similarity of their embeddings")
-        how = " and ".join(methods)
+        how = " and ".join(methods) + _threshold_note(matches.calibration)
         if not len(across):
             return [self.finding("info", 0, f"No nearly identical examples across splits (compared by {how}).")]
         pairs = across.as_list()

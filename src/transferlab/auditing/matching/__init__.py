@@ -9,7 +9,7 @@ drop to the copy it keeps, in split order train < val < test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, ClassVar
 
@@ -53,6 +53,7 @@ class Matches:
     group: np.ndarray  # (N,) exact-duplicate group id: equal ids mean the same content
     exact: Pairs  # within each (group, split) cell to its first member, and across splits to the latest copy
     near: Pairs  # near-duplicates between different exact groups, earlier split first
+    calibration: dict = field(default_factory=dict)  # thresholds chosen on this data, and why
 
 
 class Matcher:
@@ -63,7 +64,11 @@ class Matcher:
     text_containment: ClassVar[float] = 0.8  # share of the shorter text's shingles found in the longer
     text_length_ratio: ClassVar[float] = 0.5  # ...when it is at least this long relative to the longer
     image_phash_bits: ClassVar[int] = 10  # candidates: differing bits of 64 in the perceptual hash
-    image_correlation: ClassVar[float] = 0.95  # confirmed: correlation of aligned grayscale thumbnails
+    # Confirmed: correlation of aligned grayscale thumbnails, between these two bounds depending on
+    # how alike random same-class images are (images.calibrated_threshold; bench/image_pairs.py)
+    image_correlation_low: ClassVar[float] = 0.97
+    image_correlation_high: ClassVar[float] = 0.99
+    image_shape_reference: ClassVar[float] = 0.4
     # Cosine similarity of L2-normalised embeddings, set above the closest distinct pairs seen in
     # calibration: all-MiniLM-L6-v2 on synthetic sentences 0.84 and on 2,000 Amazon reviews 0.88;
     # EfficientNet-Lite0 on random drawings 0.93. Audio has no calibration and gets the strictest.
@@ -72,7 +77,8 @@ class Matcher:
 
     def settings(self) -> tuple:
         return (self.text_shingle, self.text_jaccard, self.text_containment, self.text_length_ratio,
-                self.image_phash_bits, self.image_correlation, tuple(sorted(self.cosine.items())),
+                self.image_phash_bits, self.image_correlation_low, self.image_correlation_high,
+                self.image_shape_reference, tuple(sorted(self.cosine.items())),
                 self.exact_index_limit)
 
     def find(self, inputs: AuditInputs) -> Matches:
@@ -84,25 +90,30 @@ class Matcher:
     def _find(self, inputs: AuditInputs) -> Matches:
         task = inputs.task
         rank = np.array([SPLIT_RANK[s] for s in task.split], dtype=np.int64)
-        keys, search = self._keys_and_search(task)
+        calibration: dict = {}
+        keys, search = self._keys_and_search(task, calibration)
         group = np.unique(np.array(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
         cell = group * len(SPLIT_RANK) + rank
         _, reps, cell_of = np.unique(cell, return_index=True, return_inverse=True)
         parts = [search(reps)] if search else []
         if inputs.features is not None:
-            parts.append(self._feature_pairs(inputs.features[reps], task.modality))
+            parts.append(self._feature_pairs(inputs.features[reps], task, reps, calibration))
         found = Pairs.concat(parts)
         found = Pairs(reps[found.a], reps[found.b], found.similarity, found.method)
         found = found.select(group[found.a] != group[found.b])
-        return Matches(group, exact_pairs(group, rank, cell_of), expand(_unique(found), rank, cell_of))
+        return Matches(group, exact_pairs(group, rank, cell_of), expand(_unique(found), rank, cell_of), calibration)
 
-    def _keys_and_search(self, task: Task) -> tuple[list[str], Callable[[np.ndarray], Pairs] | None]:
+    def _keys_and_search(self, task: Task, calibration: dict) -> tuple[list[str], Callable[[np.ndarray], Pairs] | None]:
         """Each item's exact-duplicate key, and the near-duplicate search of its modality (if any)."""
         if task.modality == "text":
             return [texts.exact_key(t) for t in task.items], partial(self._text_pairs, task.items)
         if task.modality == "image":
             keys, phash = images.signatures(task.items)
-            return keys, partial(self._image_pairs, task.items, phash)
+            threshold, median = images.calibrated_threshold(
+                task.items, task.y, self.image_correlation_low, self.image_correlation_high,
+                self.image_shape_reference)
+            calibration.update(image_correlation=threshold, same_class_median_correlation=median)
+            return keys, partial(self._image_pairs, task.items, phash, threshold)
         return list(task.hashes), None  # other modalities: raw bytes here, embeddings for near copies
 
     def _text_pairs(self, items: list[str], reps: np.ndarray) -> Pairs:
@@ -110,15 +121,21 @@ class Matcher:
                                            self.text_containment, self.text_length_ratio)
         return Pairs(a, b, sim, np.array([f"text shingles ({r})" for r in rule], dtype=object))
 
-    def _image_pairs(self, items: list, phash: np.ndarray, reps: np.ndarray) -> Pairs:
-        a, b, corr, how = images.near_pairs([items[i] for i in reps], phash[reps], self.image_phash_bits,
-                                            self.image_correlation)
+    def _image_pairs(self, items: list, phash: np.ndarray, threshold: float, reps: np.ndarray) -> Pairs:
+        a, b, corr, how = images.near_pairs([items[i] for i in reps], phash[reps], self.image_phash_bits, threshold)
         return Pairs(a, b, corr, np.array([f"perceptual hash, pixel correlation ({h})" for h in how], dtype=object))
 
-    def _feature_pairs(self, features: np.ndarray, modality: str) -> Pairs:
-        threshold = self.cosine.get(modality, max(self.cosine.values()))
+    def _feature_pairs(self, features: np.ndarray, task: Task, reps: np.ndarray, calibration: dict) -> Pairs:
+        """Pairs whose embeddings nearly coincide. For images an embedding says "the same kind of
+        picture", not "the same picture" (two shirts of one cut embed alike), so image pairs found
+        this way must also pass the pixel confirmation."""
+        threshold = self.cosine.get(task.modality, max(self.cosine.values()))
         a, b, sim = vectors.cosine_pairs(features, threshold, self.exact_index_limit)
-        return Pairs(a, b, sim, np.full(len(a), "embedding cosine", dtype=object))
+        if task.modality != "image" or not len(a):
+            return Pairs(a, b, sim, np.full(len(a), "embedding cosine", dtype=object))
+        items = [task.items[i] for i in reps]
+        lo, hi, corr, how = images.confirm_pairs(items, a, b, calibration["image_correlation"])
+        return Pairs(lo, hi, corr, np.array([f"embedding cosine, pixel correlation ({h})" for h in how], dtype=object))
 
 
 def find_matches(inputs: AuditInputs) -> Matches:
