@@ -427,27 +427,31 @@ def _start_launched(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audi
 
 def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
                 resume: bool = False) -> RunResults:
+    """The run in this process. Library warnings are kept out of the terminal, in warnings.txt."""
+    from .library_warnings import captured
+
     progress = Progress(quiet)
-    task = prepare_task(data, spec)
-    backbones = resolve_backbones(spec, task.modality)
-    ood = {} if rank_only or audit_only else ood_sets(task, spec)
-    out = _prepare_out(spec, data, resume)
-    stages = _Stages(out)
-    if not resume:
-        path = getattr(data, "reference", None) if isinstance(data, (Dataset, Task)) else str(Path(data).resolve())
-        write_json_atomic({"schema": "transferlab.state/1", "data": path,
-                           "mode": "audit" if audit_only else "rank" if rank_only else "run",
-                           "spec": spec.to_dict()}, out / "run.json")
-    (out / "error.txt").unlink(missing_ok=True)
-    try:
-        task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
-        if audit_only:
-            return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
-                           task, spec, out, time.perf_counter())
-        return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
-    except BaseException as exc:
-        (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-        raise
+    with captured(progress.log) as caught:
+        task = prepare_task(data, spec)
+        backbones = resolve_backbones(spec, task.modality)
+        ood = {} if rank_only or audit_only else ood_sets(task, spec)
+        out = caught.out = _prepare_out(spec, data, resume)
+        stages = _Stages(out)
+        if not resume:
+            path = getattr(data, "reference", None) if isinstance(data, (Dataset, Task)) else str(Path(data).resolve())
+            write_json_atomic({"schema": "transferlab.state/1", "data": path,
+                               "mode": "audit" if audit_only else "rank" if rank_only else "run",
+                               "spec": spec.to_dict()}, out / "run.json")
+        (out / "error.txt").unlink(missing_ok=True)
+        try:
+            task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
+            if audit_only:
+                return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
+                               task, spec, out, time.perf_counter())
+            return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
+        except BaseException as exc:
+            (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+            raise
 
 
 def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:

@@ -70,14 +70,29 @@ def _what_is_wrong(p: dict) -> str:
 
 
 def _advice(split_by: str) -> str:
-    fixes = ["a stratified random split (run without --time-column" + (" and --group-column" if split_by == "group"
-                                                                       else "") + ")",
-             "an earlier train/test cut-off for the time split (a larger test_fraction in a --config spec), so the "
-             "test window reaches back to where every class still occurs",
-             "your own split with --split-column"]
+    """Splits that can decide, the likeliest fix for how this split was made first."""
     if split_by == "time":
-        fixes.insert(0, fixes.pop(1))
+        fixes = ["an earlier train/test cut-off (a larger test_fraction in a --config spec), so the test window "
+                 "reaches back to where every class still occurs",
+                 "a stratified random split (run without --time-column) if the order in time does not matter",
+                 "your own split with --split-column"]
+    elif split_by == "group":
+        fixes = ["another draw of the group split (--seed) or more groups, so that every class reaches test",
+                 "your own split with --split-column"]
+    else:
+        fixes = ["a stratified random split (run without --split-column: transferlab then splits by label)",
+                 "a split column in which every class has test examples"]
     return "Split so that every class is in test: " + "; or ".join(fixes) + "."
+
+
+def _meaning(split_by: str) -> str:
+    """What a drifting label mix means for the user, and which window to evaluate on."""
+    if split_by == "time":
+        return ("Decide which window you care about: if the newest data is what the model will see, the missing "
+                "classes may have stopped occurring (retrain on recent data, or without them); if every class "
+                "still matters, evaluate on a window where every class occurs.")
+    return ("If this test's mix is what the model will see, the missing classes may no longer matter (retrain "
+            "without them); if every class still matters, evaluate on a test split where every class occurs.")
 
 
 @RULES.register("test_cannot_decide")
@@ -87,13 +102,10 @@ def test_cannot_decide(ctx: VerdictContext) -> list[dict]:
     p = ctx.test_problem
     if p is None:
         return []
-    one_class = ("; always predicting the one test class scores 1.0 and looks best" if p["classes_present"] == 1
-                 else "")
+    one_class = "; always predicting its one class scores 1.0 and looks best" if p["classes_present"] == 1 else ""
     newest = " (the split is by time: the test is the newest data)" if ctx.split_by == "time" else ""
     message = (f"The test split cannot compare rungs: {_what_is_wrong(p)}. The label mix changed between training "
-               f"and test{newest}, so a test score says how a rung does on the classes the test still holds, not "
-               f"on the task it was trained for{one_class}. Decide which window you care about: if the newest data is what the model will see, the missing "
-               "classes may have stopped occurring (retrain on recent data, or without them); if every class "
-               "still matters, evaluate on a window where every class occurs. No verdict below compares rungs on "
-               "this test, and no rung is recommended.")
-    return [verdict("test_cannot_decide", "error", [], message, _advice(ctx.split_by), **p)]
+               f"and test{newest}: a score on this test says how a rung does on the classes the test still holds, "
+               f"not on the task it was trained for{one_class}. {_meaning(ctx.split_by)} No verdict here compares "
+               "rungs on this test, and no rung is recommended.")
+    return [verdict("test_cannot_decide", "error", [], message, _advice(ctx.split_by), split_by=ctx.split_by, **p)]
