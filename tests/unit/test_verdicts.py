@@ -147,11 +147,11 @@ def _one_class_case():
 
     rungs = [{**r("majority", "majority", 1.0), "predictions": {"test": [0] * 300, "val": [0] * 150}},
              r("classical", "classical", 0.35), r("zero_shot:m", "zero_shot", 0.5, "m"),
-             r("frozen:m", "frozen", 0.35, "m"), r("finetune:m", "finetune", 0.9, "m", fit=500.0)]
+             r("frozen:m", "frozen", 0.35, "m"), r("finetune:m", "finetune", 0.1, "m", fit=500.0)]
     return VerdictContext(rungs, y_test, y_train, CLASSES, "accuracy", y_val=y_val, split_by="time")
 
 
-def test_one_class_test_yields_test_cannot_decide_and_no_comparison():
+def test_one_class_test_yields_test_cannot_decide_and_no_comparison(monkeypatch):
     ctx = _one_class_case()
     found = run_verdicts(ctx)
     assert found[0]["code"] == "test_cannot_decide" and found[0]["severity"] == "error"
@@ -166,6 +166,11 @@ def test_one_class_test_yields_test_cannot_decide_and_no_comparison():
     assert all(x["evidence"].get("versus_majority") is None for x in found if x["code"] == "imbalance")
     undecided = ctx.compare(ctx.rungs[1], ctx.rungs[0])  # what a rule registered elsewhere would get
     assert undecided["decided"] is False and undecided["significant"] is False and "delta" not in undecided
+    # the same records on a test taken at face value: every one of those comparisons would have been made
+    monkeypatch.setattr(VerdictContext, "test_problem", property(lambda self: None))
+    naive = {x["code"] for x in run_verdicts(_one_class_case())}
+    assert {"transfer_helped", "catastrophic_forgetting", "finetune_not_worth_cost", "no_training_needed",
+            "imbalance"} <= naive, naive
 
 
 def test_a_class_too_thin_in_test_cannot_decide_but_a_naturally_rare_one_can():
