@@ -25,7 +25,6 @@ from .results import SCHEMA, RunResults, write_json_atomic
 
 CHEAP_BACKBONE_RUNGS = ("frozen", "zero_shot")  # run for every candidate, even beyond --top-k
 STAGES = "stages"  # run-directory folder holding each finished stage, for --resume
-RECOMMEND_TOLERANCE = 0.01  # how much validation score a cheaper recommendation may give up
 
 
 def prepare_task(data: Any, spec: RunSpec) -> Task:
@@ -328,51 +327,6 @@ def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: li
     }
 
 
-def _recommend(rungs: list[dict], y_val: np.ndarray, n_classes: int, metric: str) -> dict | None:
-    """Chosen on validation, never on test: the best rung, or a cheaper one that is both within
-    noise of it (paired bootstrap on the validation examples, p >= 0.05) and within
-    ``RECOMMEND_TOLERANCE`` of its score. Cost is the fit time plus the time to embed the data
-    for rungs that use cached features.
-    """
-    from .evaluation import paired_bootstrap
-
-    scored = [r for r in rungs if r["strategy"] != "majority"]
-    if not scored:
-        return None
-    best = max(scored, key=lambda r: r["val"][metric]["mean"])
-
-    def cost(r: dict) -> float:
-        return r["cost"]["fit_seconds"] + r["cost"].get("extract_seconds", 0.0)
-
-    close = [best]
-    for r in scored:
-        if r is best:
-            continue
-        c = paired_bootstrap(y_val, np.asarray(r["predictions"]["val"]), np.asarray(best["predictions"]["val"]),
-                             metric, n_classes=n_classes)
-        if not c["significant"]:
-            close.append(r)
-    # a cheaper rung replaces the best only when it is also close in value: on a small validation
-    # set "not significantly worse" alone can hide a large difference
-    near = [r for r in close if best["val"][metric]["mean"] - r["val"][metric]["mean"] <= RECOMMEND_TOLERANCE]
-    # measured times vary from run to run: among the rungs within 2x of the cheapest, take the best
-    # on validation, then the simpler strategy, so the choice does not flip on timing noise
-    from .config import STRATEGIES
-
-    cheapest = min(cost(r) for r in near)
-    affordable = [r for r in near if cost(r) <= 2 * cheapest + 0.5]
-    pick = max(affordable, key=lambda r: (r["val"][metric]["mean"], -STRATEGIES.index(r["strategy"])))
-    t = pick["test"][metric]
-    why = f"Best validation {metric} ({best['val'][metric]['mean']:.3f}, {best['name']})"
-    if pick is not best:
-        why = (f"Within {RECOMMEND_TOLERANCE} and within noise of the best validation {metric} "
-               f"({pick['val'][metric]['mean']:.3f} vs {best['val'][metric]['mean']:.3f} for {best['name']}), "
-               f"and cheaper")
-    why += (f"; costs {cost(pick):.1f} s to fit; held-out test {metric} {t['mean']:.3f} "
-            f"[{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]. Chosen on validation, not on test.")
-    return {"rung": pick["name"], "why": why, "metric": metric, "within_noise_of_best": [r["name"] for r in close]}
-
-
 def run(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, **settings: Any) -> RunResults:
     """Run the ladder; see :class:`RunSpec` for ``settings``."""
     return _start(data, spec or RunSpec(**settings), quiet, rank_only=False)
@@ -473,27 +427,31 @@ def _start_launched(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audi
 
 def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
                 resume: bool = False) -> RunResults:
+    """The run in this process. Library warnings are kept out of the terminal, in warnings.txt."""
+    from .library_warnings import captured
+
     progress = Progress(quiet)
-    task = prepare_task(data, spec)
-    backbones = resolve_backbones(spec, task.modality)
-    ood = {} if rank_only or audit_only else ood_sets(task, spec)
-    out = _prepare_out(spec, data, resume)
-    stages = _Stages(out)
-    if not resume:
-        path = getattr(data, "reference", None) if isinstance(data, (Dataset, Task)) else str(Path(data).resolve())
-        write_json_atomic({"schema": "transferlab.state/1", "data": path,
-                           "mode": "audit" if audit_only else "rank" if rank_only else "run",
-                           "spec": spec.to_dict()}, out / "run.json")
-    (out / "error.txt").unlink(missing_ok=True)
-    try:
-        task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
-        if audit_only:
-            return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
-                           task, spec, out, time.perf_counter())
-        return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
-    except BaseException as exc:
-        (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-        raise
+    with captured(progress.log) as caught:
+        task = prepare_task(data, spec)
+        backbones = resolve_backbones(spec, task.modality)
+        ood = {} if rank_only or audit_only else ood_sets(task, spec)
+        out = caught.out = _prepare_out(spec, data, resume)
+        stages = _Stages(out)
+        if not resume:
+            path = getattr(data, "reference", None) if isinstance(data, (Dataset, Task)) else str(Path(data).resolve())
+            write_json_atomic({"schema": "transferlab.state/1", "data": path,
+                               "mode": "audit" if audit_only else "rank" if rank_only else "run",
+                               "spec": spec.to_dict()}, out / "run.json")
+        (out / "error.txt").unlink(missing_ok=True)
+        try:
+            task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
+            if audit_only:
+                return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
+                               task, spec, out, time.perf_counter())
+            return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
+        except BaseException as exc:
+            (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+            raise
 
 
 def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:
@@ -734,9 +692,12 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             curves[name] = stage_of[name]["learning_curve"]
 
     from .verdicts import VerdictContext, run_verdicts
+    from .verdicts.recommendation import recommend
 
-    verdicts = run_verdicts(VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes,
-                                           spec.metric, audit["findings"], audit.get("policy", "")))
+    ctx = VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes, spec.metric,
+                         audit["findings"], audit.get("policy", ""), y_val=task.part("val")[1],
+                         split_by="time" if task.times is not None else "group" if task.groups is not None else "")
+    verdicts = run_verdicts(ctx)
     return _finish({
         "task": _task_block(task),
         "audit": audit,
@@ -744,7 +705,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
         "rungs": records,
         "verdicts": verdicts,
         "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
-        "recommendation": _recommend(records, task.part("val")[1], len(task.classes), spec.metric) if records else None,
+        "recommendation": recommend(ctx) if records else None,
     }, task, spec, out, started)
 
 

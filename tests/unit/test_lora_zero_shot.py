@@ -326,10 +326,14 @@ def test_verdicts_treat_lora_as_training_and_zero_shot_as_no_training():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
 
+    y_val = rng.integers(0, 2, 200)
+
     def rung(name, strategy, acc, seed, fit=1.0):
         pred = np.where(np.random.default_rng(seed).random(len(y)) < acc, y, 1 - y)
+        val = np.where(np.random.default_rng(seed + 1).random(len(y_val)) < acc, y_val, 1 - y_val)
         return {"name": name, "strategy": strategy, "backbone": "m", "test": evaluate(y, pred, ["a", "b"]),
-                "predictions": {"test": pred.tolist()}, "curves": {}, "cost": {"fit_seconds": fit}}
+                "val": evaluate(y_val, val, ["a", "b"], with_details=False),
+                "predictions": {"test": pred.tolist(), "val": val.tolist()}, "curves": {}, "cost": {"fit_seconds": fit}}
 
     def codes(rungs):
         return {v["code"]: v for v in run_verdicts(VerdictContext(rungs, y, rng.integers(0, 2, 800), ["a", "b"], "accuracy"))}

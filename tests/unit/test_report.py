@@ -263,6 +263,46 @@ def test_recommendation_names_the_rungs_within_noise(results):
     assert '<a href="#rung-1">finetune:minilm</a>' in html
 
 
+def test_recommendation_shows_the_validation_comparisons_that_chose_it(results):
+    results["recommendation"]["evidence"] = [
+        {**_comparison(a="finetune:minilm", b="classical", delta=0.017, ci=(-0.02, 0.05), p=0.4), "outcome": "kept"}]
+    html = _section(render_html(results), "recommendation")
+    assert "Comparisons on validation, cheapest rung first" in html
+    assert "finetune:minilm − classical" in html and "Δ accuracy +0.017" in html and "(kept the cheaper)" in html
+
+
+def _undecided(results: dict) -> dict:
+    """The run of a time split whose test lost a class: an error verdict and no recommendation."""
+    results["verdicts"] = [
+        _verdict("within_noise", "info", "An older verdict."),
+        {"code": "test_cannot_decide", "severity": "error", "rungs": [], "action": "Split so that every class is in test.",
+         "message": "The test split cannot compare rungs: all 500 test examples are 'great'.",
+         "evidence": {"counts": {"great": 500, "other": 0}}}]
+    results["recommendation"] = {"rung": None, "why": "No recommendation: the test split cannot compare rungs.",
+                                 "metric": "accuracy", "within_noise_of_best": ["finetune:minilm"], "evidence": [],
+                                 "validation_choice": "finetune:minilm"}
+    return results
+
+
+def test_a_test_that_cannot_decide_is_an_error_in_the_report_and_no_rung_is_best(results):
+    html = render_html(_undecided(results))
+    verdicts, rec, ladder = (_section(html, name) for name in ("verdicts", "recommendation", "ladder"))
+    assert verdicts.index("test_cannot_decide") < verdicts.index("within_noise")
+    assert '<article class="card sev-error no-recommendation">' in rec
+    assert "No recommendation: the test split cannot compare rungs." in rec and "Recommended rung" not in rec
+    assert "This test split cannot compare rungs" in ladder and 'class="best"' not in ladder
+    assert "best F1" not in ladder and "highlighted" not in ladder
+
+
+def test_a_test_that_cannot_decide_is_printed_before_the_ladder(results):
+    console = Console(record=True, width=120)
+    print_summary(_undecided(results), console=console)
+    text = console.export_text()
+    assert text.index("The test split cannot compare rungs") < text.index("transferlab ladder (test set: it cannot")
+    assert text.count("The test split cannot compare rungs: all 500") == 1
+    assert "no recommendation: the test split cannot compare rungs." in text and "recommended:" not in text
+
+
 def _candidate(name, logme, params, achieved=None):
     out = {"backbone": name, "scores": {"logme": logme, "hscore": 0.9, "hscore_shrinkage": 0.5,
                                         "knn_accuracy": 0.6, "linear_probe_accuracy": 0.62},

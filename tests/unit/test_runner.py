@@ -130,3 +130,39 @@ def test_top_k_trains_only_the_best_candidates(tiny_bert, reviews_csv, tmp_path)
     assert r["ranking"][0]["scores"]["logme"] >= r["ranking"][1]["scores"]["logme"]
     assert sorted(x["name"] for x in r["rungs"]) == sorted([f"frozen:{best}", f"finetune:{best}", f"frozen:{second}"])
     assert r["ranking"][1]["achieved_test_accuracy"].keys() == {"frozen"}
+
+def _test_split_without_negatives():
+    """Reviews whose given test split holds one class: the newest data lost the other."""
+    import numpy as np
+
+    from transferlab.data import from_arrays
+
+    rng = np.random.default_rng(0)
+    words = {"pos": ["great", "tasty", "fresh", "lovely"], "neg": ["awful", "stale", "bland", "nasty"]}
+    texts, labels, splits = [], [], []
+    for i in range(120):
+        split = "train" if i < 80 else "val" if i < 100 else "test"
+        label = "pos" if split == "test" else ["pos", "neg"][i % 2]
+        texts.append(" ".join(rng.choice(["the", "box", "was", "very", "quite"], 4)) + f" {i} " + rng.choice(words[label]))
+        labels.append(label)
+        splits.append(split)
+    return from_arrays(texts, labels, splits=splits)
+
+
+def test_one_class_test_split_gives_an_error_and_no_recommendation(tmp_path, capfd, recwarn):
+    r = transferlab.run(_test_split_without_negatives(), rungs="majority,classical", out=str(tmp_path / "r"),
+                        quiet=False)
+    first = r["verdicts"][0]
+    assert first["code"] == "test_cannot_decide" and first["severity"] == "error"
+    assert first["evidence"]["counts"] == {"neg": 0, "pos": 20}
+    assert r["recommendation"]["rung"] is None and r["recommendation"]["why"].startswith("No recommendation")
+    assert "held-out test" not in r["recommendation"]["why"]
+    # scikit-learn's metric warnings about the one-class test stay out of the terminal, in warnings.txt
+    err = capfd.readouterr().err
+    assert "UserWarning" not in err and "y_pred contains classes not in y_true" not in err
+    assert "library warnings" in err and "warnings.txt" in err
+    assert not [w for w in recwarn if "y_true" in str(w.message)]
+    kept = (tmp_path / "r" / "warnings.txt").read_text()
+    assert "UserWarning" in kept and "y_pred contains classes not in y_true" in kept
+    report = (tmp_path / "r" / "report.html").read_text()
+    assert "No recommendation" in report and "test_cannot_decide" in report

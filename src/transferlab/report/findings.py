@@ -81,15 +81,33 @@ def verdict_views(verdicts, anchors: dict[str, str]) -> list[dict]:
 
 
 def recommendation_view(recommendation, anchors: dict[str, str]) -> dict | None:
-    if not isinstance(recommendation, dict) or not recommendation.get("rung"):
+    """The recommended rung with the validation comparisons that chose it; or, when the run
+    recommends nothing (a test or validation split that cannot compare rungs), why not."""
+    if not isinstance(recommendation, dict):
         return None
+    if not recommendation.get("rung"):
+        if not recommendation.get("why"):
+            return None
+        return {"rung": None, "href": None, "why": display(recommendation["why"]), "noise": None,
+                "comparisons": []}
     rung = display(recommendation["rung"])
     return {
         "rung": rung,
         "href": anchors.get(rung),
         "why": display(recommendation["why"]) if recommendation.get("why") else None,
         "noise": fmt_within_noise(recommendation.get("within_noise_of_best")),
+        "comparisons": _validation_comparisons(recommendation.get("evidence")),
     }
+
+
+def _validation_comparisons(evidence) -> list[dict]:
+    """Each comparison the recommendation made: a costlier rung against the choice at that point."""
+    out = []
+    for c in evidence if isinstance(evidence, list) else []:
+        if is_comparison(c):
+            outcome = {"replaced": "replaced it", "kept": "kept the cheaper"}.get(c.get("outcome"), "")
+            out.append({"pair": comparison_pair(c), "text": fmt_comparison(c), "outcome": outcome})
+    return out
 
 
 def safe_thumbnail(value) -> str | None:

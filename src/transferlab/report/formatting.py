@@ -167,6 +167,11 @@ def severity_rank(value) -> int:
     return SEVERITY_ORDER.get(severity(value), len(SEVERITY_ORDER))
 
 
+def test_cannot_decide(results: dict) -> bool:
+    """The run found its test split unable to compare rungs (the ``test_cannot_decide`` verdict)."""
+    return any(isinstance(v, dict) and v.get("code") == "test_cannot_decide" for v in results.get("verdicts") or [])
+
+
 def fmt_within_noise(names) -> str | None:
     """The rungs the recommendation treated as ties with the best one on validation."""
     if not isinstance(names, list) or not names:

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from .findings import finding_views, recommendation_view, verdict_views
-from .formatting import display, fmt_int, get
+from .formatting import display, fmt_int, get, test_cannot_decide
 from .ladder import ladder_view, rung_anchors, rung_details
 from .learning import learning_curve_view
 from .ood import ood_view
@@ -55,7 +55,7 @@ def build_context(results: dict) -> dict:
         "notes": [str(note) for note in results.get("notes") or []],
         "verdicts": verdict_views(results.get("verdicts"), anchors),
         "recommendation": recommendation_view(recommendation, anchors),
-        "ladder": ladder_view(rungs),
+        "ladder": ladder_view(rungs, test_cannot_decide(results)),
         "details": rung_details(rungs, task["labels"], get(recommendation, "rung")),
         "learning_curve": learning_curve_view(results.get("learning_curve")),
         "ranking": ranking_view(results.get("ranking")),

@@ -98,14 +98,16 @@ def _ladder_row(index: int, rung: dict, best: bool) -> dict:
     }
 
 
-def ladder_view(rungs: list) -> dict:
-    """Rows, plus whether any rung recorded calibration or embedding time (older runs did not)."""
-    best = best_rung_indices(rungs)
+def ladder_view(rungs: list, undecided: bool = False) -> dict:
+    """Rows, plus whether any rung recorded calibration or embedding time (older runs did not).
+    ``undecided``: the test split cannot compare rungs, so no row is marked best."""
+    best = set() if undecided else best_rung_indices(rungs)
     rows = [_ladder_row(i, rung, i in best) for i, rung in enumerate(rungs)]
     return {
         "rows": rows,
         "ece": any(row["ece"] != MISSING for row in rows),
         "embed": any(row["embed"] for row in rows),
+        "undecided": undecided,
     }
 
 

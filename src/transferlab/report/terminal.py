@@ -25,6 +25,7 @@ from .formatting import (
     metric_mean,
     severity,
     severity_rank,
+    test_cannot_decide,
 )
 
 WIDE = 100
@@ -93,11 +94,14 @@ def _row(rung: dict, wide: bool, with_ece: bool) -> list[Text]:
 
 
 def summary_table(results: dict, wide: bool = False) -> Table:
-    """One row per rung with test metrics and cost; the best test macro-F1 is bold green."""
+    """One row per rung with test metrics and cost; the best test macro-F1 is bold green, unless
+    the test split cannot compare rungs."""
     rungs = results.get("rungs") or []
-    best = best_rung_indices(rungs)
+    undecided = test_cannot_decide(results)
+    best = set() if undecided else best_rung_indices(rungs)
     with_ece = wide and any(metric_mean(get(rung, "test", "ece")) is not None for rung in rungs)
-    table = _table("transferlab ladder (test set)")
+    table = _table("transferlab ladder (test set: it cannot compare rungs, see above)" if undecided
+                   else "transferlab ladder (test set)")
     table.add_column("rung", min_width=12, overflow="fold")
     for _, header in METRICS:
         table.add_column(header, justify="right", no_wrap=True)
@@ -158,6 +162,9 @@ def _verdicts(verdicts: list) -> Table:
 
 
 def _recommendation(recommendation: dict) -> Text:
+    if not recommendation.get("rung"):
+        why = display(recommendation.get("why") or "").removeprefix("No recommendation: ")
+        return Text.assemble(("no recommendation: ", "bold red"), why)
     line = Text.assemble(("recommended: ", "bold"), (display(recommendation["rung"]), "bold green"))
     if recommendation.get("why"):
         line.append(f" — {display(recommendation['why'])}")
@@ -182,9 +189,14 @@ def print_summary(results: dict, console: Console | None = None) -> None:
         console.print(Text(f"audit: {action}", style="yellow"))
     if any(c.get("scores") for c in _candidates(results)):
         console.print(ranking_table(results, wide))
+    verdicts = results.get("verdicts") or []
+    blocking = [v for v in verdicts if isinstance(v, dict) and v.get("code") == "test_cannot_decide"]
+    if blocking:  # before the ladder, whose test scores it says cannot be compared
+        console.print(_verdicts(blocking))
     if results.get("rungs"):
         console.print(summary_table(results, wide))
-    if results.get("verdicts"):
-        console.print(_verdicts(results["verdicts"]))
-    if get(results, "recommendation", "rung"):
+    rest = [v for v in verdicts if not any(v is b for b in blocking)]
+    if rest:
+        console.print(_verdicts(rest))
+    if get(results, "recommendation", "rung") or get(results, "recommendation", "why"):
         console.print(_recommendation(results["recommendation"]))

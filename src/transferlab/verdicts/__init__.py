@@ -2,12 +2,16 @@
 
 A rule reads the finished rungs (their test predictions, curves and costs) and says something
 only when the evidence supports it; comparisons between rungs use paired tests on the same test
-examples, so "better" means better beyond the noise of this test set.
+examples, so "better" means better beyond the noise of this test set. A test split that cannot
+compare rungs at all (one class, or a training class with too few test examples) gets the
+``test_cannot_decide`` error, and then no rule compares rungs on it: ``ctx.compare`` returns an
+undecided comparison, never a significant one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
@@ -15,7 +19,7 @@ import numpy as np
 from ..registry import Registry
 
 TRANSFER = ("frozen", "finetune", "full", "lora", "zero_shot")
-CONTROLS = ("scratch", "classical")
+CONTROLS = ("scratch", "classical", "scratch_small")
 
 
 @dataclass
@@ -27,14 +31,33 @@ class VerdictContext:
     metric: str
     audit: list[dict] = field(default_factory=list)
     leakage_policy: str = ""  # what the run did about cross-split duplicates: dedupe, warn (fail stops)
+    y_val: np.ndarray | None = None  # the validation labels every rung's predictions["val"] answers
+    split_by: str = ""  # how the split was made when it matters to the advice: "time", "group" or ""
 
     def by_strategy(self, *strategies: str) -> list[dict]:
         return [r for r in self.rungs if r["strategy"] in strategies]
 
     def score(self, rung: dict) -> float:
+        """The rung's test score: to describe the test, never to choose which rungs to compare."""
         return rung["test"][self.metric]["mean"]
 
+    def val_score(self, rung: dict) -> float:
+        """The rung's validation score (its first seed's draw): what rules choose rungs by."""
+        return rung["val"][self.metric]["mean"]
+
+    @cached_property
+    def test_problem(self) -> dict | None:
+        """Why this test split cannot compare rungs (see ``decidable.split_problem``), or None."""
+        from .decidable import split_problem
+
+        return split_problem(self.y_test, self.y_train, self.classes)
+
     def compare(self, a: dict, b: dict) -> dict:
+        """metric(a) - metric(b) on the same test examples; undecided (never significant) when the
+        test split cannot compare rungs."""
+        if self.test_problem is not None:
+            return {"a": a["name"], "b": b["name"], "metric": self.metric, "decided": False, "significant": False,
+                    "reason": "the test split cannot compare rungs (see test_cannot_decide)"}
         from ..evaluation import paired_bootstrap
 
         out = paired_bootstrap(self.y_test, test_predictions(a), test_predictions(b), self.metric,
@@ -58,7 +81,7 @@ RULES: Registry[Rule] = Registry("verdict rule")
 
 
 def run_verdicts(ctx: VerdictContext) -> list[dict]:
-    from . import rules  # noqa: F401  (registration)
+    from . import decidable, rules  # noqa: F401  (registration)
 
     out: list[dict] = []
     for name in RULES.list_():

@@ -15,26 +15,43 @@ def _fmt(c: dict) -> str:
     return f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}], p={c['p_value']:.3f}"
 
 
+def _outcome(c: dict) -> str:
+    """What a paired comparison (a - b) shows: "better", "worse" or "within noise". Every message
+    that describes a comparison takes its words from this, so "within noise" is never printed for
+    a significant difference, nor "beats" for one that is not."""
+    if not c["significant"]:
+        return "within noise"
+    return "better" if c["delta"] > 0 else "worse"
+
+
 @RULES.register("transfer")
 def transfer(ctx: VerdictContext) -> list[dict]:
-    """negative_transfer or transfer_helped: the best transfer rung against the best control."""
+    """negative_transfer or transfer_helped: the best transfer rung against the best control, both
+    chosen on validation and then compared on test (choosing on test would favour whichever side
+    the test's noise flattered)."""
     transfer_rungs, controls = ctx.by_strategy(*TRANSFER), ctx.by_strategy(*CONTROLS)
-    if not transfer_rungs or not controls:
+    if not transfer_rungs or not controls or ctx.test_problem is not None:
         return []
-    best = max(transfer_rungs, key=ctx.score)
-    control = max(controls, key=ctx.score)
+    best = max(transfer_rungs, key=ctx.val_score)
+    control = max(controls, key=ctx.val_score)
     c = ctx.compare(best, control)
     names = [best["name"], control["name"]]
-    if c["significant"] and c["delta"] > 0:
+    evidence = {"comparison": c, "chosen_on": "validation",
+                "validation": {r["name"]: ctx.val_score(r) for r in (best, control)}}
+    outcome = _outcome(c)
+    if outcome == "better":
         return [verdict("transfer_helped", "info", names,
-                        f"Transfer helped: {best['name']} beats {control['name']} on test {ctx.metric} by {_fmt(c)}.",
-                        "Keep the pretrained backbone; compare the transfer rungs' costs to pick one.", comparison=c)]
-    worse = c["significant"] and c["delta"] < 0
-    return [verdict("negative_transfer", "error" if worse else "warning", names,
-                    f"{'Negative transfer' if worse else 'No evidence that transfer helps'}: the best transfer rung "
-                    f"{best['name']} is {'worse than' if worse else 'not better than'} {control['name']} "
-                    f"({ctx.metric} {_fmt(c)}).",
-                    "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", comparison=c)]
+                        f"Transfer helped: {best['name']}, the best transfer rung on validation, beats "
+                        f"{control['name']}, the best control, on test {ctx.metric} by {_fmt(c)}.",
+                        "Keep the pretrained backbone; compare the transfer rungs' costs to pick one.", **evidence)]
+    if outcome == "worse":
+        message = (f"Negative transfer: {best['name']}, the best transfer rung on validation, is worse than "
+                   f"{control['name']}, the best control, on test ({ctx.metric} {_fmt(c)}).")
+    else:
+        message = (f"No evidence that transfer helps: {best['name']}, the best transfer rung on validation, is "
+                   f"within noise of {control['name']}, the best control, on test ({ctx.metric} {_fmt(c)}).")
+    return [verdict("negative_transfer", "error" if outcome == "worse" else "warning", names, message,
+                    "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", **evidence)]
 
 
 TRAINS_BACKBONE = ("finetune", "full", "lora")  # rungs that change what the backbone computes
@@ -117,7 +134,8 @@ def fit_quality(ctx: VerdictContext) -> list[dict]:
 
 @RULES.register("imbalance")
 def imbalance(ctx: VerdictContext) -> list[dict]:
-    """imbalance: accuracy close to the majority baseline, or minority classes barely recalled."""
+    """imbalance: the most accurate rung is not more accurate than the majority baseline (within
+    noise, or less accurate), or minority classes barely recalled."""
     majority = ctx.by_strategy("majority")
     scored = [r for r in ctx.rungs if r["strategy"] != "majority"]
     if not scored:
@@ -125,39 +143,43 @@ def imbalance(ctx: VerdictContext) -> list[dict]:
     best = max(scored, key=lambda r: r["test"]["accuracy"]["mean"])
     counts = np.bincount(ctx.y_train, minlength=len(ctx.classes))
     minority = [ctx.classes[i] for i in np.flatnonzero(counts < counts.max() / 3)]
+    thin = {t["class"] for t in (ctx.test_problem or {}).get("thin", [])}  # too few to estimate a recall
     low_recall = {k: v["recall"] for k, v in best["test"].get("per_class", {}).items()
-                  if k in minority and v["support"] > 0 and v["recall"] < 0.5}
-    near_majority = None
-    if majority:
-        from ..evaluation import paired_bootstrap
-
-        m = majority[0]
-        c = paired_bootstrap(ctx.y_test, test_predictions(best), test_predictions(m), "accuracy",
-                             n_classes=len(ctx.classes))
-        if not (c["significant"] and c["delta"] > 0):
-            near_majority = c
-    if not low_recall and near_majority is None:
+                  if k in minority and k not in thin and v["support"] > 0 and v["recall"] < 0.5}
+    versus = _versus_majority(ctx, best, majority[0]) if majority and ctx.test_problem is None else None
+    if not low_recall and versus is None:
         return []
     parts = []
-    if near_majority is not None:
-        parts.append(f"the most accurate rung, {best['name']}, is within noise of always predicting the majority "
-                     f"class (accuracy {_fmt(near_majority)})")
+    if versus is not None:
+        relation = ("is within noise of" if _outcome(versus) == "within noise"
+                    else "is less accurate than")
+        parts.append(f"the most accurate rung, {best['name']}, {relation} always predicting the majority class "
+                     f"(accuracy {_fmt(versus)})")
     if low_recall:
         parts.append("minority classes are rarely found: " + ", ".join(f"{k} recall {v:.2f}" for k, v in low_recall.items()))
     return [verdict("imbalance", "warning", [best["name"]], f"Imbalance: {'; '.join(parts)}.",
                     "Judge by balanced accuracy and macro-F1, not accuracy; collect more minority examples or "
                     "weight the classes.", minority_classes=minority, low_recall=low_recall,
-                    versus_majority=near_majority)]
+                    versus_majority=versus)]
+
+
+def _versus_majority(ctx: VerdictContext, best: dict, majority: dict) -> dict | None:
+    """The accuracy comparison best - majority when best is not significantly more accurate, else None."""
+    from ..evaluation import paired_bootstrap
+
+    c = paired_bootstrap(ctx.y_test, test_predictions(best), test_predictions(majority), "accuracy",
+                         n_classes=len(ctx.classes))
+    return None if _outcome(c) == "better" else {"a": best["name"], "b": majority["name"], **c}
 
 
 @RULES.register("within_noise")
 def within_noise(ctx: VerdictContext) -> list[dict]:
     """within_noise: the two best rungs cannot be told apart on this test set."""
     scored = sorted((r for r in ctx.rungs if r["strategy"] != "majority"), key=ctx.score, reverse=True)
-    if len(scored) < 2:
+    if len(scored) < 2 or ctx.test_problem is not None:
         return []
     c = ctx.compare(scored[0], scored[1])
-    if c["significant"]:
+    if _outcome(c) != "within noise":
         return []
     return [verdict("within_noise", "info", [scored[0]["name"], scored[1]["name"]],
                     f"{scored[0]['name']} and {scored[1]['name']} are within noise of each other "
@@ -169,15 +191,19 @@ def within_noise(ctx: VerdictContext) -> list[dict]:
 def finetune_cost(ctx: VerdictContext) -> list[dict]:
     """finetune_not_worth_cost: training the backbone costs far more than frozen and does not beat it."""
     out = []
+    if ctx.test_problem is not None:
+        return out
     for r, base in _trained_vs_frozen(ctx):
         if base is None:
             continue
         base_cost = base["cost"]["fit_seconds"] + base["cost"].get("extract_seconds", 0.0)
         ratio = r["cost"]["fit_seconds"] / max(base_cost, 1e-3)
         c = ctx.compare(r, base)
-        if ratio >= COST_RATIO and not (c["significant"] and c["delta"] > 0):
+        outcome = _outcome(c)
+        if ratio >= COST_RATIO and outcome != "better":
+            relation = "is worse than it" if outcome == "worse" else "is within noise of it"
             out.append(verdict("finetune_not_worth_cost", "info", [r["name"], base["name"]],
-                               f"{r['name']} costs {ratio:.0f}x the fit time of {base['name']} and is not better "
+                               f"{r['name']} costs {ratio:.0f}x the fit time of {base['name']} and {relation} "
                                f"({ctx.metric} {_fmt(c)}).",
                                f"Use {base['name']} unless more data or epochs change this.",
                                comparison=c, cost_ratio=ratio))
@@ -186,20 +212,24 @@ def finetune_cost(ctx: VerdictContext) -> list[dict]:
 
 @RULES.register("zero_shot")
 def zero_shot_enough(ctx: VerdictContext) -> list[dict]:
-    """no_training_needed: the zero-shot rung, which trains nothing, is not beaten by any rung that trains."""
+    """no_training_needed: the zero-shot rung, which trains nothing, is not beaten by the rung that
+    trains and scores best on validation."""
     out = []
-    trained = ctx.by_strategy("frozen", *TRAINS_BACKBONE, "classical", "scratch")
-    if not trained:
+    trained = ctx.by_strategy("frozen", *TRAINS_BACKBONE, "classical", "scratch", "scratch_small")
+    if not trained or ctx.test_problem is not None:
         return []
+    best = max(trained, key=ctx.val_score)
     for z in ctx.by_strategy("zero_shot"):
-        best = max(trained, key=ctx.score)
         c = ctx.compare(best, z)
-        if not (c["significant"] and c["delta"] > 0):
-            out.append(verdict("no_training_needed", "info", [z["name"], best["name"]],
-                               f"{z['name']} uses no training labels and the best trained rung, {best['name']}, "
-                               f"does not beat it ({ctx.metric} {_fmt(c)}).",
-                               "Consider the zero-shot model: no training, and new labels only need a name or a "
-                               "description.", comparison=c))
+        outcome = _outcome(c)
+        if outcome == "better":
+            continue
+        relation = "is worse than it" if outcome == "worse" else "is within noise of it"
+        out.append(verdict("no_training_needed", "info", [z["name"], best["name"]],
+                           f"{z['name']} uses no training labels, and the trained rung best on validation, "
+                           f"{best['name']}, {relation} on test ({ctx.metric} {_fmt(c)}).",
+                           "Consider the zero-shot model: no training, and new labels only need a name or a "
+                           "description.", comparison=c))
     return out
 
 
