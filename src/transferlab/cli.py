@@ -14,6 +14,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from .cli_options import spec_options
 from .errors import TransferlabError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -66,124 +67,45 @@ def _execute(data, spec_kwargs: dict, quiet: bool, as_json: bool, spec=None, mod
     typer.echo(f"Report: {results.report_path}")
 
 
-# A --config file's settings are overridden only by flags given on the command line.
-FLAG_FOR = {"backbones": "backbone", "audit": "no_audit", "corruptions": "no_corruptions"}  # setting -> parameter
-
-
-def _with_config(ctx: typer.Context, config: Path, data: Optional[str], kwargs: dict) -> tuple[Optional[str], dict]:
-    """The YAML's settings (and data), with every flag the user actually passed on top."""
+def _with_config(config: Path, data: Optional[str], settings: dict) -> tuple[Optional[str], dict]:
+    """The YAML's settings (and data), with the flags the user typed on top."""
     from .config import read_yaml
 
     try:
-        settings, config_data = read_yaml(config)
+        from_file, file_data = read_yaml(config)
     except TransferlabError as exc:
         _fail(str(exc), 2)
-
-    def passed(key: str) -> bool:  # by name: typer may carry its own copy of click's ParameterSource
-        source = ctx.get_parameter_source(FLAG_FOR.get(key, key))
-        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
-
-    given = {k: v for k, v in kwargs.items() if passed(k)}
-    return (data if data is not None else config_data), {**settings, **given}
+    return (data if data is not None else file_data), {**from_file, **settings}
 
 
-GROUP_HELP = "Column with a group id (patient, product...): no group spans two splits."
-TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
-LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test is never touched), "
-                "fail, or warn.")
-RUNGS_HELP = ("Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (the default), and "
-              "zero_shot, lora.")
+# The settings that shape the data and the backbones' features: what audit and rank read.
+DATA_SETTINGS = ("backbones", "text_column", "label_column", "split_column", "group_column", "time_column", "out",
+                 "name", "seed", "val_fraction", "test_fraction", "max_train", "max_val", "max_test", "max_length",
+                 "image_size", "clip_seconds", "extract_batch_size", "cache_dir", "trust_remote_code", "threads")
 
-# Options shared by the commands that read data (run, rank, audit).
 Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file.")]
 TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column with the text.")]
-LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="Column with the label.")]
-SplitColumn = Annotated[Optional[str], typer.Option("--split-column", help="Column with train/val/test per row.")]
-GroupColumn = Annotated[Optional[str], typer.Option("--group-column", help=GROUP_HELP)]
-TimeColumn = Annotated[Optional[str], typer.Option("--time-column", help=TIME_HELP)]
-Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/<name>-<time>).")]
-MaxLength = Annotated[int, typer.Option("--max-length", help="Text: tokens per input.")]
-ImageSize = Annotated[int, typer.Option("--image-size", help="Images: side in pixels.")]
-ClipSeconds = Annotated[float, typer.Option("--clip-seconds", help="Audio: seconds per clip (longer clips are centre-cropped, shorter ones zero-padded).")]
-TrustRemoteCode = Annotated[bool, typer.Option("--trust-remote-code", help="Let Hugging Face models run their own code.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
 @app.command()
+@spec_options()
 def run(
-    ctx: typer.Context,
     data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="A folder of images (one subfolder per "
                                                   "class) or a CSV/JSONL/Parquet file; optional with --config "
                                                   "holding data:.")] = None,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec (keys = the settings, "
                                           "plus data:); flags given on the command line override it."),
-    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Candidate base model (repeatable): "
-                                                 "hf:<repo or folder>, timm:<name>, torchvision:<name>, minilm, "
-                                                 "mobilenet_v2, efficientnet_lite0/1/2."),
-    rungs: Optional[str] = typer.Option(None, "--rungs", help=RUNGS_HELP),
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    split_column: SplitColumn = None,
-    group_column: GroupColumn = None,
-    time_column: TimeColumn = None,
-    out: Out = None,
-    seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
-    seeds: int = typer.Option(3, "--seeds", help="Seeds for the cheap rungs (classical, frozen): each refits on "
-                              "another random train/validation draw; test metrics are the mean with an interval."),
-    train_seeds: int = typer.Option(1, "--train-seeds", help="Seeds for the rungs that train a backbone "
-                                    "(finetune, full, lora, scratch); each costs a whole training run."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an unfinished run (crashed or killed) "
                                           "in this run directory, with its own settings; finished stages are kept."),
-    executor: str = typer.Option("local", "--executor", help="local, or ray: run rungs, candidates and seeds as "
-                                 "Ray tasks (needs the distributed extra)."),
-    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing "
-                                              "cluster (e.g. ray://head:10001 or auto); default a local Ray."),
-    ray_gpus: float = typer.Option(0.0, "--ray-gpus", help="With --executor ray: GPUs each training task "
-                                   "(finetune, full, lora, scratch) requests; 0.5 shares a GPU between two."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
-    learning_curve_trained: bool = typer.Option(False, "--learning-curve-trained", help="Also measure finetune's "
-                                                "(and lora's) learning curve: retrained on 25% and 50% of train."),
-    no_save_models: bool = typer.Option(False, "--no-save-models", help="Do not keep the fitted models under "
-                                        "models/ (then transferlab export has nothing to export)."),
-    epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Training batch size."),
-    lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the new head and of training from scratch."),
-    top_lr_ratio: float = typer.Option(0.1, "--top-lr-ratio", help="finetune: top backbone block's rate relative "
-                                       "to --lr (also full's uniform rate)."),
-    bottom_lr_ratio: float = typer.Option(0.01, "--bottom-lr-ratio", help="finetune: the stem's rate relative to --lr."),
-    unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
-    lora_rank: int = typer.Option(8, "--lora-rank", help="lora: rank of the adapters."),
-    lora_alpha: float = typer.Option(16, "--lora-alpha", help="lora: adapter scale numerator (scaled by alpha / rank)."),
-    lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="lora: comma-separated names of the layers "
-                                               "to adapt, e.g. query,value (default: per architecture)."),
-    label_descriptions: Optional[Path] = typer.Option(None, "--label-descriptions", help="zero_shot: a JSON, YAML or "
-                                                      "CSV file mapping each label to a description to embed."),
-    zero_shot_template: Optional[str] = typer.Option(None, "--zero-shot-template", help="zero_shot: prompt with {} "
-                                                     "for the label, e.g. 'a review that is {}' (CLIP: 'a photo of a {}.')."),
-    max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
-    max_val: Optional[int] = typer.Option(None, "--max-val", help="Cap on validation examples."),
-    max_test: Optional[int] = typer.Option(None, "--max-test", help="Cap on test examples."),
-    max_length: MaxLength = 256,
-    image_size: ImageSize = 224,
-    clip_seconds: ClipSeconds = 3.0,
-    ood: Optional[Path] = typer.Option(None, "--ood", help="An out-of-distribution test set, same format and columns "
-                                       "as DATA; every rung is scored on it."),
-    target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
-                                           "curve estimates the labelled examples per class to reach it."),
-    on_leakage: str = typer.Option("dedupe", "--on-leakage", help=LEAKAGE_HELP),
-    no_audit: bool = typer.Option(False, "--no-audit", help="Skip the data audit (not recommended)."),
-    no_corruptions: bool = typer.Option(False, "--no-corruptions", help="Skip the built-in corrupted copies of the test split."),
-    top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
-                                        "(all of them still get the frozen rung)."),
-    trust_remote_code: TrustRemoteCode = False,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
-    mlflow: Optional[str] = typer.Option(None, "--mlflow", help="MLflow tracking URI (sqlite:///mlflow.db, "
-                                         "file:./mlruns, http://host:5000): log the finished run there, one "
-                                         "nested run per rung."),
-    mlflow_experiment: str = typer.Option("transferlab", "--mlflow-experiment", help="MLflow experiment name."),
+    *,
+    settings: dict,
 ) -> None:
-    """Run the ladder on your data and write results.json and report.html.
+    """Run the ladder on your data and write results.json and report.html. Every setting of the
+    run spec is an option; flags you type override --config.
 
     Example:
 
@@ -195,50 +117,20 @@ def run(
 
         transferlab run --resume runs/photos-20261122-101500
     """
-    kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
-                  split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, epochs=epochs,
-                  seeds=seeds, train_seeds=train_seeds, executor=executor, ray_address=ray_address, ray_gpus=ray_gpus,
-                  threads=threads,
-                  save_models=not no_save_models, learning_curve_trained=learning_curve_trained,
-                  batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
-                  unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
-                  lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
-                  label_descriptions=str(label_descriptions) if label_descriptions else None,
-                  zero_shot_template=zero_shot_template,
-                  max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code, top_k=top_k,
-                  ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
-                  on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
-    if rungs is not None:
-        kwargs["rungs"] = rungs
     if resume is not None:
         _execute(data, {"run_dir": resume}, quiet, as_json, mode="resume")
         return
     if config is not None:
-        data, kwargs = _with_config(ctx, config, data, kwargs)
+        data, settings = _with_config(config, data, settings)
     if data is None:
         _fail("No data given. Pass DATA (a folder or a CSV/JSONL/Parquet file), or --config with a data: entry.", 2)
-    _execute(data, kwargs, quiet, as_json)
+    _execute(data, settings, quiet, as_json)
 
 
 @app.command()
-def audit(
-    data: Data,
-    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="A backbone whose embeddings "
-                                                 "find near-duplicates (optional; the first is used)."),
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    split_column: SplitColumn = None,
-    group_column: GroupColumn = None,
-    time_column: TimeColumn = None,
-    on_leakage: str = typer.Option("warn", "--on-leakage", help=LEAKAGE_HELP + " (audit alone: warn)."),
-    out: Out = None,
-    seed: int = typer.Option(0, "--seed", help="Seed for the split."),
-    max_length: MaxLength = 256,
-    image_size: ImageSize = 224,
-    clip_seconds: ClipSeconds = 3.0,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    as_json: AsJson = False,
-) -> None:
+@spec_options(DATA_SETTINGS + ("on_leakage",), defaults={"on_leakage": "warn"},
+              helps={"backbones": "A backbone whose embeddings find near-duplicates (optional; the first is used)."})
+def audit(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings: dict) -> None:
     """Audit the data before any training: duplicates and near-duplicates within and across splits,
     label conflicts, imbalance, label shift, and group or time overlap.
 
@@ -246,32 +138,12 @@ def audit(
 
         transferlab audit reviews.csv --text-column review --label-column stars --backbone minilm
     """
-    kwargs = dict(backbones=list(backbone or []), text_column=text_column, label_column=label_column,
-                  split_column=split_column, group_column=group_column, time_column=time_column,
-                  on_leakage=on_leakage, out=str(out) if out else None, seed=seed, max_length=max_length,
-                  image_size=image_size, clip_seconds=clip_seconds)
-    _execute(data, kwargs, quiet, as_json, mode="audit")
+    _execute(data, settings, quiet, as_json, mode="audit")
 
 
 @app.command()
-def rank(
-    data: Data,
-    backbone: List[str] = typer.Option(..., "--backbone", "-b", help="Candidate base model (repeatable)."),
-    text_column: TextColumn = None,
-    label_column: LabelColumn = None,
-    split_column: SplitColumn = None,
-    group_column: GroupColumn = None,
-    time_column: TimeColumn = None,
-    out: Out = None,
-    seed: int = typer.Option(0, "--seed", help="Seed for the split and the score subsample."),
-    max_train: Optional[int] = typer.Option(None, "--max-train", help="Cap on training examples (stratified)."),
-    max_length: MaxLength = 256,
-    image_size: ImageSize = 224,
-    clip_seconds: ClipSeconds = 3.0,
-    trust_remote_code: TrustRemoteCode = False,
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
-    as_json: AsJson = False,
-) -> None:
+@spec_options(DATA_SETTINGS, required=("backbones",))
+def rank(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings: dict) -> None:
     """Rank candidate backbones by how well their frozen features fit your labels, next to their cost.
 
     Scores (LogME, H-score, kNN and linear-probe accuracy) use the training split only; no model
@@ -281,26 +153,21 @@ def rank(
 
         transferlab rank photos/ --backbone mobilenet_v2 --backbone efficientnet_lite0 --image-size 96
     """
-    kwargs = dict(backbones=list(backbone), text_column=text_column, label_column=label_column,
-                  split_column=split_column, group_column=group_column, time_column=time_column, out=str(out) if out else None, seed=seed, max_train=max_train,
-                  max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code)
-    _execute(data, kwargs, quiet, as_json, mode="rank")
+    _execute(data, settings, quiet, as_json, mode="rank")
 
 
 @app.command()
+@spec_options(("backbones", "rungs", "out", "seed", "epochs", "max_train"), show_defaults=False)
 def demo(
     modality: str = typer.Option("text", "--modality", help="text (fine-food reviews, MiniLM) or image "
                                  "(Animal-MNIST, MobileNetV2 and EfficientNet-Lite0)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/demo-<modality>-<time>)."),
-    rungs: Optional[str] = typer.Option(None, "--rungs", help=RUNGS_HELP),
-    backbone: Optional[List[str]] = typer.Option(None, "--backbone", "-b", help="Override the demo's backbones."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the demo's epoch cap."),
-    max_train: Optional[int] = typer.Option(None, "--max-train", help="Override the demo's training-set cap."),
-    seed: int = typer.Option(0, "--seed", help="Seed."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    quiet: Quiet = False,
     as_json: AsJson = False,
+    *,
+    settings: dict,
 ) -> None:
-    """Run the offline demo: real data, real pretrained models, no network.
+    """Run the offline demo: real data, real pretrained models, no network. The options override the
+    demo's own settings.
 
     Example:
 
@@ -313,9 +180,7 @@ def demo(
     if modality not in DEMOS:
         _fail(f"--modality must be one of {', '.join(DEMOS)}; got '{modality}'.", 2)
     try:
-        spec = demo_spec(modality, out=str(out) if out else None, name=f"demo-{modality}", seed=seed,
-                         rungs=rungs, backbones=list(backbone) if backbone else None, epochs=epochs,
-                         max_train=max_train)
+        spec = demo_spec(modality, **{"name": f"demo-{modality}", **settings})
         data = demo_data(modality)
     except TransferlabError as exc:
         _fail(str(exc), 2)

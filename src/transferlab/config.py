@@ -17,16 +17,21 @@ BACKBONE_STRATEGIES = ("zero_shot", "frozen", "finetune", "full", "lora", "scrat
 DEFAULT_RUNGS = ("majority", "classical", "frozen", "finetune", "full", "scratch")
 
 
-def _help(text: str, default: Any) -> Any:
+def _help(text: str, default: Any, **cli: Any) -> Any:
+    """A setting: its help text and default, and how the command line spells it if not ``--field-name``
+    (``cli``: another flag, ``short``: a one-letter alias, ``repeatable``: a list given once per item);
+    transferlab.cli_options turns every field into an option."""
+    metadata = {"help": text, **cli}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": text})
-    return field(default=default, metadata={"help": text})
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class RunSpec:
     backbones: list[str] = _help("Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
-                                 "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [])
+                                 "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [],
+                                 cli="--backbone", short="-b", repeatable=True)
     rungs: list[str] = _help(f"Which rungs of the ladder to run: {', '.join(STRATEGIES)}.", list(DEFAULT_RUNGS))
     text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None)
     label_column: str | None = _help("Column holding the label.", None)
@@ -34,7 +39,7 @@ class RunSpec:
     group_column: str | None = _help("Column with a group id (patient, product...): no group is split across "
                                      "train, validation and test.", None)
     time_column: str | None = _help("Column with a date/time or number: train on the oldest, test on the newest.", None)
-    out: str | None = _help("Run directory (default runs/<name>).", None)
+    out: str | None = _help("Run directory (default runs/<name>-<time>).", None, short="-o")
     name: str | None = _help("Run name, used for the default run directory.", None)
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
     seeds: int = _help("Seeds per rung for the cheap rungs (classical, frozen): each extra seed refits on a "
@@ -52,7 +57,7 @@ class RunSpec:
                               "transferlab export).", True)
     val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
     test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2)
-    max_train: int | None = _help("Cap on training examples (stratified subsample); None keeps all.", None)
+    max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None)
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
     top_k: int | None = _help("Train (finetune, full, scratch) only the best k backbones by LogME; all get frozen.", None)
@@ -84,7 +89,7 @@ class RunSpec:
     lora_rank: int = _help("lora: rank r of the low-rank adapters.", 8)
     lora_alpha: float = _help("lora: adapter scale numerator (updates are scaled by alpha / r).", 16)
     lora_dropout: float = _help("lora: dropout on the adapters' inputs.", 0.1)
-    lora_targets: list[str] | None = _help("lora: names of the layers to adapt (e.g. query,value); None = the "
+    lora_targets: list[str] | None = _help("lora: names of the layers to adapt (e.g. query,value); unset: the "
                                            "architecture's default (BERT: query/key/value/dense, ViT: qkv, CLIP: "
                                            "q/k/v/out_proj, CNNs: pointwise 1x1 convolutions).", None)
     label_descriptions: dict[str, str] | str | None = _help("zero_shot: label -> description to embed instead of "
@@ -104,7 +109,8 @@ class RunSpec:
                                "finished run is logged there, one nested MLflow run per rung. Needs "
                                "transferlab[tracking].", None)
     mlflow_experiment: str = _help("MLflow experiment the run is logged to (with mlflow).", "transferlab")
-    notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [])
+    notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [],
+                             cli="--note", repeatable=True)
 
     def __post_init__(self) -> None:
         if isinstance(self.rungs, str):
