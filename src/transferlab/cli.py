@@ -171,6 +171,11 @@ def run(
     target: Optional[float] = typer.Option(None, "--target", help="The test metric you need (e.g. 0.9): the learning "
                                            "curve estimates the labelled examples per class to reach it."),
     on_leakage: str = typer.Option("dedupe", "--on-leakage", help=LEAKAGE_HELP),
+    max_dedupe_share: float = typer.Option(0.05, "--max-dedupe-share", help="dedupe: the largest share of the "
+                                           "training or validation split removed without asking (0.05 = 5%); "
+                                           "above it the run stops and shows sample pairs."),
+    confirm_dedupe: bool = typer.Option(False, "--confirm-dedupe", help="dedupe: remove the cross-split copies "
+                                        "even above --max-dedupe-share (look at them first with transferlab audit)."),
     no_audit: bool = typer.Option(False, "--no-audit", help="Skip the data audit (not recommended)."),
     no_corruptions: bool = typer.Option(False, "--no-corruptions", help="Skip the built-in corrupted copies of the test split."),
     top_k: Optional[int] = typer.Option(None, "--top-k", help="Train only the best k backbones by LogME "
@@ -207,7 +212,8 @@ def run(
                   zero_shot_template=zero_shot_template,
                   max_length=max_length, image_size=image_size, clip_seconds=clip_seconds, trust_remote_code=trust_remote_code, top_k=top_k,
                   ood=str(ood) if ood else None, corruptions=not no_corruptions, target=target,
-                  on_leakage=on_leakage, audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
+                  on_leakage=on_leakage, max_dedupe_share=max_dedupe_share, confirm_dedupe=confirm_dedupe,
+                  audit=not no_audit, mlflow=mlflow, mlflow_experiment=mlflow_experiment)
     if rungs is not None:
         kwargs["rungs"] = rungs
     if resume is not None:

@@ -27,6 +27,7 @@ class VerdictContext:
     metric: str
     audit: list[dict] = field(default_factory=list)
     leakage_policy: str = ""  # what the run did about cross-split duplicates: dedupe, warn (fail stops)
+    dedupe: dict = field(default_factory=dict)  # results.json audit.dedupe: removed, share, max_share, confirmed
 
     def by_strategy(self, *strategies: str) -> list[dict]:
         return [r for r in self.rungs if r["strategy"] in strategies]
