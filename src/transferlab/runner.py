@@ -44,6 +44,14 @@ def prepare_task(data: Any, spec: RunSpec) -> Task:
     return subsample(task, {"train": spec.max_train, "val": spec.max_val, "test": spec.max_test}, spec.seed)
 
 
+def check_rung_data(task: Task, spec: RunSpec) -> None:
+    """Each chosen rung's own objection to the data, before the run directory is created."""
+    from .rungs import RUNGS
+
+    for name in spec.rungs:
+        RUNGS.get(name)().check_data(task, spec)
+
+
 def resolve_backbones(spec: RunSpec, modality: str) -> list:
     from .backbones import resolve
 
@@ -477,6 +485,8 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
     task = prepare_task(data, spec)
     backbones = resolve_backbones(spec, task.modality)
     ood = {} if rank_only or audit_only else ood_sets(task, spec)
+    if not rank_only:
+        check_rung_data(task, spec)
     out = _prepare_out(spec, data, resume)
     stages = _Stages(out)
     if not resume:
@@ -486,7 +496,7 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
                            "spec": spec.to_dict()}, out / "run.json")
     (out / "error.txt").unlink(missing_ok=True)
     try:
-        task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages, audit_only)
+        task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
         if audit_only:
             return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
                            task, spec, out, time.perf_counter())
@@ -545,7 +555,7 @@ def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
 
 
 def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress,
-                    stages: _Stages | None = None, audit_only: bool = False) -> tuple[Task, dict, dict | None]:
+                    stages: _Stages | None = None, rank_only: bool = False) -> tuple[Task, dict, dict | None]:
     """Audit the split data, then apply the leakage policy; returns the (deduplicated) task.
 
     The first backbone embeds every example for the embedding-based near-duplicate search; the
@@ -581,9 +591,9 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
     audit["_pairs"] = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
                        for a, b in f.pairs]
     row = {origin: i for i, origin in enumerate(task.origins)}  # origins (file, row) are unique
-    # the audit alone only reports: it never stops to ask before removing copies
+    # audit and rank report, and score no test set: they never stop to ask before removing copies
     deduped, notes = apply_leakage_policy(task, report, spec.on_leakage, confirmed=spec.confirm_dedupe,
-                                          max_share=None if audit_only else spec.max_dedupe_share)
+                                          max_share=None if rank_only else spec.max_dedupe_share)
     audit["policy"] = spec.on_leakage
     audit["actions"] = notes
     if spec.on_leakage == "dedupe":

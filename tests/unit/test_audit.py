@@ -330,6 +330,15 @@ def test_dedupe_below_the_share_is_unchanged_and_counts_validation_too():
         apply_leakage_policy(t2, run_audit(AuditInputs(t2), ["exact_duplicates"]))
 
 
+def test_dedupe_never_empties_the_validation_split():
+    texts = clean_texts(30, np.random.default_rng(2))
+    splits = ["train"] * 20 + ["val"] * 4 + ["test"] * 6
+    texts[20:24] = texts[24:28]  # every validation text is also a test text
+    task = make_task(from_arrays(texts, [CLASSES[i % 2] for i in range(30)], splits=splits))
+    with pytest.raises(DataError, match="leaves no validation examples.*--on-leakage warn"):
+        apply_leakage_policy(task, run_audit(AuditInputs(task), ["exact_duplicates"]), max_share=None)
+
+
 def test_fail_names_count_origins_and_flag(leaky):
     task, _, _, report = leaky
     with pytest.raises(DataError) as err:

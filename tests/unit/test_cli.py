@@ -206,3 +206,35 @@ def test_dedupe_below_the_share_needs_no_confirmation(tmp_path):
     res = _run("run", data, "--split-column", "split", "--rungs", "majority", "--max-dedupe-share", "0",
                "--out", tmp_path / "zero")
     _assert_user_error(res, "would remove 1 of 30 training examples (3.3%), more than the 0% of a split")
+
+
+def _number_texts(tmp_path, texts) -> str:
+    path = tmp_path / "numbers.csv"
+    pd.DataFrame({"amount": texts, "label": ["a", "b"] * (len(texts) // 2)}).to_csv(path, index=False)
+    return path
+
+
+def test_texts_that_are_numbers_run_in_the_classical_rung(tmp_path):
+    # ids of 4-5 digits, each in one text only: min_df=2 alone would keep no term at all
+    rng = __import__("numpy").random.default_rng(1)
+    path = _number_texts(tmp_path, [str(x) for x in rng.choice(range(1000, 99999), 60, replace=False)])
+    res = _run("run", path, "--text-column", "amount", "--rungs", "majority,classical", "--out", tmp_path / "o",
+               "--json")
+    assert res.exit_code == 0, res.output
+    classical = next(r for r in json.loads(res.stdout)["rungs"] if r["strategy"] == "classical")
+    assert "every term" in classical["chosen"]["features"]
+    # texts of two numbers that recur ("123 456"): the usual vocabulary
+    path = _number_texts(tmp_path, [f"{a} {b}" for a, b in rng.integers(10, 40, (60, 2))])
+    res = _run("run", path, "--text-column", "amount", "--rungs", "majority,classical", "--out", tmp_path / "p",
+               "--json", "--on-leakage", "warn")
+    assert res.exit_code == 0, res.output
+    classical = next(r for r in json.loads(res.stdout)["rungs"] if r["strategy"] == "classical")
+    assert classical["chosen"]["features"] == "TF-IDF words + bigrams"
+
+
+def test_texts_without_any_term_name_the_column_before_the_run_starts(tmp_path):
+    path = _number_texts(tmp_path, [f"{x:.1f}" for x in __import__("numpy").linspace(0, 9.9, 60)])  # "3.1": 1-char tokens
+    res = _run("run", path, "--text-column", "amount", "--rungs", "majority,classical,frozen", "--out", tmp_path / "o")
+    _assert_user_error(res, "column 'amount' of numbers.csv", "no word of 2 or more letters or digits",
+                       "--text-column", "--rungs majority,frozen")
+    assert not (tmp_path / "o").exists()  # nothing written: rerun with the same --out

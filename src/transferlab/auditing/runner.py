@@ -62,11 +62,6 @@ def run_audit(inputs: AuditInputs, checks: list[str] | None = None) -> AuditRepo
     return AuditReport(findings, skipped, seconds)
 
 
-def leaked_pairs(report: AuditReport) -> list[tuple[int, int]]:
-    """Cross-split duplicate and near-duplicate pairs (errors of the leakage checks)."""
-    return [p for f in report.errors() if f.check in LEAKAGE_CHECKS for p in f.pairs]
-
-
 @dataclass
 class Leak:
     """A cross-split pair as dedupe sees it: the copy it drops (the earlier split) and the one it keeps."""
@@ -200,7 +195,15 @@ def _dedupe_notes(removal: dict, confirmed: bool) -> list[str]:
 
 
 def _check_classes_still_trainable(before: Task, after: Task) -> None:
-    """Dropping copies must not leave a validation or test label without training examples."""
+    """Dropping copies must not empty the training or validation split, nor leave a validation or
+    test label without training examples."""
+    for split in ("train", "val"):
+        if (before.split == split).any() and not (after.split == split).any():
+            word = SPLIT_WORDS[split]
+            raise DataError(
+                f"Every {word} example duplicates an example of a later split, so dropping the copies leaves no "
+                f"{word} examples. Check the data (are the texts or files distinct?), or rerun with "
+                "--on-leakage warn to keep the copies.")
     in_train = set(after.y[after.split == "train"].tolist())
     lost = sorted({int(c) for c in after.y[after.split != "train"]} - in_train)
     if lost:
