@@ -157,7 +157,8 @@ class RunSpec:
             raise ConfigError(f"The 'max_dedupe_share' setting must be a share from 0 to 1 (e.g. 0.05 for 5%). "
                               f"Got {self.max_dedupe_share!r} instead.")
         if not isinstance(self.confirm_dedupe, bool):
-            raise ConfigError(f"The 'confirm_dedupe' setting must be true or false. Got {self.confirm_dedupe!r} instead.")
+            raise ConfigError(f"The 'confirm_dedupe' setting must be true or false. "
+                              f"Got {self.confirm_dedupe!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         _check_adaptation(self)

@@ -35,7 +35,11 @@ def demo_spec(modality: str = "text", **overrides: Any) -> RunSpec:
     settings = dict(DEMOS[modality])
     settings.update({k: v for k, v in overrides.items() if v is not None})
     caps = f"train {settings['max_train']}, val {settings['max_val']}, test {settings['max_test']}"
-    settings.setdefault("notes", []).insert(
+    notes = settings["notes"] = list(settings.get("notes") or [])
+    if modality == "image" and settings.get("confirm_dedupe"):
+        notes.insert(0, "Deduplication above max_dedupe_share is confirmed (confirm_dedupe): Animal-MNIST reuses "
+                        "silhouettes rescaled, shifted or mirrored; the report shows the removed copies.")
+    notes.insert(
         0, f"Demo sized for a 2-core CPU: stratified subsample to {caps} examples; at most "
            f"{settings['epochs']} epochs for the trainable rungs"
            + (f"; texts truncated to {settings['max_length']} tokens." if modality == "text"

@@ -266,7 +266,7 @@ def test_dedupe_removes_only_earlier_copies(leaky):
     assert deduped.items[i] == task.items[0] and deduped.y[i] == task.y[0] and deduped.hashes[i] == task.hashes[0]
     share = len(copies) / task.sizes()["train"]
     assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples "
-                     f"({share:.1%} of the training split; confirmed with --confirm-dedupe)."]
+                     f"({share:.1%} of the training split; confirmed: --confirm-dedupe)."]
     again = run_audit(AuditInputs(deduped), ["exact_duplicates", "near_duplicates"])
     assert not again.errors()
 

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -144,7 +145,7 @@ def test_executor_must_be_known(reviews_csv, tmp_path):
 
 def _leaky_csv(tmp_path, copies: int):
     """60 distinct texts (30 train, 15 val, 15 test) with ``copies`` training rows copying test rows."""
-    rng = __import__("numpy").random.default_rng(0)
+    rng = np.random.default_rng(0)
     words = ["".join(rng.choice(list("abcdefghijklmnoprstuvz"), 6)) for _ in range(400)]
     texts = [" ".join(rng.choice(words, 12)) for _ in range(60)]
     labels = ["pos", "neg"] * 30
@@ -183,10 +184,10 @@ def test_dedupe_stops_above_the_share_until_confirmed(tmp_path):
     removed = out["audit"]["removed"]
     assert len(removed) == 6 and {(p["a"]["split"], p["b"]["split"]) for p in removed} == {("train", "test")}
     assert all(p["a"]["text"] == p["b"]["text"] and p["method"] == "exact" for p in removed)
-    assert any("Removed 6 training examples" in n and "confirmed with --confirm-dedupe" in n for n in out["notes"])
+    assert any("Removed 6 training examples" in n and "confirmed: --confirm-dedupe" in n for n in out["notes"])
     leakage = next(v for v in out["verdicts"] if v["code"] == "leakage")
     assert leakage["severity"] == "warning" and "6 training examples (20.0% of the split)" in leakage["message"]
-    assert "confirmed with --confirm-dedupe" in leakage["message"]
+    assert "as confirmed (--confirm-dedupe)" in leakage["message"]
     html = (tmp_path / "o" / "report.html").read_text()
     section = html[html.index('<section id="removed">'):].split("</section>", 1)[0]
     assert section.count('<tr class="pair-meta">') == 6 and "Kept example it duplicated" in section
@@ -216,7 +217,7 @@ def _number_texts(tmp_path, texts) -> str:
 
 def test_texts_that_are_numbers_run_in_the_classical_rung(tmp_path):
     # ids of 4-5 digits, each in one text only: min_df=2 alone would keep no term at all
-    rng = __import__("numpy").random.default_rng(1)
+    rng = np.random.default_rng(1)
     path = _number_texts(tmp_path, [str(x) for x in rng.choice(range(1000, 99999), 60, replace=False)])
     res = _run("run", path, "--text-column", "amount", "--rungs", "majority,classical", "--out", tmp_path / "o",
                "--json")
@@ -233,7 +234,7 @@ def test_texts_that_are_numbers_run_in_the_classical_rung(tmp_path):
 
 
 def test_texts_without_any_term_name_the_column_before_the_run_starts(tmp_path):
-    path = _number_texts(tmp_path, [f"{x:.1f}" for x in __import__("numpy").linspace(0, 9.9, 60)])  # "3.1": 1-char tokens
+    path = _number_texts(tmp_path, [f"{x:.1f}" for x in np.linspace(0, 9.9, 60)])  # "3.1": two 1-char tokens
     res = _run("run", path, "--text-column", "amount", "--rungs", "majority,classical,frozen", "--out", tmp_path / "o")
     _assert_user_error(res, "column 'amount' of numbers.csv", "no word of 2 or more letters or digits",
                        "--text-column", "--rungs majority,frozen")

@@ -341,8 +341,9 @@ def test_removed_pairs_section_shows_each_copy_next_to_what_it_duplicated(result
     removed = _section(html, "removed")
     assert html.index('<section id="removed">') > html.index("Strategy ladder")
     assert "Removed copy" in removed and "Kept example it duplicated" in removed
-    assert "removed 30 training examples (25.0% of the split) and 2 validation examples (2.0% of the split), more" in removed
-    assert "confirmed with --confirm-dedupe" in removed and "the first 2 of 32 removed copies" in removed
+    assert ("removed 30 training examples (25.0% of the split) and 2 validation examples (2.0% of the split), "
+            "more than it removes without asking") in removed
+    assert "as confirmed (--confirm-dedupe)" in removed and "the first 2 of 32 removed copies" in removed
     assert removed.count('<tr class="pair-meta">') == 2
     assert "nearly identical · similarity 0.930 · method: perceptual hash" in removed
     assert "identical · similarity 1.000 · method: exact" in removed

@@ -189,7 +189,7 @@ def _dedupe_notes(removal: dict, confirmed: bool) -> list[str]:
         if n:
             word = SPLIT_WORDS[split]
             note = f"Removed {n} {word} example{'s' if n != 1 else ''} that duplicated {later} examples"
-            notes.append(note + (f" ({share:.1%} of the {word} split; confirmed with --confirm-dedupe)."
+            notes.append(note + (f" ({share:.1%} of the {word} split; confirmed: --confirm-dedupe)."
                                  if confirmed else "."))
     return notes
 

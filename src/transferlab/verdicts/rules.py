@@ -233,8 +233,8 @@ def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
                        for s in ("train", "val") if removed.get(s))
     return verdict("leakage", "warning", [],
                    f"Leakage found and removed: {found}; {cut} were dropped before training, more than the "
-                   f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed with "
-                   "--confirm-dedupe. The test scores are free of these copies only if the pairs are real copies; "
+                   f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed "
+                   "(--confirm-dedupe). The test scores are free of these copies only if the pairs are real copies; "
                    "so large a cut also leaves less to train on.",
                    "Look at the removed pairs in the report; if some are not copies, rerun with --on-leakage warn "
                    "or fix the files.", **evidence, dedupe=ctx.dedupe)
