@@ -229,10 +229,10 @@ def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
     are clean only if the removed pairs were real copies."""
     removed, share = ctx.dedupe.get("removed", {}), ctx.dedupe.get("share", {})
     words = {"train": "training", "val": "validation"}
-    cut = " and ".join(f"{removed[s]} {words[s]} examples ({share.get(s, 0):.1%} of the split)"
-                       for s in ("train", "val") if removed.get(s))
+    cut = " and ".join(f"{removed[s]} {words[s]} example{'' if removed[s] == 1 else 's'} "
+                       f"({share.get(s, 0):.1%} of the split)" for s in ("train", "val") if removed.get(s))
     return verdict("leakage", "warning", [],
-                   f"Leakage found and removed: {found}; {cut} were dropped before training, more than the "
+                   f"Leakage found and removed: {found}; dropped before training: {cut}, more than the "
                    f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed "
                    "(--confirm-dedupe). The test scores are free of these copies only if the pairs are real copies; "
                    "so large a cut also leaves less to train on.",
