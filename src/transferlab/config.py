@@ -65,6 +65,12 @@ class RunSpec:
                         "splits, label conflicts, imbalance, label shift, group and time overlap.", True)
     on_leakage: str = _help("What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
                             "test is never touched), fail, or warn.", "dedupe")
+    max_dedupe_share: float = _help("dedupe: the largest share of the training or validation split it removes "
+                                    "without asking; above it the run stops with sample pairs, unless "
+                                    "confirm_dedupe.", 0.05)
+    confirm_dedupe: bool = _help("dedupe: remove the cross-split copies even when they are more than "
+                                 "max_dedupe_share of a split (after looking at the pairs with transferlab "
+                                 "audit).", False)
     ood: str | None = _help("An out-of-distribution test set (same format and columns as the data); every rung "
                             "is scored on it and the drop from the clean test is reported.", None)
     corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
@@ -152,6 +158,13 @@ class RunSpec:
             raise ConfigError(f"The 'executor' setting must be local or ray. Got {self.executor!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):
             raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
+        if isinstance(self.max_dedupe_share, bool) or not isinstance(self.max_dedupe_share, (int, float)) \
+                or not 0 <= self.max_dedupe_share <= 1:
+            raise ConfigError(f"The 'max_dedupe_share' setting must be a share from 0 to 1 (e.g. 0.05 for 5%). "
+                              f"Got {self.max_dedupe_share!r} instead.")
+        if not isinstance(self.confirm_dedupe, bool):
+            raise ConfigError(f"The 'confirm_dedupe' setting must be true or false. "
+                              f"Got {self.confirm_dedupe!r} instead.")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         _check_adaptation(self)

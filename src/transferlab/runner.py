@@ -43,6 +43,14 @@ def prepare_task(data: Any, spec: RunSpec) -> Task:
     return subsample(task, {"train": spec.max_train, "val": spec.max_val, "test": spec.max_test}, spec.seed)
 
 
+def check_rung_data(task: Task, spec: RunSpec) -> None:
+    """Each chosen rung's own objection to the data, before the run directory is created."""
+    from .rungs import RUNGS
+
+    for name in spec.rungs:
+        RUNGS.get(name)().check_data(task, spec)
+
+
 def resolve_backbones(spec: RunSpec, modality: str) -> list:
     from .backbones import resolve
 
@@ -435,6 +443,8 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
         task = prepare_task(data, spec)
         backbones = resolve_backbones(spec, task.modality)
         ood = {} if rank_only or audit_only else ood_sets(task, spec)
+        if not rank_only:
+            check_rung_data(task, spec)
         out = caught.out = _prepare_out(spec, data, resume)
         stages = _Stages(out)
         if not resume:
@@ -444,7 +454,7 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
                                "spec": spec.to_dict()}, out / "run.json")
         (out / "error.txt").unlink(missing_ok=True)
         try:
-            task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages)
+            task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
             if audit_only:
                 return _finish({"task": _task_block(task), "audit": audit, "ranking": [], "rungs": []},
                                task, spec, out, time.perf_counter())
@@ -503,7 +513,7 @@ def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
 
 
 def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress,
-                    stages: _Stages | None = None) -> tuple[Task, dict, dict | None]:
+                    stages: _Stages | None = None, rank_only: bool = False) -> tuple[Task, dict, dict | None]:
     """Audit the split data, then apply the leakage policy; returns the (deduplicated) task.
 
     The first backbone embeds every example for the embedding-based near-duplicate search; the
@@ -538,12 +548,17 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
     # every (near-)duplicate pair, by content hash, so redrawn splits keep copies together (not written out)
     audit["_pairs"] = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
                        for a, b in f.pairs]
-    if task.modality == "image":
-        _add_thumbnails(audit["findings"], task)
     row = {origin: i for i, origin in enumerate(task.origins)}  # origins (file, row) are unique
-    deduped, notes = apply_leakage_policy(task, report, spec.on_leakage)
+    # audit and rank report, and score no test set: they never stop to ask before removing copies
+    deduped, notes = apply_leakage_policy(task, report, spec.on_leakage, confirmed=spec.confirm_dedupe,
+                                          max_share=None if rank_only else spec.max_dedupe_share)
     audit["policy"] = spec.on_leakage
     audit["actions"] = notes
+    if spec.on_leakage == "dedupe":
+        audit.update(_dedupe_record(task, deduped, report, spec))
+    if task.modality == "image":
+        _add_thumbnails([e for f in audit["findings"] for e in f.get("examples") or []] + audit.get("removed", []),
+                        task)
     if embedded:
         audit["embedding_backbone"] = embedded["backbone"]
     kept = [row[origin] for origin in deduped.origins]
@@ -553,6 +568,20 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         if f.severity == "error":
             progress.log(f"[red]audit:[/] {f.message}")
     return deduped, audit, embedded
+
+
+def _dedupe_record(before: Task, after: Task, report, spec: RunSpec) -> dict:
+    """What dedupe removed, for results.json: counts and shares per split, and the removed copies next
+    to the examples they duplicated (the first few; ``dedupe.removed`` has the totals)."""
+    from .auditing.runner import removal_shares, removed_pairs
+
+    kept = set(after.origins)
+    removal = removal_shares(before, [i for i, origin in enumerate(before.origins) if origin not in kept])
+    over = any(share > spec.max_dedupe_share for _, _, share in removal.values())
+    return {"dedupe": {"removed": {s: n for s, (n, _, _) in removal.items()},
+                       "share": {s: round(share, 4) for s, (_, _, share) in removal.items()},
+                       "max_share": spec.max_dedupe_share, "over_max_share": over, "confirmed": spec.confirm_dedupe},
+            "removed": removed_pairs(before, report) if len(after.items) < len(before.items) else []}
 
 
 def _fingerprint(task: Task) -> str:
@@ -565,7 +594,7 @@ def _fingerprint(task: Task) -> str:
     return h.hexdigest()
 
 
-def _add_thumbnails(findings: list[dict], task: Task, size: int = 64) -> None:
+def _add_thumbnails(examples: list[dict], task: Task, size: int = 64) -> None:
     """Small PNGs of the images in example pairs, so the report can show them side by side."""
     import base64
     import io
@@ -583,12 +612,11 @@ def _add_thumbnails(findings: list[dict], task: Task, size: int = 64) -> None:
             cache[i] = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
         return cache[i]
 
-    for f in findings:
-        for example in f.get("examples") or []:
-            for side in ("a", "b"):
-                entry = example.get(side) if isinstance(example, dict) else None
-                if isinstance(entry, dict) and isinstance(entry.get("index"), int):
-                    entry["thumbnail"] = thumbnail(entry["index"])
+    for example in examples:
+        for side in ("a", "b"):
+            entry = example.get(side) if isinstance(example, dict) else None
+            if isinstance(entry, dict) and isinstance(entry.get("index"), int):
+                entry["thumbnail"] = thumbnail(entry["index"])
 
 
 def _task_block(task: Task) -> dict:
@@ -696,7 +724,8 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
 
     ctx = VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes, spec.metric,
                          audit["findings"], audit.get("policy", ""), y_val=task.part("val")[1],
-                         split_by="time" if task.times is not None else "group" if task.groups is not None else "")
+                         split_by="time" if task.times is not None else "group" if task.groups is not None else "",
+                         dedupe=audit.get("dedupe") or {})
     verdicts = run_verdicts(ctx)
     return _finish({
         "task": _task_block(task),

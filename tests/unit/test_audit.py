@@ -8,6 +8,7 @@ copies with a different label, and class imbalance. Recall is measured per fault
 from __future__ import annotations
 
 import io
+import re
 import string
 
 import numpy as np
@@ -255,7 +256,7 @@ def leaky():
 
 def test_dedupe_removes_only_earlier_copies(leaky):
     task, planted, conflicts, report = leaky
-    deduped, notes = apply_leakage_policy(task, report, "dedupe")
+    deduped, notes = apply_leakage_policy(task, report, "dedupe", confirmed=True)  # 44% of train: over the share
     copies = {c for pairs in planted.values() for _, c in pairs} | {c for _, c in conflicts}
     kept = set(deduped.origins)
     assert all(task.origins[c] not in kept for c in copies)  # every planted training copy is gone
@@ -263,7 +264,9 @@ def test_dedupe_removes_only_earlier_copies(leaky):
     assert len(deduped.items) == len(task.items) - len(copies)
     i = deduped.origins.index(task.origins[0])  # fields stay aligned
     assert deduped.items[i] == task.items[0] and deduped.y[i] == task.y[0] and deduped.hashes[i] == task.hashes[0]
-    assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples."]
+    share = len(copies) / task.sizes()["train"]
+    assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples "
+                     f"({share:.1%} of the training split; confirmed: --confirm-dedupe)."]
     again = run_audit(AuditInputs(deduped), ["exact_duplicates", "near_duplicates"])
     assert not again.errors()
 
@@ -277,11 +280,63 @@ def test_dedupe_drops_validation_copies_of_test_and_whole_duplicate_groups():
     splits = ["train", "train", "val", "test", "train", "train", "val", "test"]
     task = make_task(from_arrays(texts, labels, splits=splits))
     task.groups = np.array(list("abcdefgh"), dtype=object)
-    deduped, notes = apply_leakage_policy(task, run_audit(AuditInputs(task)))
+    deduped, notes = apply_leakage_policy(task, run_audit(AuditInputs(task)), max_share=None)  # no limit
     assert deduped.items == texts[3:]  # both training copies and the validation copy go; test stays
     assert deduped.groups.tolist() == list("defgh")
     assert notes == ["Removed 2 training examples that duplicated validation or test examples.",
                      "Removed 1 validation example that duplicated test examples."]
+
+
+def test_dedupe_stops_above_the_share_and_names_sample_pairs(leaky):
+    task, planted, conflicts, report = leaky
+    copies = {c for pairs in planted.values() for _, c in pairs} | {c for _, c in conflicts}
+    n_train = task.sizes()["train"]
+    with pytest.raises(DataError) as err:
+        apply_leakage_policy(task, report, "dedupe")  # the default share, 5%
+    message = str(err.value)
+    assert f"would remove {len(copies)} of {n_train} training examples ({len(copies) / n_train:.1%})" in message
+    assert "more than the 5% of a split" in message
+    assert "\n" not in message  # one line, like every user error
+    samples = message.split("the least similar (removed copy ~ the example it matches): ")[1].split(". To go on")[0]
+    samples = samples.split("; ")
+    assert len(samples) == 3
+    for line in samples:  # origins, splits, labels, similarity and method of real pairs
+        drop, keep = (task.origins.index(o) for o in re.findall(r"in-memory data item \d+", line))
+        assert drop in copies and f"({task.split[drop]}, label '{task.classes[task.y[drop]]}')" in line
+        assert f"({task.split[keep]}, label '{task.classes[task.y[keep]]}')" in line
+        assert re.search(r"similarity 0\.\d{3} by \w", line) or "exact copy" in line
+    for hint in ("transferlab audit DATA", "--on-leakage warn", "--on-leakage dedupe --confirm-dedupe"):
+        assert hint in message
+    # a larger share, or the user's confirmation, lets the same removal through
+    loose, notes = apply_leakage_policy(task, report, "dedupe", max_share=0.5)
+    assert len(loose.items) == len(task.items) - len(copies)
+    assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples."]
+
+
+def test_dedupe_below_the_share_is_unchanged_and_counts_validation_too():
+    task = clean_task("text", 300, seed=5)
+    train, val, test = (np.flatnonzero(task.split == s) for s in ("train", "val", "test"))
+    items = list(task.items)
+    items[train[0]] = items[test[0]]  # one training copy: under 5% of train
+    t1 = make_task(from_arrays(items, [task.classes[c] for c in task.y], splits=task.split.tolist()))
+    deduped, notes = apply_leakage_policy(t1, run_audit(AuditInputs(t1), ["exact_duplicates"]))
+    assert len(deduped.items) == len(t1.items) - 1
+    assert notes == ["Removed 1 training example that duplicated validation or test examples."]
+    for k in range(4):  # four validation copies of test examples: 5.3% of the validation split
+        items[val[k]] = items[test[k + 1]]
+    t2 = make_task(from_arrays(items, [task.classes[c] for c in task.y], splits=task.split.tolist()))
+    with pytest.raises(DataError, match=rf"would remove 1 of {len(train)} training examples \(0.7%\) and 4 of "
+                                        rf"{len(val)} validation examples \(5.3%\)"):
+        apply_leakage_policy(t2, run_audit(AuditInputs(t2), ["exact_duplicates"]))
+
+
+def test_dedupe_never_empties_the_validation_split():
+    texts = clean_texts(30, np.random.default_rng(2))
+    splits = ["train"] * 20 + ["val"] * 4 + ["test"] * 6
+    texts[20:24] = texts[24:28]  # every validation text is also a test text
+    task = make_task(from_arrays(texts, [CLASSES[i % 2] for i in range(30)], splits=splits))
+    with pytest.raises(DataError, match="leaves no validation examples.*--on-leakage warn"):
+        apply_leakage_policy(task, run_audit(AuditInputs(task), ["exact_duplicates"]), max_share=None)
 
 
 def test_fail_names_count_origins_and_flag(leaky):

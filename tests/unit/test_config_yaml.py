@@ -55,6 +55,9 @@ def test_numbers_yaml_reads_as_strings_are_numbers(tmp_path):
     ("seed: 1\nseed: 2\n", ["line 2", "'seed' is set twice (first on line 1)"]),
     ("- majority\n", ["a run spec is a mapping"]),
     ("epochs: 0\n", ["spec.yaml: The 'epochs' setting must be a whole number >= 1"]),
+    ("max_dedupe_share: 5\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1", "Got 5 instead"]),
+    ("max_dedupe_share: -0.1\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1"]),
+    ("confirm_dedupe: maybe\n", ["'confirm_dedupe' setting must be true or false"]),
 ])
 def test_errors_name_the_file_line_and_key(tmp_path, text, fragments):
     with pytest.raises(ConfigError) as exc:

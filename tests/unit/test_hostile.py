@@ -234,12 +234,14 @@ def test_unicode_and_spaces_in_paths(tmp_path):
             arr = np.full((12, 12, 3), value + i, np.uint8)
             arr[i, :] = 255 - value
             Image.fromarray(arr).save(root / label / f"img {i}.png")
-    res = transferlab.run(root, out=str(tmp_path / "r é"), **FAST)
+    # images of one colour a shade apart match as near-duplicates across splits
+    res = transferlab.run(root, out=str(tmp_path / "r é"), confirm_dedupe=True, **FAST)
     assert res["task"]["labels"] == ["chat 🐱", "chien <b>"]
     manifest = (tmp_path / "r é" / "split_manifest.csv").read_text(encoding="utf-8")
     assert str(root / "chat 🐱" / "img 0.png") in manifest
     html = (tmp_path / "r é" / "report.html").read_text(encoding="utf-8")
     assert "chien &lt;b&gt;" in html and "chien <b>" not in html
+    assert "img 1.png" in html.split('<section id="removed">')[1].split("</section>")[0]  # the removed copies, shown
 
 
 def test_image_arrays_of_the_wrong_shape_or_range():

@@ -364,6 +364,35 @@ def test_audit_pairs_show_only_png_data_thumbnails(results):
     assert audit.index("near_duplicates") < audit.index("class_imbalance")
 
 
+def test_removed_pairs_section_shows_each_copy_next_to_what_it_duplicated(results):
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+           "wAAAABJRU5ErkJggg==")
+    assert 'id="removed"' not in render_html(results)  # nothing removed: no section
+    copy = {"index": 7, "split": "train", "origin": "cats/7.png", "label": "cat", "thumbnail": png}
+    kept = {"index": 40, "split": "test", "origin": "cats/40.png", "label": "cat", "thumbnail": "javascript:alert(1)"}
+    results["audit"]["removed"] = [
+        {"a": copy, "b": kept, "similarity": 0.93, "kind": "near", "method": "perceptual hash"},
+        {"a": {**copy, "origin": XSS, "text": XSS, "thumbnail": None}, "b": {**kept, "text": "kept text"},
+         "similarity": 1.0, "kind": "exact", "method": "exact"},
+    ]
+    results["audit"]["dedupe"] = {"removed": {"train": 30, "val": 2}, "share": {"train": 0.25, "val": 0.02},
+                                  "max_share": 0.05, "over_max_share": True, "confirmed": True}
+    html = render_html(results)
+    removed = _section(html, "removed")
+    assert html.index('<section id="removed">') > html.index("Strategy ladder")
+    assert "Removed copy" in removed and "Kept example it duplicated" in removed
+    assert ("removed 30 training examples (25.0% of the split) and 2 validation examples (2.0% of the split), "
+            "more than it removes without asking") in removed
+    assert "as confirmed (--confirm-dedupe)" in removed and "the first 2 of 32 removed copies" in removed
+    assert removed.count('<tr class="pair-meta">') == 2
+    assert "nearly identical · similarity 0.930 · method: perceptual hash" in removed
+    assert "identical · similarity 1.000 · method: exact" in removed
+    assert removed.count("<img") == 1 and f'<img class="thumb" src="{png}"' in removed
+    assert "javascript:" not in removed and "<script>" not in removed
+    assert "<code class=\"origin\">&lt;script&gt;" in removed and "<blockquote>kept text</blockquote>" in removed
+    assert removed.index("cats/7.png") < removed.index("cats/40.png")  # the copy first, then what it duplicated
+
+
 def test_ladder_fits_with_ece_and_embedding_time(results):
     results["rungs"][1]["test"]["ece"] = 0.0412
     results["rungs"][1]["cost"]["extract_seconds"] = 18.0

@@ -88,3 +88,20 @@ def test_arrays_detect_modality():
     assert from_arrays(["a", "b"], ["x", "y"]).modality == "text"
     with pytest.raises(DataError, match="item 1: the label is empty or NaN"):
         from_arrays(["a", "b"], ["x", float("nan")])
+
+
+@pytest.mark.parametrize("suffix, sep", [(".csv", ","), (".tsv", "\t")])
+def test_a_text_longer_than_the_csv_field_limit_is_read(tmp_path, suffix, sep):
+    import csv
+
+    long = " ".join(f"w{i % 997}" for i in range(70_000))[:300_000]  # a long document, with commas and quotes
+    long = long[:1000] + ', "quoted", ' + long[1012:]
+    assert len(long) == 300_000 and len(long) > csv.field_size_limit()
+    path = tmp_path / f"long{suffix}"
+    pd.DataFrame({"text": [long, "a short one", "another short one"], "label": ["x", "y", "x"]}).to_csv(
+        path, sep=sep, index=False)
+    limit = csv.field_size_limit()
+    ds = load_data(path)
+    assert ds.items[0] == long and ds.items[1:] == ["a short one", "another short one"]
+    assert ds.origins == [f"long{suffix} row {i}" for i in (2, 3, 4)] and ds.text_column == "text"
+    assert csv.field_size_limit() == limit  # the global limit is restored

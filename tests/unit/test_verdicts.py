@@ -98,6 +98,15 @@ def test_leakage_from_audit_findings():
     # removed before training: still reported, no longer an error
     assert codes([rung("classical", "classical", _pred(0.8, 1))], audit=audit, policy="dedupe") == ["leakage:info"]
     assert codes([rung("classical", "classical", _pred(0.8, 1))]) == []
+    # removed beyond the share the user has to confirm: a warning that says how much, and that it was confirmed
+    dedupe = {"removed": {"train": 23, "val": 1}, "share": {"train": 0.23, "val": 0.01}, "max_share": 0.05,
+              "over_max_share": True, "confirmed": True}
+    found = run_verdicts(VerdictContext([rung("classical", "classical", _pred(0.8, 1))], Y, Y_TRAIN, CLASSES,
+                                        "accuracy", audit, "dedupe", dedupe=dedupe))
+    leak = next(v for v in found if v["code"] == "leakage")
+    assert leak["severity"] == "warning" and leak["evidence"]["dedupe"] == dedupe
+    assert ("23 training examples (23.0% of the split) and 1 validation example (1.0% of the split), more than "
+            "the 5% removed without asking, as confirmed (--confirm-dedupe)") in leak["message"]
 
 
 def test_transfer_chooses_both_sides_on_validation_not_test():

@@ -67,6 +67,8 @@ class Finding:
     message: str
     examples: list[dict] = field(default_factory=list)
     pairs: list[tuple[int, int]] = field(default_factory=list, repr=False)  # (index, index) for the leakage policy
+    # (similarity, method) of each pair, aligned with ``pairs``, so what dedupe removes can be shown
+    matches: list[tuple[float, str]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -95,8 +97,10 @@ class Check:
         raise NotImplementedError
 
     def finding(self, severity: str, count: int, message: str, examples: list[dict] | None = None,
-                pairs: list[tuple[int, int]] | None = None) -> Finding:
-        return Finding(self.name, severity, int(count), message, (examples or [])[:MAX_EXAMPLES], pairs or [])
+                pairs: list[tuple[int, int]] | None = None,
+                matches: list[tuple[float, str]] | None = None) -> Finding:
+        return Finding(self.name, severity, int(count), message, (examples or [])[:MAX_EXAMPLES], pairs or [],
+                       matches or [])
 
 
 CHECKS: Registry[type[Check]] = Registry("audit check")

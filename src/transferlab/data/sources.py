@@ -12,6 +12,8 @@ import codecs
 import json
 import math
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -46,6 +48,7 @@ class Dataset:
     # what the loader passed over, one {"origin", "kind", "reason"} per file or folder: kind "ignored"
     # (not an example: hidden, not an image, outside a class folder) or "empty_class" (a class folder without images)
     skipped: list[dict] = field(default_factory=list)
+    text_column: str | None = None  # the table column the texts came from, for messages about them
 
     def __post_init__(self) -> None:
         n = len(self.items)
@@ -137,6 +140,20 @@ def _read_jsonl(p: Path, text: str):
     return pd.DataFrame(rows), lines
 
 
+@contextmanager
+def _csv_field_limit(chars: int):
+    """Let Python's csv reader take fields as long as the whole file: its default limit (131,072
+    characters) rejects long documents, which are ordinary texts. Restored afterwards (it is global)."""
+    import csv
+
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, min(chars + 1, sys.maxsize)))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _read_table(p: Path):
     """The table and the row number a user sees in an editor for each of its rows."""
     import csv
@@ -164,12 +181,13 @@ def _read_table(p: Path):
                 header, rows = [str(c) for c in df.columns], list(range(1, len(df) + 1))
             else:
                 sep = "\t" if suffix == ".tsv" else ","
-                header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+                with _csv_field_limit(len(text)):
+                    header = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+                    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))[1:]
                 # pandas would also drop rows whose fields are all empty (",,"), silently; keep them (they
                 # fail with their row named) and drop only truly blank lines
                 df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
                                  skip_blank_lines=False)
-                records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))[1:]
                 rows = list(range(2, len(df) + 2))  # the header is row 1
                 if len(records) == len(df):
                     keep = [i for i, r in enumerate(records) if r]
@@ -266,7 +284,7 @@ def from_table(
     if time_column is not None:
         times = _parse_times(df, _pick_column(df, time_column, "time", "--time-column", (), p), p, rows)
     return Dataset("text", texts, labels, origins, splits if split_col else None, description=str(p),
-                   groups=groups, times=times)
+                   groups=groups, times=times, text_column=text_col)
 
 
 def _check_scalar(value: Any, where: str, role: str, column: str) -> None:

@@ -39,6 +39,7 @@ class Task:
     # seed may draw them again (see ``repartition``)
     resplittable: bool = False
     skipped: list[dict] = field(default_factory=list)  # files the loader passed over (Dataset.skipped)
+    text_column: str | None = None  # the table column the texts came from (Dataset.text_column)
 
     def select(self, idx: np.ndarray, notes: list[str] = ()) -> "Task":
         """The same task restricted to the rows ``idx`` (in that order), every per-row field alike."""
@@ -47,7 +48,7 @@ class Task:
         return Task(self.modality, self.classes, [self.items[i] for i in idx], self.y[idx], self.split[idx],
                     [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
                     self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable,
-                    self.skipped)
+                    self.skipped, self.text_column)
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
@@ -179,7 +180,7 @@ def make_task(
                 description=dataset.description, notes=list(dataset.notes) + notes,
                 groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
                 times=None if dataset.times is None else np.asarray(dataset.times, dtype=object),
-                resplittable=resplittable, skipped=list(dataset.skipped))
+                resplittable=resplittable, skipped=list(dataset.skipped), text_column=dataset.text_column)
 
 
 def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Task | None:
@@ -225,7 +226,7 @@ def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Ta
         return None  # too few units to draw again without losing a class from training
     return Task(task.modality, task.classes, task.items, task.y, split, task.origins, task.hashes,
                 task.description, list(task.notes), task.groups, task.times, task.resplittable,
-                task.skipped)
+                task.skipped, task.text_column)
 
 
 def time_split(times: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:

@@ -172,3 +172,28 @@ def _finding_view(finding) -> dict:
 
 def finding_views(findings) -> list[dict]:
     return by_severity([_finding_view(f) for f in findings or []])
+
+
+def removed_view(audit) -> dict | None:
+    """The copies ``--on-leakage dedupe`` removed, each next to the example it duplicated, so a
+    reader can see that they were copies (and not a matcher gone wrong)."""
+    if not isinstance(audit, dict) or not audit.get("removed"):
+        return None
+    dedupe = audit.get("dedupe") if isinstance(audit.get("dedupe"), dict) else {}
+    removed = dedupe.get("removed") if isinstance(dedupe.get("removed"), dict) else {}
+    share = dedupe.get("share") if isinstance(dedupe.get("share"), dict) else {}
+    words = {"train": "training", "val": "validation"}
+    counts = [f"{fmt_int(removed[s])} {words.get(s, display(s))} example{'' if removed[s] == 1 else 's'}"
+              + (f" ({share[s]:.1%} of the split)" if is_number(share.get(s)) else "")
+              for s in removed if is_number(removed[s]) and removed[s]]
+    pairs = [_example_view(e) for e in audit["removed"]]
+    pairs = [p for p in pairs if p["pair"]]
+    total = sum(removed[s] for s in removed if is_number(removed[s])) or len(pairs)
+    return {
+        "summary": " and ".join(counts) if counts else None,
+        "shown": len(pairs),
+        "total": fmt_int(total),
+        "more": total > len(pairs),
+        "confirmed": bool(dedupe.get("confirmed")) and bool(dedupe.get("over_max_share")),
+        "pairs": pairs,
+    }

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .findings import finding_views, recommendation_view, verdict_views
+from .findings import finding_views, recommendation_view, removed_view, verdict_views
 from .formatting import display, fmt_int, get, test_cannot_decide
 from .ladder import ladder_view, rung_anchors, rung_details
 from .learning import learning_curve_view
@@ -61,6 +61,7 @@ def build_context(results: dict) -> dict:
         "ranking": ranking_view(results.get("ranking")),
         "ood": ood_view(rungs, metric if metric in ("accuracy", "balanced_accuracy", "macro_f1") else "accuracy"),
         "findings": finding_views(get(results, "audit", "findings")),
+        "removed": removed_view(results.get("audit")),
         "environment": [(str(k), display(v)) for k, v in environment.items()],
         "artifacts": _artifact_links(results.get("artifacts")),
         "schema": display(results.get("schema")),

@@ -83,6 +83,11 @@ class Rung:
         """Why this rung cannot run with ``backbone`` (the runner notes it and moves on), or None."""
         return None
 
+    def check_data(self, task: Task, spec: RunSpec) -> None:
+        """Raise ``DataError`` if this rung cannot use the data at all; the runner asks before the run
+        directory is created, so the user fixes the input instead of resuming a run that will fail."""
+        return None
+
     def run(self, ctx: Context) -> RungOutput:
         raise NotImplementedError
 

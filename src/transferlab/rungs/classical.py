@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
+from ..config import RunSpec
+from ..data.splits import Task
+from ..errors import DataError
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
 from .linear import fit_logreg, logreg_tensors, neighbours
 
@@ -59,14 +63,19 @@ class Classical(Rung):
     description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
                    "C chosen by 5-fold cross-validation on train.")
 
+    def check_data(self, task: Task, spec: RunSpec) -> None:
+        if task.modality == "text" and not _has_terms(task.part("train")[0]):
+            raise DataError(_no_terms_message(task, spec))
+
     def run(self, ctx: Context) -> RungOutput:
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
         test_items = ctx.test_items()
         start = time.perf_counter()
         if ctx.task.modality == "text":
-            vec = _tfidf()
-            X_train = vec.fit_transform(train_items)  # vocabulary from training texts only
+            vec, X_train = _fit_tfidf(train_items, ctx.task, ctx.spec)  # vocabulary from training texts only
             transform, scale, what = vec.transform, False, "TF-IDF words + bigrams"
+            if vec.min_df == 1:
+                what += " (every term: no term is in two training texts)"
         elif ctx.task.modality == "audio":
             transform, scale, what = partial(audio_features, seconds=ctx.spec.clip_seconds), True, "MFCC + delta mean/std"
             vec, X_train = None, transform(train_items)
@@ -98,8 +107,8 @@ class Classical(Rung):
 
         def refit(idx: np.ndarray) -> np.ndarray:
             if ctx.task.modality == "text":
-                vec = _tfidf(min_df=1 if len(idx) < 200 else 2)
-                Xtr = vec.fit_transform([train_items[i] for i in idx])
+                vec, Xtr = _fit_tfidf([train_items[i] for i in idx], ctx.task, ctx.spec,
+                                      min_df=1 if len(idx) < 200 else 2)
                 Xva, Xte = vec.transform(val_items), vec.transform(test_items)
             else:
                 Xtr, Xva, Xte = X_train[idx], X_val, X_test
@@ -139,3 +148,36 @@ def _tfidf(min_df: int = 2):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=100_000)
+
+
+def _has_terms(texts: list[str]) -> bool:
+    """Whether any text has a term: the vectoriser's tokens are runs of 2+ letters or digits."""
+    analyse = _tfidf().build_analyzer()
+    return any(analyse(text) for text in texts)
+
+
+def _fit_tfidf(texts: list[str], task: Task, spec: RunSpec, min_df: int = 2):
+    """The vectoriser fitted on ``texts`` and their (N, terms) matrix.
+
+    ``min_df=2`` keeps the terms two texts share; when no term is shared (texts that are ids,
+    numbers or codes, each its own), every term is kept instead of none.
+    """
+    vec = _tfidf(min_df)
+    try:
+        return vec, vec.fit_transform(texts)
+    except ValueError:  # sklearn: "After pruning, no terms remain" or "empty vocabulary"
+        if not _has_terms(texts):
+            raise DataError(_no_terms_message(task, spec)) from None
+        if min_df == 1:
+            raise
+    vec = _tfidf(1)
+    return vec, vec.fit_transform(texts)
+
+
+def _no_terms_message(task: Task, spec: RunSpec) -> str:
+    where = f"column '{task.text_column}' of {Path(task.description).name}" if task.text_column else "the data"
+    sample = next((t for t in task.part("train")[0] if str(t).strip()), "")
+    others = ",".join(r for r in spec.rungs if r != "classical") or "majority,frozen"
+    return (f"The texts in {where} have no word of 2 or more letters or digits (e.g. {str(sample)[:40]!r}), "
+            "so the classical rung's TF-IDF has nothing to count. Check --text-column (is it the column with "
+            f"the texts?), or leave the classical rung out: --rungs {others}.")

@@ -33,6 +33,7 @@ class VerdictContext:
     leakage_policy: str = ""  # what the run did about cross-split duplicates: dedupe, warn (fail stops)
     y_val: np.ndarray | None = None  # the validation labels every rung's predictions["val"] answers
     split_by: str = ""  # how the split was made when it matters to the advice: "time", "group" or ""
+    dedupe: dict = field(default_factory=dict)  # results.json audit.dedupe: removed, share, max_share, confirmed
 
     def by_strategy(self, *strategies: str) -> list[dict]:
         return [r for r in self.rungs if r["strategy"] in strategies]

@@ -245,8 +245,27 @@ def leakage(ctx: VerdictContext) -> list[dict]:
     evidence = {"findings": [{k: f[k] for k in ("check", "count", "message")} for f in hits],
                 "policy": ctx.leakage_policy}
     if ctx.leakage_policy == "dedupe" and not any(f["check"] == "group_overlap" for f in hits):
+        if ctx.dedupe.get("confirmed") and ctx.dedupe.get("over_max_share"):
+            return [_confirmed_dedupe(ctx, found, evidence)]
         return [verdict("leakage", "info", [], f"Leakage found and removed: {found}; the training and validation "
                         "copies were dropped before training, so the test scores are not inflated by them.",
                         "Remove the copies from your files too, so other tools do not see them.", **evidence)]
     return [verdict("leakage", "error", [], f"Leakage: {found} were kept; test scores may be inflated.",
                     "Rerun with --on-leakage dedupe, or fix the split (e.g. --group-column).", **evidence)]
+
+
+def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
+    """Dedupe removed more than its share at the user's word: say how much, and that the test scores
+    are clean only if the removed pairs were real copies."""
+    removed, share = ctx.dedupe.get("removed", {}), ctx.dedupe.get("share", {})
+    words = {"train": "training", "val": "validation"}
+    cut = " and ".join(f"{removed[s]} {words[s]} example{'' if removed[s] == 1 else 's'} "
+                       f"({share.get(s, 0):.1%} of the split)" for s in ("train", "val") if removed.get(s))
+    return verdict("leakage", "warning", [],
+                   f"Leakage found and removed: {found}; dropped before training: {cut}, more than the "
+                   f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed "
+                   "(--confirm-dedupe). The test scores are free of these copies only if the pairs are real copies; "
+                   "so large a cut also leaves less to train on.",
+                   "Look at the removed pairs in the report; if some are not copies, rerun with --on-leakage warn "
+                   "or fix the files.", **evidence, dedupe=ctx.dedupe)
+

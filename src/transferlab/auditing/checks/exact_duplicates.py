@@ -31,7 +31,8 @@ class ExactDuplicates(Check):
                 f"({split_breakdown(task, pairs)}; {same}). The model is then scored on examples it has "
                 "already seen, so its scores will be higher than on new data. Remove the copies from your "
                 "files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
-                [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]], pairs))
+                [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]], pairs,
+                [(1.0, "exact")] * len(pairs)))
         if len(within):
             pairs = within.as_list()
             findings.append(self.finding(

@@ -53,4 +53,4 @@ class NearDuplicates(Check):
             f"({split_breakdown(task, pairs)}; compared by {how}). A model that has seen one is scored on the "
             "other, so its scores will be higher than on new data. Look at the examples: remove one of each pair "
             "from your files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
-            examples, pairs)]
+            examples, pairs, list(zip(across.similarity.tolist(), across.method.tolist())))]
