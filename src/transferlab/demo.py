@@ -24,9 +24,6 @@ DEMOS: dict[str, dict[str, Any]] = {
         "backbones": ["mobilenet_v2", "efficientnet_lite0"],
         "max_train": 800, "max_val": 200, "max_test": 1000,
         "epochs": 3, "image_size": 96, "batch_size": 32,
-        # Animal-MNIST reuses silhouettes rescaled, shifted or mirrored: dedupe removes about 16% of the
-        # training subsample, real copies (the report shows them), more than it removes without asking
-        "confirm_dedupe": True,
     },
 }
 
@@ -36,9 +33,6 @@ def demo_spec(modality: str = "text", **overrides: Any) -> RunSpec:
     settings.update({k: v for k, v in overrides.items() if v is not None})
     caps = f"train {settings['max_train']}, val {settings['max_val']}, test {settings['max_test']}"
     notes = settings["notes"] = list(settings.get("notes") or [])
-    if modality == "image" and settings.get("confirm_dedupe"):
-        notes.insert(0, "Deduplication above max_dedupe_share is confirmed (confirm_dedupe): Animal-MNIST reuses "
-                        "silhouettes rescaled, shifted or mirrored; the report shows the removed copies.")
     notes.insert(
         0, f"Demo sized for a 2-core CPU: stratified subsample to {caps} examples; at most "
            f"{settings['epochs']} epochs for the trainable rungs"

@@ -20,7 +20,7 @@ def test_learning_rate_100x_too_high_yields_catastrophic_forgetting(tmp_path):
     data = from_arrays([ds.items[i] for i in idx], [ds.labels[i] for i in idx])
     r = transferlab.run(data, backbones=["mobilenet_v2"], rungs="frozen,finetune", image_size=64, epochs=2,
                         head_epochs=10, batch_size=32, top_lr_ratio=10.0, bottom_lr_ratio=1.0,
-                        out=str(tmp_path / "r"), quiet=True, confirm_dedupe=True)  # Animal-MNIST reuses silhouettes
+                        out=str(tmp_path / "r"), quiet=True)
     assert "catastrophic_forgetting" in _codes(r), r["verdicts"]
     forgetting = [v for v in r["verdicts"] if v["code"] == "catastrophic_forgetting"][0]
     assert forgetting["rungs"] == ["finetune:mobilenet_v2"]

@@ -262,10 +262,9 @@ def test_clip_backbone_matches_transformers(tiny_clip):
 
 
 def test_clip_runs_frozen_zero_shot_and_lora(tiny_clip, image_folder, tmp_path):
-    # the synthetic squares of one class match as near-duplicates across splits (25% of train)
     r = transferlab.run(str(image_folder), backbones=[f"clip:{tiny_clip}"], rungs=["frozen", "zero_shot", "lora"],
                         image_size=32, epochs=2, batch_size=8, out=str(tmp_path / "run"), quiet=True,
-                        corruptions=False, learning_curve=False, confirm_dedupe=True)
+                        corruptions=False, learning_curve=False)
     by = {x["strategy"]: x for x in r["rungs"]}
     assert set(by) == {"frozen", "zero_shot", "lora"}
     assert by["zero_shot"]["chosen"]["prompts"] == {"bright": "a photo of a bright.", "dark": "a photo of a dark."}

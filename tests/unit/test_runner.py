@@ -73,11 +73,9 @@ def test_second_run_reuses_cached_features(tiny_bert, reviews_csv, tmp_path):
 
 
 def test_image_folder_run(image_folder, tiny_torchvision_weights, tmp_path):
-    # the synthetic squares of one class match as near-duplicates across splits (25% of train)
     r = transferlab.run(image_folder, backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
                         rungs="majority,classical,frozen,finetune", out=str(tmp_path / "img"), epochs=1,
-                        head_epochs=3, image_size=32, batch_size=8, quiet=True,
-                        confirm_dedupe=True)
+                        head_epochs=3, image_size=32, batch_size=8, quiet=True)
     assert r["task"]["modality"] == "image"
     assert r.rung("classical")["test"]["accuracy"]["mean"] == 1.0  # dark vs bright is trivial for HOG+pixels
 

@@ -172,9 +172,8 @@ def test_run_writes_only_inside_its_directory(tmp_path, image_folder):
                 if p.is_file() and "run" not in p.relative_to(tmp_path).parts and "cache" not in p.parts}
 
     before = snapshot()
-    # the synthetic squares of one class match as near-duplicates across splits (25% of train)
     res = transferlab.run(image_folder, out=str(tmp_path / "run"), rungs=["majority"], learning_curve=False,
-                          corruptions=False, quiet=True, confirm_dedupe=True)
+                          corruptions=False, quiet=True)
     assert snapshot() == before  # the data untouched, nothing written beside the run directory
     assert "a..b" in res["task"]["labels"]
     manifest = (tmp_path / "run" / "split_manifest.csv").read_text(encoding="utf-8")
