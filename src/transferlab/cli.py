@@ -91,8 +91,8 @@ GROUP_HELP = "Column with a group id (patient, product...): no group spans two s
 TIME_HELP = "Column with a date/time or number: train on the oldest rows, test on the newest."
 LEAKAGE_HELP = ("Cross-split duplicates: dedupe (drop the train/val copies; test is never touched), "
                 "fail, or warn.")
-RUNGS_HELP = ("Comma-separated rungs: majority,classical,frozen,finetune,full,scratch (the default), and "
-              "zero_shot, lora.")
+RUNGS_HELP = ("Comma-separated rungs: majority,classical,frozen,finetune,full,scratch,scratch_small (the "
+              "default), and zero_shot, lora.")
 
 # Options shared by the commands that read data (run, rank, audit).
 Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file.")]
@@ -130,8 +130,9 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed for split, subsampling, initialisation and batch order."),
     seeds: int = typer.Option(3, "--seeds", help="Seeds for the cheap rungs (classical, frozen): each refits on "
                               "another random train/validation draw; test metrics are the mean with an interval."),
-    train_seeds: int = typer.Option(1, "--train-seeds", help="Seeds for the rungs that train a backbone "
-                                    "(finetune, full, lora, scratch); each costs a whole training run."),
+    train_seeds: int = typer.Option(1, "--train-seeds", help="Seeds for the rungs that train a backbone or a "
+                                    "model from scratch (finetune, full, lora, scratch, scratch_small); each costs "
+                                    "a whole training run."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an unfinished run (crashed or killed) "
                                           "in this run directory, with its own settings; finished stages are kept."),
     executor: str = typer.Option("local", "--executor", help="local, or ray: run rungs, candidates and seeds as "
@@ -142,7 +143,8 @@ def run(
                                    "(finetune, full, lora, scratch) requests; 0.5 shares a GPU between two."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
     learning_curve_trained: bool = typer.Option(False, "--learning-curve-trained", help="Also measure finetune's "
-                                                "(and lora's) learning curve: retrained on 25% and 50% of train."),
+                                                "(and lora's, scratch_small's) learning curve: retrained on 25% and "
+                                                "50% of train."),
     no_save_models: bool = typer.Option(False, "--no-save-models", help="Do not keep the fitted models under "
                                         "models/ (then transferlab export has nothing to export)."),
     epochs: int = typer.Option(10, "--epochs", help="Most epochs for the trainable rungs."),
@@ -152,6 +154,14 @@ def run(
                                        "to --lr (also full's uniform rate)."),
     bottom_lr_ratio: float = typer.Option(0.01, "--bottom-lr-ratio", help="finetune: the stem's rate relative to --lr."),
     unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
+    small_epochs: int = typer.Option(60, "--small-epochs", help="scratch_small: most epochs (it stops when "
+                                     "validation stops improving)."),
+    small_patience: int = typer.Option(8, "--small-patience", help="scratch_small: epochs without validation "
+                                       "improvement before stopping."),
+    small_lr: Optional[float] = typer.Option(None, "--small-lr", help="scratch_small: learning rate (default 1e-3 "
+                                             "for images and audio, 1e-2 for text)."),
+    small_flip: bool = typer.Option(True, "--small-flip/--no-small-flip", help="scratch_small, images: random "
+                                    "horizontal flips while training; turn off for digits, letters, text."),
     lora_rank: int = typer.Option(8, "--lora-rank", help="lora: rank of the adapters."),
     lora_alpha: float = typer.Option(16, "--lora-alpha", help="lora: adapter scale numerator (scaled by alpha / rank)."),
     lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="lora: comma-separated names of the layers "
@@ -201,7 +211,8 @@ def run(
                   threads=threads,
                   save_models=not no_save_models, learning_curve_trained=learning_curve_trained,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
-                  unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
+                  unfreeze_stages=unfreeze_stages, small_epochs=small_epochs, small_patience=small_patience,
+                  small_lr=small_lr, small_flip=small_flip, max_train=max_train, max_val=max_val, max_test=max_test,
                   lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
                   label_descriptions=str(label_descriptions) if label_descriptions else None,
                   zero_shot_template=zero_shot_template,
