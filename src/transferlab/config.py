@@ -142,7 +142,8 @@ class RunSpec:
                 raise ConfigError(f"The '{name}' setting must be a positive number. Got {value!r} instead.")
         if self.small_lr is not None and (isinstance(self.small_lr, bool) or not isinstance(self.small_lr, (int, float))
                                           or not self.small_lr > 0):
-            raise ConfigError(f"The 'small_lr' setting must be a positive number or unset. Got {self.small_lr!r} instead.")
+            raise ConfigError(f"The 'small_lr' setting must be a positive number or unset. "
+                              f"Got {self.small_lr!r} instead.")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 0.5:

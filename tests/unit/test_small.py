@@ -118,16 +118,21 @@ def test_image_run_exports_the_same_probabilities(tmp_path):
     assert predictor.predict_proba([row["origin"] for row in rows]).argmax(1).tolist() == record["predictions"]["test"]
 
 
-def test_train_seeds_rerun_the_rung(reviews_csv, tmp_path):
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs=["scratch_small"],
-                        train_seeds=2, small_epochs=5, out=str(tmp_path / "r"), **QUIET)
+def test_train_seeds_and_the_trained_learning_curve(reviews_csv, tmp_path):
+    settings = dict(text_column="review", label_column="stars", rungs=["scratch_small"], small_epochs=5, **QUIET)
+    r = transferlab.run(reviews_csv, train_seeds=2, out=str(tmp_path / "r"), **settings)
     record = r.rung("scratch_small")
     assert record["seeds"] == [0, 1] and len(record["test"]["accuracy"]["seeds"]) == 2
+    assert not r["learning_curve"]  # retraining for the curve only on request
+    settings["learning_curve"] = True
+    r = transferlab.run(reviews_csv, learning_curve_trained=True, out=str(tmp_path / "c"), **settings)
+    curve = r["learning_curve"]["rungs"]["scratch_small"]
+    assert len(curve["n_per_class"]) == len(curve["score_mean"]) >= 2, curve
 
 
 def test_audio_learns_spoken_words_and_refuses_export(spoken_words, tmp_path):
     r = transferlab.run(spoken_words, rungs=["majority", "scratch_small"], out=str(tmp_path / "run"), clip_seconds=1.0,
-                        small_epochs=20, test_fraction=0.25, **QUIET)
+                        small_epochs=10, test_fraction=0.25, **QUIET)
     record = r.rung("scratch_small")
     assert "log-mel spectrograms" in record["notes"][0]
     assert record["val"]["accuracy"]["mean"] > r.rung("majority")["val"]["accuracy"]["mean"]

@@ -18,7 +18,8 @@ import torch
 
 from ..training import LoopConfig, ParamGroup, fit, predict_logits
 from .base import RUNGS, Context, Rung, RungOutput
-from .small_models import AudioPrep, BagOfNgrams, ImagePrep, SmallCNN, TextPrep, TEXT_DIM, cnn_width, prep_to_json
+from .small_models import (TEXT_DIM, AudioPrep, BagOfNgrams, ImagePrep, SmallCNN, TextPrep, build_model, cnn_width,
+                           prep_to_json)
 
 # the default learning rate per modality: at 1e-3 the text model's embeddings barely moved within
 # the patience (fine-food reviews: stuck at the majority class); at 1e-2 it matched TF-IDF
@@ -61,8 +62,6 @@ class ScratchSmall(Rung):
                    "n-gram embeddings for text), trained from random weights until validation stops improving.")
 
     def run(self, ctx: Context) -> RungOutput:
-        from .small_models import build_model
-
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
         start = time.perf_counter()
         prep, X_train, arch = _learn(ctx, train_items)
@@ -86,6 +85,8 @@ class ScratchSmall(Rung):
         val_pred = predict_logits(model, make_batch, list(range(n, n + len(val_items))), cfg.eval_batch_size).argmax(1)
 
         def predict_proba(items: list) -> np.ndarray:
+            if not len(items):
+                return np.zeros((0, len(ctx.task.classes)))
             X = prep.encode(items)
             logits = predict_logits(model, lambda rows, train: prep.batch(X, rows, False), list(range(len(items))),
                                     cfg.eval_batch_size)
@@ -115,7 +116,10 @@ class ScratchSmall(Rung):
         else:
             what = (f"{arch['model']}: {arch['dim']}-d embeddings of {arch['n_vocab']} words and word pairs "
                     f"(in at least {prep.min_df} training texts), mean per text, then linear.")
-        size = table.element_size() * table.nelement() if isinstance(table, torch.Tensor) else table.data.nbytes
+        if isinstance(table, torch.Tensor):
+            size = table.element_size() * table.nelement()
+        else:  # CSR n-gram shares
+            size = sum(a.nbytes for a in (table.data, table.indices, table.indptr))
         notes = [what, f"Train and validation held in memory once encoded ({size / 2**20:.1f} MiB). Learning rate "
                        f"{lr:.0e}, at most {spec.small_epochs} epochs; best validation {spec.metric} "
                        f"{result.best_val:.3f} at epoch {result.best_epoch}, those weights restored."]

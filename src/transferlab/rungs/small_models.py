@@ -113,28 +113,36 @@ class ImagePrep:
         per-channel mean/std from the training items; returns the prep and the encoded items."""
         from ..backbones.images import load_image
 
-        images = [load_image(x) for x in items]
-        side = int(np.clip(np.median([max(im.size) for im in images]), IMAGE_MIN_SIDE, IMAGE_MAX_SIDE))
-        grey = all(_is_grey(im) for im in images)
+        sides, grey = [], True
+        for x in items:  # a first pass that keeps no image: photos at full size would not fit in memory
+            im = load_image(x)
+            sides.append(max(im.size))
+            grey = grey and _is_grey(im)
+        side = int(np.clip(np.median(sides), IMAGE_MIN_SIDE, IMAGE_MAX_SIDE))
         prep = cls(side, 1 if grey else 3, [0.0], [1.0], max(1, side // 8), flip)
-        X = prep._encode_images(images)
-        pixels = X.float().div_(255).transpose(0, 1).reshape(prep.channels, -1)  # (C, N*H*W)
-        prep.mean = pixels.mean(1).tolist()
-        prep.std = pixels.std(1).clamp_min(1e-3).tolist()
+        X = prep.encode(items)
+        total = torch.zeros(prep.channels, dtype=torch.float64)
+        squares = torch.zeros(prep.channels, dtype=torch.float64)
+        for lo in range(0, len(X), 1024):  # in chunks: a float copy of every image would be 4x their size
+            chunk = X[lo:lo + 1024].double().div_(255)
+            total += chunk.sum(dim=(0, 2, 3))
+            squares += chunk.square().sum(dim=(0, 2, 3))
+        count = X.shape[0] * side * side
+        mean = total / count
+        prep.mean = mean.tolist()
+        prep.std = (squares / count - mean.square()).clamp_min(1e-6).sqrt().tolist()
         return prep, X
 
     def encode(self, items: list) -> torch.Tensor:
         """(N, C, side, side) uint8."""
-        from ..backbones.images import load_image
-
-        return self._encode_images([load_image(x) for x in items])
-
-    def _encode_images(self, images: list) -> torch.Tensor:
         from PIL import Image
 
-        out = torch.empty((len(images), self.channels, self.side, self.side), dtype=torch.uint8)
-        for i, im in enumerate(images):
-            im = im.convert("L" if self.channels == 1 else "RGB").resize((self.side, self.side), Image.BILINEAR)
+        from ..backbones.images import load_image
+
+        out = torch.empty((len(items), self.channels, self.side, self.side), dtype=torch.uint8)
+        for i, x in enumerate(items):
+            im = load_image(x).convert("L" if self.channels == 1 else "RGB")
+            im = im.resize((self.side, self.side), Image.BILINEAR)
             arr = np.array(im, dtype=np.uint8)  # a writable copy for torch
             out[i] = torch.from_numpy(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy())
         return out
