@@ -156,7 +156,7 @@ def run(
     unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
     small_epochs: int = typer.Option(60, "--small-epochs", help="scratch_small: most epochs (it stops when "
                                      "validation stops improving)."),
-    small_patience: int = typer.Option(8, "--small-patience", help="scratch_small: epochs without validation "
+    small_patience: int = typer.Option(15, "--small-patience", help="scratch_small: epochs without validation "
                                        "improvement before stopping."),
     small_lr: Optional[float] = typer.Option(None, "--small-lr", help="scratch_small: learning rate (default 1e-3 "
                                              "for images and audio, 1e-2 for text)."),

@@ -86,7 +86,8 @@ class RunSpec:
                               "validation stops improving, so this is only an upper bound).", 60)
     small_lr: float | None = _help("scratch_small: learning rate (AdamW); unset: 1e-3 for the CNNs (images, audio), "
                                    "1e-2 for the text model, whose embeddings barely move at 1e-3.", None)
-    small_patience: int = _help("scratch_small: early stopping: epochs without validation improvement.", 8)
+    small_patience: int = _help("scratch_small: early stopping: epochs without validation improvement (a small "
+                                "model's validation score is noisy and still climbs late).", 15)
     small_flip: bool = _help("scratch_small, images: random horizontal flips while training. Turn off for "
                              "digits, letters or anything a mirror image changes.", True)
     lora_rank: int = _help("lora: rank r of the low-rank adapters.", 8)
