@@ -1,7 +1,7 @@
 """Load a model written by ``transferlab export`` without transferlab, and predict.
 
 Needs only torch, safetensors and numpy, plus transformers (text backbones), torchvision or
-timm (image backbones). The artifact folder says everything: config.json (labels, head,
+timm (image backbones), Pillow (images). The artifact folder says everything: config.json (labels, head,
 backbone architecture), preprocessing.json (tokenizer / image size, mean, std) and
 model.safetensors (weights). See docs/EXPORT.md for the format.
 
