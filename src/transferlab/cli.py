@@ -140,7 +140,8 @@ def run(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: an existing "
                                               "cluster (e.g. ray://head:10001 or auto); default a local Ray."),
     ray_gpus: float = typer.Option(0.0, "--ray-gpus", help="With --executor ray: GPUs each training task "
-                                   "(finetune, full, lora, scratch) requests; 0.5 shares a GPU between two."),
+                                   "(finetune, full, lora, scratch, scratch_small) requests; 0.5 shares a GPU "
+                                   "between two."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads per process (default: all cores)."),
     learning_curve_trained: bool = typer.Option(False, "--learning-curve-trained", help="Also measure finetune's "
                                                 "(and lora's, scratch_small's) learning curve: retrained on 25% and "

@@ -47,7 +47,7 @@ class RunSpec:
     ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
                                     "ray://head:10001); unset starts a local Ray.", None)
     ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone (finetune, full, lora, "
-                            "scratch) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
+                            "scratch, scratch_small) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
                             "0 trains on CPUs.", 0.0)
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
                               "transferlab export).", True)
