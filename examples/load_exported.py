@@ -1,7 +1,7 @@
 """Load a model written by ``transferlab export`` without transferlab, and predict.
 
 Needs only torch, safetensors and numpy, plus transformers (text backbones), torchvision or
-timm (image backbones). The artifact folder says everything: config.json (labels, head,
+timm (image backbones), Pillow (images). The artifact folder says everything: config.json (labels, head,
 backbone architecture), preprocessing.json (tokenizer / image size, mean, std) and
 model.safetensors (weights). See docs/EXPORT.md for the format.
 
@@ -122,6 +122,8 @@ class Exported:
                 return f @ self.w["head.2.weight"].T + self.w["head.2.bias"]
 
             return softmax(self._batched(items, head))
+        if kind == "small":  # scratch_small: a small model with its own input preparation, no backbone
+            return softmax(self._small(items))
         if kind != "logreg":
             raise SystemExit(f"unknown head kind {kind!r}")
         features = self.head["features"]
@@ -132,6 +134,38 @@ class Exported:
         else:
             raise SystemExit(f"this example does not compute {features!r} features; use transferlab.load_artifact")
         return self._logreg(X)
+
+    def _small(self, items: list) -> np.ndarray:
+        """scratch_small's logits: a fastText-style bag of n-grams (text) or a 3-block CNN (images)."""
+        F, w = torch.nn.functional, self.w
+        p = json.loads((self.folder / self.head["preprocessing"]).read_text())
+        if p["kind"] == "text":  # mean of the embeddings of the known words and word pairs, then linear
+            vocab = {t: i for i, t in enumerate(json.loads((self.folder / "vocabulary.json").read_text()))}
+            pattern, (lo, hi) = re.compile(r"(?u)\b\w\w+\b"), p["ngram_range"]  # CountVectorizer's defaults
+            rows = []
+            for text in items:
+                tokens = pattern.findall(text.lower())
+                grams = [vocab[g] for n in range(lo, hi + 1) for i in range(len(tokens) - n + 1)
+                         if (g := " ".join(tokens[i:i + n])) in vocab]
+                emb = w["embed.weight"][grams].mean(0) if grams else torch.zeros(w["embed.weight"].shape[1])
+                rows.append(emb)
+            x = torch.stack(rows) if rows else torch.zeros((0, w["embed.weight"].shape[1]))
+            return (x @ w["head.1.weight"].T + w["head.1.bias"]).double().numpy()
+        if p["kind"] != "image":
+            raise SystemExit(f"this example does not prepare {p['kind']!r} inputs; use transferlab.load_artifact")
+        from PIL import Image
+
+        mode = "L" if p["channels"] == 1 else "RGB"
+        pixels = [np.array(Image.open(f).convert("RGB").convert(mode).resize((p["side"], p["side"]), Image.BILINEAR),
+                           np.float32) for f in items]
+        x = torch.from_numpy(np.stack(pixels)).reshape(len(items), p["side"], p["side"], -1).permute(0, 3, 1, 2) / 255
+        x = (x - torch.tensor(p["mean"]).view(1, -1, 1, 1)) / torch.tensor(p["std"]).view(1, -1, 1, 1)
+        for k in range(3):  # conv 3x3 -> BatchNorm (running statistics) -> ReLU -> max-pool 2
+            conv, bn = f"features.{4 * k}", f"features.{4 * k + 1}"
+            x = F.conv2d(x, w[f"{conv}.weight"], padding=1)
+            x = F.batch_norm(x, w[f"{bn}.running_mean"], w[f"{bn}.running_var"], w[f"{bn}.weight"], w[f"{bn}.bias"])
+            x = F.max_pool2d(F.relu(x), 2, ceil_mode=True)
+        return (x.mean(dim=(2, 3)) @ w["head.1.weight"].T + w["head.1.bias"]).double().numpy()
 
     def _logreg(self, X: np.ndarray) -> np.ndarray:
         w = {k: v.numpy() for k, v in self.w.items() if k.startswith(("scaler.", "logreg."))}

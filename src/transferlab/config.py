@@ -12,9 +12,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-STRATEGIES = ("majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch")
+STRATEGIES = ("majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch", "scratch_small")
 BACKBONE_STRATEGIES = ("zero_shot", "frozen", "finetune", "full", "lora", "scratch")
-DEFAULT_RUNGS = ("majority", "classical", "frozen", "finetune", "full", "scratch")
+DEFAULT_RUNGS = ("majority", "classical", "frozen", "finetune", "full", "scratch", "scratch_small")
 
 
 def _help(text: str, default: Any, **cli: Any) -> Any:
@@ -44,14 +44,15 @@ class RunSpec:
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
     seeds: int = _help("Seeds per rung for the cheap rungs (classical, frozen): each extra seed refits on a "
                        "different random train/validation partition of the same examples.", 3)
-    train_seeds: int = _help("Seeds per rung for the rungs that train a backbone (finetune, full, lora, "
-                             "scratch); each seed costs a whole training run.", 1)
+    train_seeds: int = _help("Seeds per rung for the rungs that train a backbone or a model from scratch "
+                             "(finetune, full, lora, scratch, scratch_small); each seed costs a whole training "
+                             "run.", 1)
     executor: str = _help("Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
                           "as Ray tasks, on a local Ray or the cluster at ray_address).", "local")
     ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
                                     "ray://head:10001); unset starts a local Ray.", None)
     ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone (finetune, full, lora, "
-                            "scratch) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
+                            "scratch, scratch_small) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
                             "0 trains on CPUs.", 0.0)
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
                               "transferlab export).", True)
@@ -78,9 +79,9 @@ class RunSpec:
     ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
     learning_curve: bool = _help("Refit the cheap rungs (classical, frozen) on nested fractions of the training "
                                  "set to estimate how many examples per class reach --target.", True)
-    learning_curve_trained: bool = _help("Also measure the learning curve of finetune (and lora): retrained on 25% "
-                                         "and 50% of the training set, one subsample; costs about 0.75 of one more "
-                                         "training run each.", False)
+    learning_curve_trained: bool = _help("Also measure the learning curve of finetune (and lora, scratch_small): "
+                                         "retrained on 25% and 50% of the training set, one subsample; costs about "
+                                         "0.75 of one more training run each.", False)
     target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
                                  "examples per class to reach it.", None)
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
@@ -92,6 +93,14 @@ class RunSpec:
     bottom_lr_ratio: float = _help("finetune: learning rate of the stem relative to lr.", 0.01)
     unfreeze_stages: int = _help("finetune: unfreeze the backbone in this many steps, top first, one per epoch.", 3)
     patience: int = _help("Early stopping: epochs without validation improvement.", 3)
+    small_epochs: int = _help("scratch_small: most epochs of the small from-scratch model (it trains until "
+                              "validation stops improving, so this is only an upper bound).", 60)
+    small_lr: float | None = _help("scratch_small: learning rate (AdamW); unset: 1e-3 for the CNNs (images, audio), "
+                                   "1e-2 for the text model, whose embeddings barely move at 1e-3.", None)
+    small_patience: int = _help("scratch_small: early stopping: epochs without validation improvement (a small "
+                                "model's validation score is noisy and still climbs late).", 15)
+    small_flip: bool = _help("scratch_small, images: random horizontal flips while training. Turn off for "
+                             "digits, letters or anything a mirror image changes.", True)
     lora_rank: int = _help("lora: rank r of the low-rank adapters.", 8)
     lora_alpha: float = _help("lora: adapter scale numerator (updates are scaled by alpha / r).", 16)
     lora_dropout: float = _help("lora: dropout on the adapters' inputs.", 0.1)
@@ -131,7 +140,8 @@ class RunSpec:
         if not self.rungs:
             raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(STRATEGIES) + ".")
         for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
-                     "extract_batch_size", "unfreeze_stages", "ood_max_items", "seeds", "train_seeds"):
+                     "extract_batch_size", "unfreeze_stages", "ood_max_items", "seeds", "train_seeds", "small_epochs",
+                     "small_patience"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")
@@ -143,6 +153,10 @@ class RunSpec:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"The '{name}' setting must be a positive number. Got {value!r} instead.")
+        if self.small_lr is not None and (isinstance(self.small_lr, bool) or not isinstance(self.small_lr, (int, float))
+                                          or not self.small_lr > 0):
+            raise ConfigError(f"The 'small_lr' setting must be a positive number or unset. "
+                              f"Got {self.small_lr!r} instead.")
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 0.5:
@@ -154,6 +168,8 @@ class RunSpec:
         if isinstance(self.ray_gpus, bool) or not isinstance(self.ray_gpus, (int, float)) or not self.ray_gpus >= 0:
             raise ConfigError(f"The 'ray_gpus' setting must be a number of GPUs >= 0 (e.g. 1 or 0.5). "
                               f"Got {self.ray_gpus!r} instead.")
+        if not isinstance(self.small_flip, bool):
+            raise ConfigError(f"The 'small_flip' setting must be true or false. Got {self.small_flip!r} instead.")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"The 'executor' setting must be local or ray. Got {self.executor!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):

@@ -259,10 +259,15 @@ class Predictor:
         self.modality: str = self.config["modality"]
         self.tensors = _load_tensors(self.path / WEIGHTS)
         head = self.config["head"]
-        self._proba = {"prior": self._prior, "logreg": self._logreg, "classifier": self._classifier}.get(head["kind"])
+        self._proba = {"prior": self._prior, "logreg": self._logreg, "classifier": self._classifier,
+                       "small": self._small}.get(head["kind"])
         if self._proba is None:
             raise ArtifactError(f"{self.path / CONFIG}: head kind {head['kind']!r} is not known to this version of "
-                                "transferlab (known: prior, logreg, classifier). Upgrade transferlab.")
+                                "transferlab (known: prior, logreg, classifier, small). Upgrade transferlab.")
+        if head["kind"] == "small":  # a whole small model with its own input pipeline, no backbone
+            self._small_model, self._small_prep = self._build_small(head)
+            self.preprocessing = self._encoder = self._features = None
+            return
         self.preprocessing = _read_json(self.path / PREPROCESSING, "the preprocessing settings") \
             if self.config.get("backbone") else None
         self._encoder = self._build_encoder() if self.config.get("backbone") else None
@@ -300,6 +305,36 @@ class Predictor:
 
         logits = self._batched(items, lambda batch: self._model(**batch))
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def _small(self, items: list) -> np.ndarray:
+        import torch
+
+        from .training import predict_logits
+
+        X = self._small_prep.encode(items)
+        logits = predict_logits(self._small_model, lambda rows, train: self._small_prep.batch(X, rows, False),
+                                list(range(len(items))), 256)
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def _build_small(self, head: dict):
+        """The scratch_small model (architecture from config.json) and its input preparation (JSON)."""
+        from .rungs.small_models import build_model, prep_from_json
+
+        prep_json = _read_json(self.path / head["preprocessing"], "the small model's input preparation")
+        vocabulary = _read_json(self.path / "vocabulary.json", "the text model's vocabulary") \
+            if prep_json.get("kind") == "text" else None
+        try:
+            model = build_model(head["architecture"], len(self.labels))
+            prep = prep_from_json(prep_json, vocabulary)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{self.path / CONFIG}: the small model's description cannot be read ({exc!r}). "
+                                "Export the rung again with this version of transferlab.") from None
+        try:
+            model.load_state_dict(self.tensors)
+        except RuntimeError as exc:
+            raise ArtifactError(f"{self.path / WEIGHTS} does not match the architecture in {self.path / CONFIG} "
+                                f"({str(exc).splitlines()[0]}). Export the rung again.") from None
+        return model.eval(), prep
 
     def _build_encoder(self):
         import torch

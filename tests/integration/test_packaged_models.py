@@ -56,7 +56,9 @@ def test_text_demo_small(tmp_path):
                      head_epochs=10)
     r = transferlab.run(demo_data("text"), spec=spec, quiet=True)
     strategies = [x["strategy"] for x in r["rungs"]]
-    assert strategies == ["majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch"]
+    # rungs without a backbone first, then each backbone's
+    assert strategies == ["majority", "classical", "scratch_small", "zero_shot", "frozen", "finetune", "full", "lora",
+                          "scratch"]
     assert r["task"]["splits"] == {"train": 96, "val": 40, "test": 80}
     assert any("Demo sized for a 2-core CPU" in n for n in r["notes"])
     frozen = r.rung("frozen:minilm")["test"]["balanced_accuracy"]["mean"]

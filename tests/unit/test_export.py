@@ -20,7 +20,8 @@ from transferlab.cli import app
 from transferlab.export import ArtifactError, export, predict_file
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "load_exported.py"
-FAST = dict(epochs=1, head_epochs=2, audit=False, corruptions=False, learning_curve=False, seeds=1, quiet=True)
+FAST = dict(epochs=1, head_epochs=2, audit=False, corruptions=False, learning_curve=False, seeds=1, quiet=True,
+            small_epochs=3)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def text_run(tiny_bert, tmp_path_factory):
     texts, labels = synthetic_reviews(20)
     pd.DataFrame({"review": texts, "stars": labels}).to_csv(root / "reviews.csv", index=False)
     r = transferlab.run(root / "reviews.csv", text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs="majority,classical,frozen,finetune", out=str(root / "run"), max_length=16,
+                        rungs="majority,classical,frozen,finetune,scratch_small", out=str(root / "run"), max_length=16,
                         cache_dir=str(root / "cache"), **FAST)
     return r, root
 
@@ -50,7 +51,7 @@ def image_run(tmp_path_factory):
               str(weights))
     folder = write_image_folder(root / "shapes", n_per_class=10)
     r = transferlab.run(folder, backbones=[f"torchvision:mobilenet_v3_small@{weights}"], image_size=32,
-                        rungs="majority,classical,frozen,full", out=str(root / "run"), cache_dir=str(root / "cache"),
+                        rungs="majority,classical,frozen,full,scratch_small", out=str(root / "run"), cache_dir=str(root / "cache"),
                         **FAST)
     return r, root
 
@@ -64,7 +65,7 @@ def held_out_items(results) -> list:
     return [df["review"][int(r["origin"].rsplit(" ", 1)[1]) - 2] for r in rows]
 
 
-@pytest.mark.parametrize("rung", ["majority", "classical", "frozen", "finetune"])
+@pytest.mark.parametrize("rung", ["majority", "classical", "frozen", "finetune", "scratch_small"])
 def test_text_export_reproduces_the_runs_test_predictions(text_run, rung, tmp_path):
     results, _ = text_run
     record = next(r for r in results["rungs"] if r["strategy"] == rung)
@@ -82,15 +83,22 @@ def test_text_export_reproduces_the_runs_test_predictions(text_run, rung, tmp_pa
         assert (out / "tokenizer").is_dir() and (out / "backbone" / "config.json").is_file()
         prep = json.loads((out / "preprocessing.json").read_text())
         assert prep["max_length"] == 16 and prep["pooling"] == "cls"
+    if rung == "scratch_small":  # the vocabulary learnt from the training texts, as JSON
+        vocabulary = json.loads((out / "vocabulary.json").read_text())
+        assert "great" in vocabulary and len(vocabulary) == config["head"]["architecture"]["n_vocab"]
 
 
-@pytest.mark.parametrize("rung", ["majority", "classical", "frozen", "full"])
+@pytest.mark.parametrize("rung", ["majority", "classical", "frozen", "full", "scratch_small"])
 def test_image_export_reproduces_the_runs_test_predictions(image_run, rung, tmp_path):
     results, _ = image_run
     record = next(r for r in results["rungs"] if r["strategy"] == rung)
     out = export(results.path, record["name"], tmp_path / "art")
     assert transferlab.load_artifact(out).predict_proba(held_out_items(results)).argmax(1).tolist() == \
         record["predictions"]["test"]
+    if rung == "scratch_small":  # a small CNN on the 32x32 RGB images, rebuilt from config.json alone
+        arch = json.loads((out / "config.json").read_text())["head"]["architecture"]
+        prep = json.loads((out / "small_preprocessing.json").read_text())
+        assert arch["model"] == "SmallCNN" and arch["in_channels"] == 3 and prep["side"] == 32
 
 
 def test_saved_models_hold_no_pickles_and_frozen_keeps_only_its_head(text_run):
@@ -131,7 +139,8 @@ def test_example_runs_without_transferlab_and_reproduces_the_run(text_run, tmp_p
     assert np.allclose([r["proba"] for r in rows], predicted["proba"], atol=1e-6)
 
 
-@pytest.mark.parametrize("which", ["text classical", "text frozen", "image frozen", "image full"])
+@pytest.mark.parametrize("which", ["text classical", "text frozen", "image frozen", "image full", "text scratch_small",
+                                   "image scratch_small"])
 def test_example_matches_transferlab_on_every_head(which, text_run, image_run, tmp_path):
     modality, strategy = which.split()
     results, _ = text_run if modality == "text" else image_run

@@ -20,7 +20,9 @@ def test_every_rung_reports_held_out_metrics(finished_run):
     r = finished_run
     names = [x["name"] for x in r["rungs"]]
     assert names[:2] == ["majority", "classical"]
-    assert {n.split(":")[0] for n in names} == {"majority", "classical", "frozen", "finetune", "full", "scratch"}
+    assert {n.split(":")[0] for n in names} == {"majority", "classical", "frozen", "finetune", "full", "scratch",
+                                                "scratch_small"}
+    assert "scratch_small" in names  # no backbone: one rung, not one per candidate
     n_test = r["task"]["splits"]["test"]
     for rung in r["rungs"]:
         t = rung["test"]
