@@ -20,7 +20,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from .config import RunSpec, _coerce, _describe
+from .config import RunSpec, _coerce, _describe, field_help
 
 SCALARS = (bool, int, float, str)
 
@@ -139,7 +139,7 @@ def spec_options(names: Iterable[str] | None = None, *, defaults: dict[str, Any]
         if clash:
             raise TypeError(f"{command.__name__}: parameters {', '.join(sorted(clash))} shadow {spec.__name__} fields.")
         generated = [_parameter(f, hints[f.name], defaults.get(f.name, _default(f)),
-                                helps.get(f.name, f.metadata.get("help", "")), f.name in required, show_defaults)
+                                helps[f.name] if f.name in helps else field_help(f), f.name in required, show_defaults)
                      for f in chosen]
 
         context = inspect.Parameter("spec_options_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)

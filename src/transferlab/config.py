@@ -6,25 +6,51 @@ data is read or any model is loaded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-STRATEGIES = ("majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch", "scratch_small")
-BACKBONE_STRATEGIES = ("zero_shot", "frozen", "finetune", "full", "lora", "scratch")
-DEFAULT_RUNGS = ("majority", "classical", "frozen", "finetune", "full", "scratch", "scratch_small")
+# in a help text, "{rungs}" or "{rungs:seeding=cheap,needs_backbone=true}": the registered rungs so declared
+_RUNG_LIST = re.compile(r"\{rungs(?::([^}]*))?\}")
+
+
+def strategies(**declared: Any) -> list[str]:
+    """The registered rungs declared so (see ``transferlab.rungs.strategies``). The registry is
+    imported on first use: the rungs import torch, which ``import transferlab`` must not."""
+    from .rungs import strategies as registered
+
+    return registered(**declared)
+
+
+def default_rungs() -> list[str]:
+    return strategies(in_default_ladder=True)
 
 
 def _help(text: str, default: Any, **cli: Any) -> Any:
     """A setting: its help text and default, and how the command line spells it if not ``--field-name``
     (``cli``: another flag, ``short``: a one-letter alias, ``repeatable``: a list given once per item);
-    transferlab.cli_options turns every field into an option."""
+    transferlab.cli_options turns every field into an option. A callable ``default`` is a factory."""
     metadata = {"help": text, **cli}
+    if callable(default):
+        return field(default_factory=default, metadata=metadata)
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def field_help(f: Field) -> str:
+    """The help text of a RunSpec field, with its lists of rungs ("{rungs:...}") read from the registry."""
+    text = f.metadata.get("help", "")
+    return _RUNG_LIST.sub(lambda m: ", ".join(strategies(**_declared(m.group(1) or ""))), text)
+
+
+def _declared(pairs: str) -> dict[str, Any]:
+    """"role=control,cheap=false" -> {"role": "control", "cheap": False}."""
+    values = {"true": True, "false": False}
+    return {k.strip(): values.get(v.strip(), v.strip()) for k, v in (p.split("=") for p in pairs.split(",") if p)}
 
 
 @dataclass
@@ -32,7 +58,7 @@ class RunSpec:
     backbones: list[str] = _help("Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
                                  "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [],
                                  cli="--backbone", short="-b", repeatable=True)
-    rungs: list[str] = _help(f"Which rungs of the ladder to run: {', '.join(STRATEGIES)}.", list(DEFAULT_RUNGS))
+    rungs: list[str] = _help("Which rungs of the ladder to run: {rungs}.", default_rungs)
     text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None)
     label_column: str | None = _help("Column holding the label.", None)
     split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None)
@@ -42,17 +68,17 @@ class RunSpec:
     out: str | None = _help("Run directory (default runs/<name>-<time>).", None, short="-o")
     name: str | None = _help("Run name, used for the default run directory.", None)
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
-    seeds: int = _help("Seeds per rung for the cheap rungs (classical, frozen): each extra seed refits on a "
+    seeds: int = _help("Seeds per rung for the cheap rungs ({rungs:seeding=cheap}): each extra seed refits on a "
                        "different random train/validation partition of the same examples.", 3)
     train_seeds: int = _help("Seeds per rung for the rungs that train a backbone or a model from scratch "
-                             "(finetune, full, lora, scratch, scratch_small); each seed costs a whole training "
+                             "({rungs:seeding=train}); each seed costs a whole training "
                              "run.", 1)
     executor: str = _help("Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
                           "as Ray tasks, on a local Ray or the cluster at ray_address).", "local")
     ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
                                     "ray://head:10001); unset starts a local Ray.", None)
-    ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone (finetune, full, lora, "
-                            "scratch, scratch_small) requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
+    ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone ({rungs:seeding=train}) "
+                            "requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
                             "0 trains on CPUs.", 0.0)
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
                               "transferlab export).", True)
@@ -61,7 +87,8 @@ class RunSpec:
     max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None)
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
-    top_k: int | None = _help("Train (finetune, full, scratch) only the best k backbones by LogME; all get frozen.", None)
+    top_k: int | None = _help("Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by LogME; "
+                              "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).", None)
     audit: bool = _help("Audit the data before training: duplicates and near-duplicates within and across "
                         "splits, label conflicts, imbalance, label shift, group and time overlap.", True)
     on_leakage: str = _help("What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
@@ -77,9 +104,9 @@ class RunSpec:
     corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
                               "for images; typos, casing, truncation, word dropout for text).", True)
     ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
-    learning_curve: bool = _help("Refit the cheap rungs (classical, frozen) on nested fractions of the training "
+    learning_curve: bool = _help("Refit the cheap rungs ({rungs:seeding=cheap}) on nested fractions of the training "
                                  "set to estimate how many examples per class reach --target.", True)
-    learning_curve_trained: bool = _help("Also measure the learning curve of finetune (and lora, scratch_small): "
+    learning_curve_trained: bool = _help("Also measure the learning curve of {rungs:trained_learning_curve=true}: "
                                          "retrained on 25% and 50% of the training set, one subsample; costs about "
                                          "0.75 of one more training run each.", False)
     target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
@@ -133,12 +160,13 @@ class RunSpec:
         if isinstance(self.backbones, str):
             self.backbones = [self.backbones]
         self.rungs = list(dict.fromkeys(self.rungs))
-        unknown = [r for r in self.rungs if r not in STRATEGIES]
+        known = strategies()
+        unknown = [r for r in self.rungs if r not in known]
         if unknown:
             raise ConfigError(f"Unknown rung '{unknown[0]}' in rungs. Expected a comma-separated subset of: "
-                              f"{', '.join(STRATEGIES)}.")
+                              f"{', '.join(known)}.")
         if not self.rungs:
-            raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(STRATEGIES) + ".")
+            raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(known) + ".")
         for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
                      "extract_batch_size", "unfreeze_stages", "ood_max_items", "seeds", "train_seeds", "small_epochs",
                      "small_patience"):
@@ -191,14 +219,14 @@ class RunSpec:
             raise ConfigError(f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead.")
 
     def needs_backbone(self) -> bool:
-        return any(r in BACKBONE_STRATEGIES for r in self.rungs)
+        return any(r in strategies(needs_backbone=True) for r in self.rungs)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def help(cls) -> dict[str, str]:
-        return {f.name: f.metadata.get("help", "") for f in fields(cls)}
+        return {f.name: field_help(f) for f in fields(cls)}
 
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "RunSpec":

@@ -27,7 +27,8 @@ class _Preloaded:
     """The driver's features of one backbone, as a task sees them (same arrays, same timings)."""
 
     def __init__(self, arrays: dict[str, np.ndarray], seconds: float, items: int, task):
-        self._arrays, self.seconds, self.items, self.task, self.from_cache = arrays, seconds, items, task, True
+        self._arrays, self.seconds, self.items, self.from_cache = arrays, seconds, items, True
+        self.task = task.without_test_labels()  # what the rung may see: items and hashes, no test labels
 
     def __call__(self, split: str) -> np.ndarray:
         return self._arrays[split]

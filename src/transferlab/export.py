@@ -259,11 +259,11 @@ class Predictor:
         self.modality: str = self.config["modality"]
         self.tensors = _load_tensors(self.path / WEIGHTS)
         head = self.config["head"]
-        self._proba = {"prior": self._prior, "logreg": self._logreg, "classifier": self._classifier,
-                       "small": self._small}.get(head["kind"])
+        heads = {"prior": self._prior, "logreg": self._logreg, "classifier": self._classifier, "small": self._small}
+        self._proba = heads.get(head["kind"])
         if self._proba is None:
             raise ArtifactError(f"{self.path / CONFIG}: head kind {head['kind']!r} is not known to this version of "
-                                "transferlab (known: prior, logreg, classifier, small). Upgrade transferlab.")
+                                f"transferlab (known: {', '.join(heads)}). Upgrade transferlab.")
         if head["kind"] == "small":  # a whole small model with its own input pipeline, no backbone
             self._small_model, self._small_prep = self._build_small(head)
             self.preprocessing = self._encoder = self._features = None

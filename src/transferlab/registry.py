@@ -27,6 +27,12 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (tests that register an entry take it out again)."""
+        if name not in self._entries:
+            raise KeyError(f"{self.kind} '{name}' is not registered")
+        del self._entries[name]
+
     def list_(self) -> list[str]:
         return sorted(self._entries)
 

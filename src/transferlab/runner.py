@@ -23,7 +23,6 @@ from .evaluation import evaluate, expected_calibration_error
 from .progress import Progress
 from .results import SCHEMA, RunResults, write_json_atomic
 
-CHEAP_BACKBONE_RUNGS = ("frozen", "zero_shot")  # run for every candidate, even beyond --top-k
 STAGES = "stages"  # run-directory folder holding each finished stage, for --resume
 
 
@@ -132,7 +131,8 @@ class _Features:
     """Lazily extracted, cached features of one backbone, per split."""
 
     def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress, embedded: dict | None = None):
-        self.backbone, self.task, self.spec, self.progress = backbone, task, spec, progress
+        self.backbone, self.spec, self.progress = backbone, spec, progress
+        self.task = task.without_test_labels()  # rungs reach it through ctx.features: items and hashes only
         self._arrays: dict[str, np.ndarray] = {}
         self.embedded = embedded  # {"rows": {hash: row}, "features": (N, D), "seconds", "items"} from the audit
         self.seconds = 0.0  # embedding time, as measured when the features were extracted
@@ -250,7 +250,7 @@ def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats,
         result.extract_seconds = feats.seconds
     if speed:
         result.notes.append(f"Feature extraction ran at {speed:.1f} items/s.")
-        if rung.strategy in CHEAP_BACKBONE_RUNGS:  # predicting a new item means embedding it first
+        if not rung.trains_backbone:  # it predicts from frozen features: a new item is embedded first
             result.predict_seconds += len(task.part("test")[1]) / speed
     extras: dict = {"artifact": None, "ood": None, "learning_curve": None}
     if spec.save_models and result.save is not None:
@@ -676,7 +676,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
 
     plan = [(s, None) for s in spec.rungs if not RUNGS.get(s).needs_backbone]
     plan += [(s, b) for b in backbones for s in spec.rungs
-             if RUNGS.get(s).needs_backbone and (s in CHEAP_BACKBONE_RUNGS or b.name in trained)]
+             if RUNGS.get(s).needs_backbone and (RUNGS.get(s).cheap or b.name in trained)]
     if rank_only:
         plan = []
     for strategy, backbone in [p for p in plan if p[1] is not None]:
@@ -686,8 +686,9 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             task.notes.append(f"{strategy}:{backbone.name} was not run: {reason}")
             plan.remove((strategy, backbone))
     if spec.top_k and len(backbones) > spec.top_k:
+        cheap = [s for s in spec.rungs if RUNGS.get(s).needs_backbone and RUNGS.get(s).cheap]
         progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
-                     f"the others get the frozen rung.")
+                     f"the others get only {', '.join(cheap) or 'no backbone rung'}.")
     clusters = duplicate_clusters(task, audit)
     stage_of, pending = {}, []
     for strategy, backbone in plan:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from transferlab import cli
 from transferlab.cli import app
 from transferlab.cli_options import spec_options
-from transferlab.config import RunSpec, _help
+from transferlab.config import RunSpec, _help, field_help
 
 FIELDS = dataclasses.fields(RunSpec)
 HINTS = typing.get_type_hints(RunSpec)
@@ -97,7 +97,7 @@ def run_help() -> str:
 def test_every_field_is_a_run_option(f, run_help, parse):
     flag = _flag(f)
     assert f" {flag} " in run_help or f" {flag}," in run_help or f" {flag} / --no-{flag[2:]}" in run_help
-    assert f.metadata.get("help", "").split(".")[0][:40] in " ".join(run_help.split())  # the field's own help
+    assert field_help(f).split(".")[0][:40] in " ".join(run_help.split())  # the field's own help, rungs listed
     if f.name == "mlflow" and NO_MLFLOW:
         pytest.skip("mlflow is not installed")
     words, value = _sample(f)

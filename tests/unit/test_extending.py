@@ -3,6 +3,7 @@ rule, each one class or function and one registration, used by a real (tiny) run
 
 from __future__ import annotations
 
+import csv
 import time
 import zlib
 
@@ -12,12 +13,16 @@ import torch
 from torch import nn
 
 import transferlab
-from transferlab import config
 from transferlab.auditing.base import CHECKS, AuditInputs, Check, Finding, describe, register
 from transferlab.backbones import SOURCES, Backbone, resolve
+from transferlab.config import RunSpec
 from transferlab.data import from_arrays
-from transferlab.rungs import RUNGS, Context, Rung, RungOutput
+from transferlab.data.splits import content_hash
+from transferlab.errors import ConfigError
+from transferlab.export import export, load_artifact, write_saved
+from transferlab.rungs import RUNGS, Context, Rung, RungOutput, strategies
 from transferlab.verdicts import RULES, VerdictContext, verdict
+from transferlab.verdicts.recommendation import cost_order
 
 # --- a backbone source: "chargram:<dim>", hashed character trigrams through a small MLP ----------
 
@@ -67,9 +72,12 @@ def chargram(rest: str, **options) -> Backbone:
 
 class NearestCentroid(Rung):
     strategy = "nearest_centroid"
+    description = "Each example takes the class whose mean training feature vector is closest (cosine)."
+    role = "transfer"  # uses pretrained weights: the verdicts weigh it against the controls
     needs_backbone = True
     needs_features = True
-    description = "Each example takes the class whose mean training feature vector is closest (cosine)."
+    cheap = True  # run for every candidate backbone, even beyond --top-k
+    simplicity = 25  # between zero_shot (20) and frozen (30) when costs tie
 
     def run(self, ctx: Context) -> RungOutput:
         X_train, X_val, X_test = (_unit(np.asarray(ctx.features(s))) for s in ("train", "val", "test"))
@@ -80,8 +88,16 @@ class NearestCentroid(Rung):
         start = time.perf_counter()
         test_pred = (X_test @ centroids.T).argmax(1)
         predict = time.perf_counter() - start
+
+        def save(folder):  # a linear head on the backbone's features: the argmax of x @ centroids.T
+            k = len(centroids)
+            return write_saved(folder, strategy=self.strategy, backbone=ctx.backbone, head={"kind": "logreg",
+                               "features": "backbone"}, batch_size=ctx.spec.extract_batch_size,
+                               tensors={"logreg.coef": centroids, "logreg.intercept": np.zeros(k),
+                                        "logreg.classes": np.arange(k)})
+
         return RungOutput((X_val @ centroids.T).argmax(1), test_pred, fit, predict,
-                          trainable_params=0, total_params=ctx.backbone.num_params(),
+                          trainable_params=0, total_params=ctx.backbone.num_params(), save=save,
                           notes=["No training: the nearest class mean on the frozen features."])
 
 
@@ -113,7 +129,7 @@ class ShortTexts(Check):
 
 
 def slow_prediction(ctx: VerdictContext) -> list[dict]:
-    scored = [r for r in ctx.rungs if r["strategy"] != "majority"]
+    scored = ctx.scored()  # every rung but the baselines (majority)
     if len(scored) < 2:
         return []
     best = max(scored, key=ctx.score)
@@ -131,19 +147,17 @@ def slow_prediction(ctx: VerdictContext) -> list[dict]:
 
 
 @pytest.fixture
-def extended(monkeypatch):
-    """Registers the four; yields the contexts the verdict rule was called with."""
+def extended():
+    """Registers the four, with one call each; yields the contexts the verdict rule was called with."""
     calls: list[VerdictContext] = []
     SOURCES.register("chargram")(chargram)
     RUNGS.register("nearest_centroid")(NearestCentroid)
     register(ShortTexts)
     RULES.register("slow_prediction")(lambda ctx: calls.append(ctx) or slow_prediction(ctx))
-    monkeypatch.setattr(config, "STRATEGIES", (*config.STRATEGIES, "nearest_centroid"))
-    monkeypatch.setattr(config, "BACKBONE_STRATEGIES", (*config.BACKBONE_STRATEGIES, "nearest_centroid"))
     yield calls
     for registry, name in ((SOURCES, "chargram"), (RUNGS, "nearest_centroid"), (CHECKS, "short_texts"),
                            (RULES, "slow_prediction")):
-        registry._entries.pop(name, None)
+        registry.unregister(name)
 
 
 def test_duplicate_names_fail(extended):
@@ -163,7 +177,24 @@ def test_backbone_source_meets_the_contract(extended):
     assert any(not torch.equal(a, c) for a, c in zip(scratch.parameters(), enc.parameters()))
 
 
-def test_a_run_uses_every_extension(extended, tmp_path):
+def test_a_registered_rung_is_in_every_list_of_rungs(extended):
+    """Its declared role places it, with no other edit: validation of rungs=, the help text, the
+    verdicts' transfer rungs, the cheap rungs of --top-k, and the recommendation's tie-break."""
+    assert RunSpec(rungs="classical,nearest_centroid").rungs == ["classical", "nearest_centroid"]
+    assert "zero_shot, nearest_centroid, frozen" in RunSpec.help()["rungs"]
+    assert "nearest_centroid" in strategies(role="transfer") and "nearest_centroid" in strategies(cheap=True)
+    assert "nearest_centroid" not in strategies(in_default_ladder=True) + strategies(role="control")
+    tied = [{"name": s, "strategy": s, "cost": {"fit_seconds": 0.0}} for s in ("frozen", "nearest_centroid", "classical")]
+    assert [r["name"] for r, _ in cost_order(tied)] == ["classical", "nearest_centroid", "frozen"]
+
+
+def test_an_unregistered_rung_is_refused():
+    assert "nearest_centroid" not in strategies()
+    with pytest.raises(ConfigError, match="Unknown rung 'nearest_centroid'"):
+        RunSpec(rungs="nearest_centroid")
+
+
+def _reviews() -> tuple[list[str], list[str]]:
     rng = np.random.default_rng(0)
     words = {"pos": ["great", "tasty", "fresh", "love"], "neg": ["awful", "stale", "bland", "hate"]}
     texts, labels = [], []
@@ -171,18 +202,45 @@ def test_a_run_uses_every_extension(extended, tmp_path):
         label = ["pos", "neg"][i % 2]
         texts.append(" ".join(rng.choice(["the", "box", "was", "really", "very"], 4)) + " " + rng.choice(words[label]))
         labels.append(label)
-    texts += ["ok", "fine"]  # short texts for the new check
-    labels += ["pos", "neg"]
-    results = transferlab.run(from_arrays(texts, labels), backbones=["chargram:32"],
-                              rungs="majority,frozen,nearest_centroid,finetune", epochs=1, head_epochs=2,
-                              corruptions=False, learning_curve=False, out=str(tmp_path / "run"), quiet=True)
-    names = [r["name"] for r in results["rungs"]]
-    assert "nearest_centroid:chargram:32" in names and "finetune:chargram:32" in names
-    centroid = results.rung("nearest_centroid:chargram:32")
-    assert centroid["test"]["accuracy"]["mean"] > 0.5 and centroid["strategy"] == "nearest_centroid"
+    return texts + ["ok", "fine"], labels + ["pos", "neg"]  # short texts for the new check
+
+
+def test_a_run_uses_every_extension(extended, spread_bert, tmp_path):
+    texts, labels = _reviews()
+    hf = f"hf:{spread_bert}"  # texts embed apart, so the exported head meets no near-ties
+    results = transferlab.run(from_arrays(texts, labels), backbones=["chargram:32", hf], top_k=1, seeds=2,
+                              rungs="majority,classical,frozen,nearest_centroid,finetune", epochs=1, head_epochs=2,
+                              max_length=16, corruptions=False, learning_curve=False, out=str(tmp_path / "run"),
+                              quiet=True)
+    by = {r["name"]: r for r in results["rungs"]}
+    # cheap: run for both candidates beyond --top-k 1, which trains (finetune) only one of them
+    assert {"nearest_centroid:chargram:32", f"nearest_centroid:{hf}"} <= set(by)
+    assert len([n for n in by if n.startswith("finetune:")]) == 1
+    centroid = by[f"nearest_centroid:{hf}"]
+    assert by["nearest_centroid:chargram:32"]["test"]["accuracy"]["mean"] > 0.5
+    assert centroid["strategy"] == "nearest_centroid" and len(centroid["seeds"]) == 2  # seeding "cheap": --seeds
     short = [f for f in results["audit"]["findings"] if f["check"] == "short_texts"]
     assert short and short[0]["severity"] == "warning" and short[0]["count"] == 2
-    assert len(extended) == 1  # the rule ran once, on the finished rungs, and its verdicts were kept
-    codes = [v["code"] for v in results["verdicts"]]
-    assert all(v["code"] in codes for v in slow_prediction(extended[0]))
     assert (tmp_path / "run" / "report.html").read_text().count("nearest_centroid:chargram:32") >= 2
+
+    # a transfer rung by its role: the transfer verdict weighs it against the control
+    ctx = extended[0]
+    pair = VerdictContext([by["classical"], centroid], ctx.y_test, ctx.y_train, ctx.classes, ctx.metric)
+    [v] = RULES.get("transfer")(pair)
+    assert v["code"] in ("transfer_helped", "negative_transfer") and v["rungs"] == [centroid["name"], "classical"]
+
+    # the rule ran once, on the finished rungs, and its verdicts were kept; it speaks when it should
+    assert len(extended) == 1
+    kept = [v for v in results["verdicts"] if v["code"] == "slow_prediction"]
+    assert len(kept) == len(slow_prediction(ctx))
+    slow = [dict(r, cost=dict(r["cost"], predict_ms_per_item=ms), test=dict(r["test"], accuracy={"mean": acc}))
+            for r, ms, acc in ((by["classical"], 1.0, 0.8), (centroid, 50.0, 0.9))]  # the best is the slowest
+    speaks = slow_prediction(VerdictContext(slow, ctx.y_test, ctx.y_train, ctx.classes, "accuracy"))
+    assert [v["code"] for v in speaks] == ["slow_prediction"] and speaks[0]["evidence"]["ratio"] == 50
+
+    # exported with no other edit: the artifact predicts what the run recorded
+    artifact = load_artifact(export(tmp_path / "run", rung=centroid["name"], out=tmp_path / "exported"))
+    by_hash = {content_hash(t): t for t in texts}  # the manifest lists the test split (after dedupe) in order
+    with open(tmp_path / "run" / "split_manifest.csv") as fh:
+        test = [by_hash[row["sha256"]] for row in csv.DictReader(fh) if row["split"] == "test"]
+    assert artifact.predict_proba(test).argmax(1).tolist() == centroid["predictions"]["test"]

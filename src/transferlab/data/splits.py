@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,13 @@ class Task:
                     [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
                     self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable,
                     self.skipped, self.text_column)
+
+    def without_test_labels(self) -> "Task":
+        """The same task with the test labels replaced by -1: what a rung is given, so nothing it
+        fits or chooses can depend on them."""
+        y = self.y.copy()
+        y[self.split == "test"] = -1
+        return replace(self, y=y)
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)

@@ -2,7 +2,8 @@
 
 A rung fits on the training split, chooses anything it chooses (regularisation, epochs) on the
 validation split, and returns predictions for validation and test. It never sees test labels:
-``Context`` gives it the test *items* only, and the runner scores the predictions.
+``Context.task`` is a copy of the task whose test labels are hidden (-1), so ``ctx.test_items()``
+gives the test *items* only, and the runner, which keeps the labels, scores the predictions.
 """
 
 from __future__ import annotations
@@ -19,14 +20,21 @@ from ..data.splits import Task
 from ..registry import Registry
 
 
+ROLES = ("baseline", "control", "transfer")
+SEEDINGS = ("cheap", "train", "none")
+
+
 @dataclass
 class Context:
-    task: Task
+    task: Task  # test labels hidden (-1): see __post_init__
     spec: RunSpec
     seed: int
     backbone: Backbone | None = None
     features: Callable[[str], np.ndarray] | None = None  # split -> (N, D) cached features
     progress: Callable[[str, int, int], None] | None = None  # (label, done, total)
+
+    def __post_init__(self) -> None:
+        self.task = self.task.without_test_labels()
 
     def train(self) -> tuple[list, np.ndarray]:
         return self.task.part("train")
@@ -70,14 +78,61 @@ def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarra
 
 
 class Rung:
+    """One rung of the ladder. A rung declares what it is in class attributes; every list of rungs
+    elsewhere (validation of ``rungs=``, the default ladder, the verdicts' controls and transfer
+    rungs, ``--top-k``, seeds, the recommendation's tie-break, help texts) is derived from them
+    through :func:`transferlab.rungs.strategies`, so a registered rung takes part with no other edit.
+
+    ``strategy``
+        Its name, the key it is registered under (``--rungs`` names it).
+    ``description``
+        One sentence for the report.
+    ``role``
+        ``"baseline"`` (a floor no rung is recommended for: ``majority``), ``"control"`` (no
+        pretrained weights: what transfer must beat; ``classical``, ``scratch``) or ``"transfer"``
+        (uses a pretrained backbone's weights: ``frozen``, ``finetune``, ``zero_shot``...).
+    ``needs_backbone``
+        Runs once per candidate backbone and gets it as ``ctx.backbone``; without it, runs once.
+    ``needs_features``
+        Reads the backbone's cached frozen features through ``ctx.features(split)``, and so pays
+        the embedding time to predict a new item.
+    ``trains_backbone``
+        Changes the pretrained backbone's weights (``finetune``, ``full``, ``lora``): it is compared
+        with the ``frozen`` rung of the same backbone (catastrophic forgetting, cost).
+    ``learns_from_labels``
+        Fits anything on the training labels. False for a rung that only reads label names
+        (``zero_shot``), which the verdicts compare with the best rung that does.
+    ``cheap``
+        With ``needs_backbone``: cheap enough to run for every candidate, even beyond ``--top-k``.
+    ``in_default_ladder``
+        Run when ``rungs`` is not given.
+    ``simplicity``
+        Rank among the rungs from simplest to most involved; the recommendation breaks ties of
+        cost with it, and lists of rungs are shown in this order.
+    ``seeding``
+        How extra seeds vary the rung: ``"cheap"`` (``spec.seeds`` runs, each on another random
+        train/validation draw), ``"train"`` (``spec.train_seeds`` runs: another draw and another
+        initialisation and batch order), ``"none"`` (deterministic given its data: one run).
+    ``trained_learning_curve``
+        With ``learning_curve_trained``: trained again on fractions of the training set for the
+        learning curve (each point costs a training run).
+
+    A fitted rung can be exported when its ``RungOutput`` has ``save`` (written with
+    ``transferlab.export.write_saved`` in one of the head formats the exported predictor reads).
+    """
+
     strategy: str = ""
+    description: str = ""
+    role: str = "transfer"
     needs_backbone: bool = False
     needs_features: bool = False
-    description: str = ""
-    # how extra seeds vary the rung: "cheap" (spec.seeds runs, each on another random
-    # train/validation draw), "train" (spec.train_seeds runs: another draw and another
-    # initialisation and batch order), "none" (deterministic and cheap to reason about: one run)
+    trains_backbone: bool = False
+    learns_from_labels: bool = True
+    cheap: bool = False
+    in_default_ladder: bool = False
+    simplicity: int = 100
     seeding: str = "cheap"
+    trained_learning_curve: bool = False
 
     def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
         """Why this rung cannot run with ``backbone`` (the runner notes it and moves on), or None."""

@@ -60,6 +60,9 @@ def audio_features(items: list, seconds: float = 3.0, rate: int = 16_000) -> np.
 @RUNGS.register("classical")
 class Classical(Rung):
     strategy = "classical"
+    role = "control"
+    in_default_ladder = True
+    simplicity = 10
     description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
                    "C chosen by 5-fold cross-validation on train.")
 

@@ -27,6 +27,9 @@ def embed(ctx: Context, items: list) -> np.ndarray:
 @RUNGS.register("frozen")
 class Frozen(Rung):
     strategy = "frozen"
+    cheap = True
+    in_default_ladder = True
+    simplicity = 30
     needs_backbone = True
     needs_features = True
     description = ("Frozen pretrained features + logistic regression; regularisation chosen by 5-fold "

@@ -75,6 +75,9 @@ def find_targets(encoder: nn.Module, names: list[str] | None = None) -> tuple[li
 @RUNGS.register("lora")
 class Lora(_TrainableRung):
     strategy = "lora"
+    trains_backbone = True
+    simplicity = 60
+    trained_learning_curve = True
     description = ("Low-rank adapters (PEFT LoRA) in the frozen pretrained backbone and a new head, "
                    "trained with early stopping.")
 

@@ -14,6 +14,9 @@ from .base import RUNGS, Context, Rung, RungOutput, full_proba
 @RUNGS.register("majority")
 class Majority(Rung):
     strategy = "majority"
+    role = "baseline"
+    in_default_ladder = True
+    simplicity = 0
     description = "Predicts the most frequent training class for everything."
     seeding = "none"
 

@@ -56,6 +56,10 @@ def _stack(X, Y):
 @RUNGS.register("scratch_small")
 class ScratchSmall(Rung):
     strategy = "scratch_small"
+    role = "control"
+    in_default_ladder = True
+    simplicity = 80
+    trained_learning_curve = True
     needs_backbone = False
     seeding = "train"
     description = ("A small model sized to the data (CNN on pixels or log-mel spectrograms, fastText-style "

@@ -58,10 +58,6 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
     return sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
 
 
-# trained rungs whose learning curve is measured when spec.learning_curve_trained is on
-TRAINED_CURVES = ("finetune", "lora")
-
-
 class _TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
@@ -105,7 +101,7 @@ class _TrainableRung(Rung):
                                batch_size=ctx.spec.extract_batch_size, includes_encoder=True)
 
         refit_predict = None
-        if ctx.spec.learning_curve_trained and self.strategy in TRAINED_CURVES:
+        if ctx.spec.learning_curve_trained and self.trained_learning_curve:
             def refit_predict(idx: np.ndarray) -> np.ndarray:
                 """The same rung trained from the start on the training rows ``idx`` -> test predictions."""
                 keep = np.sort(np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"),
@@ -139,6 +135,10 @@ class _TrainableRung(Rung):
 @RUNGS.register("finetune")
 class Finetune(_TrainableRung):
     strategy = "finetune"
+    trains_backbone = True
+    in_default_ladder = True
+    simplicity = 40
+    trained_learning_curve = True
     needs_features = True
     description = ("Head warm-up on the frozen backbone, then gradual unfreezing from the top with "
                    "layer-wise learning rates, warm-up and early stopping.")
@@ -195,6 +195,9 @@ class Finetune(_TrainableRung):
 @RUNGS.register("full")
 class Full(_TrainableRung):
     strategy = "full"
+    trains_backbone = True
+    in_default_ladder = True
+    simplicity = 50
     description = "A new head and every layer trained at once at one learning rate."
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
@@ -208,6 +211,9 @@ class Full(_TrainableRung):
 @RUNGS.register("scratch")
 class Scratch(_TrainableRung):
     strategy = "scratch"
+    role = "control"
+    in_default_ladder = True
+    simplicity = 70
     pretrained = False
     description = "The same architecture randomly initialised, trained with the same loop."
 

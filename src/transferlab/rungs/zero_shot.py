@@ -112,6 +112,9 @@ def fit_temperature(similarity: np.ndarray, y: np.ndarray) -> float:
 @RUNGS.register("zero_shot")
 class ZeroShot(Rung):
     strategy = "zero_shot"
+    learns_from_labels = False
+    cheap = True
+    simplicity = 20
     needs_backbone = True
     needs_features = True
     seeding = "none"  # the predictions use no training or validation labels: every seed would give the same

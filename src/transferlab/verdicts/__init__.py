@@ -6,6 +6,9 @@ examples, so "better" means better beyond the noise of this test set. A test spl
 compare rungs at all (one class, or a training class with too few test examples) gets the
 ``test_cannot_decide`` error, and then no rule compares rungs on it: ``ctx.compare`` returns an
 undecided comparison, never a significant one.
+
+Which rungs are transfer, controls, baselines or trainers of the backbone is what each rung
+declares (``transferlab.rungs.Rung``); rules ask ``ctx.declared(role="control")`` and the like.
 """
 
 from __future__ import annotations
@@ -17,10 +20,6 @@ from typing import Callable
 import numpy as np
 
 from ..registry import Registry
-
-TRANSFER = ("frozen", "finetune", "full", "lora", "zero_shot")
-CONTROLS = ("scratch", "classical", "scratch_small")
-
 
 @dataclass
 class VerdictContext:
@@ -37,6 +36,20 @@ class VerdictContext:
 
     def by_strategy(self, *strategies: str) -> list[dict]:
         return [r for r in self.rungs if r["strategy"] in strategies]
+
+    def declared(self, **attributes) -> list[dict]:
+        """The records of the rungs registered with these declared attributes (see
+        ``transferlab.rungs.strategies``), e.g. ``ctx.declared(role="control")``."""
+        from ..rungs import strategies
+
+        return self.by_strategy(*strategies(**attributes))
+
+    def scored(self) -> list[dict]:
+        """Every record but the baselines' (majority): the rungs that are compared and recommended."""
+        from ..rungs import strategies
+
+        baselines = strategies(role="baseline")
+        return [r for r in self.rungs if r["strategy"] not in baselines]
 
     def score(self, rung: dict) -> float:
         """The rung's test score: to describe the test, never to choose which rungs to compare."""

@@ -2,11 +2,11 @@
 
 The rule, chosen on validation and never on test:
 
-1. Candidates are every rung except ``majority`` (a baseline, never a recommendation).
+1. Candidates are every rung except the baselines (``majority``: declared ``role = "baseline"``).
 2. They are put in order of cost, the fit time plus the time to embed the data (first seed), in
    tiers: the cheapest rung not yet placed opens a tier that takes every rung costing at most
    ``TIER_RATIO`` times it plus ``TIER_SLACK`` seconds; within a tier the fixed simplicity order of
-   the strategies (``config.STRATEGIES``: classical, zero_shot, frozen, finetune, ...) decides. A
+   the strategies (each rung's declared ``simplicity``: classical, zero_shot, frozen, finetune, ...) decides. A
    measured time that varies by less than 2x from run to run cannot reorder rungs of one tier.
 3. The first rung is the choice. Each costlier rung in turn replaces it only when it beats it
    significantly on validation: a paired bootstrap on the same validation examples (p < 0.05,
@@ -37,11 +37,12 @@ def cost(rung: dict) -> float:
     return float(c.get("fit_seconds") or 0.0) + float(c.get("extract_seconds") or 0.0)
 
 
-def _simplicity(rung: dict) -> tuple[int, str]:
-    from ..config import STRATEGIES
+def _simplicity(rung: dict) -> tuple[float, str]:
+    """The rung's declared simplicity (a strategy no longer registered comes last), then its name."""
+    from ..rungs import RUNGS
 
     strategy = rung["strategy"]
-    return (STRATEGIES.index(strategy) if strategy in STRATEGIES else len(STRATEGIES), rung["name"])
+    return (RUNGS.get(strategy).simplicity if strategy in RUNGS else float("inf"), rung["name"])
 
 
 def cost_order(rungs: list[dict]) -> list[tuple[dict, int]]:
@@ -144,7 +145,7 @@ def recommend(ctx: VerdictContext) -> dict | None:
     """
     if ctx.y_val is None:
         raise ValueError("recommend needs the validation labels: build the VerdictContext with y_val.")
-    scored = [r for r in ctx.rungs if r["strategy"] != "majority"]
+    scored = ctx.scored()
     if not scored:
         return None
     order = cost_order(scored)

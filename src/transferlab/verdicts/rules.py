@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CONTROLS, RULES, TRANSFER, VerdictContext, test_predictions, verdict
+from . import RULES, VerdictContext, test_predictions, verdict
 
 GAP = 0.15  # train - validation metric gap that counts as overfitting
 DROP = 0.05  # validation fall after unfreezing that counts as forgetting
@@ -29,7 +29,7 @@ def transfer(ctx: VerdictContext) -> list[dict]:
     """negative_transfer or transfer_helped: the best transfer rung against the best control, both
     chosen on validation and then compared on test (choosing on test would favour whichever side
     the test's noise flattered)."""
-    transfer_rungs, controls = ctx.by_strategy(*TRANSFER), ctx.by_strategy(*CONTROLS)
+    transfer_rungs, controls = ctx.declared(role="transfer"), ctx.declared(role="control")
     if not transfer_rungs or not controls or ctx.test_problem is not None:
         return []
     best = max(transfer_rungs, key=ctx.val_score)
@@ -54,13 +54,10 @@ def transfer(ctx: VerdictContext) -> list[dict]:
                     "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", **evidence)]
 
 
-TRAINS_BACKBONE = ("finetune", "full", "lora")  # rungs that change what the backbone computes
-
-
 def _trained_vs_frozen(ctx: VerdictContext):
-    """(finetune, full or lora rung, the frozen rung of the same backbone or None)."""
+    """(a rung that trains the backbone: finetune, full, lora..., the frozen rung of the same backbone or None)."""
     frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
-    return [(r, frozen.get(r["backbone"])) for r in ctx.by_strategy(*TRAINS_BACKBONE)]
+    return [(r, frozen.get(r["backbone"])) for r in ctx.declared(trains_backbone=True)]
 
 
 @RULES.register("forgetting")
@@ -108,6 +105,7 @@ def fit_quality(ctx: VerdictContext) -> list[dict]:
     (validation never beats the majority guess: nothing learned carries over, however training went)."""
     out = []
     majority_share = float(np.bincount(ctx.y_train).max() / len(ctx.y_train))
+    scored = {r["name"] for r in ctx.scored()}
     for r in ctx.rungs:
         c = r.get("curves") or {}
         train, val = c.get("train_metric") or [], c.get("val_metric") or []
@@ -121,7 +119,7 @@ def fit_quality(ctx: VerdictContext) -> list[dict]:
                                f"{val[-1]:.3f} at the last epoch, a gap that grew from {gaps[0]:.3f}.",
                                "More data or augmentation, fewer epochs, stronger weight decay, or fewer trainable "
                                "layers; early stopping restored the best epoch.", gaps=gaps))
-        if max(val) <= majority_share + 0.02 and r["strategy"] != "majority":
+        if max(val) <= majority_share + 0.02 and r["name"] in scored:
             out.append(verdict("underfitting", "warning", [r["name"]],
                                f"{r['name']} underfits: its best validation {c.get('metric', 'metric')} "
                                f"({max(val):.3f}) is no better than always predicting the majority class "
@@ -137,7 +135,7 @@ def imbalance(ctx: VerdictContext) -> list[dict]:
     """imbalance: the most accurate rung is not more accurate than the majority baseline (within
     noise, or less accurate), or minority classes barely recalled."""
     majority = ctx.by_strategy("majority")
-    scored = [r for r in ctx.rungs if r["strategy"] != "majority"]
+    scored = ctx.scored()
     if not scored:
         return []
     best = max(scored, key=lambda r: r["test"]["accuracy"]["mean"])
@@ -175,7 +173,7 @@ def _versus_majority(ctx: VerdictContext, best: dict, majority: dict) -> dict | 
 @RULES.register("within_noise")
 def within_noise(ctx: VerdictContext) -> list[dict]:
     """within_noise: the two best rungs cannot be told apart on this test set."""
-    scored = sorted((r for r in ctx.rungs if r["strategy"] != "majority"), key=ctx.score, reverse=True)
+    scored = sorted(ctx.scored(), key=ctx.score, reverse=True)
     if len(scored) < 2 or ctx.test_problem is not None:
         return []
     c = ctx.compare(scored[0], scored[1])
@@ -212,14 +210,15 @@ def finetune_cost(ctx: VerdictContext) -> list[dict]:
 
 @RULES.register("zero_shot")
 def zero_shot_enough(ctx: VerdictContext) -> list[dict]:
-    """no_training_needed: the zero-shot rung, which trains nothing, is not beaten by the rung that
-    trains and scores best on validation."""
+    """no_training_needed: a rung that learns nothing from the training labels (zero_shot) is not
+    beaten by the rung that does and scores best on validation."""
     out = []
-    trained = ctx.by_strategy("frozen", *TRAINS_BACKBONE, "classical", "scratch", "scratch_small")
+    scored = {r["name"] for r in ctx.scored()}
+    trained = [r for r in ctx.declared(learns_from_labels=True) if r["name"] in scored]
     if not trained or ctx.test_problem is not None:
         return []
     best = max(trained, key=ctx.val_score)
-    for z in ctx.by_strategy("zero_shot"):
+    for z in (r for r in ctx.declared(learns_from_labels=False) if r["name"] in scored):
         c = ctx.compare(best, z)
         outcome = _outcome(c)
         if outcome == "better":
