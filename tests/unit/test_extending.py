@@ -18,7 +18,7 @@ from transferlab.backbones import SOURCES, Backbone, resolve
 from transferlab.config import RunSpec
 from transferlab.data import from_arrays
 from transferlab.data.splits import content_hash
-from transferlab.errors import ConfigError
+from transferlab.errors import BackboneError, ConfigError
 from transferlab.export import export, load_artifact, write_saved
 from transferlab.rungs import RUNGS, Context, Rung, RungOutput, strategies
 from transferlab.verdicts import RULES, VerdictContext, verdict
@@ -175,6 +175,8 @@ def test_backbone_source_meets_the_contract(extended):
     assert len(ids) == len(set(ids)) == len(list(enc.parameters()))
     scratch = b.trainable_copy(pretrained=False)
     assert any(not torch.equal(a, c) for a, c in zip(scratch.parameters(), enc.parameters()))
+    with pytest.raises(BackboneError, match="names no model after 'chargram:'"):
+        resolve("chargram:")
 
 
 def test_a_registered_rung_is_in_every_list_of_rungs(extended):

@@ -142,7 +142,7 @@ def _resolve(name: str, **options: Any) -> Backbone:
         prefix, _, rest = name.partition(":")
         if prefix in SOURCES:
             if not rest:
-                raise BackboneError(f"Backbone '{name}' names no model after '{prefix}:'. Example: {prefix}:{_EXAMPLES[prefix]}.")
+                raise BackboneError(f"Backbone '{name}' names no model after '{prefix}:'. Example: {prefix}:{_EXAMPLES.get(prefix, '<name>')}.")
             return SOURCES.get(prefix)(rest, **options)
     if name in PACKAGED:
         return PACKAGED.get(name)(**options)
