@@ -14,10 +14,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .cli_options import spec_options
+from .cli_options import RungListsGroup, spec_options
 from .errors import TransferlabError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+app = typer.Typer(cls=RungListsGroup, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Honest transfer learning: compare frozen, fine-tuned and from-scratch models on your data.")
 
 

@@ -19,8 +19,9 @@ from dataclasses import MISSING, Field, fields
 from typing import Any, List, Optional
 
 import typer
+from typer.core import TyperGroup
 
-from .config import RunSpec, _coerce, _describe, field_help
+from .config import RunSpec, _coerce, _describe, fill_rung_lists
 
 SCALARS = (bool, int, float, str)
 
@@ -81,6 +82,8 @@ def _flag_type(hint: Any) -> tuple[Any, bool]:
 
 
 def _default(f: Field) -> Any:
+    if f.metadata.get("lazy_default"):  # read from the rung registry when a spec is built
+        return None
     return f.default_factory() if f.default is MISSING and f.default_factory is not MISSING else f.default
 
 
@@ -117,6 +120,19 @@ def _typed(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
+class RungListsGroup(TyperGroup):
+    """The command group of the CLI: fills the lists of rungs into a command's option help
+    ("{rungs...}" in a RunSpec field's help) when the command is dispatched, since the rung
+    registry imports torch, which neither importing the CLI nor ``transferlab --help`` should."""
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        for param in getattr(command, "params", ()):
+            if getattr(param, "help", None):
+                param.help = fill_rung_lists(param.help)
+        return name, command, rest
+
+
 def spec_options(names: Iterable[str] | None = None, *, defaults: dict[str, Any] | None = None,
                  helps: dict[str, str] | None = None, required: Iterable[str] = (),
                  show_defaults: bool = True, spec: type = RunSpec) -> Callable[[Callable[..., Any]], Any]:
@@ -139,7 +155,7 @@ def spec_options(names: Iterable[str] | None = None, *, defaults: dict[str, Any]
         if clash:
             raise TypeError(f"{command.__name__}: parameters {', '.join(sorted(clash))} shadow {spec.__name__} fields.")
         generated = [_parameter(f, hints[f.name], defaults.get(f.name, _default(f)),
-                                helps[f.name] if f.name in helps else field_help(f), f.name in required, show_defaults)
+                                helps.get(f.name, f.metadata.get("help", "")), f.name in required, show_defaults)
                      for f in chosen]
 
         context = inspect.Parameter("spec_options_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)

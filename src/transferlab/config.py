@@ -32,10 +32,11 @@ def default_rungs() -> list[str]:
 def _help(text: str, default: Any, **cli: Any) -> Any:
     """A setting: its help text and default, and how the command line spells it if not ``--field-name``
     (``cli``: another flag, ``short``: a one-letter alias, ``repeatable``: a list given once per item);
-    transferlab.cli_options turns every field into an option. A callable ``default`` is a factory."""
+    transferlab.cli_options turns every field into an option. A callable ``default`` is a factory,
+    called when a spec is built (``lazy_default``: the command line does not show it)."""
     metadata = {"help": text, **cli}
     if callable(default):
-        return field(default_factory=default, metadata=metadata)
+        return field(default_factory=default, metadata={**metadata, "lazy_default": True})
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -43,7 +44,13 @@ def _help(text: str, default: Any, **cli: Any) -> Any:
 
 def field_help(f: Field) -> str:
     """The help text of a RunSpec field, with its lists of rungs ("{rungs:...}") read from the registry."""
-    text = f.metadata.get("help", "")
+    return fill_rung_lists(f.metadata.get("help", ""))
+
+
+def fill_rung_lists(text: str) -> str:
+    """``text`` with each "{rungs}" or "{rungs:attribute=value,...}" replaced by the rungs so declared."""
+    if "{rungs" not in text:
+        return text
     return _RUNG_LIST.sub(lambda m: ", ".join(strategies(**_declared(m.group(1) or ""))), text)
 
 

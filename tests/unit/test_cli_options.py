@@ -271,3 +271,15 @@ def test_new_fields_become_options_with_no_cli_code():
     assert "[default: 1.0]" in res.stdout
     bad = CliRunner().invoke(_future_app(), ["--mapping", "[1, 2]"])
     assert bad.exit_code == 2 and "is not a mapping written as YAML" in bad.output
+
+
+def test_the_cli_loads_without_the_rung_registry():
+    """Help texts list the registered rungs, filled in when a command is dispatched: the registry
+    imports torch, which importing the CLI and ``transferlab --help`` do not."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from transferlab.cli import app; "
+            "assert CliRunner().invoke(app, ['--help']).exit_code == 0; print(sorted({'torch', 'transferlab.rungs'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
