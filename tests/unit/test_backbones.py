@@ -1,4 +1,4 @@
-"""The backbone contract, run over every source with tiny random models made here."""
+"""Backbone details beyond the contract every source meets (tests/unit/test_contracts.py)."""
 
 import numpy as np
 import pytest
@@ -6,43 +6,6 @@ import torch
 
 from transferlab.backbones import resolve
 from transferlab.errors import BackboneError
-
-
-@pytest.fixture(params=["hf", "timm", "torchvision"])
-def backbone(request, tiny_bert, tiny_torchvision_weights):
-    if request.param == "hf":
-        return resolve(f"hf:{tiny_bert}", max_length=16), ["great taste", "awful stale box really"]
-    img = [np.zeros((20, 20, 3), dtype=np.uint8), np.full((20, 20), 200, dtype=np.uint8)]
-    if request.param == "timm":
-        torch.manual_seed(1234)
-        import timm
-        from safetensors.torch import save_file
-
-        path = tiny_torchvision_weights.parent / "test_resnet.safetensors"
-        save_file({k: v.contiguous() for k, v in timm.create_model("test_resnet").state_dict().items()}, str(path))
-        return resolve(f"timm:test_resnet@{path}", image_size=32), img
-    return resolve(f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}", image_size=32), img
-
-
-def test_contract(backbone):
-    b, items = backbone
-    enc = b.encoder()
-    with torch.inference_mode():
-        feats = enc(**b.preprocess(items))
-    assert feats.shape == (2, b.feature_dim)
-    groups = b.layer_groups(enc)
-    assert len(groups) >= 3  # stem, blocks, top
-    ids = [id(p) for g in groups for p in g]
-    assert len(ids) == len(set(ids)) and set(ids) == {id(p) for p in enc.parameters()}
-    assert b.num_params() == sum(p.numel() for p in enc.parameters())
-    assert b.provenance["pretrained_on"] and b.provenance["licence"]
-    # the scratch copy has the same architecture and different (random) weights
-    scratch = b.trainable_copy(pretrained=False)
-    assert [p.shape for p in scratch.parameters()] == [p.shape for p in enc.parameters()]
-    assert any(not torch.equal(a, c) for a, c in zip(scratch.parameters(), enc.parameters()))
-    # a trainable copy never aliases the shared pretrained encoder
-    copy = b.trainable_copy(pretrained=True)
-    assert all(a.data_ptr() != c.data_ptr() for a, c in zip(copy.parameters(), enc.parameters()))
 
 
 def test_hf_folder_pooling_and_card(tiny_bert):

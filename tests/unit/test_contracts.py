@@ -173,9 +173,12 @@ def test_backbone_source_meets_the_contract(source, request, tmp_path):
     name, items = TINY_SOURCES[source](request.getfixturevalue, tmp_path)
     b = resolve(name, image_size=32, max_length=16)
     _meets_the_backbone_contract(b, items)
+    enc = b.encoder()
     scratch = b.trainable_copy(pretrained=False)  # the scratch rung: same architecture, other weights
-    assert [p.shape for p in scratch.parameters()] == [p.shape for p in b.encoder().parameters()]
-    assert any(not torch.equal(a, c) for a, c in zip(scratch.parameters(), b.encoder().parameters()))
+    assert [p.shape for p in scratch.parameters()] == [p.shape for p in enc.parameters()]
+    assert any(not torch.equal(a, c) for a, c in zip(scratch.parameters(), enc.parameters()))
+    copy = b.trainable_copy(pretrained=True)  # a trainable copy never aliases the shared pretrained encoder
+    assert all(a.data_ptr() != c.data_ptr() for a, c in zip(copy.parameters(), enc.parameters()))
 
 
 @pytest.mark.integration
