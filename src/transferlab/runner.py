@@ -175,7 +175,7 @@ class _FeatureView:
     """Features of a redrawn task, looked up by content hash in the original split's features."""
 
     def __init__(self, base: _Features, task: Task):
-        self.base, self.task = base, task
+        self.base, self.task = base, task.without_test_labels()  # a rung reaches it: no test labels
         self._rows: dict[str, tuple[str, int]] | None = None
 
     def __call__(self, split: str) -> np.ndarray:

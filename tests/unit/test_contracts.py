@@ -92,6 +92,8 @@ def test_context_hides_the_test_labels(tiny_text_task):
     for split in ("train", "val"):
         assert np.array_equal(seen.part(split)[1], task.part(split)[1])
     assert (task.part("test")[1] >= 0).all(), "the runner's own task keeps its labels"
+    feats = _Features(None, task, _spec("frozen"), Progress(quiet=True))  # ctx.features, and its view for a redraw
+    assert (feats.task.part("test")[1] == -1).all() and (feats.view(task).task.part("test")[1] == -1).all()
 
 
 @pytest.mark.parametrize("name", RUNGS.list_())
