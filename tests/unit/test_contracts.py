@@ -65,9 +65,25 @@ def tiny_text_task():
     return make_task(from_arrays(texts, labels), seed=0)
 
 
+@pytest.fixture(scope="module")
+def tiny_image_task():
+    """Bright squares on dark and dark squares on bright, 32 px, 12 of each."""
+    rng = np.random.default_rng(3)
+    images, labels = [], []
+    for i in range(24):
+        bright = i % 2 == 0
+        img = np.full((32, 32, 3), 30 if bright else 220, dtype=np.uint8)
+        x, y = rng.integers(0, 16, 2)
+        img[y:y + 12, x:x + 12] = 220 if bright else 30
+        images.append(img)
+        labels.append("bright" if bright else "dark")
+    return make_task(from_arrays(images, labels), seed=0)
+
+
 def _spec(name: str) -> RunSpec:
     return RunSpec(rungs=[name], epochs=1, head_epochs=1, unfreeze_stages=1, patience=1, small_epochs=2,
-                   small_patience=1, batch_size=8, max_length=16, extract_batch_size=16, learning_curve_trained=True)
+                   small_patience=1, batch_size=8, max_length=16, image_size=32, extract_batch_size=16,
+                   learning_curve_trained=True)
 
 
 def _fit(rung: type[Rung], task, spec: RunSpec, backbone: Backbone | None):
@@ -96,16 +112,19 @@ def test_context_hides_the_test_labels(tiny_text_task):
     assert (feats.task.part("test")[1] == -1).all() and (feats.view(task).task.part("test")[1] == -1).all()
 
 
+@pytest.mark.parametrize("modality", ["text", "image"])
 @pytest.mark.parametrize("name", RUNGS.list_())
-def test_rung_runs_on_tiny_data_and_never_sees_test_labels(name, tiny_text_task, tiny_bert, tmp_path):
+def test_rung_runs_on_tiny_data_and_never_sees_test_labels(name, modality, request, tmp_path):
     """Predictions of the right shape; and shuffling the test labels changes none of them, nor the
     learning-curve refits, nor the probabilities: whatever the rung reads, test labels are not in it."""
     torch.set_num_threads(1)
-    rung, task, spec = RUNGS.get(name), tiny_text_task, _spec(name)
-    backbone = resolve(f"hf:{tiny_bert}", max_length=16) if rung.needs_backbone else None
+    rung, task, spec = RUNGS.get(name), request.getfixturevalue(f"tiny_{modality}_task"), _spec(name)
+    model = {"text": "hf:{}", "image": "clip:{}"}[modality]  # a tiny CLIP: zero_shot needs a text tower
+    folder = request.getfixturevalue({"text": "tiny_bert", "image": "tiny_clip"}[modality])
+    backbone = resolve(model.format(folder), max_length=16, image_size=32) if rung.needs_backbone else None
     reason = rung().applies_to(backbone, spec) if backbone is not None else None
     if reason:
-        pytest.skip(f"{name} does not apply to a tiny text backbone: {reason}")
+        pytest.skip(f"{name} does not apply to a tiny {modality} backbone: {reason}")
     rung().check_data(task, spec)
     try:
         out = _fit(rung, task, spec, backbone)
@@ -144,7 +163,8 @@ def _tiny_timm(tmp_path) -> str:
     return f"timm:test_resnet@{path}"
 
 
-TEXT, IMAGES = ["great taste", "awful stale box really"], [np.zeros((20, 20, 3), np.uint8), np.full((20, 20), 200, np.uint8)]
+TEXT = ["great taste", "awful stale box really"]
+IMAGES = [np.zeros((20, 20, 3), np.uint8), np.full((20, 20), 200, np.uint8)]
 # a tiny local model for each packaged source: (name to resolve, items); fixtures are looked up by name
 TINY_SOURCES = {
     "hf": lambda f, tmp: (f"hf:{f('tiny_bert')}", TEXT),

@@ -186,7 +186,8 @@ def test_a_registered_rung_is_in_every_list_of_rungs(extended):
     assert "zero_shot, nearest_centroid, frozen" in RunSpec.help()["rungs"]
     assert "nearest_centroid" in strategies(role="transfer") and "nearest_centroid" in strategies(cheap=True)
     assert "nearest_centroid" not in strategies(in_default_ladder=True) + strategies(role="control")
-    tied = [{"name": s, "strategy": s, "cost": {"fit_seconds": 0.0}} for s in ("frozen", "nearest_centroid", "classical")]
+    tied = [{"name": s, "strategy": s, "cost": {"fit_seconds": 0.0}}
+            for s in ("frozen", "nearest_centroid", "classical")]
     assert [r["name"] for r, _ in cost_order(tied)] == ["classical", "nearest_centroid", "frozen"]
 
 

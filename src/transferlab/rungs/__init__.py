@@ -14,8 +14,8 @@ def strategies(**declared) -> list[str]:
     ``strategies()`` (all), ``strategies(role="control")``, ``strategies(needs_backbone=True, cheap=False)``."""
     unknown = [k for k in declared if not hasattr(Rung, k)]
     if unknown:
-        raise TypeError(f"Rung declares no attribute '{unknown[0]}'. Declared attributes: "
-                        f"{', '.join(k for k in vars(Rung) if not k.startswith('_') and not callable(getattr(Rung, k)))}.")
+        known = [k for k in vars(Rung) if not k.startswith("_") and not callable(getattr(Rung, k))]
+        raise TypeError(f"Rung declares no attribute '{unknown[0]}'. Declared attributes: {', '.join(known)}.")
     chosen = [n for n in RUNGS.list_() if all(getattr(RUNGS.get(n), k) == v for k, v in declared.items())]
     return sorted(chosen, key=lambda n: (RUNGS.get(n).simplicity, n))
 
