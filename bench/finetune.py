@@ -21,6 +21,12 @@ paired bootstrap intervals on the same test examples.
 
     python bench/finetune.py [--repeats 2] [--n-train 400] [--epochs 2]
 Writes bench/results/finetune.json.
+
+    python bench/finetune.py --schedules [--budgets 2 4 10] [--modality image text]
+
+instead compares learning-rate schedules (``LoopConfig.decay_fraction`` / ``decay_floor``) in
+transferlab's loop against the hand-written loop's constant rate, at each epoch budget, and
+writes bench/results/finetune_schedules.json.
 """
 
 from __future__ import annotations
@@ -65,16 +71,24 @@ def order_of(backbone, items):
     return sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
 
 
-def transferlab_fit(backbone, task, batch_size, epochs):
+# name -> (decay_fraction, decay_floor) of LoopConfig; "tail" is the loop's default
+SCHEDULES = {"cosine to zero (before)": (1.0, 0.0), "cosine to 0.1": (1.0, 0.1),
+             "constant, cosine tail 20% to 0.1": (0.2, 0.1), "constant": (0.0, 1.0)}
+
+
+def transferlab_fit(backbone, task, batch_size, epochs, schedule: tuple[float, float] | None = None):
     from transferlab.training import LoopConfig, fit, set_trainable, uniform_groups
 
+    cfg = LoopConfig(epochs=epochs, batch_size=batch_size)
+    if schedule is not None:
+        cfg.decay_fraction, cfg.decay_floor = schedule
     model = build(backbone, len(task.classes))
     groups = uniform_groups(backbone.layer_groups(model.encoder), list(model.head.parameters()), LR)
     set_trainable(groups, set(range(len(groups))))
     clock = StepClock()
     val_items = task.part("val")[0]
     fit(model, backbone.preprocess, task.part("train"), task.part("val"), groups,
-        LoopConfig(epochs=epochs, batch_size=batch_size), val_order=order_of(backbone, val_items),
+        cfg, val_order=order_of(backbone, val_items),
         progress=lambda label, done, total: clock(label.split()[1]))
     return model, clock
 
@@ -185,12 +199,64 @@ def compare(name: str, backbone, task, batch_size: int, epochs: int, repeats: in
             "repeats": repeats, "contenders": rows}
 
 
+def schedules(name: str, backbone, task, batch_size: int, budgets: list[int], only: list[str] | None = None) -> dict:
+    """Test accuracy of the hand-written loop (constant rate) and of transferlab's loop under each
+    schedule, per epoch budget; one run each, the same model, data and seed."""
+    from transferlab.evaluation.compare import paired_bootstrap
+    from transferlab.evaluation.metrics import score
+    from transferlab.training import predict_logits
+
+    test_items, y_test = task.part("test")
+    rows = []
+    for epochs in budgets:
+        preds, walls = {}, {}
+        contenders = {"hand-written loop (constant)": lambda: hand_loop(backbone, task, batch_size, epochs)}
+        for label, sched in SCHEDULES.items():
+            if only and not any(o in label for o in only):
+                continue
+            contenders[f"transferlab, {label}"] = (lambda s=sched: transferlab_fit(backbone, task, batch_size, epochs, s))
+        for label, run in contenders.items():
+            start = time.perf_counter()
+            model, _ = run()
+            walls[label] = time.perf_counter() - start
+            preds[label] = predict_logits(model, backbone.preprocess, test_items, 64,
+                                          order_of(backbone, test_items)).argmax(1)
+            print(f"{name}, {epochs} epochs, {label}: {score('accuracy', y_test, preds[label]):.3f} "
+                  f"({walls[label]:.0f} s)", flush=True)
+        hand = "hand-written loop (constant)"
+        for label in contenders:
+            row = {"epochs": epochs, "contender": label, "test_accuracy": score("accuracy", y_test, preds[label]),
+                   "wall_seconds": walls[label]}
+            if label != hand:
+                row["minus_hand_loop"] = paired_bootstrap(y_test, preds[label], preds[hand], "accuracy",
+                                                          n_classes=len(task.classes))
+            rows.append(row)
+    return {"setup": name, "splits": task.sizes(), "batch_size": batch_size, "lr": LR, "rows": rows}
+
+
+def schedules_table(d: dict) -> str:
+    lines = []
+    for r in d["results"]:
+        for row in r["rows"]:
+            c = row.get("minus_hand_loop")
+            diff = (f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" + (" significant" if c["significant"] else "")
+                    if c else "—")
+            lines.append(f"| {r['setup']} | {row['epochs']} | {row['contender']} | {row['test_accuracy']:.3f} | {diff} |")
+    return ("| setup | epochs | contender | test accuracy | difference (it − hand loop) |\n|---|---|---|---|---|\n"
+            + "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--modality", nargs="+", default=["image", "text"])
+    parser.add_argument("--schedules", action="store_true", help="compare learning-rate schedules instead")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[2, 4, 10])
+    parser.add_argument("--only", nargs="+", help="with --schedules: only the schedules whose name contains one of these")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=96)
     args = parser.parse_args()
     from transferlab.backbones import resolve
     from transferlab.demo import demo_data
@@ -202,10 +268,21 @@ def main() -> None:
         caps = {"max_train": args.n_train, "max_val": 150 if modality == "text" else 200, "max_test": 500}
         task = prepare_task(demo_data(modality), RunSpec(**caps))
         if modality == "text":
-            backbone, name, bs = resolve("minilm", max_length=128), "MiniLM, fine-food reviews, 128 tokens", 16
+            backbone = resolve("minilm", max_length=args.max_length)
+            name, bs = f"MiniLM, fine-food reviews, {args.max_length} tokens", 16
         else:
-            backbone, name, bs = resolve("mobilenet_v2", image_size=96), "MobileNetV2, Animal-MNIST, 96 px", 32
+            backbone = resolve("mobilenet_v2", image_size=args.image_size)
+            name, bs = f"MobileNetV2, Animal-MNIST, {args.image_size} px", 32
+        if args.schedules:
+            results.append(schedules(f"{name}, {task.sizes()['train']} train", backbone, task, bs, args.budgets,
+                                     args.only))
+            continue
         results.append(compare(name, backbone, task, bs, args.epochs, args.repeats, trainer=modality == "text"))
+    if args.schedules:
+        save("finetune_schedules_" + "_".join(args.modality) + "_" + "_".join(map(str, args.budgets)),
+             {"results": results})
+        print(schedules_table({"results": results}))
+        return
     save("finetune", {"results": results})
     print(section({"results": results, "date": "now"}))
 

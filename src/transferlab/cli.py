@@ -152,6 +152,9 @@ def run(
                                        "to --lr (also full's uniform rate)."),
     bottom_lr_ratio: float = typer.Option(0.01, "--bottom-lr-ratio", help="finetune: the stem's rate relative to --lr."),
     unfreeze_stages: int = typer.Option(3, "--unfreeze-stages", help="finetune: unfreeze in this many steps, top first."),
+    lr_factors: str = typer.Option("10,1,0.1", "--lr-factors", help="full and finetune: comma-separated factors "
+                                   "on their learning rates; each is tried for one epoch and the best on validation "
+                                   "trains on (1: no search)."),
     lora_rank: int = typer.Option(8, "--lora-rank", help="lora: rank of the adapters."),
     lora_alpha: float = typer.Option(16, "--lora-alpha", help="lora: adapter scale numerator (scaled by alpha / rank)."),
     lora_targets: Optional[str] = typer.Option(None, "--lora-targets", help="lora: comma-separated names of the layers "
@@ -201,7 +204,7 @@ def run(
                   threads=threads,
                   save_models=not no_save_models, learning_curve_trained=learning_curve_trained,
                   batch_size=batch_size, lr=lr, top_lr_ratio=top_lr_ratio, bottom_lr_ratio=bottom_lr_ratio,
-                  unfreeze_stages=unfreeze_stages, max_train=max_train, max_val=max_val, max_test=max_test,
+                  unfreeze_stages=unfreeze_stages, lr_factors=lr_factors, max_train=max_train, max_val=max_val, max_test=max_test,
                   lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
                   label_descriptions=str(label_descriptions) if label_descriptions else None,
                   zero_shot_template=zero_shot_template,
