@@ -142,3 +142,35 @@ def test_lr_factors_setting_is_validated():
     for bad in ([], [1, 1], [0.1, -1], "ten", [True]):
         with pytest.raises(ConfigError, match="'lr_factors' setting must be a list of distinct positive numbers"):
             RunSpec(lr_factors=bad)
+
+
+class _BNNet(__import__("torch").nn.Module):
+    def __init__(self):
+        from torch import nn
+
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_batchnorm_statistics_follow_the_setting_while_its_weights_train(freeze):
+    import torch
+
+    from transferlab.training import LoopConfig, ParamGroup, fit
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 64)
+    x = (rng.normal(size=(64, 4)) * 3 + 5 * y[:, None]).astype(np.float32)
+    net = _BNNet()
+    bn = net.body[1]
+    stats, weight = bn.running_mean.clone(), bn.weight.detach().clone()
+    make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
+    fit(net, make_batch, (list(x), y), (list(x), y), [ParamGroup("all", list(net.parameters()), 0.05)],
+        LoopConfig(epochs=2, batch_size=16, patience=5, freeze_batchnorm_stats=freeze), start_score=-1.0)
+    assert not torch.equal(bn.weight.detach(), weight)  # the layer's parameters trained either way
+    assert torch.equal(bn.running_mean, stats) == freeze

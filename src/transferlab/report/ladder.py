@@ -199,7 +199,8 @@ def lr_trial_rows(chosen) -> list[dict]:
         if not isinstance(t, dict):
             continue
         curve = (t.get("curves") or {}).get("val_metric") or []
-        rows.append({"lr": _rate(t.get("lr")), "factor": display(t.get("factor")),
+        factor = t.get("factor")
+        rows.append({"lr": _rate(t.get("lr")), "factor": f"×{factor:g}" if is_number(factor) else MISSING,
                      "screen": fmt_num(t.get("screen_val_metric")), "epochs": fmt_int(t.get("epochs")),
                      "best": fmt_num(t.get("val_metric")), "kept": bool(t.get("chosen")),
                      "curve": " → ".join(fmt_num(v) for v in curve if is_number(v))})

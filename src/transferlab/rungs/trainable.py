@@ -31,6 +31,7 @@ from ..training import (
     ParamGroup,
     fit,
     fit_epochs,
+    format_rate,
     layerwise_groups,
     predict_logits,
     set_trainable,
@@ -64,10 +65,12 @@ class _FeatureInput(nn.Module):
         return features
 
 
-def _loop_config(ctx: Context, epochs: int, batch_size: int | None = None, patience: int | None = None) -> LoopConfig:
+def _loop_config(ctx: Context, epochs: int, batch_size: int | None = None, patience: int | None = None,
+                 freeze_batchnorm_stats: bool = False) -> LoopConfig:
     spec = ctx.spec
     return LoopConfig(epochs=epochs, batch_size=batch_size or spec.batch_size, patience=patience or spec.patience,
-                      metric=spec.metric, seed=ctx.seed, eval_batch_size=spec.extract_batch_size)
+                      metric=spec.metric, seed=ctx.seed, eval_batch_size=spec.extract_batch_size,
+                      freeze_batchnorm_stats=freeze_batchnorm_stats)
 
 
 def _length_order(ctx: Context, items: list) -> list[int] | None:
@@ -93,7 +96,7 @@ class Candidate:
 
 def _trial(factor: float, lr: float, curves: dict, chosen: bool) -> dict:
     keys = ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")
-    return {"lr": lr, "factor": factor, "chosen": chosen, "epochs": len(curves["val_metric"]),
+    return {"lr": float(f"{lr:.12g}"), "factor": factor, "chosen": chosen, "epochs": len(curves["val_metric"]),
             "screen_epochs": SCREEN_EPOCHS,
             "screen_val_metric": curves["val_metric"][min(SCREEN_EPOCHS, len(curves["val_metric"])) - 1],
             "val_metric": max(curves["val_metric"]), "curves": {k: list(curves[k]) for k in keys}}
@@ -101,7 +104,7 @@ def _trial(factor: float, lr: float, curves: dict, chosen: bool) -> dict:
 
 def lr_trials_note(trials: list[dict], metric: str) -> str:
     """The screen in one line, for the rung's notes."""
-    rates = "; ".join(f"{t['lr']:.1e} {t['screen_val_metric']:.3f}" + (" (kept)" if t["chosen"] else "")
+    rates = "; ".join(f"{format_rate(t['lr'])} {t['screen_val_metric']:.3f}" + (" (kept)" if t["chosen"] else "")
                       for t in sorted(trials, key=lambda t: -t["lr"]))
     return (f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
             f"{metric} {rates}; only the kept one trained on.")
@@ -111,6 +114,9 @@ class _TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
     seeding = "train"
+    # keep every BatchNorm's pretrained running statistics (finetune), or let the layers that
+    # train update theirs (full, scratch: a random initialisation has no statistics worth keeping)
+    freeze_batchnorm_stats = False
     lr_factors: list[float] | None = None  # None: spec.lr_factors (the learning curve's refits fix the chosen one)
 
     def build(self, ctx: Context) -> Classifier:
@@ -192,9 +198,11 @@ class _TrainableRung(Rung):
         best, trials = None, []
         for factor in order:
             c = make(factor)
-            progress = ctx.progress and (lambda label, done, total, lr=c.lr: ctx.progress(f"lr {lr:.0e} {label}", done, total))
+            progress = ctx.progress and (lambda label, done, total, lr=c.lr:
+                                         ctx.progress(f"lr {format_rate(lr)} {label}", done, total))
             run = fit_epochs(c.model, self._make_batch(ctx), ctx.train(), ctx.val(), c.groups,
-                             _loop_config(ctx, ctx.spec.epochs), on_epoch=c.on_epoch,
+                             _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
+                             on_epoch=c.on_epoch,
                              val_order=_length_order(ctx, val_items), progress=progress, start_score=c.start_score)
             for _, result in zip(range(SCREEN_EPOCHS), run):
                 pass
@@ -215,7 +223,7 @@ class _TrainableRung(Rung):
                  f"those weights were restored."]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
-        chosen = {"lr": c.lr, "lr_factor": factor}
+        chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
         if len(trials) > 1:
             chosen["lr_trials"] = sorted(trials, key=lambda t: -t["lr"])
             notes.append(lr_trials_note(trials, ctx.spec.metric))
@@ -253,6 +261,9 @@ class _TrainableRung(Rung):
 class Finetune(_TrainableRung):
     strategy = "finetune"
     needs_features = True
+    # measured on MobileNetV2 (docs/RUNGS.md): updating the lower layers' statistics in the epoch they
+    # open shifted every feature above them, and validation fell from 0.845 to 0.465 in that epoch
+    freeze_batchnorm_stats = True
     description = ("Head warm-up on the frozen backbone, then gradual unfreezing from the top with "
                    "layer-wise learning rates, warm-up and early stopping.")
 

@@ -39,6 +39,9 @@ class LoopConfig:
     warmup_fraction: float = 0.1  # of one epoch's steps, per newly unfrozen group
     decay_fraction: float = 0.2  # the last share of the planned steps, decayed by a cosine ...
     decay_floor: float = 0.1  # ... to this share of each group's rate
+    # BatchNorm running statistics: frozen in every layer (True) or only in layers whose parameters
+    # are frozen (False); their affine parameters train whenever their group does
+    freeze_batchnorm_stats: bool = False
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     metric: str = "accuracy"  # chosen on validation
@@ -75,10 +78,12 @@ def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, bat
     return out
 
 
-def _freeze_frozen_batchnorm(model: nn.Module) -> None:
-    """A frozen layer must not drift: BatchNorm with no trainable parameters keeps its statistics."""
+def _freeze_frozen_batchnorm(model: nn.Module, every_layer: bool = False) -> None:
+    """A frozen layer must not drift: BatchNorm with no trainable parameters keeps its statistics
+    (with ``every_layer``, every BatchNorm keeps them: see LoopConfig.freeze_batchnorm_stats)."""
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (
+                every_layer or not any(p.requires_grad for p in m.parameters())):
             m.eval()
 
 
@@ -150,7 +155,7 @@ def fit_epochs(
     for epoch in range(1, cfg.epochs + 1):
         phase = on_epoch(epoch) if on_epoch else "train"
         model.train()
-        _freeze_frozen_batchnorm(model)
+        _freeze_frozen_batchnorm(model, cfg.freeze_batchnorm_stats)
         loss_sum, correct, seen = 0.0, 0, 0
         perm = rng.permutation(n)  # the same on every process: each takes its share of each batch
         for b, (lo, hi) in enumerate(zip(starts, starts[1:] + [n])):

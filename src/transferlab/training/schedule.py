@@ -16,6 +16,12 @@ class ParamGroup:
     lr: float
 
 
+def format_rate(lr: float) -> str:
+    """1e-4, 2.5e-5: a learning rate as people write it."""
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def lr_scale(step: int, total_steps: int, began: int, warmup_steps: int, decay_fraction: float = 0.2,
              floor: float = 0.1) -> float:
     """Multiplier of a group's base learning rate at ``step`` (0-based) of ``total_steps``.

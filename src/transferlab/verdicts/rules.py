@@ -71,7 +71,8 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
         rates = _rates_evidence(r, _reference(r, base, ctx.metric))
         evidence["learning_rates"] = rates
         out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
-                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. {_rates_sentence(r, rates, ctx.metric)}",
+                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
+                           f"{_rates_sentence(r, rates, ctx.metric)}",
                            "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
                            "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.", **evidence))
     return out
@@ -309,7 +310,8 @@ def learning_rate(ctx: VerdictContext) -> list[dict]:
             code, "warning" if high else "info", [r["name"]],
             f"The learning rate {_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
             f"{epochs} epoch(s) at {_rate(recipe['lr'])} its validation {ctx.metric} was "
-            f"{recipe['screen_val_metric']:.3f}{ref}; at {_rate(kept['lr'])} it reached {kept['screen_val_metric']:.3f}, "
+            f"{recipe['screen_val_metric']:.3f}{ref}; at {_rate(kept['lr'])} it reached "
+            f"{kept['screen_val_metric']:.3f}, "
             f"so the rung kept {_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
             f"Use {_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
             f"on validation, so the test scores stay held out.",
