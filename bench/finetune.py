@@ -4,11 +4,12 @@ The same model on every side - the backbone with transferlab's classifier head (
 dropout, linear), built from the same seed - the same training examples, batch size, epochs
 and learning rate (the ``full`` rung's: every layer at 1e-4):
 
-* transferlab: ``transferlab.training.fit`` as the ``full`` rung calls it (AdamW, warm-up,
-  cosine decay, clipping, a validation pass and a copy of the best weights every epoch);
+* transferlab: ``transferlab.training.fit`` as the ``full`` rung calls it at its recipe's rate
+  (AdamW, a short warm-up, a constant rate with a cosine decay to 10% over the last 20% of the
+  steps, clipping, a validation pass and a copy of the best weights every epoch);
 * a 15-line loop: AdamW, shuffled batches, cross-entropy, backward, step - nothing else;
 * text only: ``transformers.Trainer`` (``TrainingArguments(use_cpu=True, report_to=[])``, the
-  same weight decay, clipping, warm-up and cosine schedule), on the same model wrapped to return
+  same weight decay, clipping and schedule - ``warmup_stable_decay``), on the same model wrapped to return
   its loss, with dynamic padding (``DataCollatorWithPadding``); once as configured by default
   (no evaluation), and once doing the work transferlab's loop does every epoch - evaluate on the
   validation split and restore the best epoch's weights at the end
@@ -148,7 +149,9 @@ def hf_trainer(backbone, task, batch_size, epochs, evaluate: bool = False):
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, use_cpu=True, report_to=[], per_device_train_batch_size=batch_size,
                                  num_train_epochs=epochs, learning_rate=LR, weight_decay=0.01, max_grad_norm=1.0,
-                                 lr_scheduler_type="cosine", warmup_steps=max(1, steps_per_epoch // 10),
+                                 lr_scheduler_type="warmup_stable_decay", warmup_steps=max(1, steps_per_epoch // 10),
+                                 lr_scheduler_kwargs={"num_decay_steps": max(1, int(0.2 * steps_per_epoch * epochs)),
+                                                      "min_lr_ratio": 0.1, "decay_type": "cosine"},
                                  save_strategy=strategy, eval_strategy=strategy, logging_strategy="no", seed=0,
                                  disable_tqdm=True, dataloader_num_workers=0, per_device_eval_batch_size=64,
                                  load_best_model_at_end=evaluate, metric_for_best_model="accuracy" if evaluate else None)
@@ -327,8 +330,8 @@ head, from the same seed), the same {first['splits']['train']} training examples
 rate {first['lr']:g} for every layer (the `full` rung's), batch size as shown. transferlab is
 `transferlab.training.fit` as the `full` rung calls it; the hand-written loop is AdamW,
 shuffled batches, cross-entropy, backward, step and nothing else; `transformers.Trainer`
-(`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping, warm-up and
-cosine schedule, dynamic padding) trains the same MiniLM model, once with its defaults (no
+(`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping and schedule:
+warm-up, constant, cosine decay to 10% over the last 20% of the steps; dynamic padding) trains the same MiniLM model, once with its defaults (no
 evaluation) and once evaluating on validation every epoch and restoring the best epoch at the
 end, the work transferlab's loop does. A step is one batch:
 preparation (tokenising or image transforms), forward, backward, optimizer step; "step speed"

@@ -95,7 +95,12 @@ def test_forgetting_message_says_only_one_rate_was_tried():
     full = _rung("full:m", "full", _pred(0.6, 2), chosen={"lr": 1e-4, "lr_factor": 1.0})
     [v] = _forgetting([frozen, full])
     assert v["evidence"]["learning_rates"]["tried"] == []
-    assert "Only one learning rate was tried (1e-4)" in v["message"]
+    assert "Only one learning rate was tried (1e-4)" in v["message"] and "still rising" not in v["message"]
+    # a curve still climbing at its last epoch: said, with the curve, as possible under-training
+    full["curves"] = {"epoch": [1, 2, 3], "val_metric": [0.48, 0.715, 0.81], "train_metric": [0.5, 0.7, 0.8]}
+    [v] = _forgetting([frozen, full])
+    assert v["evidence"]["still_rising"] == [0.48, 0.715, 0.81]
+    assert "still rising at the last epoch (0.480, 0.715, 0.810)" in v["message"]
 
 
 def test_forgetting_message_lists_the_rates_tried_and_whether_a_lower_one_avoided_it():

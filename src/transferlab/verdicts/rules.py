@@ -70,9 +70,12 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
             what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone trained")
         rates = _rates_evidence(r, _reference(r, base, ctx.metric))
         evidence["learning_rates"] = rates
+        rising = _still_rising(r)
+        if rising:
+            evidence["still_rising"] = rising
         out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
                            f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
-                           f"{_rates_sentence(r, rates, ctx.metric)}",
+                           f"{_rates_sentence(r, rates, ctx.metric)}{_rising_sentence(rising)}",
                            "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
                            "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.", **evidence))
     return out
@@ -93,6 +96,23 @@ def _val_fall_after_unfreezing(rung: dict) -> dict | None:
     fall = {"before": before, "after": after, "epoch": epochs[val.index(after, 1)]}
     lr = (rung.get("chosen") or {}).get("lr")
     return {**fall, "lr": lr} if lr is not None else fall
+
+
+def _still_rising(rung: dict) -> list[float] | None:
+    """The validation curve, when its last epoch was its best and it gained more than DROP since the
+    first: the rung may be under-trained in this budget rather than forgetting."""
+    val = [v for v in (rung.get("curves") or {}).get("val_metric") or [] if isinstance(v, (int, float))]
+    if len(val) >= 2 and val[-1] >= max(val) and val[-1] - val[0] > DROP:
+        return val
+    return None
+
+
+def _rising_sentence(val: list[float] | None) -> str:
+    if not val:
+        return ""
+    return (f" Its validation score was still rising at the last epoch ({', '.join(f'{v:.3f}' for v in val)}): "
+            f"it may be under-trained in this budget rather than forgetting; more epochs or a higher rate may close "
+            f"the gap.")
 
 
 def _rate(lr: float) -> str:
@@ -130,8 +150,8 @@ def _rates_sentence(rung: dict, rates: dict, metric: str) -> str:
     kept, tried = rates["kept"], rates["tried"]
     at = f" ({_rate(kept)})" if kept is not None else ""
     if len(tried) < 2:
-        return (f"Only one learning rate was tried{at}; whether a lower one avoids this is unknown "
-                f"(try --lr-factors 1,0.1,0.01).")
+        return (f"Only one learning rate was tried{at}; whether another one avoids this is unknown "
+                f"(try --lr-factors 10,1,0.1).")
     screen = [t for t in tried if not t["chosen"]]
     kept_score = next((t["val_metric"] for t in tried if t["chosen"]), None)
     listing = ", ".join(f"at {_rate(t['lr'])} {t['val_metric']:.3f}" for t in screen)
