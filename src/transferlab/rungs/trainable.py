@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..devices import from_main
 from ..training import (
     LoopConfig,
     ParamGroup,
@@ -183,8 +184,9 @@ class _TrainableRung(Rung):
 
     def _fit_backbone(self, ctx: Context, model: Classifier, groups: list[ParamGroup], on_epoch,
                       start_score: float | None = None) -> tuple[dict, list[str]]:
-        """Train ``model`` at the rates of ``groups`` alone (no learning-rate screen)."""
-        lr = max(g.lr for g in groups)
+        """Train ``model`` at the rates of ``groups`` alone (no learning-rate screen); the rate
+        recorded is the first group's, the backbone's (the head comes last)."""
+        lr = groups[0].lr
         _, curves, notes, self.chosen_ = self._fit_screened(
             ctx, lambda factor: Candidate(model, groups, on_epoch, lr, start_score), [1.0])
         return curves, notes
@@ -207,7 +209,8 @@ class _TrainableRung(Rung):
             for _, result in zip(range(SCREEN_EPOCHS), run):
                 pass
             key = (result.curves["val_metric"][-1], -result.curves["val_loss"][-1])
-            if len(order) == 1 or best is None or key > best[0]:
+            # decided once, on the first process, so the processes of a launch keep the same rate
+            if len(order) == 1 or best is None or from_main(float(key > best[0])):
                 if best is not None:
                     trials.append(_trial(best[1], best[2].lr, best[4].curves, False))
                     best[3].close()

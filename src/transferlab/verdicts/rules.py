@@ -75,7 +75,7 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
             evidence["still_rising"] = rising
         out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
                            f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
-                           f"{_rates_sentence(r, rates, ctx.metric)}{_rising_sentence(rising)}",
+                           f"{_rates_sentence(rates, ctx.metric)}{_rising_sentence(rising)}",
                            "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
                            "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.", **evidence))
     return out
@@ -145,7 +145,7 @@ def _rates_evidence(rung: dict, reference: float | None) -> dict:
     return {"kept": kept, "tried": tried, "reference": reference, "lower_rate_avoided_it": avoided}
 
 
-def _rates_sentence(rung: dict, rates: dict, metric: str) -> str:
+def _rates_sentence(rates: dict, metric: str) -> str:
     """What the evidence says about the learning rates, in words."""
     kept, tried = rates["kept"], rates["tried"]
     at = f" ({_rate(kept)})" if kept is not None else ""
@@ -324,8 +324,8 @@ def learning_rate(ctx: VerdictContext) -> list[dict]:
         ref = f", below the {reference:.3f} it had to keep" if below else ""
         epochs = recipe.get("screen_epochs", 1)
         code = "learning_rate_too_high" if high else "learning_rate_too_low"
-        why = ("" if high else " What looked like forgetting at the recipe's rate was a model not yet trained "
-               "in this budget.")
+        why = (" At the recipe's rate the model was not yet trained in this budget: compared with the frozen "
+               "rung that would have looked like forgetting." if below and not high else "")
         out.append(verdict(
             code, "warning" if high else "info", [r["name"]],
             f"The learning rate {_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
