@@ -4,11 +4,12 @@ The same model on every side - the backbone with transferlab's classifier head (
 dropout, linear), built from the same seed - the same training examples, batch size, epochs
 and learning rate (the ``full`` rung's: every layer at 1e-4):
 
-* transferlab: ``transferlab.training.fit`` as the ``full`` rung calls it (AdamW, warm-up,
-  cosine decay, clipping, a validation pass and a copy of the best weights every epoch);
+* transferlab: ``transferlab.training.fit`` as the ``full`` rung calls it at its recipe's rate
+  (AdamW, a short warm-up, a constant rate with a cosine decay to 10% over the last 20% of the
+  steps, clipping, a validation pass and a copy of the best weights every epoch);
 * a 15-line loop: AdamW, shuffled batches, cross-entropy, backward, step - nothing else;
 * text only: ``transformers.Trainer`` (``TrainingArguments(use_cpu=True, report_to=[])``, the
-  same weight decay, clipping, warm-up and cosine schedule), on the same model wrapped to return
+  same weight decay, clipping and schedule - ``warmup_stable_decay``), on the same model wrapped to return
   its loss, with dynamic padding (``DataCollatorWithPadding``); once as configured by default
   (no evaluation), and once doing the work transferlab's loop does every epoch - evaluate on the
   validation split and restore the best epoch's weights at the end
@@ -21,6 +22,12 @@ paired bootstrap intervals on the same test examples.
 
     python bench/finetune.py [--repeats 2] [--n-train 400] [--epochs 2]
 Writes bench/results/finetune.json.
+
+    python bench/finetune.py --schedules [--budgets 2 4 10] [--modality image text]
+
+instead compares learning-rate schedules (``LoopConfig.decay_fraction`` / ``decay_floor``) in
+transferlab's loop against the hand-written loop's constant rate, at each epoch budget, and
+writes bench/results/finetune_schedules.json.
 """
 
 from __future__ import annotations
@@ -65,16 +72,24 @@ def order_of(backbone, items):
     return sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
 
 
-def transferlab_fit(backbone, task, batch_size, epochs):
+# name -> (decay_fraction, decay_floor) of LoopConfig; "tail" is the loop's default
+SCHEDULES = {"cosine to zero (before)": (1.0, 0.0), "cosine to 0.1": (1.0, 0.1),
+             "constant, cosine tail 20% to 0.1": (0.2, 0.1), "constant": (0.0, 1.0)}
+
+
+def transferlab_fit(backbone, task, batch_size, epochs, schedule: tuple[float, float] | None = None):
     from transferlab.training import LoopConfig, fit, set_trainable, uniform_groups
 
+    cfg = LoopConfig(epochs=epochs, batch_size=batch_size)
+    if schedule is not None:
+        cfg.decay_fraction, cfg.decay_floor = schedule
     model = build(backbone, len(task.classes))
     groups = uniform_groups(backbone.layer_groups(model.encoder), list(model.head.parameters()), LR)
     set_trainable(groups, set(range(len(groups))))
     clock = StepClock()
     val_items = task.part("val")[0]
     fit(model, backbone.preprocess, task.part("train"), task.part("val"), groups,
-        LoopConfig(epochs=epochs, batch_size=batch_size), val_order=order_of(backbone, val_items),
+        cfg, val_order=order_of(backbone, val_items),
         progress=lambda label, done, total: clock(label.split()[1]))
     return model, clock
 
@@ -134,7 +149,9 @@ def hf_trainer(backbone, task, batch_size, epochs, evaluate: bool = False):
     with tempfile.TemporaryDirectory() as out:
         args = TrainingArguments(output_dir=out, use_cpu=True, report_to=[], per_device_train_batch_size=batch_size,
                                  num_train_epochs=epochs, learning_rate=LR, weight_decay=0.01, max_grad_norm=1.0,
-                                 lr_scheduler_type="cosine", warmup_steps=max(1, steps_per_epoch // 10),
+                                 lr_scheduler_type="warmup_stable_decay", warmup_steps=max(1, steps_per_epoch // 10),
+                                 lr_scheduler_kwargs={"num_decay_steps": max(1, int(0.2 * steps_per_epoch * epochs)),
+                                                      "min_lr_ratio": 0.1, "decay_type": "cosine"},
                                  save_strategy=strategy, eval_strategy=strategy, logging_strategy="no", seed=0,
                                  disable_tqdm=True, dataloader_num_workers=0, per_device_eval_batch_size=64,
                                  load_best_model_at_end=evaluate, metric_for_best_model="accuracy" if evaluate else None)
@@ -185,12 +202,64 @@ def compare(name: str, backbone, task, batch_size: int, epochs: int, repeats: in
             "repeats": repeats, "contenders": rows}
 
 
+def schedules(name: str, backbone, task, batch_size: int, budgets: list[int], only: list[str] | None = None) -> dict:
+    """Test accuracy of the hand-written loop (constant rate) and of transferlab's loop under each
+    schedule, per epoch budget; one run each, the same model, data and seed."""
+    from transferlab.evaluation.compare import paired_bootstrap
+    from transferlab.evaluation.metrics import score
+    from transferlab.training import predict_logits
+
+    test_items, y_test = task.part("test")
+    rows = []
+    for epochs in budgets:
+        preds, walls = {}, {}
+        contenders = {"hand-written loop (constant)": lambda: hand_loop(backbone, task, batch_size, epochs)}
+        for label, sched in SCHEDULES.items():
+            if only and not any(o in label for o in only):
+                continue
+            contenders[f"transferlab, {label}"] = (lambda s=sched: transferlab_fit(backbone, task, batch_size, epochs, s))
+        for label, run in contenders.items():
+            start = time.perf_counter()
+            model, _ = run()
+            walls[label] = time.perf_counter() - start
+            preds[label] = predict_logits(model, backbone.preprocess, test_items, 64,
+                                          order_of(backbone, test_items)).argmax(1)
+            print(f"{name}, {epochs} epochs, {label}: {score('accuracy', y_test, preds[label]):.3f} "
+                  f"({walls[label]:.0f} s)", flush=True)
+        hand = "hand-written loop (constant)"
+        for label in contenders:
+            row = {"epochs": epochs, "contender": label, "test_accuracy": score("accuracy", y_test, preds[label]),
+                   "wall_seconds": walls[label]}
+            if label != hand:
+                row["minus_hand_loop"] = paired_bootstrap(y_test, preds[label], preds[hand], "accuracy",
+                                                          n_classes=len(task.classes))
+            rows.append(row)
+    return {"setup": name, "splits": task.sizes(), "batch_size": batch_size, "lr": LR, "rows": rows}
+
+
+def schedules_table(d: dict) -> str:
+    lines = []
+    for r in d["results"]:
+        for row in r["rows"]:
+            c = row.get("minus_hand_loop")
+            diff = (f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" + (" significant" if c["significant"] else "")
+                    if c else "—")
+            lines.append(f"| {r['setup']} | {row['epochs']} | {row['contender']} | {row['test_accuracy']:.3f} | {diff} |")
+    return ("| setup | epochs | contender | test accuracy | difference (it − hand loop) |\n|---|---|---|---|---|\n"
+            + "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--modality", nargs="+", default=["image", "text"])
+    parser.add_argument("--schedules", action="store_true", help="compare learning-rate schedules instead")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[2, 4, 10])
+    parser.add_argument("--only", nargs="+", help="with --schedules: only the schedules whose name contains one of these")
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--image-size", type=int, default=96)
     args = parser.parse_args()
     from transferlab.backbones import resolve
     from transferlab.demo import demo_data
@@ -202,10 +271,21 @@ def main() -> None:
         caps = {"max_train": args.n_train, "max_val": 150 if modality == "text" else 200, "max_test": 500}
         task = prepare_task(demo_data(modality), RunSpec(**caps))
         if modality == "text":
-            backbone, name, bs = resolve("minilm", max_length=128), "MiniLM, fine-food reviews, 128 tokens", 16
+            backbone = resolve("minilm", max_length=args.max_length)
+            name, bs = f"MiniLM, fine-food reviews, {args.max_length} tokens", 16
         else:
-            backbone, name, bs = resolve("mobilenet_v2", image_size=96), "MobileNetV2, Animal-MNIST, 96 px", 32
+            backbone = resolve("mobilenet_v2", image_size=args.image_size)
+            name, bs = f"MobileNetV2, Animal-MNIST, {args.image_size} px", 32
+        if args.schedules:
+            results.append(schedules(f"{name}, {task.sizes()['train']} train", backbone, task, bs, args.budgets,
+                                     args.only))
+            continue
         results.append(compare(name, backbone, task, bs, args.epochs, args.repeats, trainer=modality == "text"))
+    if args.schedules:
+        save("finetune_schedules_" + "_".join(args.modality) + "_" + "_".join(map(str, args.budgets)),
+             {"results": results})
+        print(schedules_table({"results": results}))
+        return
     save("finetune", {"results": results})
     print(section({"results": results, "date": "now"}))
 
@@ -250,8 +330,8 @@ head, from the same seed), the same {first['splits']['train']} training examples
 rate {first['lr']:g} for every layer (the `full` rung's), batch size as shown. transferlab is
 `transferlab.training.fit` as the `full` rung calls it; the hand-written loop is AdamW,
 shuffled batches, cross-entropy, backward, step and nothing else; `transformers.Trainer`
-(`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping, warm-up and
-cosine schedule, dynamic padding) trains the same MiniLM model, once with its defaults (no
+(`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping and schedule:
+warm-up, constant, cosine decay to 10% over the last 20% of the steps; dynamic padding) trains the same MiniLM model, once with its defaults (no
 evaluation) and once evaluating on validation every epoch and restoring the best epoch at the
 end, the work transferlab's loop does. A step is one batch:
 preparation (tokenising or image transforms), forward, backward, optimizer step; "step speed"

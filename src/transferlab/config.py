@@ -125,6 +125,9 @@ class RunSpec:
     top_lr_ratio: float = _help("finetune: learning rate of the top backbone block relative to lr "
                                 "(also the uniform rate of the full rung).", 0.1)
     bottom_lr_ratio: float = _help("finetune: learning rate of the stem relative to lr.", 0.01)
+    lr_factors: list[float] = _help("full and finetune: try the rung's learning rates times each of these "
+                                    "factors, each for one epoch, and finish training only the one best on "
+                                    "validation; [1] trains at the given rates alone.", [10.0, 1.0, 0.1])
     unfreeze_stages: int = _help("finetune: unfreeze the backbone in this many steps, top first, one per epoch.", 3)
     patience: int = _help("Early stopping: epochs without validation improvement.", 3)
     small_epochs: int = _help("scratch_small: most epochs of the small from-scratch model (it trains until "
@@ -192,6 +195,7 @@ class RunSpec:
                                           or not self.small_lr > 0):
             raise ConfigError(f"The 'small_lr' setting must be a positive number or unset. "
                               f"Got {self.small_lr!r} instead.")
+        _check_lr_factors(self)
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 0.5:
@@ -248,6 +252,22 @@ class RunSpec:
     def to_yaml(self, path: str | Path, data: str | Path | None = None) -> Path:
         """Every setting with its help text as a comment; ``from_yaml`` reads it back unchanged."""
         return write_yaml(self, path, data)
+
+
+def _check_lr_factors(spec: RunSpec) -> None:
+    """A list of distinct positive numbers; '10,1,0.1' (the CLI's form) is read as that list."""
+    value = spec.lr_factors
+    if isinstance(value, str):
+        try:
+            value = [float(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            value = spec.lr_factors
+    ok = (isinstance(value, (list, tuple)) and len(value) > 0
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
+    if not ok or len(set(value)) != len(value):
+        raise ConfigError(f"The 'lr_factors' setting must be a list of distinct positive numbers, e.g. 10,1,0.1 "
+                          f"(or 1 to train at the given rates only). Got {spec.lr_factors!r} instead.")
+    spec.lr_factors = [float(v) for v in value]
 
 
 def _check_adaptation(spec: RunSpec) -> None:

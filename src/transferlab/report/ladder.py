@@ -184,6 +184,31 @@ def _seed_values(test: dict) -> list[str]:
     return lines
 
 
+def _rate(lr) -> str:
+    """1e-4, 2.5e-5: a learning rate as people write it."""
+    if not is_number(lr):
+        return MISSING
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def lr_trial_rows(chosen) -> list[dict]:
+    """One row per learning rate the rung tried (highest first): its validation score after the
+    screen, the epochs it trained, its best validation score and its validation curve."""
+    trials = (chosen or {}).get("lr_trials") if isinstance(chosen, dict) else None
+    rows = []
+    for t in trials or []:
+        if not isinstance(t, dict):
+            continue
+        curve = (t.get("curves") or {}).get("val_metric") or []
+        factor = t.get("factor")
+        rows.append({"lr": _rate(t.get("lr")), "factor": f"×{factor:g}" if is_number(factor) else MISSING,
+                     "screen": fmt_num(t.get("screen_val_metric")), "epochs": fmt_int(t.get("epochs")),
+                     "best": fmt_num(t.get("val_metric")), "kept": bool(t.get("chosen")),
+                     "curve": " → ".join(fmt_num(v) for v in curve if is_number(v))})
+    return rows
+
+
 def _rung_detail(index: int, rung: dict, labels: list[str], recommended) -> dict:
     test = rung.get("test") or {}
     return {
@@ -197,6 +222,7 @@ def _rung_detail(index: int, rung: dict, labels: list[str], recommended) -> dict
         "per_class": _per_class_rows(test.get("per_class"), labels),
         "confusion": _confusion_view(test.get("confusion_matrix"), labels),
         "charts": curve_charts(rung.get("curves")),
+        "lr_trials": lr_trial_rows(rung.get("chosen")),
         "gap": generalisation_gap(rung.get("curves")),
         "seed_values": _seed_values(test),
         "notes": [str(note) for note in rung.get("notes") or []],

@@ -9,17 +9,36 @@
   learning rate (the finetune top-block rate).
 * ``scratch`` - the same architecture randomly initialised, every layer at the head's
   learning rate, same loop: the control that reveals negative transfer.
+
+``finetune`` and ``full`` choose their learning rate on validation: the rung's rates times each
+of ``spec.lr_factors`` train for one epoch, and only the best of them trains on, from where its
+first epoch ended (so the winner's run is exactly the run it would have been alone). Every rate
+tried is recorded with its validation curve in ``chosen["lr_trials"]``.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..training import LoopConfig, fit, layerwise_groups, predict_logits, set_trainable, uniform_groups, unfrozen_groups
+from ..devices import from_main
+from ..training import (
+    LoopConfig,
+    ParamGroup,
+    fit,
+    fit_epochs,
+    format_rate,
+    layerwise_groups,
+    predict_logits,
+    set_trainable,
+    uniform_groups,
+    unfrozen_groups,
+)
 from .base import RUNGS, Context, Rung, RungOutput
 
 
@@ -47,10 +66,12 @@ class _FeatureInput(nn.Module):
         return features
 
 
-def _loop_config(ctx: Context, epochs: int, batch_size: int | None = None, patience: int | None = None) -> LoopConfig:
+def _loop_config(ctx: Context, epochs: int, batch_size: int | None = None, patience: int | None = None,
+                 freeze_batchnorm_stats: bool = False) -> LoopConfig:
     spec = ctx.spec
     return LoopConfig(epochs=epochs, batch_size=batch_size or spec.batch_size, patience=patience or spec.patience,
-                      metric=spec.metric, seed=ctx.seed, eval_batch_size=spec.extract_batch_size)
+                      metric=spec.metric, seed=ctx.seed, eval_batch_size=spec.extract_batch_size,
+                      freeze_batchnorm_stats=freeze_batchnorm_stats)
 
 
 def _length_order(ctx: Context, items: list) -> list[int] | None:
@@ -58,10 +79,44 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
     return sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
 
 
+SCREEN_EPOCHS = 1  # epochs each candidate learning rate trains before the best one is kept
+
+
+@dataclass
+class Candidate:
+    """One learning-rate factor's model, ready for the loop."""
+
+    model: Classifier
+    groups: list[ParamGroup]
+    on_epoch: Callable[[int], str]
+    lr: float  # the rate the rung is known by (full: every layer's; finetune: the top block's)
+    start_score: float | None = None
+
+
+def _trial(factor: float, lr: float, curves: dict, chosen: bool) -> dict:
+    keys = ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")
+    return {"lr": float(f"{lr:.12g}"), "factor": factor, "chosen": chosen, "epochs": len(curves["val_metric"]),
+            "screen_epochs": SCREEN_EPOCHS,
+            "screen_val_metric": curves["val_metric"][min(SCREEN_EPOCHS, len(curves["val_metric"])) - 1],
+            "val_metric": max(curves["val_metric"]), "curves": {k: list(curves[k]) for k in keys}}
+
+
+def lr_trials_note(trials: list[dict], metric: str) -> str:
+    """The screen in one line, for the rung's notes."""
+    rates = "; ".join(f"{format_rate(t['lr'])} {t['screen_val_metric']:.3f}" + (" (kept)" if t["chosen"] else "")
+                      for t in sorted(trials, key=lambda t: -t["lr"]))
+    return (f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
+            f"{metric} {rates}; only the kept one trained on.")
+
+
 class _TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
     seeding = "train"
+    # keep every BatchNorm's pretrained running statistics (finetune), or let the layers that
+    # train update theirs (full, scratch: a random initialisation has no statistics worth keeping)
+    freeze_batchnorm_stats = False
+    lr_factors: list[float] | None = None  # None: spec.lr_factors (the learning curve's refits fix the chosen one)
 
     def build(self, ctx: Context) -> Classifier:
         torch.manual_seed(ctx.seed)
@@ -69,12 +124,16 @@ class _TrainableRung(Rung):
         return Classifier(encoder, ctx.backbone.feature_dim, len(ctx.task.classes))
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
+        """Train ``model`` (from ``build``) in place -> (curves, notes); what was chosen on
+        validation goes in ``self.chosen_``."""
         raise NotImplementedError
 
     def run(self, ctx: Context) -> RungOutput:
+        self.chosen_: dict = {}
         model = self.build(ctx)
         start = time.perf_counter()
         curves, notes = self.train(ctx, model)
+        chosen = self.chosen_
         fit_seconds = time.perf_counter() - start
         make_batch = self._make_batch(ctx)
         val_items = ctx.val()[0]
@@ -108,28 +167,95 @@ class _TrainableRung(Rung):
                                                ctx.task.indices("test")]))
                 sub = ctx.task.select(keep)
                 feats = ctx.features.view(sub) if hasattr(ctx.features, "view") else None
-                return type(self)().run(Context(sub, ctx.spec, ctx.seed, ctx.backbone, feats)).test_pred
+                rung = type(self)()
+                if "lr_factor" in chosen:  # the rate chosen on the whole training set, not screened again
+                    rung.lr_factors = [chosen["lr_factor"]]
+                return rung.run(Context(sub, ctx.spec, ctx.seed, ctx.backbone, feats)).test_pred
 
         return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
-                          total_params=total, curves=curves, notes=notes, test_proba=proba,
+                          total_params=total, curves=curves, notes=notes, chosen=chosen, test_proba=proba,
                           predict_proba=predict_proba, save=save, refit_predict=refit_predict)
 
     @staticmethod
     def _make_batch(ctx: Context):
         return lambda items, train: ctx.backbone.preprocess(items, train=train)
 
-    def _fit_backbone(self, ctx: Context, model: Classifier, groups, on_epoch,
+    def _fit_backbone(self, ctx: Context, model: Classifier, groups: list[ParamGroup], on_epoch,
                       start_score: float | None = None) -> tuple[dict, list[str]]:
-        train_items, y_train = ctx.train()
-        val_items, y_val = ctx.val()
-        result = fit(model, self._make_batch(ctx), (train_items, y_train), (val_items, y_val), groups,
-                     _loop_config(ctx, ctx.spec.epochs), on_epoch=on_epoch,
-                     val_order=_length_order(ctx, val_items), progress=ctx.progress, start_score=start_score)
+        """Train ``model`` at the rates of ``groups`` alone (no learning-rate screen); the rate
+        recorded is the first group's, the backbone's (the head comes last)."""
+        lr = groups[0].lr
+        _, curves, notes, self.chosen_ = self._fit_screened(
+            ctx, lambda factor: Candidate(model, groups, on_epoch, lr, start_score), [1.0])
+        return curves, notes
+
+    def _fit_screened(self, ctx: Context, make: Callable[[float], Candidate],
+                      factors: list[float]) -> tuple[Classifier, dict, list[str], dict]:
+        """Train ``make(factor)`` for each factor for SCREEN_EPOCHS epochs, then only the best on
+        validation (ties: lower validation loss, then the factor nearest 1) to the end."""
+        val_items = ctx.val()[0]
+        order = sorted(factors, key=lambda f: (abs(np.log(f)), -f))  # the recipe's own rate first
+        best, trials = None, []
+        for factor in order:
+            c = make(factor)
+            progress = ctx.progress and (lambda label, done, total, lr=c.lr:
+                                         ctx.progress(f"lr {format_rate(lr)} {label}", done, total))
+            run = fit_epochs(c.model, self._make_batch(ctx), ctx.train(), ctx.val(), c.groups,
+                             _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
+                             on_epoch=c.on_epoch,
+                             val_order=_length_order(ctx, val_items), progress=progress, start_score=c.start_score)
+            for _, result in zip(range(SCREEN_EPOCHS), run):
+                pass
+            key = (result.curves["val_metric"][-1], -result.curves["val_loss"][-1])
+            # decided once, on the first process, so the processes of a launch keep the same rate
+            if len(order) == 1 or best is None or from_main(float(key > best[0])):
+                if best is not None:
+                    trials.append(_trial(best[1], best[2].lr, best[4].curves, False))
+                    best[3].close()
+                best = (key, factor, c, run, result)
+            else:
+                trials.append(_trial(factor, c.lr, result.curves, False))
+                run.close()
+        _, factor, c, run, result = best
+        for result in run:  # the kept rate trains on from where its screen ended
+            pass
+        trials.append(_trial(factor, c.lr, result.curves, True))
         notes = [f"Best validation {ctx.spec.metric} {result.best_val:.3f} at epoch {result.best_epoch}; "
                  f"those weights were restored."]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
-        return result.curves, notes
+        chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
+        if len(trials) > 1:
+            chosen["lr_trials"] = sorted(trials, key=lambda t: -t["lr"])
+            notes.append(lr_trials_note(trials, ctx.spec.metric))
+        return c.model, result.curves, notes, chosen
+
+    def _factors(self, ctx: Context) -> list[float]:
+        return list(self.lr_factors or ctx.spec.lr_factors)
+
+    def _uniform(self, ctx: Context, phase: str, first: Classifier,
+                 base_lr: float | None = None) -> Callable[[float], Candidate]:
+        """Every layer and the head at ``base_lr * factor`` (default: the finetune top-block rate);
+        ``first`` (fresh from ``build``) serves the first candidate, later ones are built anew."""
+        base = base_lr or ctx.spec.lr * ctx.spec.top_lr_ratio
+        unused = [first]
+
+        def make(factor: float) -> Candidate:
+            model = unused.pop() if unused else self.build(ctx)
+            groups = uniform_groups(ctx.backbone.layer_groups(model.encoder), list(model.head.parameters()),
+                                    base * factor)
+            set_trainable(groups, set(range(len(groups))))
+            return Candidate(model, groups, lambda epoch: phase, base * factor)
+
+        return make
+
+    @staticmethod
+    def _keep(model: Classifier, winner: Classifier) -> None:
+        """The screen's winner into the model ``run`` predicts with (the same architecture)."""
+        if winner is not model:
+            model.load_state_dict(winner.state_dict())
+            for p, q in zip(model.parameters(), winner.parameters()):
+                p.requires_grad_(q.requires_grad)
 
 
 @RUNGS.register("finetune")
@@ -140,6 +266,9 @@ class Finetune(_TrainableRung):
     simplicity = 40
     trained_learning_curve = True
     needs_features = True
+    # measured on MobileNetV2 (docs/RUNGS.md): updating the lower layers' statistics in the epoch they
+    # open shifted every feature above them, and validation fell from 0.845 to 0.465 in that epoch
+    freeze_batchnorm_stats = True
     description = ("Head warm-up on the frozen backbone, then gradual unfreezing from the top with "
                    "layer-wise learning rates, warm-up and early stopping.")
 
@@ -165,18 +294,30 @@ class Finetune(_TrainableRung):
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
         spec = ctx.spec
+        warmed: Classifier | None = model
         head_stats = self.warm_up_head(ctx, model)
-        layer_groups = ctx.backbone.layer_groups(model.encoder)
-        groups = layerwise_groups(layer_groups, list(model.head.parameters()), spec.lr,
-                                  spec.top_lr_ratio, spec.bottom_lr_ratio)
-        k, stages = len(layer_groups), min(spec.unfreeze_stages, len(layer_groups))
+        head_state = {k: v.clone() for k, v in warmed.head.state_dict().items()}
+        k = len(ctx.backbone.layer_groups(model.encoder))
+        stages = min(spec.unfreeze_stages, k)
 
-        def on_epoch(epoch: int) -> str:
-            open_ = unfrozen_groups(k, stages, epoch)
-            set_trainable(groups, open_)
-            return f"top {len(open_) - 1}/{k} groups" if len(open_) - 1 < k else "all groups"
+        def make(factor: float) -> Candidate:
+            """The backbone's layer-wise rates times ``factor``; the warmed-up head keeps ``lr``."""
+            nonlocal warmed
+            m, warmed = warmed or self.build(ctx), None  # the warmed model serves the first candidate
+            m.head.load_state_dict(head_state)
+            groups = layerwise_groups(ctx.backbone.layer_groups(m.encoder), list(m.head.parameters()),
+                                      spec.lr, spec.top_lr_ratio * factor, spec.bottom_lr_ratio * factor)
 
-        curves, notes = self._fit_backbone(ctx, model, groups, on_epoch, start_score=head_stats["val_metric"])
+            def on_epoch(epoch: int) -> str:
+                open_ = unfrozen_groups(k, stages, epoch)
+                set_trainable(groups, open_)
+                return f"top {len(open_) - 1}/{k} groups" if len(open_) - 1 < k else "all groups"
+
+            return Candidate(m, groups, on_epoch, groups[-2].lr if k else spec.lr, head_stats["val_metric"])
+
+        winner, curves, notes, chosen = self._fit_screened(ctx, make, self._factors(ctx))
+        self._keep(model, winner)
+        self.chosen_ = chosen
         # epoch 0 = the end of head warm-up, so the curve starts from the frozen-backbone head
         for key, value in (("epoch", 0), ("phase", "head warm-up"), ("train_loss", head_stats["train_loss"]),
                            ("train_metric", head_stats["train_metric"]), ("val_loss", head_stats["val_loss"]),
@@ -185,10 +326,11 @@ class Finetune(_TrainableRung):
         if curves["best_epoch"] == 0:
             notes.append("Unfreezing never beat the warmed-up head on validation: the warmed-up head "
                          "on the original backbone was restored.")
-        lrs = [g.lr for g in groups]
+        factor = chosen["lr_factor"]
         notes.insert(0, f"Head warm-up: {head_stats['epochs']} epochs on cached features. Backbone: {k} layer "
-                        f"groups unfrozen top-first in {stages} stages; learning rates {min(lrs[:-1]):.1e} (stem) "
-                        f"to {max(lrs[:-1]):.1e} (top), head {lrs[-1]:.1e}.")
+                        f"groups unfrozen top-first in {stages} stages; learning rates "
+                        f"{spec.lr * spec.bottom_lr_ratio * factor:.1e} (stem) to {chosen['lr']:.1e} (top), "
+                        f"head {spec.lr:.1e}.")
         return curves, notes
 
 
@@ -201,11 +343,10 @@ class Full(_TrainableRung):
     description = "A new head and every layer trained at once at one learning rate."
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
-        lr = ctx.spec.lr * ctx.spec.top_lr_ratio
-        groups = uniform_groups(ctx.backbone.layer_groups(model.encoder), list(model.head.parameters()), lr)
-        set_trainable(groups, set(range(len(groups))))
-        curves, notes = self._fit_backbone(ctx, model, groups, lambda epoch: "all groups")
-        return curves, [f"All layers and the new head at learning rate {lr:.1e}."] + notes
+        winner, curves, notes, self.chosen_ = self._fit_screened(ctx, self._uniform(ctx, "all groups", model),
+                                                                 self._factors(ctx))
+        self._keep(model, winner)
+        return curves, [f"All layers and the new head at learning rate {self.chosen_['lr']:.1e}."] + notes
 
 
 @RUNGS.register("scratch")
@@ -218,8 +359,6 @@ class Scratch(_TrainableRung):
     description = "The same architecture randomly initialised, trained with the same loop."
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
-        lr = ctx.spec.lr
-        groups = uniform_groups(ctx.backbone.layer_groups(model.encoder), list(model.head.parameters()), lr)
-        set_trainable(groups, set(range(len(groups))))
-        curves, notes = self._fit_backbone(ctx, model, groups, lambda epoch: "all groups (random init)")
-        return curves, [f"Random initialisation; all layers at learning rate {lr:.1e}."] + notes
+        make = self._uniform(ctx, "all groups (random init)", model, base_lr=ctx.spec.lr)
+        _, curves, notes, self.chosen_ = self._fit_screened(ctx, make, [1.0])  # one rate: the control's recipe
+        return curves, [f"Random initialisation; all layers at learning rate {self.chosen_['lr']:.1e}."] + notes

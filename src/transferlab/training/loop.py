@@ -1,11 +1,13 @@
 """The one training loop every trainable rung uses.
 
 ``fit`` trains ``model`` on (items, labels) batches made by ``make_batch``, with AdamW over
-parameter groups that each carry their own learning rate, a linear warm-up that restarts for a
-group when it is unfrozen, cosine decay over the planned steps, gradient clipping, a
-validation pass per epoch, early stopping on the validation metric and the best weights
-restored at the end. Which groups train in which epoch is the caller's ``on_epoch`` hook, so
-head-only, gradual unfreezing, full fine-tuning and from-scratch all share this code.
+parameter groups that each carry their own learning rate, a short linear warm-up that restarts
+for a group when it is unfrozen, the full rate, and a cosine decay to a floor over the tail of
+the planned steps (``schedule.lr_scale``), gradient clipping, a validation pass per epoch,
+early stopping on the validation metric and the best weights restored at the end. Which groups
+train in which epoch is the caller's ``on_epoch`` hook, so head-only, gradual unfreezing, full
+fine-tuning and from-scratch all share this code. ``fit_epochs`` is the same fit one epoch at a
+time, so a caller can compare several runs after their first epoch and finish only the best.
 
 Training runs on ``devices.device()`` (the GPU when there is one). Under a multi-process launch
 (``accelerate launch`` / ``torchrun``) each global batch is split across the processes and
@@ -18,7 +20,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +28,7 @@ from torch import nn
 
 from ..devices import average_buffers, average_gradients, from_main, processes, reduce_sum, shard, to_device
 from ..evaluation.metrics import score
+from .schedule import ParamGroup, lr_scale
 
 
 @dataclass
@@ -34,18 +37,16 @@ class LoopConfig:
     batch_size: int = 16
     patience: int = 3  # epochs without validation improvement before stopping
     warmup_fraction: float = 0.1  # of one epoch's steps, per newly unfrozen group
+    decay_fraction: float = 0.2  # the last share of the planned steps, decayed by a cosine ...
+    decay_floor: float = 0.1  # ... to this share of each group's rate
+    # BatchNorm running statistics: frozen in every layer (True) or only in layers whose parameters
+    # are frozen (False); their affine parameters train whenever their group does
+    freeze_batchnorm_stats: bool = False
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     metric: str = "accuracy"  # chosen on validation
     seed: int = 0
     eval_batch_size: int = 64
-
-
-@dataclass
-class ParamGroup:
-    name: str
-    params: list[nn.Parameter]
-    lr: float
 
 
 @dataclass
@@ -77,10 +78,12 @@ def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, bat
     return out
 
 
-def _freeze_frozen_batchnorm(model: nn.Module) -> None:
-    """A frozen layer must not drift: BatchNorm with no trainable parameters keeps its statistics."""
+def _freeze_frozen_batchnorm(model: nn.Module, every_layer: bool = False) -> None:
+    """A frozen layer must not drift: BatchNorm with no trainable parameters keeps its statistics
+    (with ``every_layer``, every BatchNorm keeps them: see LoopConfig.freeze_batchnorm_stats)."""
     for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (
+                every_layer or not any(p.requires_grad for p in m.parameters())):
             m.eval()
 
 
@@ -99,7 +102,16 @@ def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
     return starts
 
 
-def fit(
+def fit(model: nn.Module, make_batch: MakeBatch, train: tuple[Sequence, np.ndarray], val: tuple[Sequence, np.ndarray],
+        groups: list[ParamGroup], cfg: LoopConfig, **kwargs) -> FitResult:
+    """Train, validate each epoch, stop early, restore the best epoch's weights (``fit_epochs`` to the end)."""
+    result = FitResult()
+    for result in fit_epochs(model, make_batch, train, val, groups, cfg, **kwargs):
+        pass
+    return result
+
+
+def fit_epochs(
     model: nn.Module,
     make_batch: MakeBatch,
     train: tuple[Sequence, np.ndarray],
@@ -111,8 +123,9 @@ def fit(
     val_order: Sequence[int] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     start_score: float | None = None,
-) -> FitResult:
-    """Train, validate each epoch, stop early, restore the best epoch's weights.
+) -> Iterator[FitResult]:
+    """``fit``, yielding its (growing) result after every epoch; the best weights are restored
+    when the generator is run to its end, not when it is closed early.
 
     ``start_score`` is the validation score of the weights as given (epoch 0); when no epoch
     beats it, those weights are what is restored.
@@ -142,7 +155,7 @@ def fit(
     for epoch in range(1, cfg.epochs + 1):
         phase = on_epoch(epoch) if on_epoch else "train"
         model.train()
-        _freeze_frozen_batchnorm(model)
+        _freeze_frozen_batchnorm(model, cfg.freeze_batchnorm_stats)
         loss_sum, correct, seen = 0.0, 0, 0
         perm = rng.permutation(n)  # the same on every process: each takes its share of each batch
         for b, (lo, hi) in enumerate(zip(starts, starts[1:] + [n])):
@@ -161,11 +174,11 @@ def fit(
             trainable = [p for g in groups for p in g.params if p.requires_grad]
             average_gradients(trainable, procs)
             torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            decay = 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
             for gi, pg in enumerate(optimizer.param_groups):
                 if any(p.requires_grad for p in groups[gi].params):
                     began = started_at.setdefault(gi, step)
-                    pg["lr"] = pg["base_lr"] * min(1.0, (step - began + 1) / warmup) * decay
+                    pg["lr"] = pg["base_lr"] * lr_scale(step, total_steps, began, warmup, cfg.decay_fraction,
+                                                        cfg.decay_floor)
             optimizer.step()
             step += 1
             if progress:
@@ -184,13 +197,15 @@ def fit(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-            if stale >= cfg.patience:
-                result.stopped_early = epoch < cfg.epochs
-                break
+        result.seconds = time.perf_counter() - start
+        yield result
+        if stale >= cfg.patience:
+            result.stopped_early = epoch < cfg.epochs
+            break
 
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - start
     curves["best_epoch"] = result.best_epoch
     curves["metric"] = cfg.metric
-    return result
+    yield result

@@ -62,7 +62,8 @@ def _trained_vs_frozen(ctx: VerdictContext):
 
 @RULES.register("forgetting")
 def forgetting(ctx: VerdictContext) -> list[dict]:
-    """catastrophic_forgetting: training the backbone made it worse than leaving it frozen."""
+    """catastrophic_forgetting: training the backbone made it worse than leaving it frozen; the
+    message says which learning rates were tried and whether a lower one avoided it."""
     out = []
     for r, base in _trained_vs_frozen(ctx):
         evidence: dict = {}
@@ -81,22 +82,102 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
         if "validation_fall" in evidence:
             f = evidence["validation_fall"]
             what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone trained")
+        rates = _rates_evidence(r, _reference(r, base, ctx.metric))
+        evidence["learning_rates"] = rates
+        rising = _still_rising(r)
+        if rising:
+            evidence["still_rising"] = rising
         out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
-                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}.",
-                           "Lower the backbone learning rate (--top-lr-ratio, --bottom-lr-ratio), unfreeze more "
-                           "gradually, or keep the frozen rung.", **evidence))
+                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
+                           f"{_rates_sentence(rates, ctx.metric)}{_rising_sentence(rising)}",
+                           "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
+                           "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.", **evidence))
     return out
 
 
 def _val_fall_after_unfreezing(rung: dict) -> dict | None:
-    """finetune only: epoch 0 is the warmed-up head on the frozen backbone, the reference."""
+    """finetune only: epoch 0 is the warmed-up head on the frozen backbone, the reference; the
+    evidence names the epoch of the lowest point and the learning rate the rung trained at."""
     curves = rung.get("curves") or {}
     val = curves.get("val_metric") or []
     if len(val) < 2 or (curves.get("phase") or [""])[0] != "head warm-up":
         return None
     before = val[0]
     after = min(val[1:])
-    return {"before": before, "after": after} if before - after > DROP else None
+    if before - after <= DROP:
+        return None
+    epochs = curves.get("epoch") or list(range(len(val)))
+    fall = {"before": before, "after": after, "epoch": epochs[val.index(after, 1)]}
+    lr = (rung.get("chosen") or {}).get("lr")
+    return {**fall, "lr": lr} if lr is not None else fall
+
+
+def _still_rising(rung: dict) -> list[float] | None:
+    """The validation curve, when its last epoch was its best and it gained more than DROP since the
+    first: the rung may be under-trained in this budget rather than forgetting."""
+    val = [v for v in (rung.get("curves") or {}).get("val_metric") or [] if isinstance(v, (int, float))]
+    if len(val) >= 2 and val[-1] >= max(val) and val[-1] - val[0] > DROP:
+        return val
+    return None
+
+
+def _rising_sentence(val: list[float] | None) -> str:
+    if not val:
+        return ""
+    return (f" Its validation score was still rising at the last epoch ({', '.join(f'{v:.3f}' for v in val)}): "
+            f"it may be under-trained in this budget rather than forgetting; more epochs or a higher rate may close "
+            f"the gap.")
+
+
+def _rate(lr: float) -> str:
+    """1e-4, 3e-5, 2.5e-4: a learning rate as people write it."""
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def _reference(rung: dict, frozen: dict | None, metric: str) -> float | None:
+    """The validation score training the backbone must keep: finetune's warmed-up head (epoch 0),
+    otherwise the frozen rung of the same backbone."""
+    curves = rung.get("curves") or {}
+    if (curves.get("phase") or [""])[0] == "head warm-up" and curves.get("val_metric"):
+        return float(curves["val_metric"][0])
+    value = ((frozen or {}).get("val") or {}).get(metric) or {}
+    return float(value["mean"]) if "mean" in value else None
+
+
+def _rates_evidence(rung: dict, reference: float | None) -> dict:
+    """Every learning rate the rung tried with its validation score after the screen, and whether
+    a rate below the kept one stayed within DROP of the reference."""
+    chosen = rung.get("chosen") or {}
+    trials = chosen.get("lr_trials") or []
+    tried = [{"lr": t["lr"], "val_metric": t["screen_val_metric"], "chosen": bool(t.get("chosen"))} for t in trials]
+    kept = chosen.get("lr")
+    lower = [t for t in tried if kept is not None and t["lr"] < kept]
+    avoided = None
+    if lower and reference is not None:
+        avoided = any(t["val_metric"] >= reference - DROP for t in lower)
+    return {"kept": kept, "tried": tried, "reference": reference, "lower_rate_avoided_it": avoided}
+
+
+def _rates_sentence(rates: dict, metric: str) -> str:
+    """What the evidence says about the learning rates, in words."""
+    kept, tried = rates["kept"], rates["tried"]
+    at = f" ({_rate(kept)})" if kept is not None else ""
+    if len(tried) < 2:
+        return (f"Only one learning rate was tried{at}; whether another one avoids this is unknown "
+                f"(try --lr-factors 10,1,0.1).")
+    screen = [t for t in tried if not t["chosen"]]
+    kept_score = next((t["val_metric"] for t in tried if t["chosen"]), None)
+    listing = ", ".join(f"at {_rate(t['lr'])} {t['val_metric']:.3f}" for t in screen)
+    head = (f"Learning rates tried, validation {metric} after the screen: at {_rate(kept)} (kept) {kept_score:.3f}, "
+            f"{listing}.")
+    if not any(t["lr"] < kept for t in tried):
+        return head + f" No rate below {_rate(kept)} was tried; add a smaller factor to --lr-factors."
+    ref = rates["reference"]
+    versus = f" (the reference to keep: {ref:.3f})" if ref is not None else ""
+    if rates["lower_rate_avoided_it"]:
+        return head + f" A lower rate stayed near the reference{versus}, but scored below the kept one on validation."
+    return head + f" No lower rate avoided it{versus}."
 
 
 @RULES.register("fit")
@@ -268,3 +349,40 @@ def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
                    "Look at the removed pairs in the report; if some are not copies, rerun with --on-leakage warn "
                    "or fix the files.", **evidence, dedupe=ctx.dedupe)
 
+
+@RULES.register("learning_rate")
+def learning_rate(ctx: VerdictContext) -> list[dict]:
+    """learning_rate_too_high (or _too_low): the recipe's own learning rate (factor 1) did more than
+    DROP worse on validation after the screen than a lower (higher) rate tried beside it, which the
+    rung then kept. Validation only: the choice and this verdict never look at test labels."""
+    out = []
+    frozen = {r["backbone"]: r for r in ctx.by_strategy("frozen")}
+    for r in ctx.declared(trains_backbone=True):
+        trials = (r.get("chosen") or {}).get("lr_trials") or []
+        recipe = next((t for t in trials if t.get("factor") == 1), None)
+        kept = next((t for t in trials if t.get("chosen")), None)
+        if recipe is None or kept is None or kept is recipe:
+            continue
+        if kept["screen_val_metric"] - recipe["screen_val_metric"] <= DROP:
+            continue
+        high = kept["lr"] < recipe["lr"]
+        reference = _reference(r, frozen.get(r["backbone"]), ctx.metric)
+        below = reference is not None and recipe["screen_val_metric"] < reference - DROP
+        ref = f", below the {reference:.3f} it had to keep" if below else ""
+        epochs = recipe.get("screen_epochs", 1)
+        code = "learning_rate_too_high" if high else "learning_rate_too_low"
+        why = (" At the recipe's rate the model was not yet trained in this budget: compared with the frozen "
+               "rung that would have looked like forgetting." if below and not high else "")
+        out.append(verdict(
+            code, "warning" if high else "info", [r["name"]],
+            f"The learning rate {_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
+            f"{epochs} epoch(s) at {_rate(recipe['lr'])} its validation {ctx.metric} was "
+            f"{recipe['screen_val_metric']:.3f}{ref}; at {_rate(kept['lr'])} it reached "
+            f"{kept['screen_val_metric']:.3f}, "
+            f"so the rung kept {_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
+            f"Use {_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
+            f"on validation, so the test scores stay held out.",
+            **{"too_high" if high else "too_low": {"lr": recipe["lr"], "val_metric": recipe["screen_val_metric"]}},
+            fixed_by={"lr": kept["lr"], "val_metric": kept["screen_val_metric"], "best_val_metric": kept["val_metric"]},
+            reference=reference, tried=[{"lr": t["lr"], "val_metric": t["screen_val_metric"]} for t in trials]))
+    return out
