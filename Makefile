@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 # Installed with apt-get when missing (needs root or sudo).
 SYSTEM_DEPS := espeak-ng chromium gcc
 
-.PHONY: setup system-deps demo demo-image test test-fast bench clean
+.PHONY: setup system-deps demo demo-image lint test test-fast bench clean
 
 setup: system-deps $(STAMP)
 
@@ -39,7 +39,14 @@ demo: setup
 demo-image: setup
 	$(BIN)/transferlab demo --modality image
 
-test: system-deps setup
+# The habits, checked by tools: ruff (imports, unused names, syntax), import-linter (the layering
+# contracts in pyproject.toml) and mypy on the typed hand-offs (the files listed there).
+lint: setup
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: system-deps setup lint
 	$(BIN)/python -m pytest -q tests
 
 test-fast: setup

@@ -17,7 +17,6 @@ import argparse
 import os
 
 import numpy as np
-
 from extraction import bare_loop, ours
 from run_all import alternate, median, save
 

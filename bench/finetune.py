@@ -39,9 +39,8 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-
 from run_all import median, save
+from torch import nn
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 LR = 1e-4
@@ -262,9 +261,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=96)
     args = parser.parse_args()
     from transferlab.backbones import resolve
+    from transferlab.config import RunSpec
     from transferlab.demo import demo_data
     from transferlab.runner import prepare_task
-    from transferlab.config import RunSpec
 
     results = []
     for modality in args.modality:

@@ -32,7 +32,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 from run_all import alternate, median, save
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

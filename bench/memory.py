@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from run_all import child_peak, save
 
 SIDE = 32

@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from run_all import save
 
 SIDE = 384

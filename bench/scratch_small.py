@@ -28,9 +28,8 @@ from collections import Counter
 
 import numpy as np
 import torch
-from torch import nn
-
 from run_all import median, save
+from torch import nn
 
 HAND_EPOCHS, HAND_BATCH = 30, 64
 

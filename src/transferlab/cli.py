@@ -230,7 +230,8 @@ def compare(
 
         transferlab compare runs/old runs/new --rung-a finetune:minilm --rung-b full:minilm --json
     """
-    from .comparison import compare as _compare, print_comparison
+    from .comparison import compare as _compare
+    from .comparison import print_comparison
     from .results import write_json_atomic
 
     try:

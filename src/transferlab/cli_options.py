@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 import typer
 from typer.core import TyperGroup
 
-from .config import RunSpec, _coerce, _describe, fill_rung_lists
+from .config import RunSpec, coerce_setting, describe_type, fill_rung_lists
 
 SCALARS = (bool, int, float, str)
 
@@ -38,7 +38,7 @@ def _comma_list(item: type, optional: bool) -> Callable[[str], Any]:
             items = [parse_item(v.strip()) for v in value.split(",") if v.strip()]
         except ValueError:
             raise ValueError(f"{value!r} is not a comma-separated list of items that are each "
-                             f"{_describe(item)}.") from None
+                             f"{describe_type(item)}.") from None
         return items or (None if optional else [])
 
     return comma_list
@@ -53,11 +53,11 @@ def _yaml_value(hint: Any) -> Callable[[str], Any]:
         if not isinstance(value, str):
             return value
         try:
-            ok, parsed = _coerce(yaml.safe_load(value), hint)
+            ok, parsed = coerce_setting(yaml.safe_load(value), hint)
         except yaml.YAMLError:
             ok = False
         if not ok:
-            raise ValueError(f"{value!r} is not {_describe(hint)} written as YAML.")
+            raise ValueError(f"{value!r} is not {describe_type(hint)} written as YAML.")
         return parsed
 
     return yaml_value

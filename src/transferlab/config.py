@@ -327,19 +327,19 @@ def default_out(spec: RunSpec, data_name: str) -> Path:
 INPUT_PATHS = ("data", "ood", "label_descriptions")
 
 
-def _describe(hint: Any) -> str:
+def describe_type(hint: Any) -> str:
     import types
     import typing
 
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(hint))
+        return " or ".join(describe_type(a) for a in typing.get_args(hint))
     names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
     if hint in names:
         return names[hint]
     return {list: "a list of strings", dict: "a mapping"}.get(typing.get_origin(hint), str(hint))
 
 
-def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
+def coerce_setting(value: Any, hint: Any) -> tuple[bool, Any]:
     """(matches, value): YAML's own types against a field's annotation; '1e-3' (a string to YAML 1.1)
     is taken as the number it means."""
     import types
@@ -348,7 +348,7 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         for a in args:
-            ok, v = _coerce(value, a)
+            ok, v = coerce_setting(value, a)
             if ok:
                 return True, v
         return False, value
@@ -368,7 +368,7 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
     if hint is str:
         return isinstance(value, str), value
     if origin is list:  # a comma-separated string is accepted too (rungs: majority,classical)
-        ok = isinstance(value, str) or (isinstance(value, list) and all(_coerce(v, args[0])[0] for v in value))
+        ok = isinstance(value, str) or (isinstance(value, list) and all(coerce_setting(v, args[0])[0] for v in value))
         return ok, value
     if origin is dict:
         return isinstance(value, dict), {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
@@ -425,9 +425,9 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], str | None]:
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"{where}: unknown setting '{key}'.{hint} Valid settings are the RunSpec fields "
                               f"(transferlab run --help, or RunSpec.help()) and 'data'.")
-        ok, value = _coerce(value, hints.get(key, str | None))
+        ok, value = coerce_setting(value, hints.get(key, str | None))
         if not ok:
-            raise ConfigError(f"{where}: the '{key}' setting must be {_describe(hints.get(key, str))}. "
+            raise ConfigError(f"{where}: the '{key}' setting must be {describe_type(hints.get(key, str))}. "
                               f"Got {value!r} ({type(value).__name__}) instead.")
         if key in INPUT_PATHS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
             value = str(folder / value)

@@ -38,9 +38,9 @@ class _Preloaded:
         return self.items / self.seconds if self.seconds > 0 else None
 
     def view(self, task):
-        from .runner import _FeatureView
+        from .runner import FeatureView
 
-        return _FeatureView(self, task)
+        return FeatureView(self, task)
 
 
 def _strip(result):

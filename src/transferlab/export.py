@@ -533,9 +533,9 @@ def read_items(data: Sequence[str | Path], modality: str, text_column: str | Non
 def _read_text_table(p: Path, text_column: str | None, label_column: str | None, run_columns: dict):
     """With a label column (given, the run's, or label/labels/class/target): read by ``from_table``
     like a training file. Without one: texts only. Columns not given default to the run's."""
-    from .data.sources import _is_missing, _pick_column, _read_table, from_table
+    from .data.sources import from_table, is_missing, pick_column, read_table
 
-    read = _read_table(p)
+    read = read_table(p)
     df, rows = read if isinstance(read, tuple) else (read, None)
     if len(df) == 0:
         raise DataError(f"{p} has a header but no rows. Expected one text per row.")
@@ -548,12 +548,12 @@ def _read_text_table(p: Path, text_column: str | None, label_column: str | None,
     if label_column is not None:
         ds = from_table(p, text_column=text_column, label_column=label_column)
         return ds.items, ds.origins, ds.labels
-    text_col = _pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
+    text_col = pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
     rows = rows or list(range(2 if p.suffix.lower() in (".csv", ".tsv") else 1, len(df) + 2))
     texts, origins = [], []
     for i, text in enumerate(df[text_col].tolist()):
         where = f"{p.name} row {rows[i]}"
-        if _is_missing(text):
+        if is_missing(text):
             raise DataError(f"{where}: the text column '{text_col}' is empty. Give every row a text or remove the row.")
         texts.append(str(text))
         origins.append(where)

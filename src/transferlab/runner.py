@@ -166,12 +166,12 @@ class _Features:
     def items_per_second(self) -> float | None:
         return self.items / self.seconds if self.seconds > 0 else None
 
-    def view(self, task: Task) -> "_FeatureView":
+    def view(self, task: Task) -> "FeatureView":
         """The same features for another train/validation draw of this task (same examples)."""
-        return _FeatureView(self, task)
+        return FeatureView(self, task)
 
 
-class _FeatureView:
+class FeatureView:
     """Features of a redrawn task, looked up by content hash in the original split's features."""
 
     def __init__(self, base: _Features, task: Task):

@@ -74,9 +74,8 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
 @pytest.fixture(scope="module")
 def reference(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    from conftest import synthetic_reviews
-
     import pandas as pd
+    from conftest import synthetic_reviews
 
     texts, labels = synthetic_reviews(40)
     data = root / "reviews.csv"

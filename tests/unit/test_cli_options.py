@@ -7,7 +7,6 @@ import importlib.util
 import types
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import typer

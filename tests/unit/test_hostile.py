@@ -7,9 +7,8 @@ the policy these tests pin down.
 
 from __future__ import annotations
 
-import csv
-
 import codecs
+import csv
 import io
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_reviews, write_image_folder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -29,8 +29,6 @@ from transferlab.backbones.images import load_image
 from transferlab.cli import app
 from transferlab.data import from_arrays, load_data, make_task
 from transferlab.errors import DataError, TransferlabError
-
-from conftest import synthetic_reviews, write_image_folder
 
 FAST = {"rungs": ["majority", "classical"], "learning_curve": False, "corruptions": False, "quiet": True}
 HYPOTHESIS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

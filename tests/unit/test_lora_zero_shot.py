@@ -78,10 +78,10 @@ def test_custom_conv_layers_make_lora_not_applicable():
 
 
 def test_lora_trains_only_adapters_and_head_and_saves_a_reloadable_adapter(spread_bert, tmp_path):
+    from conftest import synthetic_reviews
     from peft import PeftModel
     from safetensors.torch import load_file
 
-    from conftest import synthetic_reviews
     from transferlab.data import from_arrays
 
     backbone = resolve(f"hf:{spread_bert}", max_length=16)

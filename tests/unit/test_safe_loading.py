@@ -160,8 +160,9 @@ def test_run_writes_only_inside_its_directory(tmp_path, image_folder):
     """Class names with dots, spaces and '..' become labels, never path parts of what a run writes."""
     import hashlib
 
-    import transferlab
     from PIL import Image
+
+    import transferlab
 
     (image_folder / "a..b").mkdir()
     for i in range(3):

@@ -3,13 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import synthetic_reviews
 
 import transferlab
 from transferlab.data import from_arrays, make_task, repartition
 from transferlab.evaluation import evaluate, paired_bootstrap
 from transferlab.runner import duplicate_clusters
-
-from conftest import synthetic_reviews
 
 
 def _task(n: int = 120, **kwargs):

@@ -121,6 +121,7 @@ def apply_leakage_policy(task: Task, report: AuditReport, policy: str = "dedupe"
     removal = removal_shares(task, drop)
     over = max_share is not None and any(share > max_share for _, _, share in removal.values())
     if over and not confirmed:
+        assert max_share is not None  # over is False without a limit
         raise DataError(_too_many_message(task, found, removal, max_share))
     keep = np.setdiff1d(np.arange(len(task.items)), np.asarray(drop, dtype=np.int64))
     deduped = task.select(keep)  # every per-example field (items, labels, origins, groups...) alike

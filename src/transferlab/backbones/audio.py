@@ -26,7 +26,7 @@ from torch import nn
 from ..data.audio import fit_length, load_waveform
 from ..errors import BackboneError, require
 from .base import PACKAGED, Backbone, groups_from_blocks, largest_block_list
-from .hf import HFTextBackbone, _card_provenance
+from .hf import HFTextBackbone, card_provenance
 
 
 class AudioBackbone(Backbone):
@@ -195,7 +195,7 @@ class HFAudioBackbone(AudioBackbone):
                                 f"(preprocessor_config.json) could not be loaded: {str(exc).splitlines()[0]}") from None
         super().__init__(name or f"hf:{repo_or_path}", sample_rate=self.extractor.sampling_rate,
                          provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
-                                     **_card_provenance(self.folder, self.repo), **(provenance or {})},
+                                     **card_provenance(self.folder, self.repo), **(provenance or {})},
                          **options)
         if revision:
             self.provenance["revision"] = revision

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import BackboneError, require
 from .base import SOURCES, Backbone, groups_from_blocks
-from .hf import _card_provenance, hub_weights_id
+from .hf import card_provenance, hub_weights_id
 from .images import ImageBackbone
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -66,7 +66,7 @@ class CLIPBackbone(ImageBackbone):
             mean, std = processor.image_mean, processor.image_std
         except Exception:  # no preprocessor_config.json: CLIP's own normalisation
             mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
-        card = _card_provenance(self.folder, self.repo)
+        card = card_provenance(self.folder, self.repo)
         pretrained_on = "400M image-text pairs (OpenAI WIT)" if repo_or_path.startswith("openai/") else "unknown"
         super().__init__(f"clip:{repo_or_path}", image_size=image_size, mean=mean, std=std,
                          provenance={"source": f"CLIP, Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",

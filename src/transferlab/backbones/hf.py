@@ -68,7 +68,7 @@ def hub_weights_id(folder: Path | None, repo: str, revision: str | None) -> str:
     return f"{repo}@{revision or 'main'}"
 
 
-def _card_provenance(folder: Path | None, repo: str) -> dict[str, str]:
+def card_provenance(folder: Path | None, repo: str) -> dict[str, str]:
     """Pretraining data and licence from the model card's YAML header, where there is one."""
     text = None
     if folder is not None and (folder / "README.md").is_file():
@@ -136,7 +136,7 @@ class HFTextBackbone(Backbone):
         self.trust_remote_code = trust_remote_code
         self.max_length = int(max_length)
         _refuse_remote_code(self.folder, repo_or_path, trust_remote_code)
-        card = _card_provenance(self.folder, self.repo)
+        card = card_provenance(self.folder, self.repo)
         super().__init__(name or f"hf:{repo_or_path}",
                          provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
                                      **card, **(provenance or {})},

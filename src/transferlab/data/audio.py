@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, require
-from .sources import _SPLIT_ALIASES, MAX_LISTED, Dataset, _media_files, _skip, _subfolders
+from .sources import MAX_LISTED, SPLIT_ALIASES, Dataset, media_files, skip_file, subfolders
 
 # what libsndfile (through soundfile) decodes; mp3 needs libsndfile >= 1.1
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3"}
@@ -136,23 +136,23 @@ def from_audio_folder(root: str | Path) -> Dataset:
     root = Path(root)
     root_real = Path(os.path.realpath(root))
     skipped: list[dict] = []
-    subdirs = _subfolders(root, root_real, skipped)
+    subdirs = subfolders(root, root_real, skipped)
     if not subdirs:
         raise DataError(f"{root} has no subfolders. Expected one subfolder per class (e.g. {root}/yes/1.wav), "
                         "optionally below train/, val/ and test/.")
-    split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
+    split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_ALIASES]
     if split_dirs and len(split_dirs) != len(subdirs):
         other = [d.name for d in subdirs if d not in split_dirs]
         raise DataError(f"{root} mixes split folders ({', '.join(d.name for d in split_dirs)}) with other folders "
                         f"({', '.join(other)}). Put every class folder under train/, val/ or test/, or use no "
                         "split folders.")
-    parts = [(_SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
+    parts = [(SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
     items, labels, splits = [], [], []
     for split, base in parts:
-        for class_dir in subdirs if base is root else _subfolders(base, root_real, skipped):
-            files = _media_files(class_dir, root_real, skipped, AUDIO_EXTENSIONS, "audio")
+        for class_dir in subdirs if base is root else subfolders(base, root_real, skipped):
+            files = media_files(class_dir, root_real, skipped, AUDIO_EXTENSIONS, "audio")
             if not files:
-                skipped.append(_skip(class_dir, "empty_class", "a class folder with no audio files"))
+                skipped.append(skip_file(class_dir, "empty_class", "a class folder with no audio files"))
             items += [str(f) for f in files]
             labels += [class_dir.name] * len(files)
             splits += [split] * len(files)

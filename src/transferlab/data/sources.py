@@ -25,7 +25,7 @@ from ..errors import DataError
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TABLE_EXTENSIONS = {".csv", ".tsv", ".jsonl", ".json", ".parquet"}
 SPLIT_NAMES = ("train", "val", "test")
-_SPLIT_ALIASES = {
+SPLIT_ALIASES = {
     "train": "train", "training": "train",
     "val": "val", "valid": "val", "validation": "val", "dev": "val",
     "test": "test", "testing": "test", "holdout": "test",
@@ -154,7 +154,7 @@ def _csv_field_limit(chars: int):
         csv.field_size_limit(before)
 
 
-def _read_table(p: Path):
+def read_table(p: Path):
     """The table and the row number a user sees in an editor for each of its rows."""
     import csv
     import io
@@ -206,7 +206,7 @@ def _read_table(p: Path):
     return df, rows
 
 
-def _pick_column(df, wanted: str | None, role: str, flag: str, candidates: Sequence[str], p: Path) -> str:
+def pick_column(df, wanted: str | None, role: str, flag: str, candidates: Sequence[str], p: Path) -> str:
     columns = [str(c) for c in df.columns]
     if wanted is not None:
         if wanted not in columns:
@@ -231,7 +231,7 @@ def _unique(df, name: str, p: Path) -> str:
     return name
 
 
-def _is_missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or str(value).strip() == ""
 
 
@@ -246,26 +246,26 @@ def from_table(
 ) -> Dataset:
     """A CSV, TSV, JSONL or Parquet file with one text and one label per row."""
     p = Path(path)
-    df, rows = _read_table(p)
+    df, rows = read_table(p)
     if len(df) == 0:
         raise DataError(f"{p} has a header but no rows. Expected one example per row.")
-    text_col = _pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
-    label_col = _pick_column(df, label_column, "label", "--label-column", ("label", "labels", "class", "target"), p)
+    text_col = pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
+    label_col = pick_column(df, label_column, "label", "--label-column", ("label", "labels", "class", "target"), p)
     if text_col == label_col:
         raise DataError(f"Column '{text_col}' of {p.name} is both the text and the label column. Pass "
                         "--text-column and --label-column with two different columns.")
     split_col = None
     if split_column is not None:
-        split_col = _pick_column(df, split_column, "split", "--split-column", (), p)
+        split_col = pick_column(df, split_column, "split", "--split-column", (), p)
 
     texts, labels, splits, origins = [], [], [], []
     for i, (text, label) in enumerate(zip(df[text_col].tolist(), df[label_col].tolist())):
         where = f"{p.name} row {rows[i]}"
         _check_scalar(label, where, "label", label_col)
         _check_scalar(text, where, "text", text_col)
-        if _is_missing(label):
+        if is_missing(label):
             raise DataError(f"{where}: the label column '{label_col}' is empty. Give every row a label or remove the row.")
-        if _is_missing(text):
+        if is_missing(text):
             raise DataError(f"{where}: the text column '{text_col}' is empty. Give every row a text or remove the row.")
         texts.append(str(text))
         labels.append(_label_str(label))
@@ -274,15 +274,15 @@ def from_table(
             splits.append(_parse_split(df[split_col].iloc[i], where, split_col))
     groups = times = None
     if group_column is not None:
-        col = _pick_column(df, group_column, "group", "--group-column", (), p)
+        col = pick_column(df, group_column, "group", "--group-column", (), p)
         groups = []
         for i, g in enumerate(df[col].tolist()):
-            if _is_missing(g):
+            if is_missing(g):
                 raise DataError(f"{p.name} row {rows[i]}: the group column '{col}' is empty. "
                                 "Give every row a group (e.g. its product or patient id).")
             groups.append(str(g))
     if time_column is not None:
-        times = _parse_times(df, _pick_column(df, time_column, "time", "--time-column", (), p), p, rows)
+        times = _parse_times(df, pick_column(df, time_column, "time", "--time-column", (), p), p, rows)
     return Dataset("text", texts, labels, origins, splits if split_col else None, description=str(p),
                    groups=groups, times=times, text_column=text_col)
 
@@ -317,16 +317,16 @@ def _label_str(label: Any) -> str:
 
 
 def _parse_split(value: Any, where: str, column: str) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         raise DataError(f"{where}: the split column '{column}' is empty; expected train, val or test. "
                         "Fill it in or drop --split-column to let transferlab split.")
     key = str(value).strip().lower()
-    if key not in _SPLIT_ALIASES:
+    if key not in SPLIT_ALIASES:
         raise DataError(
             f"{where}: split column '{column}' has '{value}'; expected train, val or test. "
             "Fix the value or drop --split-column to let transferlab split."
         )
-    return _SPLIT_ALIASES[key]
+    return SPLIT_ALIASES[key]
 
 
 # --- folders of images ----------------------------------------------------------------------
@@ -350,7 +350,7 @@ def _passed_over(name: str) -> bool:
     return name.startswith(".") or name in _IGNORED_NAMES
 
 
-def _skip(path: Path, kind: str, reason: str) -> dict:
+def skip_file(path: Path, kind: str, reason: str) -> dict:
     return {"origin": str(path), "kind": kind, "reason": reason}
 
 
@@ -364,7 +364,7 @@ def _inside(path: Path, root_real: Path) -> Path:
     return real
 
 
-def _media_files(folder: Path, root_real: Path, skipped: list[dict], extensions, kind: str) -> list[Path]:
+def media_files(folder: Path, root_real: Path, skipped: list[dict], extensions, kind: str) -> list[Path]:
     """Files with ``extensions`` below ``folder`` (``kind``: "image", "audio"); links are followed
     inside the data folder, each real folder once; everything else is listed in ``skipped``."""
     files, seen, stack = [], set(), [folder]
@@ -376,14 +376,14 @@ def _media_files(folder: Path, root_real: Path, skipped: list[dict], extensions,
         seen.add(real)
         for entry in sorted(d.iterdir()):
             if _passed_over(entry.name):
-                skipped.append(_skip(entry, "ignored", "hidden or system file"))
+                skipped.append(skip_file(entry, "ignored", "hidden or system file"))
             elif entry.is_dir():
                 stack.append(entry)
             elif entry.suffix.lower() in extensions:
                 _inside(entry, root_real)
                 files.append(entry)
             else:
-                skipped.append(_skip(entry, "ignored", f"not an {kind} file"))
+                skipped.append(skip_file(entry, "ignored", f"not an {kind} file"))
     return sorted(files)
 
 
@@ -419,17 +419,17 @@ def _refuse_unreadable(files: list[Path]) -> None:
                     "does not drop examples it cannot read.")
 
 
-def _subfolders(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
+def subfolders(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
     """The visible subfolders of ``folder``; files and hidden entries beside them are passed over."""
     out = []
     for entry in sorted(folder.iterdir()):
         if _passed_over(entry.name):
-            skipped.append(_skip(entry, "ignored", "hidden or system file"))
+            skipped.append(skip_file(entry, "ignored", "hidden or system file"))
         elif entry.is_dir():
             _inside(entry, root_real)
             out.append(entry)
         else:
-            skipped.append(_skip(entry, "ignored", "not inside a class folder"))
+            skipped.append(skip_file(entry, "ignored", "not inside a class folder"))
     return out
 
 
@@ -444,27 +444,27 @@ def from_image_folder(root: str | Path) -> Dataset:
     root = Path(root)
     root_real = Path(os.path.realpath(root))
     skipped: list[dict] = []
-    subdirs = _subfolders(root, root_real, skipped)
+    subdirs = subfolders(root, root_real, skipped)
     if not subdirs:
         raise DataError(
             f"{root} has no subfolders. Expected one subfolder per class (e.g. {root}/cat/1.jpg), "
             "optionally below train/, val/ and test/."
         )
-    split_dirs = [d for d in subdirs if d.name.lower() in _SPLIT_ALIASES]
+    split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_ALIASES]
     if split_dirs and len(split_dirs) != len(subdirs):
         other = [d.name for d in subdirs if d not in split_dirs]
         raise DataError(
             f"{root} mixes split folders ({', '.join(d.name for d in split_dirs)}) with other folders "
             f"({', '.join(other)}). Put every class folder under train/, val/ or test/, or use no split folders."
         )
-    parts = [(_SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
+    parts = [(SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
 
     items, labels, origins, splits = [], [], [], []
     for split, base in parts:
-        for class_dir in subdirs if base is root else _subfolders(base, root_real, skipped):
-            files = _media_files(class_dir, root_real, skipped, IMAGE_EXTENSIONS, "image")
+        for class_dir in subdirs if base is root else subfolders(base, root_real, skipped):
+            files = media_files(class_dir, root_real, skipped, IMAGE_EXTENSIONS, "image")
             if not files:
-                skipped.append(_skip(class_dir, "empty_class", "a class folder with no image files"))
+                skipped.append(skip_file(class_dir, "empty_class", "a class folder with no image files"))
             for f in files:
                 items.append(str(f))
                 labels.append(class_dir.name)
@@ -525,7 +525,7 @@ def from_arrays(
             modality = "text"
     origins = [f"{description} item {i}" for i in range(len(items))]
     for i, label in enumerate(labels):
-        if _is_missing(label):
+        if is_missing(label):
             raise DataError(f"{origins[i]}: the label is empty or NaN. Give every item a label.")
     if modality == "image":
         items = [np.asarray(x) if isinstance(x, np.ndarray) else str(x) for x in items]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binomtest
 
-from .metrics import HEADLINE, as_seeds, resampled_metric, score
+from .metrics import as_seeds, resampled_metric, score
 
 ALPHA = 0.05
 

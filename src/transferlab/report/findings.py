@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from .formatting import (
-    comparison_pair,
     compact_json,
+    comparison_pair,
     display,
     fmt_comparison,
     fmt_int,

@@ -19,7 +19,6 @@ from ..config import RunSpec
 from ..data.splits import Task
 from ..registry import Registry
 
-
 ROLES = ("baseline", "control", "transfer")
 SEEDINGS = ("cheap", "train", "none")
 

@@ -26,7 +26,7 @@ from ..backbones.base import Backbone, largest_block_list
 from ..config import RunSpec
 from ..training import ParamGroup
 from .base import RUNGS, Context, RungOutput
-from .trainable import Classifier, _TrainableRung
+from .trainable import Classifier, TrainableRung
 
 ADAPTER_LR_RATIO = 0.5  # adapters' learning rate relative to the head's (--lr)
 ADAPTABLE = (nn.Linear, nn.Conv2d)  # exact types: a subclass with its own forward is not what PEFT rewrites
@@ -73,7 +73,7 @@ def find_targets(encoder: nn.Module, names: list[str] | None = None) -> tuple[li
 
 
 @RUNGS.register("lora")
-class Lora(_TrainableRung):
+class Lora(TrainableRung):
     strategy = "lora"
     trains_backbone = True
     simplicity = 60

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from sklearn.dummy import DummyClassifier
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba

@@ -18,8 +18,17 @@ import torch
 
 from ..training import LoopConfig, ParamGroup, fit, predict_logits
 from .base import RUNGS, Context, Rung, RungOutput
-from .small_models import (TEXT_DIM, AudioPrep, BagOfNgrams, ImagePrep, SmallCNN, TextPrep, build_model, cnn_width,
-                           prep_to_json)
+from .small_models import (
+    TEXT_DIM,
+    AudioPrep,
+    BagOfNgrams,
+    ImagePrep,
+    SmallCNN,
+    TextPrep,
+    build_model,
+    cnn_width,
+    prep_to_json,
+)
 
 # the default learning rate per modality: at 1e-3 the text model's embeddings barely moved within
 # the patience (fine-food reviews: stuck at the majority class); at 1e-2 it matched TF-IDF
@@ -29,7 +38,6 @@ MIN_BATCH = 32  # small models: batches of 16 cost as much per step as 32 and ta
 
 def _learn(ctx: Context, items: list):
     """The preparation learnt from the training items, the encoded training items and the model."""
-    k = len(ctx.task.classes)
     if ctx.task.modality == "text":
         prep, X = TextPrep.learn(items)
         return prep, X, {"model": "BagOfNgrams", "n_vocab": len(prep.vocabulary), "dim": TEXT_DIM, "dropout": 0.2}

@@ -36,8 +36,8 @@ from ..training import (
     layerwise_groups,
     predict_logits,
     set_trainable,
-    uniform_groups,
     unfrozen_groups,
+    uniform_groups,
 )
 from .base import RUNGS, Context, Rung, RungOutput
 
@@ -109,7 +109,7 @@ def lr_trials_note(trials: list[dict], metric: str) -> str:
             f"{metric} {rates}; only the kept one trained on.")
 
 
-class _TrainableRung(Rung):
+class TrainableRung(Rung):
     needs_backbone = True
     pretrained = True
     seeding = "train"
@@ -259,7 +259,7 @@ class _TrainableRung(Rung):
 
 
 @RUNGS.register("finetune")
-class Finetune(_TrainableRung):
+class Finetune(TrainableRung):
     strategy = "finetune"
     trains_backbone = True
     in_default_ladder = True
@@ -335,7 +335,7 @@ class Finetune(_TrainableRung):
 
 
 @RUNGS.register("full")
-class Full(_TrainableRung):
+class Full(TrainableRung):
     strategy = "full"
     trains_backbone = True
     in_default_ladder = True
@@ -350,7 +350,7 @@ class Full(_TrainableRung):
 
 
 @RUNGS.register("scratch")
-class Scratch(_TrainableRung):
+class Scratch(TrainableRung):
     strategy = "scratch"
     role = "control"
     in_default_ladder = True

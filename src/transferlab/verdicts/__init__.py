@@ -21,6 +21,7 @@ import numpy as np
 
 from ..registry import Registry
 
+
 @dataclass
 class VerdictContext:
     rungs: list[dict]  # results.json rung records, with predictions["test"]

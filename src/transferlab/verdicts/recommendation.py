@@ -60,6 +60,7 @@ def cost_order(rungs: list[dict]) -> list[tuple[dict, int]]:
 def _val_compare(ctx: VerdictContext, a: dict, b: dict) -> dict:
     from ..evaluation import paired_bootstrap
 
+    assert ctx.y_val is not None  # recommend() returns early without validation labels
     c = paired_bootstrap(ctx.y_val, np.asarray(a["predictions"]["val"]), np.asarray(b["predictions"]["val"]),
                          ctx.metric, n_classes=len(ctx.classes))
     return {"a": a["name"], "b": b["name"], **c}

@@ -269,7 +269,7 @@ def within_noise(ctx: VerdictContext) -> list[dict]:
 @RULES.register("finetune_cost")
 def finetune_cost(ctx: VerdictContext) -> list[dict]:
     """finetune_not_worth_cost: training the backbone costs far more than frozen and does not beat it."""
-    out = []
+    out: list[dict] = []
     if ctx.test_problem is not None:
         return out
     for r, base in _trained_vs_frozen(ctx):

@@ -16,6 +16,7 @@ class GroupOverlap(Check):
 
     def run(self, inputs: AuditInputs) -> list[Finding]:
         task = inputs.task
+        assert inputs.groups is not None  # declared in requires: the runner skips the check without it
         known = ~pd.isna(inputs.groups)  # examples without a group id belong to no group
         names, group = np.unique(inputs.groups[known].astype(str), return_inverse=True)
         rank = np.array([SPLIT_RANK[s] for s in task.split])[known]
@@ -37,7 +38,7 @@ class GroupOverlap(Check):
 
     @staticmethod
     def _example(task, name: str, members: np.ndarray, sizes: np.ndarray) -> dict:
-        first = {}
+        first: dict[str, int] = {}
         for i in members:
             first.setdefault(str(task.split[i]), task.origins[i])
         return {"group": str(name), "splits": {s: int(sizes[r]) for s, r in SPLIT_RANK.items() if sizes[r]},

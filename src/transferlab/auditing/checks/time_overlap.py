@@ -19,6 +19,7 @@ class TimeOverlap(Check):
     requires = frozenset({"items", "times"})
 
     def run(self, inputs: AuditInputs) -> list[Finding]:
+        assert inputs.times is not None  # declared in requires: the runner skips the check without it
         values, is_date = as_numbers(inputs.times)
         return [self._order(inputs, values, is_date), *self._drift(inputs, values)]
 

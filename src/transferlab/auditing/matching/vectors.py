@@ -30,15 +30,17 @@ def build_index(x: np.ndarray, exact_limit: int, seed: int = 0):
     import faiss
 
     n, d = x.shape
+    index: faiss.Index
     if n <= exact_limit:
         index = faiss.IndexFlatIP(d)
     else:
         cells = max(1, min(int(4 * np.sqrt(n)), n // 39))  # faiss wants 39+ training points per cell
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, cells, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, cells, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(seed)
         sample = rng.choice(n, min(n, IVF_TRAIN_PER_CELL * cells), replace=False)
-        index.train(x[np.sort(sample)])
-        index.nprobe = IVF_PROBES
+        ivf.train(x[np.sort(sample)])
+        ivf.nprobe = IVF_PROBES
+        index = ivf
     index.add(x)
     return index
 
