@@ -419,3 +419,10 @@ def test_print_summary_fits_the_terminal(results, width):
     assert "-0.676" in text and "22.7M" in text  # numbers are never cut short
     assert text.index("Transfer hurt.") < text.index("It overfits.") < text.index("plain")
     assert "→ act on overfitting" in text and "No other rung is within noise" in text
+
+
+def test_small_numbers_such_as_learning_rates_are_not_rounded_to_zero():
+    from transferlab.report.formatting import compact_json, display
+
+    assert display(1e-5) == "1e-05" and display(0.12345) == "0.123" and display(0.0) == "0.000"
+    assert compact_json({"lr": 1e-5, "val": 0.87654}) == '{"lr": 1e-05, "val": 0.8765}'

@@ -127,7 +127,7 @@ def display(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return fmt_num(value)
+        return _small_or_fixed(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(display(v) for v in value)
     if isinstance(value, dict):
@@ -135,11 +135,18 @@ def display(value) -> str:
     return str(value)
 
 
+def _small_or_fixed(x: float) -> str:
+    """Three decimals, except for small non-zero values such as a learning rate of 1e-5, which fixed
+    decimals would print as 0.000."""
+    return f"{x:.3g}" if x != 0 and abs(x) < 0.001 else fmt_num(x)
+
+
 def compact_json(value) -> str:
-    """Free-form evidence as short JSON: four decimals say all a reader can use of a float."""
+    """Free-form evidence as short JSON: four significant decimals say all a reader can use of a
+    float; values below 0.001 (learning rates) keep three significant digits instead of rounding to 0."""
     def rounded(v):
         if isinstance(v, float):
-            return round(v, 4)
+            return float(f"{v:.3g}") if v != 0 and abs(v) < 0.001 else round(v, 4)
         if isinstance(v, dict):
             return {str(k): rounded(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
