@@ -351,3 +351,77 @@ def test_a_run_ranks_image_classifiers_with_leep_nce_and_memory(tiny_torchvision
     assert {"leep", "nce"} <= set(c["scores"])  # from the model's own 1000-class head
     assert c["peak_memory_mb"] > c["weights_mb"] > 0 and c["peak_memory_batch"] > 0
     assert "1000 classes" in c["source_probabilities"]
+
+
+def test_linear_probe_correctness_is_the_accuracy_per_example():
+    from transferlab.ranking.knn import knn_correct, linear_probe_correct
+
+    f, y = blobs("n>d")
+    for correct, accuracy in ((linear_probe_correct, linear_probe_accuracy), (knn_correct, knn_accuracy)):
+        c = correct(f, y, seed=2)
+        assert c.shape == y.shape and c.dtype == bool
+        assert c.mean() == accuracy(f, y, seed=2)
+
+
+def test_wilson_interval_covers_the_rate_and_narrows_with_n():
+    from transferlab.ranking.confidence import items_for_interval, wilson_interval
+
+    lo, hi = wilson_interval(80, 100)
+    assert lo < 0.8 < hi and hi - lo == pytest.approx(0.155, abs=0.005)  # the textbook value
+    lo2, hi2 = wilson_interval(800, 1000)
+    assert lo < lo2 < 0.8 < hi2 < hi
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    n = items_for_interval(0.03)
+    lo, hi = wilson_interval(n // 2, n)
+    assert hi - lo <= 0.0601 and wilson_interval(n // 2 - 40, n - 80)[1] - wilson_interval(n // 2 - 40, n - 80)[0] > 0.06
+
+
+def separable(n: int, d: int, noise: float, seed: int):
+    """Two-class features whose class means differ by 2 along every axis, plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    return 2.0 * y[:, None] + noise * rng.normal(size=(n, d)), y
+
+
+def test_p_best_is_near_one_for_a_clearly_better_candidate_and_a_half_for_twins():
+    from transferlab.ranking.confidence import p_best, predicted_accuracy
+
+    good, y = separable(400, 8, noise=3.0, seed=0)
+    bad, _ = separable(400, 8, noise=12.0, seed=1)
+    scores = [score_features(f, y) for f in (good, bad, good)]
+    probe = [s.correct["linear_probe_accuracy"] for s in scores]
+    assert probe[0].mean() > probe[1].mean() + 0.15
+    p = p_best(probe[:2])
+    assert p[0] > 0.99 and p.sum() == pytest.approx(1.0)
+    twins = p_best([probe[0], probe[2]])  # the same features scored twice: equally good
+    assert twins == pytest.approx([0.5, 0.5])
+    close = p_best([probe[0], probe[0] ^ (np.arange(400) == 0)])  # one example apart
+    assert 0.1 < close[0] < 0.9  # tied whenever example 0 is not drawn (e^-1 of the time)
+    acc = predicted_accuracy(probe[1], "linear_probe_accuracy")
+    assert acc["ci"][0] < acc["mean"] == probe[1].mean() < acc["ci"][1] and acc["n"] == 400
+
+
+def test_p_best_needs_the_same_examples_for_every_candidate():
+    from transferlab.errors import DataError
+    from transferlab.ranking.confidence import p_best
+
+    with pytest.raises(DataError, match="same examples"):
+        p_best([np.ones(5, bool), np.ones(6, bool)])
+
+
+def test_a_run_gives_each_candidate_a_predicted_accuracy_and_p_best(tiny_bert, reviews_csv, tmp_path):
+    """The same weights under two names: equally good, so each is the best half the time."""
+    import shutil
+
+    import transferlab
+
+    twin = shutil.copytree(tiny_bert, tmp_path / "twin")
+    r = transferlab.rank(reviews_csv, text_column="review", label_column="stars", out=str(tmp_path / "r"),
+                         backbones=[f"hf:{tiny_bert}", f"hf:{twin}"], max_length=16, quiet=True)
+    assert len(r["ranking"]) == 2
+    for c in r["ranking"]:
+        pred = c["predicted_frozen_accuracy"]
+        assert 0 <= pred["ci"][0] <= pred["mean"] <= pred["ci"][1] <= 1 and pred["by"] == "linear_probe_accuracy"
+        assert pred["mean"] == c["scores"]["linear_probe_accuracy"] and pred["ci"][1] - pred["ci"][0] > 0.01
+        assert "_probe_correct" not in c
+        assert c["p_best"] == pytest.approx(0.5)

@@ -85,6 +85,31 @@ def _unavailable(candidate: dict) -> dict:
     return why if isinstance(why, dict) else {}
 
 
+PREDICTED = ("Predicted acc.", "the frozen rung's accuracy these features predict: the linear probe's cross-validated "
+                              "accuracy on the training split, with a 95% Wilson interval over its out-of-fold "
+                              "predictions (slightly optimistic, as the probe's C is the best of four)")
+P_BEST = ("P(best)", "probability that this candidate is the best of those ranked: the share of bootstrap "
+                     "resamples of the training examples in which its probe accuracy is the highest")
+
+
+def _lead_cells(candidate: dict, ranking: list[dict]) -> list[dict]:
+    """Predicted accuracy and P(best): what a score means on its own, on the accuracy scale."""
+    cells = []
+    if any(c.get("predicted_frozen_accuracy") for c in ranking):
+        cells.append({"value": fmt_metric(candidate.get("predicted_frozen_accuracy")), "best": False, "why": None})
+    if any(is_number(c.get("p_best")) for c in ranking):
+        p = candidate.get("p_best")
+        top = max(c.get("p_best") or 0 for c in ranking)
+        cells.append({"value": fmt_num(p, 2) if is_number(p) else MISSING, "best": is_number(p) and p == top,
+                      "why": None})
+    return cells
+
+
+def _lead_columns(ranking: list[dict]) -> list[tuple[str, str]]:
+    return ([PREDICTED] if any(c.get("predicted_frozen_accuracy") for c in ranking) else []) + \
+           ([P_BEST] if any(is_number(c.get("p_best")) for c in ranking) else [])
+
+
 def _score_cell(candidate: dict, name: str, best: dict[str, float]) -> dict:
     """The value, or "n/a" with the reason the ranking gave for leaving it out."""
     value = _scores(candidate).get(name)
@@ -100,13 +125,13 @@ def _memory(candidate: dict) -> str:
     return f"{fmt_quantity(mb)} MB" if is_number(mb) else MISSING
 
 
-def _row(candidate: dict, names: list[str], best: dict[str, float]) -> dict:
+def _row(candidate: dict, names: list[str], best: dict[str, float], ranking: list[dict]) -> dict:
     seconds = candidate.get("score_seconds")
     return {
         "backbone": display(candidate.get("backbone")),
         "provenance": _provenance(candidate),
         "source": _source(candidate),
-        "scores": [_score_cell(candidate, name, best) for name in names],
+        "scores": _lead_cells(candidate, ranking) + [_score_cell(candidate, name, best) for name in names],
         "params": fmt_count(candidate.get("params")),
         "dim": fmt_int(candidate.get("feature_dim")),
         "speed": fmt_quantity(candidate.get("items_per_second")),
@@ -141,10 +166,11 @@ def ranking_view(ranking) -> dict | None:
         return None
     names = _score_names(ranking)
     best = _best_values(ranking, names)
-    rows = [_row(c, names, best) for c in ranking]
+    rows = [_row(c, names, best, ranking) for c in ranking]
+    lead = _lead_columns(ranking)
     return {
-        "scores": [SCORES.get(name, (name, None))[0] for name in names],
-        "legend": [SCORES[name] for name in names if name in SCORES]
+        "scores": [label for label, _ in lead] + [SCORES.get(name, (name, None))[0] for name in names],
+        "legend": lead + [SCORES[name] for name in names if name in SCORES]
                   + ([MEMORY_LEGEND] if any(row["memory"] != MISSING for row in rows) else []),
         "notes": _notes(ranking, names),
         "rows": rows,

@@ -17,10 +17,12 @@ from .formatting import (
     best_rung_indices,
     display,
     fmt_count,
+    fmt_metric,
     fmt_num,
     fmt_quantity,
     fmt_within_noise,
     get,
+    is_number,
     metric_ci,
     metric_mean,
     severity,
@@ -122,9 +124,15 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
     """Candidates in the run's order (best LogME first): scores next to size and speed."""
     table = _table("candidate backbones (training split, no training)")
     table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
+    candidates = _candidates(results)
+    predicted = any(c.get("predicted_frozen_accuracy") for c in candidates)
+    p_best = any(is_number(c.get("p_best")) for c in candidates)
+    if predicted:  # the frozen accuracy the probe predicts, with its 95% interval
+        table.add_column("pred. acc [95%]", justify="right", no_wrap=True)
+    if p_best:
+        table.add_column("P(best)", justify="right", no_wrap=True)
     for _, header in RANKING_SCORES:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
-    candidates = _candidates(results)
     # LEEP only when some candidate has a source classifier (image models pretrained on ImageNet)
     shown = [*RANKING_SCORES, *([("leep", "LEEP")] if any("leep" in (c.get("scores") or {}) for c in candidates) else [])]
     for _, header in shown[len(RANKING_SCORES):]:
@@ -137,6 +145,8 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
     for c in candidates:
         scores, unavailable = c.get("scores") or {}, c.get("scores_unavailable") or {}
         cells = [Text(display(c.get("backbone"))),
+                 *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
+                 *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
                  *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
                  Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
                  Text(fmt_quantity(c.get("peak_memory_mb")))]
