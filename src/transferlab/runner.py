@@ -770,7 +770,9 @@ def _rank_candidate(backbone, feats: _Features, task: Task, spec: RunSpec, progr
     scores = score_features(train_features, task.part("train")[1], source_probs=probs,
                             no_source_reason=source_note, seed=spec.seed)
     score_seconds = time.perf_counter() - start
+    start = time.perf_counter()
     memory = batch_memory(backbone, task.part("train")[0], spec.extract_batch_size)
+    memory["memory_seconds"] = time.perf_counter() - start
     probe = scores.correct["linear_probe_accuracy"]
     return {"backbone": backbone.name, "scores": scores, "score_seconds": score_seconds, **memory,
             "scores_unavailable": dict(getattr(scores, "unavailable", {})), "source_probabilities": source_note,

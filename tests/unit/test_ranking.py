@@ -425,3 +425,16 @@ def test_a_run_gives_each_candidate_a_predicted_accuracy_and_p_best(tiny_bert, r
         assert pred["mean"] == c["scores"]["linear_probe_accuracy"] and pred["ci"][1] - pred["ci"][0] > 0.01
         assert "_probe_correct" not in c
         assert c["p_best"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("regime", list(REGIMES))
+def test_ledoit_wolf_shrinkage_from_singular_values_matches_scikit_learn(regime):
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    from transferlab.ranking.hscore import _ledoit_wolf_shrinkage
+
+    f, _ = blobs(regime)
+    f = (f - f.mean(axis=0)) * np.linspace(0.1, 3, f.shape[1])
+    s = np.linalg.svd(f, compute_uv=False)
+    ours = _ledoit_wolf_shrinkage(s**2, np.sum(f**2, axis=1), *f.shape)
+    assert ours == pytest.approx(ledoit_wolf_shrinkage(f, assume_centered=True), rel=1e-9)
