@@ -438,3 +438,36 @@ def test_ledoit_wolf_shrinkage_from_singular_values_matches_scikit_learn(regime)
     s = np.linalg.svd(f, compute_uv=False)
     ours = _ledoit_wolf_shrinkage(s**2, np.sum(f**2, axis=1), *f.shape)
     assert ours == pytest.approx(ledoit_wolf_shrinkage(f, assume_centered=True), rel=1e-9)
+
+
+def _ranked(name, probe, p_best):
+    return {"backbone": name, "scores": {"logme": -0.5, "linear_probe_accuracy": probe},
+            "predicted_frozen_accuracy": {"mean": probe, "ci": [probe - 0.04, probe + 0.03], "n": 500,
+                                          "by": "linear_probe_accuracy"},
+            "p_best": p_best, "params": 1000, "feature_dim": 8, "items_per_second": 10.0}
+
+
+def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
+    from rich.console import Console
+
+    from transferlab.report.ranking import ranking_view
+    from transferlab.report.terminal import ranking_table
+
+    ranking = [_ranked("good", 0.91, 0.97), _ranked("weak", 0.80, 0.03)]
+    view = ranking_view(ranking)
+    assert view["scores"][:2] == ["Predicted acc.", "P(best)"]
+    good, weak = view["rows"]
+    assert good["scores"][0]["value"] == "0.910 [0.870, 0.940]" and good["scores"][1] == {
+        "value": "0.97", "best": True, "why": None}
+    assert weak["scores"][1]["value"] == "0.03" and not weak["scores"][1]["best"]
+    assert [name for name, _ in view["legend"][:2]] == ["Predicted acc.", "P(best)"]
+    console = Console(record=True, width=160)
+    console.print(ranking_table({"ranking": ranking}, wide=True))
+    text = console.export_text()
+    assert "P(best)" in text and "0.910 [0.870, 0.940]" in text and "0.97" in text
+    # older results without the new fields: no empty columns
+    old = [{k: v for k, v in c.items() if k not in ("predicted_frozen_accuracy", "p_best")} for c in ranking]
+    assert "Predicted acc." not in ranking_view(old)["scores"]
+    console = Console(record=True, width=160)
+    console.print(ranking_table({"ranking": old}, wide=True))
+    assert "P(best)" not in console.export_text()
