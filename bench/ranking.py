@@ -104,7 +104,7 @@ def run_task(items, labels, backbones, settings: dict, out: Path, finetune: bool
             scores["source_top1"] = SOURCE_TOP1[short(c["backbone"])]
         cands[short(c["backbone"])] = {
             "scores": {k: v for k, v in scores.items() if v is not None},
-            "interval": c["predicted_frozen_accuracy"]["ci"],
+            "interval": c["predicted_frozen_accuracy"]["ci"], "n": c["predicted_frozen_accuracy"]["n"],
             "achieved": c.get("achieved_test_accuracy", {}),
             "cost_seconds": r["task"]["splits"]["train"] / c["items_per_second"] + c["score_seconds"]
                             + c.get("memory_seconds", 0.0),
@@ -143,7 +143,7 @@ def tfidf_candidate(data, r: dict, settings: dict) -> dict:
     pred = predicted_accuracy(scores.correct["linear_probe_accuracy"], "linear_probe_accuracy")
     acc = next(x for x in r["rungs"] if x["strategy"] == "classical")["test"]["accuracy"]["mean"]
     return {"scores": {**scores, "predicted_frozen_accuracy": pred["mean"], "params": 0.0},
-            "interval": pred["ci"], "achieved": {"frozen": acc}, "cost_seconds": seconds, "score_seconds": seconds,
+            "interval": pred["ci"], "n": pred["n"], "achieved": {"frozen": acc}, "cost_seconds": seconds, "score_seconds": seconds,
             "_correct": scores.correct["linear_probe_accuracy"]}
 
 
@@ -169,15 +169,18 @@ def add_text_p_best(cands: dict, data, backbones: list[str], settings: dict) -> 
 
 
 def task_stats(cands: dict, score: str, strategy: str = "frozen") -> dict | None:
-    """Weighted tau, whether the top-scored candidate was the best, and its regret, on one task."""
+    """Weighted tau, whether the top-scored candidate was the best, and its regret, on one task.
+    Candidates tied at the top score (e.g. equal parameter counts) share the pick: ``right`` and
+    ``regret`` are then averages over them, as a coin toss between them would give."""
     names = [n for n, c in cands.items() if score in c["scores"] and strategy in c["achieved"]]
     if len(names) < 3:
         return None
     x = np.array([cands[n]["scores"][score] for n in names], dtype=float)
     acc = np.array([cands[n]["achieved"][strategy] for n in names], dtype=float)
-    top = names[int(np.argmax(x))]
-    return {"tau": float(weightedtau(x, acc).statistic), "top": top, "right": bool(cands[top]["achieved"][strategy] == acc.max()),
-            "regret": float(acc.max() - cands[top]["achieved"][strategy]), "n": len(names)}
+    top = x == x.max()
+    return {"tau": float(weightedtau(x, acc).statistic), "top": [n for n, t in zip(names, top) if t],
+            "right": float(np.mean(acc[top] == acc.max())), "regret": float(np.mean(acc.max() - acc[top])),
+            "n": len(names)}
 
 
 def summarise(tasks: dict, score: str, n_boot: int = 2000, seed: int = 0) -> dict | None:
@@ -189,17 +192,30 @@ def summarise(tasks: dict, score: str, n_boot: int = 2000, seed: int = 0) -> dic
     taus = np.array([s["tau"] for s in stats])
     boot = np.random.default_rng(seed).choice(taus, size=(n_boot, len(taus))).mean(axis=1)
     return {"mean_tau": float(taus.mean()), "ci": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
-            "right": int(sum(s["right"] for s in stats)), "tasks": len(stats),
+            "right": float(sum(s["right"] for s in stats)), "tasks": len(stats),
             "mean_regret": float(np.mean([s["regret"] for s in stats])), "per_task": [s["tau"] for s in stats]}
 
 
 def coverage(tasks: dict) -> dict:
-    """How often the predicted-accuracy interval held the measured frozen test accuracy."""
-    pairs = [(c["interval"], c["achieved"]["frozen"], c["scores"]["predicted_frozen_accuracy"])
-             for t in tasks.values() for c in t["candidates"].values() if "frozen" in c["achieved"]]
-    inside = sum(lo <= acc <= hi for (lo, hi), acc, _ in pairs)
-    return {"inside": inside, "of": len(pairs), "mean_abs_error": float(np.mean([abs(p - a) for _, a, p in pairs])),
-            "mean_signed_error": float(np.mean([p - a for _, a, p in pairs]))}
+    """How often the predicted-accuracy interval held the measured frozen test accuracy, and how
+    often the two agreed within the noise of both (the difference of two binomial proportions,
+    the training subsample's and the test split's, within 1.96 of its standard error)."""
+    inside = agree = of = 0
+    errors = []
+    for t in tasks.values():
+        n_test = t["splits"]["test"]
+        for c in t["candidates"].values():
+            if "frozen" not in c["achieved"]:
+                continue
+            (lo, hi), acc = c["interval"], c["achieved"]["frozen"]
+            pred, n = c["scores"]["predicted_frozen_accuracy"], c.get("n") or t["splits"]["train"]
+            se = np.sqrt(pred * (1 - pred) / n + acc * (1 - acc) / n_test)
+            inside += lo <= acc <= hi
+            agree += abs(pred - acc) <= 1.96 * max(se, 1e-12)
+            of += 1
+            errors.append(pred - acc)
+    return {"inside": inside, "agree_within_noise": agree, "of": of,
+            "mean_abs_error": float(np.mean(np.abs(errors))), "mean_signed_error": float(np.mean(errors))}
 
 
 def bench(modality: str, args, workdir: Path) -> dict:
@@ -220,9 +236,16 @@ def bench(modality: str, args, workdir: Path) -> dict:
     first = next(iter(tasks.values()))
     ranking = sum(c["cost_seconds"] for c in first["candidates"].values())
     return {"tasks": tasks, "scores": {s: summarise(tasks, s) for s in SCORES}, "coverage": coverage(tasks),
+            "finetune": finetune_stats(tasks),
             "cost": {"task": next(iter(tasks)), "ranking_seconds": ranking,
                      "finetune_all_seconds": first["finetune_all_seconds"],
                      "ranking_fraction_of_finetune": ranking / first["finetune_all_seconds"]}}
+
+
+def finetune_stats(tasks: dict) -> dict:
+    """Weighted tau of each score against the finetune accuracy, on the one task that ran it."""
+    first = next(iter(tasks.values()))["candidates"]
+    return {s: task_stats(first, s, "finetune") for s in SCORES}
 
 
 def pooled(results: dict) -> dict:
@@ -240,14 +263,17 @@ def print_tables(results: dict) -> None:
             if v is None:
                 print(f"| {s} | n/a | n/a | n/a |")
                 continue
-            print(f"| {s} | {v['mean_tau']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] | {v['right']}/{v['tasks']} | "
+            print(f"| {s} | {v['mean_tau']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] | {v['right']:g}/{v['tasks']} | "
                   f"{v['mean_regret']:.3f} |")
         if name == "pooled":
             continue
         res = results[name]
         cov = res["coverage"]
-        print(f"\nPredicted-accuracy interval held the frozen test accuracy {cov['inside']}/{cov['of']} times; "
+        print(f"\nPredicted-accuracy interval held the frozen test accuracy {cov['inside']}/{cov['of']} times, "
+              f"agreed with it within the noise of both {cov.get('agree_within_noise', 'n/a')}/{cov['of']} times; "
               f"mean |error| {cov['mean_abs_error']:.3f}, mean signed error {cov['mean_signed_error']:+.3f}.")
+        ft = ", ".join(f"{s} {v['tau']:+.2f}" for s, v in res.get("finetune", {}).items() if v)
+        print(f"Weighted tau vs finetune accuracy on {res['cost']['task']}: {ft}")
         cost = res["cost"]
         print(f"Ranking cost on {cost['task']}: {cost['ranking_seconds']:.1f} s vs fine-tuning every candidate "
               f"(1 epoch) {cost['finetune_all_seconds']:.1f} s: {cost['ranking_fraction_of_finetune']:.2f}x")
@@ -264,7 +290,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-items", type=int, default=460, help="items per task before the train/val/test split")
     parser.add_argument("--only", choices=["image", "text"], default=None)
+    parser.add_argument("--summarise", action="store_true",
+                        help="recompute the summaries from bench/results/ranking.json's per-task results and print")
     args = parser.parse_args()
+    if args.summarise:
+        path = Path(__file__).parent / "results" / "ranking.json"
+        results = json.loads(path.read_text())
+        for modality in ("image", "text"):
+            tasks = results[modality]["tasks"]
+            results[modality].update(scores={s: summarise(tasks, s) for s in SCORES}, coverage=coverage(tasks),
+                                     finetune=finetune_stats(tasks))
+        results["pooled"] = pooled(results)
+        path.write_text(json.dumps(results, indent=2, default=float))
+        print_tables(results)
+        return
     results = {"date": time.strftime("%Y-%m-%d"), "settings": vars(args)}
     with tempfile.TemporaryDirectory() as tmp:
         for modality in [args.only] if args.only else ["image", "text"]:
