@@ -3,7 +3,7 @@
 Images (uint8 arrays, resized by the backbones): Animal-MNIST's first and last five classes,
 scikit-learn's 8x8 digits, scikit-image's lfw_subset (faces vs non-faces) and 64x64 tiles of
 scikit-image's brick/grass/gravel textures. Text: Amazon fine-food reviews (5 stars or not),
-tweets' client (Android vs iPhone, dslabs), a data breach's type from its description (Ecdat),
+tweets' client (Android vs iPhone, dslabs), a Tate artwork's medium from its title (modeldata),
 a bird strike's flight phase from its remarks (openintro) and a UCLA course's subject from its
 title (openintro). Each task keeps at most ``n_items`` examples, drawn at random with a fixed
 seed and at most ``n_items // n_classes`` per class, so no task is dominated by one class.
@@ -82,7 +82,8 @@ def _rdata(package: str, name: str):
 
 
 def _top_classes(texts, labels, k: int, n_items: int):
-    pairs = [(str(t), str(y)) for t, y in zip(texts, labels) if isinstance(t, str) and t.strip() and y == y]
+    pairs = [(str(t), str(y)) for t, y in zip(texts, labels)
+             if isinstance(t, str) and t.strip() not in ("", "\\N", "NA") and y == y]  # \N: R's missing marker
     counts = {}
     for _, y in pairs:
         counts[y] = counts.get(y, 0) + 1
@@ -104,9 +105,9 @@ def tweets(n_items: int):
     return _top_classes(df["text"].tolist(), df["source"].tolist(), 2, n_items)
 
 
-def breaches(n_items: int):
-    df = _rdata("Ecdat", "HHSCyberSecurityBreaches")
-    return _top_classes(df["Web.Description"].tolist(), df["Type.of.Breach"].tolist(), 3, n_items)
+def artworks(n_items: int):
+    df = _rdata("modeldata", "tate_text")
+    return _top_classes(df["title"].tolist(), df["medium"].tolist(), 4, n_items)
 
 
 def bird_strikes(n_items: int):
@@ -121,5 +122,5 @@ def courses(n_items: int):
 
 IMAGE_TASKS = {"animals 1-5": lambda n: animal(True, n), "animals 6-10": lambda n: animal(False, n),
                "digits": digits, "faces vs non-faces": faces, "textures": textures}
-TEXT_TASKS = {"reviews 5 stars": reviews, "tweet client": tweets, "breach type": breaches,
+TEXT_TASKS = {"reviews 5 stars": reviews, "tweet client": tweets, "artwork medium": artworks,
               "bird-strike phase": bird_strikes, "course subject": courses}
