@@ -471,3 +471,14 @@ def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
     console = Console(record=True, width=160)
     console.print(ranking_table({"ranking": old}, wide=True))
     assert "P(best)" not in console.export_text()
+
+
+def test_report_orders_candidates_by_the_leading_score_and_says_why():
+    from transferlab.report.ranking import LEAD, SCORES, ranking_view
+
+    low, high = _ranked("low", 0.80, 0.1), _ranked("high", 0.70, 0.9)
+    low["scores"][LEAD], high["scores"][LEAD] = 0.5, 0.9
+    view = ranking_view([low, _ranked("none", 0.75, 0.0), high])
+    assert [row["backbone"] for row in view["rows"]] == ["high", "low", "none"]  # without the score: last
+    assert view["scores"][2] == SCORES[LEAD][0]  # first of the scores, after the predicted accuracy and P(best)
+    assert view["notes"][0].startswith(f"Ordered by {SCORES[LEAD][0]}: ")

@@ -29,6 +29,7 @@ from .formatting import (
     severity_rank,
     test_cannot_decide,
 )
+from .ranking import LEAD, lead_order
 
 WIDE = 100
 NAME_CHARS = 20  # rung names longer than this are broken at the colon in a narrow terminal
@@ -37,12 +38,12 @@ METRICS = (
     ("balanced_accuracy", "bal. acc."),
     ("macro_f1", "macro-F1"),
 )
-RANKING_SCORES = (
+RANKING_SCORES = tuple(sorted((  # the report's leading score first
     ("logme", "LogME"),
     ("hscore_shrinkage", "H-LW"),
     ("knn_accuracy", "kNN"),
     ("linear_probe_accuracy", "probe"),
-)
+), key=lambda score: score[0] != LEAD))
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -117,11 +118,13 @@ def summary_table(results: dict, wide: bool = False) -> Table:
 
 
 def _candidates(results: dict) -> list[dict]:
-    return [c for c in results.get("ranking") or [] if isinstance(c, dict)]
+    """The ranked candidates in the report's order (the leading score's best first)."""
+    return lead_order([c for c in results.get("ranking") or [] if isinstance(c, dict)])
 
 
 def ranking_table(results: dict, wide: bool = False) -> Table:
-    """Candidates in the run's order (best LogME first): scores next to size and speed."""
+    """Candidates, the leading score's best first: predicted accuracy, P(best) and the scores next
+    to size and speed."""
     table = _table("candidate backbones (training split, no training)")
     table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
     candidates = _candidates(results)
