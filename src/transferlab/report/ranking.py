@@ -164,9 +164,8 @@ def _row(candidate: dict, names: list[str], best: dict[str, float], ranking: lis
     }
 
 
-MEMORY_LEGEND = ("Peak memory", "peak resident memory of loading the weights and embedding one batch of "
-                                 "training items (for text the longest ones), above the baseline of a fresh "
-                                 "process that has imported the libraries")
+MEMORY_LEGEND = ("Peak memory", "the weights plus the rise of resident memory while embedding one batch of "
+                                 "training items (for text the longest ones), measured in the run's own process")
 
 
 def _notes(ranking: list[dict], names: list[str]) -> list[str]:

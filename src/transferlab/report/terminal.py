@@ -142,7 +142,7 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     table.add_column("items/s", justify="right", no_wrap=True)
-    table.add_column("peak MB", justify="right", no_wrap=True)  # embedding one batch, above a fresh process
+    table.add_column("peak MB", justify="right", no_wrap=True)  # weights + the rise while embedding one batch
     if wide:
         table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
     for c in candidates:
