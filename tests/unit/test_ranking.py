@@ -465,6 +465,12 @@ def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
     console.print(ranking_table({"ranking": ranking}, wide=True))
     text = console.export_text()
     assert "P(best)" in text and "0.910 [0.870, 0.940]" in text and "0.97" in text
+    for width, wide in ((80, False), (100, True)):  # the new columns fit; no number is cut short
+        console = Console(record=True, width=width)
+        console.print(ranking_table({"ranking": ranking}, wide=wide))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "0.800 [0.760, 0.830]" in text and "0.03" in text and "1.0k" in text
     # older results without the new fields: no empty columns
     old = [{k: v for k, v in c.items() if k not in ("predicted_frozen_accuracy", "p_best")} for c in ranking]
     assert "Predicted acc." not in ranking_view(old)["scores"]

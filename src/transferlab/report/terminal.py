@@ -124,26 +124,31 @@ def _candidates(results: dict) -> list[dict]:
 
 def ranking_table(results: dict, wide: bool = False) -> Table:
     """Candidates, the leading score's best first: predicted accuracy, P(best) and the scores next
-    to size and speed."""
-    table = _table("candidate backbones (training split, no training)")
-    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
+    to size and speed. With the predicted accuracy (which is the probe's score) the table keeps
+    to the leading score, LogME and LEEP (wide), size and memory, so that no number is cut short;
+    the HTML report has every score."""
     candidates = _candidates(results)
     predicted = any(c.get("predicted_frozen_accuracy") for c in candidates)
     p_best = any(is_number(c.get("p_best")) for c in candidates)
+    table = _table("candidate backbones (training split, no training)")
+    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10,
+                     max_width=(24 if wide else 16) if predicted else 40 if wide else 24)
     if predicted:  # the frozen accuracy the probe predicts, with its 95% interval
-        table.add_column("pred. acc [95%]", justify="right", no_wrap=True)
+        table.add_column("pred. acc [95%]", justify="right", no_wrap=True, min_width=20)
     if p_best:
-        table.add_column("P(best)", justify="right", no_wrap=True)
-    for _, header in RANKING_SCORES:
-        table.add_column(header, justify="right", no_wrap=True, min_width=6)
+        table.add_column("P(best)", justify="right", no_wrap=True, min_width=7)
+    keep = {LEAD, "logme"} if wide else {LEAD}
+    shown = [score for score in RANKING_SCORES if not predicted or score[0] in keep]
     # LEEP only when some candidate has a source classifier (image models pretrained on ImageNet)
-    shown = [*RANKING_SCORES, *([("leep", "LEEP")] if any("leep" in (c.get("scores") or {}) for c in candidates) else [])]
-    for _, header in shown[len(RANKING_SCORES):]:
+    if (wide or not predicted) and any("leep" in (c.get("scores") or {}) for c in candidates):
+        shown.append(("leep", "LEEP"))
+    for _, header in shown:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
-    table.add_column("items/s", justify="right", no_wrap=True)
-    table.add_column("peak MB", justify="right", no_wrap=True)  # weights + the rise while embedding one batch
-    if wide:
+    if not predicted:
+        table.add_column("items/s", justify="right", no_wrap=True)
+    table.add_column("peak MB", justify="right", no_wrap=True, min_width=7)  # weights + the rise embedding a batch
+    if wide and not predicted:
         table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
     for c in candidates:
         scores, unavailable = c.get("scores") or {}, c.get("scores_unavailable") or {}
@@ -151,9 +156,10 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
                  *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
                  *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
                  *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
-                 Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
+                 Text(fmt_count(c.get("params"))),
+                 *([] if predicted else [Text(fmt_quantity(c.get("items_per_second")))]),
                  Text(fmt_quantity(c.get("peak_memory_mb")))]
-        if wide:
+        if wide and not predicted:
             cells.append(Text(display(c.get("pretrained_on"))))
         table.add_row(*cells)
     return table
