@@ -351,3 +351,140 @@ def test_a_run_ranks_image_classifiers_with_leep_nce_and_memory(tiny_torchvision
     assert {"leep", "nce"} <= set(c["scores"])  # from the model's own 1000-class head
     assert c["peak_memory_mb"] > c["weights_mb"] > 0 and c["peak_memory_batch"] > 0
     assert "1000 classes" in c["source_probabilities"]
+
+
+def test_linear_probe_correctness_is_the_accuracy_per_example():
+    from transferlab.ranking.knn import knn_correct, linear_probe_correct
+
+    f, y = blobs("n>d")
+    for correct, accuracy in ((linear_probe_correct, linear_probe_accuracy), (knn_correct, knn_accuracy)):
+        c = correct(f, y, seed=2)
+        assert c.shape == y.shape and c.dtype == bool
+        assert c.mean() == accuracy(f, y, seed=2)
+
+
+def test_wilson_interval_covers_the_rate_and_narrows_with_n():
+    from transferlab.ranking.confidence import items_for_interval, wilson_interval
+
+    lo, hi = wilson_interval(80, 100)
+    assert lo < 0.8 < hi and hi - lo == pytest.approx(0.155, abs=0.005)  # the textbook value
+    lo2, hi2 = wilson_interval(800, 1000)
+    assert lo < lo2 < 0.8 < hi2 < hi
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    n = items_for_interval(0.03)
+    lo, hi = wilson_interval(n // 2, n)
+    assert hi - lo <= 0.0601 and wilson_interval(n // 2 - 40, n - 80)[1] - wilson_interval(n // 2 - 40, n - 80)[0] > 0.06
+
+
+def separable(n: int, d: int, noise: float, seed: int):
+    """Two-class features whose class means differ by 2 along every axis, plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    return 2.0 * y[:, None] + noise * rng.normal(size=(n, d)), y
+
+
+def test_p_best_is_near_one_for_a_clearly_better_candidate_and_a_half_for_twins():
+    from transferlab.ranking.confidence import p_best, predicted_accuracy
+
+    good, y = separable(400, 8, noise=3.0, seed=0)
+    bad, _ = separable(400, 8, noise=12.0, seed=1)
+    scores = [score_features(f, y) for f in (good, bad, good)]
+    probe = [s.correct["linear_probe_accuracy"] for s in scores]
+    assert probe[0].mean() > probe[1].mean() + 0.15
+    p = p_best(probe[:2])
+    assert p[0] > 0.99 and p.sum() == pytest.approx(1.0)
+    twins = p_best([probe[0], probe[2]])  # the same features scored twice: equally good
+    assert twins == pytest.approx([0.5, 0.5])
+    close = p_best([probe[0], probe[0] ^ (np.arange(400) == 0)])  # one example apart
+    assert 0.1 < close[0] < 0.9  # tied whenever example 0 is not drawn (e^-1 of the time)
+    acc = predicted_accuracy(probe[1], "linear_probe_accuracy")
+    assert acc["ci"][0] < acc["mean"] == probe[1].mean() < acc["ci"][1] and acc["n"] == 400
+
+
+def test_p_best_needs_the_same_examples_for_every_candidate():
+    from transferlab.errors import DataError
+    from transferlab.ranking.confidence import p_best
+
+    with pytest.raises(DataError, match="same examples"):
+        p_best([np.ones(5, bool), np.ones(6, bool)])
+
+
+def test_a_run_gives_each_candidate_a_predicted_accuracy_and_p_best(tiny_bert, reviews_csv, tmp_path):
+    """The same weights under two names: equally good, so each is the best half the time."""
+    import shutil
+
+    import transferlab
+
+    twin = shutil.copytree(tiny_bert, tmp_path / "twin")
+    r = transferlab.rank(reviews_csv, text_column="review", label_column="stars", out=str(tmp_path / "r"),
+                         backbones=[f"hf:{tiny_bert}", f"hf:{twin}"], max_length=16, quiet=True)
+    assert len(r["ranking"]) == 2
+    for c in r["ranking"]:
+        pred = c["predicted_frozen_accuracy"]
+        assert 0 <= pred["ci"][0] <= pred["mean"] <= pred["ci"][1] <= 1 and pred["by"] == "linear_probe_accuracy"
+        assert pred["mean"] == c["scores"]["linear_probe_accuracy"] and pred["ci"][1] - pred["ci"][0] > 0.01
+        assert "_probe_correct" not in c
+        assert c["p_best"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("regime", list(REGIMES))
+def test_ledoit_wolf_shrinkage_from_singular_values_matches_scikit_learn(regime):
+    from sklearn.covariance import ledoit_wolf_shrinkage
+
+    from transferlab.ranking.hscore import _ledoit_wolf_shrinkage
+
+    f, _ = blobs(regime)
+    f = (f - f.mean(axis=0)) * np.linspace(0.1, 3, f.shape[1])
+    s = np.linalg.svd(f, compute_uv=False)
+    ours = _ledoit_wolf_shrinkage(s**2, np.sum(f**2, axis=1), *f.shape)
+    assert ours == pytest.approx(ledoit_wolf_shrinkage(f, assume_centered=True), rel=1e-9)
+
+
+def _ranked(name, probe, p_best):
+    return {"backbone": name, "scores": {"logme": -0.5, "linear_probe_accuracy": probe},
+            "predicted_frozen_accuracy": {"mean": probe, "ci": [probe - 0.04, probe + 0.03], "n": 500,
+                                          "by": "linear_probe_accuracy"},
+            "p_best": p_best, "params": 1000, "feature_dim": 8, "items_per_second": 10.0}
+
+
+def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
+    from rich.console import Console
+
+    from transferlab.report.ranking import ranking_view
+    from transferlab.report.terminal import ranking_table
+
+    ranking = [_ranked("good", 0.91, 0.97), _ranked("weak", 0.80, 0.03)]
+    view = ranking_view(ranking)
+    assert view["scores"][:2] == ["Predicted acc.", "P(best)"]
+    good, weak = view["rows"]
+    assert good["scores"][0]["value"] == "0.910 [0.870, 0.940]" and good["scores"][1] == {
+        "value": "0.97", "best": True, "why": None}
+    assert weak["scores"][1]["value"] == "0.03" and not weak["scores"][1]["best"]
+    assert [name for name, _ in view["legend"][:2]] == ["Predicted acc.", "P(best)"]
+    console = Console(record=True, width=160)
+    console.print(ranking_table({"ranking": ranking}, wide=True))
+    text = console.export_text()
+    assert "P(best)" in text and "0.910 [0.870, 0.940]" in text and "0.97" in text
+    for width, wide in ((80, False), (100, True)):  # the new columns fit; no number is cut short
+        console = Console(record=True, width=width)
+        console.print(ranking_table({"ranking": ranking}, wide=wide))
+        text = console.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "0.800 [0.760, 0.830]" in text and "0.03" in text and "1.0k" in text
+    # older results without the new fields: no empty columns
+    old = [{k: v for k, v in c.items() if k not in ("predicted_frozen_accuracy", "p_best")} for c in ranking]
+    assert "Predicted acc." not in ranking_view(old)["scores"]
+    console = Console(record=True, width=160)
+    console.print(ranking_table({"ranking": old}, wide=True))
+    assert "P(best)" not in console.export_text()
+
+
+def test_report_orders_candidates_by_the_leading_score_and_says_why():
+    from transferlab.report.ranking import LEAD, SCORES, ranking_view
+
+    low, high = _ranked("low", 0.80, 0.1), _ranked("high", 0.70, 0.9)
+    low["scores"][LEAD], high["scores"][LEAD] = 0.5, 0.9
+    view = ranking_view([low, _ranked("none", 0.75, 0.0), high])
+    assert [row["backbone"] for row in view["rows"]] == ["high", "low", "none"]  # without the score: last
+    assert view["scores"][2] == SCORES[LEAD][0]  # first of the scores, after the predicted accuracy and P(best)
+    assert view["notes"][0].startswith(f"Ordered by {SCORES[LEAD][0]}: ")

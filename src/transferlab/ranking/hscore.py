@@ -8,13 +8,17 @@ separate the classes. It lies in [0, C - 1]; higher is better.
 
 Both covariances use the 1/N normalisation, so the between-class covariance never exceeds the
 total one. (Some copies mix 1/N and 1/(N-1), which scales the score by N/(N-1).)
+
+Both are computed from the thin SVD of the centred features F = U S V^T rather than from D x D
+covariances: cov(E[f|y]) = F^T P F / N with P the (N, N) class-mean projector, so the traces
+reduce to sums over the k = min(N, D) singular directions of (U^T P U)_jj, weighted by each
+direction's share of the (shrunk) covariance. That is O(N^2 D) instead of O(D^3): with a few
+hundred examples of 1,280-d features, milliseconds instead of seconds.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.covariance import LedoitWolf
-
 from .logme import check_features_labels
 
 # Eigenvalues of cov(f) below RCOND * largest are treated as zero: they are rounding noise of a
@@ -24,18 +28,28 @@ RCOND = 1e-10
 EPS = np.finfo(np.float64).tiny
 
 
-def _centred_and_class_means(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centred features (N, D) and, for each row, the centred mean of its class (N, D)."""
-    f = f - f.mean(axis=0)
+def _centred_directions(f: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared singular values (k,) of the features (centred by the caller) and, per singular
+    direction j, (U^T P U)_jj (k,): how much of that direction lies between class means (0 to 1)."""
+    u, s, _ = np.linalg.svd(f, full_matrices=False)  # u (N, k), s (k,)
     counts = np.bincount(y)  # (C,)
-    means = np.zeros((len(counts), f.shape[1]))  # (C, D)
-    np.add.at(means, y, f)
-    return f, (means / counts[:, None])[y]
+    sums = np.zeros((len(counts), u.shape[1]))  # (C, k) per-class sums of U's rows
+    np.add.at(sums, y, u)
+    between = (sums**2 / np.maximum(counts, 1)[:, None]).sum(axis=0)  # (k,)
+    return s**2, between
 
 
-def _trace_pinv_product(cov_f: np.ndarray, cov_g: np.ndarray) -> float:
-    """tr(cov_f^+ cov_g) for symmetric positive semi-definite (D, D) matrices."""
-    return float(np.trace(np.linalg.pinv(cov_f, rcond=RCOND, hermitian=True) @ cov_g))
+def _ledoit_wolf_shrinkage(s2: np.ndarray, row_norms2: np.ndarray, n: int, d: int) -> float:
+    """scikit-learn's ``ledoit_wolf_shrinkage(f, assume_centered=True)`` from the squared
+    singular values of f and its rows' squared norms, without forming f^T f (D x D):
+    ||f^T f||_F^2 = sum s^4, and the sum of the entries of (f*f)^T (f*f) = sum_i ||f_i||^4."""
+    trace = s2.sum() / n  # tr(cov)
+    mu = trace / d
+    delta_ = np.sum(s2**2) / n**2
+    beta = (np.sum(row_norms2**2) / n - delta_) / (d * n)
+    delta = (delta_ - 2 * mu * trace + d * mu**2) / d
+    beta = min(beta, delta)
+    return 0.0 if beta == 0 else float(beta / delta)
 
 
 def hscore(features, labels) -> float:
@@ -46,24 +60,28 @@ def hscore(features, labels) -> float:
     Use ``hscore_shrinkage`` in that regime.
     """
     f, y = check_features_labels(features, labels)
-    f, g = _centred_and_class_means(f, y)
-    n = len(f)
-    return _trace_pinv_product(f.T @ f / n, g.T @ g / n)
+    s2, between = _centred_directions(f - f.mean(axis=0), y)
+    keep = s2 > RCOND * max(s2.max(initial=0.0), EPS)  # the pseudo-inverse's cut-off
+    return float(between[keep].sum())
 
 
 def shrunk_hscore(features, labels, standardize: bool = True) -> tuple[float, float]:
     """(shrinkage H-score, Ledoit-Wolf shrinkage a); see ``hscore_shrinkage``."""
     f, y = check_features_labels(features, labels)
-    f, g = _centred_and_class_means(f, y)
+    f = f - f.mean(axis=0)
     if standardize:
         sd = f.std(axis=0)
         live = sd > RCOND * max(sd.max(), EPS)  # constant columns carry no variance of either kind
         if not live.any():  # constant features: no variance to explain, whatever the labels
             return 0.0, 1.0
-        f, g = f[:, live] / sd[live], g[:, live] / sd[live]
-    lw = LedoitWolf(store_precision=False, assume_centered=True).fit(f)
-    a = float(lw.shrinkage_)
-    return (1 - a) * _trace_pinv_product(lw.covariance_, g.T @ g / len(f)), a
+        f = f[:, live] / sd[live]
+    n, d = f.shape
+    s2, between = _centred_directions(f, y)
+    a = _ledoit_wolf_shrinkage(s2, np.sum(f**2, axis=1), n, d)
+    eig = s2 / n  # eigenvalues of cov(f) along the singular directions
+    shrunk = (1 - a) * eig + a * s2.sum() / (n * d)  # those of (1 - a) cov(f) + a mu I
+    keep = shrunk > RCOND * max(shrunk.max(initial=0.0), EPS)
+    return float((1 - a) * np.sum(eig[keep] * between[keep] / shrunk[keep])), a
 
 
 def hscore_shrinkage(features, labels, standardize: bool = True) -> float:

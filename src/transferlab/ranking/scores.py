@@ -2,7 +2,9 @@
 
 The closed-form scores rank backbones in seconds without fine-tuning any of them; the kNN and
 linear-probe accuracies are the cheap trained baselines they should be checked against. All
-are computed on the same stratified subsample so their cost stays bounded on large data sets.
+are computed on the same stratified subsample so their cost stays bounded on large data sets:
+its size (``MAX_ITEMS``) is what a 95% interval of the predicted accuracy needs to be within
+±3 points, beyond which more examples buy little certainty and cost time linearly or worse.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import numpy as np
 
 from ..errors import DataError
 from .hscore import hscore, shrunk_hscore
-from .knn import knn_accuracy, linear_probe_accuracy
+from .confidence import items_for_interval
+from .knn import knn_correct, linear_probe_correct
 from .leep_nce import check_probs, leep, nce
 from .logme import check_features_labels, logme
 
@@ -60,19 +63,26 @@ def stratified_subsample(labels: np.ndarray, max_items: int, seed: int = 0) -> n
     return np.sort(perm[np.argsort(key, kind="stable")[:max_items]])
 
 
-class Scores(dict):
-    """Score name -> value, plus ``unavailable``: score name -> why it was not computed."""
+MAX_ITEMS = items_for_interval(0.03)  # 1068
 
-    def __init__(self, values: dict[str, float], unavailable: dict[str, str]):
+
+class Scores(dict):
+    """Score name -> value, plus ``unavailable``: score name -> why it was not computed, and
+    ``correct``: for the kNN and linear-probe accuracies, the (n,) out-of-fold correctness
+    on the ``n`` subsampled examples (for intervals and the probability of being best)."""
+
+    def __init__(self, values: dict[str, float], unavailable: dict[str, str],
+                 correct: dict[str, np.ndarray] | None = None):
         super().__init__(values)
         self.unavailable = unavailable
+        self.correct = correct or {}
 
 
 NO_SOURCE = "no source-model probabilities were given"
 
 
 def score_features(features, labels, *, source_probs=None, no_source_reason: str = NO_SOURCE,
-                   seed: int = 0, max_items: int = 2000) -> Scores:
+                   seed: int = 0, max_items: int = MAX_ITEMS) -> Scores:
     """All scores of ``SCORES`` that apply, on a stratified subsample of <= ``max_items`` rows.
 
     features (N, D) and labels (N,) as for ``logme``; source_probs (N, Z) is the source model's
@@ -81,6 +91,15 @@ def score_features(features, labels, *, source_probs=None, no_source_reason: str
     Ledoit-Wolf shrinkage is 1, where it is 0 for any labels. Deterministic for a given
     ``seed``, which picks the subsample and the cross-validation folds.
     """
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: on a few hundred to a thousand rows, threads cost more than they give
+    # (an SVD of 300 x 1,280 took 0.17 s on one thread and 1.5-5 s on two on a busy 2-core machine)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _score_features(features, labels, source_probs, no_source_reason, seed, max_items)
+
+
+def _score_features(features, labels, source_probs, no_source_reason: str, seed: int, max_items: int) -> Scores:
     f, y = check_features_labels(features, labels)
     probs = None if source_probs is None else check_probs(source_probs)
     if probs is not None and len(probs) != len(f):
@@ -97,12 +116,12 @@ def score_features(features, labels, *, source_probs=None, no_source_reason: str
             f"Ledoit-Wolf shrinkage is 1 on these {len(f)} x {f.shape[1]} features (their covariance "
             "cannot be told from a multiple of the identity at this sample size), where the score is 0 "
             "for any labels")
-    out["knn_accuracy"] = knn_accuracy(f, y, seed=seed)
-    out["linear_probe_accuracy"] = linear_probe_accuracy(f, y, seed=seed)
+    correct = {"knn_accuracy": knn_correct(f, y, seed=seed), "linear_probe_accuracy": linear_probe_correct(f, y, seed=seed)}
+    out.update({name: float(np.mean(c)) for name, c in correct.items()})
     if probs is not None:
         probs = probs[keep]
         out["leep"] = leep(probs, y)
         out["nce"] = nce(probs.argmax(axis=1), y)
     else:
         unavailable.update(leep=no_source_reason, nce=no_source_reason)
-    return Scores(out, unavailable)
+    return Scores(out, unavailable, correct)

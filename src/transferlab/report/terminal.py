@@ -17,16 +17,19 @@ from .formatting import (
     best_rung_indices,
     display,
     fmt_count,
+    fmt_metric,
     fmt_num,
     fmt_quantity,
     fmt_within_noise,
     get,
+    is_number,
     metric_ci,
     metric_mean,
     severity,
     severity_rank,
     test_cannot_decide,
 )
+from .ranking import LEAD, lead_order
 
 WIDE = 100
 NAME_CHARS = 20  # rung names longer than this are broken at the colon in a narrow terminal
@@ -35,12 +38,12 @@ METRICS = (
     ("balanced_accuracy", "bal. acc."),
     ("macro_f1", "macro-F1"),
 )
-RANKING_SCORES = (
+RANKING_SCORES = tuple(sorted((  # the report's leading score first
     ("logme", "LogME"),
     ("hscore_shrinkage", "H-LW"),
     ("knn_accuracy", "kNN"),
     ("linear_probe_accuracy", "probe"),
-)
+), key=lambda score: score[0] != LEAD))
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -115,32 +118,48 @@ def summary_table(results: dict, wide: bool = False) -> Table:
 
 
 def _candidates(results: dict) -> list[dict]:
-    return [c for c in results.get("ranking") or [] if isinstance(c, dict)]
+    """The ranked candidates in the report's order (the leading score's best first)."""
+    return lead_order([c for c in results.get("ranking") or [] if isinstance(c, dict)])
 
 
 def ranking_table(results: dict, wide: bool = False) -> Table:
-    """Candidates in the run's order (best LogME first): scores next to size and speed."""
-    table = _table("candidate backbones (training split, no training)")
-    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10, max_width=40 if wide else 24)
-    for _, header in RANKING_SCORES:
-        table.add_column(header, justify="right", no_wrap=True, min_width=6)
+    """Candidates, the leading score's best first: predicted accuracy, P(best) and the scores next
+    to size and speed. With the predicted accuracy (which is the probe's score) the table keeps
+    to the leading score, LogME and LEEP (wide), size and memory, so that no number is cut short;
+    the HTML report has every score."""
     candidates = _candidates(results)
+    predicted = any(c.get("predicted_frozen_accuracy") for c in candidates)
+    p_best = any(is_number(c.get("p_best")) for c in candidates)
+    table = _table("candidate backbones (training split, no training)")
+    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10,
+                     max_width=(24 if wide else 16) if predicted else 40 if wide else 24)
+    if predicted:  # the frozen accuracy the probe predicts, with its 95% interval
+        table.add_column("pred. acc [95%]", justify="right", no_wrap=True, min_width=20)
+    if p_best:
+        table.add_column("P(best)", justify="right", no_wrap=True, min_width=7)
+    keep = {LEAD, "logme"} if wide else {LEAD}
+    shown = [score for score in RANKING_SCORES if not predicted or score[0] in keep]
     # LEEP only when some candidate has a source classifier (image models pretrained on ImageNet)
-    shown = [*RANKING_SCORES, *([("leep", "LEEP")] if any("leep" in (c.get("scores") or {}) for c in candidates) else [])]
-    for _, header in shown[len(RANKING_SCORES):]:
+    if (wide or not predicted) and any("leep" in (c.get("scores") or {}) for c in candidates):
+        shown.append(("leep", "LEEP"))
+    for _, header in shown:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
-    table.add_column("items/s", justify="right", no_wrap=True)
-    table.add_column("peak MB", justify="right", no_wrap=True)  # embedding one batch, above a fresh process
-    if wide:
+    if not predicted:
+        table.add_column("items/s", justify="right", no_wrap=True)
+    table.add_column("peak MB", justify="right", no_wrap=True, min_width=7)  # weights + the rise embedding a batch
+    if wide and not predicted:
         table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
     for c in candidates:
         scores, unavailable = c.get("scores") or {}, c.get("scores_unavailable") or {}
         cells = [Text(display(c.get("backbone"))),
+                 *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
+                 *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
                  *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
-                 Text(fmt_count(c.get("params"))), Text(fmt_quantity(c.get("items_per_second"))),
+                 Text(fmt_count(c.get("params"))),
+                 *([] if predicted else [Text(fmt_quantity(c.get("items_per_second")))]),
                  Text(fmt_quantity(c.get("peak_memory_mb")))]
-        if wide:
+        if wide and not predicted:
             cells.append(Text(display(c.get("pretrained_on"))))
         table.add_row(*cells)
     return table
