@@ -94,7 +94,7 @@ class RunSpec:
     max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None)
     max_val: int | None = _help("Cap on validation examples.", None)
     max_test: int | None = _help("Cap on test examples.", None)
-    top_k: int | None = _help("Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by LogME; "
+    top_k: int | None = _help("Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by kNN accuracy (the ranking's lead score); "
                               "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).", None)
     audit: bool = _help("Audit the data before training: duplicates and near-duplicates within and across "
                         "splits, label conflicts, imbalance, label shift, group and time overlap.", True)

@@ -669,7 +669,9 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
     else:
         ranking = [_rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
         ranking = stages.save("ranking", {"ranking": ranking})["ranking"]
-    ranking.sort(key=lambda c: c["scores"].get("logme", float("-inf")), reverse=True)
+    from .ranking.scores import LEAD_SCORE
+
+    ranking.sort(key=lambda c: c["scores"].get(LEAD_SCORE, float("-inf")), reverse=True)
     order = {c["backbone"]: i for i, c in enumerate(ranking)}
     backbones = sorted(backbones, key=lambda b: order[b.name])
     trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
@@ -687,7 +689,7 @@ def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progre
             plan.remove((strategy, backbone))
     if spec.top_k and len(backbones) > spec.top_k:
         cheap = [s for s in spec.rungs if RUNGS.get(s).needs_backbone and RUNGS.get(s).cheap]
-        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best LogME); "
+        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best {LEAD_SCORE.replace('_', ' ')}); "
                      f"the others get only {', '.join(cheap) or 'no backbone rung'}.")
     clusters = duplicate_clusters(task, audit)
     stage_of, pending = {}, []

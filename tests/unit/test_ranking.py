@@ -488,3 +488,11 @@ def test_report_orders_candidates_by_the_leading_score_and_says_why():
     assert [row["backbone"] for row in view["rows"]] == ["high", "low", "none"]  # without the score: last
     assert view["scores"][2] == SCORES[LEAD][0]  # first of the scores, after the predicted accuracy and P(best)
     assert view["notes"][0].startswith(f"Ordered by {SCORES[LEAD][0]}: ")
+
+
+def test_the_run_orders_candidates_by_the_score_the_report_leads_with():
+    """The report reads results.json alone, so it names its lead score itself: the two must agree."""
+    from transferlab.ranking.scores import LEAD_SCORE
+    from transferlab.report.ranking import LEAD
+
+    assert LEAD == LEAD_SCORE

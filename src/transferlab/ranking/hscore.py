@@ -19,6 +19,7 @@ hundred examples of 1,280-d features, milliseconds instead of seconds.
 from __future__ import annotations
 
 import numpy as np
+
 from .logme import check_features_labels
 
 # Eigenvalues of cov(f) below RCOND * largest are treated as zero: they are rounding noise of a
