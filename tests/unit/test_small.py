@@ -96,6 +96,20 @@ def test_test_labels_are_never_read(which, digit_task, review_task):
     assert np.array_equal(a.test_pred, b.test_pred) and np.allclose(a.test_proba, b.test_proba)
 
 
+def test_validation_labels_stay_out_of_the_fit(review_task):
+    """Early stopping runs on a part of train, so the ladder compares the rung on validation without
+    the optimism of having picked its epoch there: shuffled validation labels change nothing."""
+    task, spec = review_task
+    shuffled = task.select(np.arange(len(task.items)))
+    val = shuffled.indices("val")
+    shuffled.y = shuffled.y.copy()
+    shuffled.y[val] = np.random.default_rng(0).permutation(shuffled.y[val])
+    assert not np.array_equal(shuffled.y[val], task.y[val])
+    a, b = fit(task, spec), fit(shuffled, spec)
+    assert np.array_equal(a.val_pred, b.val_pred) and np.array_equal(a.test_pred, b.test_pred)
+    assert any("held out" in note and "validation stays out of the fit" in note for note in a.notes)
+
+
 def test_image_run_exports_the_same_probabilities(tmp_path):
     """Through transferlab.run on a folder of PNGs: export rebuilds the model and its input pipeline."""
     from PIL import Image
