@@ -73,8 +73,10 @@ def test_image_demo_small(tmp_path):
     assert sorted(x["name"] for x in r["rungs"]) == sorted([
         "majority", "classical", "frozen:mobilenet_v2", "finetune:mobilenet_v2", "frozen:efficientnet_lite0",
         "finetune:efficientnet_lite0"])
-    # candidates run best LogME first
-    assert [c["backbone"] for c in r["ranking"]] == sorted(
-        (c["backbone"] for c in r["ranking"]), key=lambda b: -[c for c in r["ranking"] if c["backbone"] == b][0]["scores"]["logme"])
+    # candidates run best first by the ranking's lead score (kNN accuracy)
+    from transferlab.ranking.scores import LEAD_SCORE
+
+    lead = {c["backbone"]: c["scores"][LEAD_SCORE] for c in r["ranking"]}
+    assert [c["backbone"] for c in r["ranking"]] == sorted(lead, key=lambda b: -lead[b])
     assert r.rung("frozen:mobilenet_v2")["test"]["accuracy"]["mean"] > r.rung("majority")["test"]["accuracy"]["mean"] + 0.4
     assert len(r["task"]["labels"]) == 10
