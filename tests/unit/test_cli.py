@@ -111,7 +111,7 @@ def test_learning_rate_flags_named_in_verdict_actions_exist(reviews_csv, tmp_pat
     res = _run("run", reviews_csv, "--text-column", "review", "--label-column", "stars", "--backbone",
                f"hf:{tiny_bert}", "--rungs", "finetune", "--epochs", "1", "--max-length", "16", "--lr", "0.002",
                "--top-lr-ratio", "0.5", "--bottom-lr-ratio", "0.05", "--unfreeze-stages", "2",
-               "--out", tmp_path / "r", "--no-corruptions", "--json")
+               "--lr-factors", "1", "--out", tmp_path / "r", "--no-corruptions", "--json")  # one rate: no screen
     assert res.exit_code == 0, res.output
     notes = " ".join(json.loads(res.stdout)["rungs"][0]["notes"])
     assert "in 2 stages" in notes and "head 2.0e-03" in notes and "1.0e-03 (top)" in notes
