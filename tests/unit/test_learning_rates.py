@@ -45,8 +45,10 @@ def _pred(acc, seed):
 
 
 def _rung(name, strategy, pred, val=None, chosen=None, curves=None):
-    return {"name": name, "strategy": strategy, "backbone": "m", "test": evaluate(Y, pred, CLASSES),
-            "val": {"accuracy": {"mean": val}} if val is not None else {},
+    test = evaluate(Y, pred, CLASSES)
+    val = test["accuracy"]["mean"] if val is None else val  # rules choose rungs on validation
+    return {"name": name, "strategy": strategy, "backbone": "m", "test": test,
+            "val": {"accuracy": {"mean": val}},
             "predictions": {"test": pred.tolist()}, "curves": curves or {}, "cost": {"fit_seconds": 1.0},
             "chosen": chosen or {}}
 
