@@ -82,16 +82,22 @@ def test_bag_of_ngrams_learns_fine_food_reviews(review_task):
     assert "words and word pairs" in out.notes[0]
 
 
+def _shuffled(task, split: str):
+    """A copy of ``task`` whose labels in ``split`` are permuted (and really differ)."""
+    shuffled = task.select(np.arange(len(task.items)))
+    rows = shuffled.indices(split)
+    shuffled.y = shuffled.y.copy()
+    shuffled.y[rows] = np.random.default_rng(0).permutation(shuffled.y[rows])
+    assert not np.array_equal(shuffled.y[rows], task.y[rows])
+    return shuffled
+
+
 @pytest.mark.parametrize("which", ["image", "text"])
 def test_test_labels_are_never_read(which, digit_task, review_task):
     task, spec = digit_task if which == "image" else review_task
     if which == "image":
         spec = RunSpec(rungs=["scratch_small"], small_flip=False, small_epochs=4)
-    shuffled = task.select(np.arange(len(task.items)))
-    test = shuffled.indices("test")
-    shuffled.y = shuffled.y.copy()
-    shuffled.y[test] = np.random.default_rng(0).permutation(shuffled.y[test])
-    assert not np.array_equal(shuffled.y[test], task.y[test])
+    shuffled = _shuffled(task, "test")
     a, b = fit(task, spec), fit(shuffled, spec)
     assert np.array_equal(a.test_pred, b.test_pred) and np.allclose(a.test_proba, b.test_proba)
 
@@ -100,11 +106,7 @@ def test_validation_labels_stay_out_of_the_fit(review_task):
     """Early stopping runs on a part of train, so the ladder compares the rung on validation without
     the optimism of having picked its epoch there: shuffled validation labels change nothing."""
     task, spec = review_task
-    shuffled = task.select(np.arange(len(task.items)))
-    val = shuffled.indices("val")
-    shuffled.y = shuffled.y.copy()
-    shuffled.y[val] = np.random.default_rng(0).permutation(shuffled.y[val])
-    assert not np.array_equal(shuffled.y[val], task.y[val])
+    shuffled = _shuffled(task, "val")
     a, b = fit(task, spec), fit(shuffled, spec)
     assert np.array_equal(a.val_pred, b.val_pred) and np.array_equal(a.test_pred, b.test_pred)
     assert any("held out" in note and "validation stays out of the fit" in note for note in a.notes)
