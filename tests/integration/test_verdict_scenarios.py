@@ -15,21 +15,24 @@ def _codes(results, severity=None):
 
 
 def test_learning_rate_100x_too_high_is_caught_by_the_screen(tmp_path):
-    """finetune's backbone at 100x its recipe's rate (1e-2 on every layer of MobileNetV2): the screen
-    tries 10x, 1x and 0.1x for one epoch, keeps a lower rate, and names the one that was too high."""
+    """finetune's backbone at 100x its recipe's rate (1e-2 on every layer of MobileNetV2): a screen of
+    1x, 0.1x and 0.01x for one epoch keeps a lower rate and names the one that was too high. (At 1e-3
+    MobileNetV2 still forgets on 64-px images, so a screen that stops at 0.1x compares two failures whose
+    order is noise.)"""
     ds = demo_data("image")
     idx = np.random.default_rng(0).permutation(len(ds))[:700]
     data = from_arrays([ds.items[i] for i in idx], [ds.labels[i] for i in idx])
     r = transferlab.run(data, backbones=["mobilenet_v2"], rungs="frozen,finetune", image_size=64, epochs=2,
                         head_epochs=10, batch_size=32, top_lr_ratio=10.0, bottom_lr_ratio=1.0,
-                        out=str(tmp_path / "r"), quiet=True)
+                        lr_factors=[1, 0.1, 0.01], out=str(tmp_path / "r"), quiet=True)
     finetune = r.rung("finetune:mobilenet_v2")
-    assert finetune["chosen"]["lr"] < 1e-2 and len(finetune["chosen"]["lr_trials"]) == 3
+    assert finetune["chosen"]["lr"] == pytest.approx(1e-4) and len(finetune["chosen"]["lr_trials"]) == 3
     too_high = [v for v in r["verdicts"] if v["code"] == "learning_rate_too_high"]
     assert too_high, r["verdicts"]
     evidence = too_high[0]["evidence"]
     assert evidence["too_high"]["lr"] == pytest.approx(1e-2) and evidence["fixed_by"]["lr"] < 1e-2
-    assert evidence["fixed_by"]["val_metric"] > evidence["too_high"]["val_metric"] + 0.05
+    assert evidence["fixed_by"]["val_metric"] > evidence["too_high"]["val_metric"] + 0.3
+    assert "catastrophic_forgetting" not in _codes(r)
 
 
 # Train on some words, test on their synonyms: a bag of words cannot generalise, sentence embeddings can.

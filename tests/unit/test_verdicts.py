@@ -56,6 +56,9 @@ def test_catastrophic_forgetting_from_test_and_from_curves():
     assert codes([ft]).count("catastrophic_forgetting") == 1
     steady = dict(curves, val_metric=[0.9, 0.91, 0.92])
     assert "catastrophic_forgetting" not in codes([rung("finetune:m", "finetune", _pred(0.9, 1), "m", curves=steady)])
+    # the shock of unfreezing, recovered from: not forgetting
+    dip = dict(curves, val_metric=[0.86, 0.75, 0.88])
+    assert "catastrophic_forgetting" not in codes([rung("finetune:m", "finetune", _pred(0.9, 1), "m", curves=dip)])
 
 
 def test_overfitting_and_underfitting_from_curves():

@@ -81,7 +81,10 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
             what.append(f"it is worse than {base['name']} on test ({ctx.metric} {_fmt(evidence['comparison'])})")
         if "validation_fall" in evidence:
             f = evidence["validation_fall"]
-            what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone trained")
+            kept = (f" (early stopping kept epoch {f['best_epoch']} at {f['best']:.3f})"
+                    if f["best"] >= f["before"] - DROP else "")
+            what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone "
+                        f"trained{kept}")
         rates = _rates_evidence(r, _reference(r, base, ctx.metric))
         evidence["learning_rates"] = rates
         rising = _still_rising(r)
@@ -96,18 +99,22 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
 
 
 def _val_fall_after_unfreezing(rung: dict) -> dict | None:
-    """finetune only: epoch 0 is the warmed-up head on the frozen backbone, the reference; the
-    evidence names the epoch of the lowest point and the learning rate the rung trained at."""
+    """finetune only: epoch 0 is the warmed-up head on the frozen backbone, the reference. It is a
+    fall when training the backbone ended more than DROP below it: a dip at unfreezing that the rung
+    recovered from is the shock of new trainable layers, not forgetting. The evidence names the last
+    score, the lowest point and its epoch, the best epoch after unfreezing (the one early stopping
+    keeps) and the learning rate."""
     curves = rung.get("curves") or {}
     val = curves.get("val_metric") or []
     if len(val) < 2 or (curves.get("phase") or [""])[0] != "head warm-up":
         return None
-    before = val[0]
-    after = min(val[1:])
+    before, after = val[0], val[-1]
     if before - after <= DROP:
         return None
     epochs = curves.get("epoch") or list(range(len(val)))
-    fall = {"before": before, "after": after, "epoch": epochs[val.index(after, 1)]}
+    lowest, best = min(val[1:]), max(val[1:])
+    fall = {"before": before, "after": after, "lowest": lowest, "epoch": epochs[val.index(lowest, 1)],
+            "best": best, "best_epoch": epochs[val.index(best, 1)]}
     lr = (rung.get("chosen") or {}).get("lr")
     return {**fall, "lr": lr} if lr is not None else fall
 
