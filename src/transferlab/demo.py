@@ -14,7 +14,7 @@ DEMOS: dict[str, dict[str, Any]] = {
     "text": {
         "backbones": ["minilm"],
         "max_train": 400, "max_val": 150, "max_test": 500,
-        "epochs": 3, "max_length": 128, "batch_size": 16, "ood_max_items": 200,
+        "epochs": 2, "max_length": 128, "batch_size": 16, "ood_max_items": 200,
         "rungs": ["majority", "classical", "zero_shot", "frozen", "finetune", "full", "lora", "scratch",
                   "scratch_small"],
         # zero_shot embeds these in place of the bare label names ("great" is 5 stars, "other" 1-4)
