@@ -38,7 +38,7 @@ class _Preloaded:
         return self.items / self.seconds if self.seconds > 0 else None
 
     def view(self, task):
-        from .runner import FeatureView
+        from .stages import FeatureView
 
         return FeatureView(self, task)
 
@@ -55,7 +55,7 @@ def _seed_task(strategy: str, backbone_name: str | None, k: int, n: int, draw, t
 
     from .progress import Progress
     from .rungs import RUNGS
-    from .runner import first_seed_extras, fit_seed, resolve_backbones
+    from .stages import first_seed_extras, fit_seed, resolve_backbones
 
     torch.set_num_threads(spec.threads or 1)
     progress = Progress(quiet=True)
@@ -106,7 +106,7 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
     except ImportError:
         raise MissingDependencyError("--executor ray needs Ray: pip install 'transferlab[distributed]'.") from None
     from .rungs import RUNGS
-    from .runner import assemble_rung, seed_draws
+    from .stages import assemble_rung, seed_draws
 
     if not ray.is_initialized():
         _check_reachable(spec.ray_address)

@@ -8,7 +8,7 @@ from conftest import synthetic_reviews
 import transferlab
 from transferlab.data import from_arrays, make_task, repartition
 from transferlab.evaluation import evaluate, paired_bootstrap
-from transferlab.runner import duplicate_clusters
+from transferlab.stages import duplicate_clusters
 
 
 def _task(n: int = 120, **kwargs):

@@ -1,0 +1,71 @@
+"""The features the rungs and the ranking read: extracted lazily per split and cached, or looked
+up, for a redrawn train/validation split, by content hash in the features already extracted."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import RunSpec
+from ..data import Task
+from ..progress import Progress
+
+
+class CachedFeatures:
+    """Lazily extracted, cached features of one backbone, per split."""
+
+    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress, embedded: dict | None = None):
+        self.backbone, self.spec, self.progress = backbone, spec, progress
+        self.task = task.without_test_labels()  # rungs reach it through ctx.features: items and hashes only
+        self._arrays: dict[str, np.ndarray] = {}
+        self.embedded = embedded  # {"rows": {hash: row}, "features": (N, D), "seconds", "items"} from the audit
+        self.seconds = 0.0  # embedding time, as measured when the features were extracted
+        self.items = 0
+        self.from_cache = True
+
+    def __call__(self, split: str) -> np.ndarray:
+        if split in self._arrays:
+            return self._arrays[split]
+        hashes = self.task.part_hashes(split)
+        if self.embedded is not None and all(h in self.embedded["rows"] for h in hashes):
+            rows = [self.embedded["rows"][h] for h in hashes]  # already embedded for the audit
+            self._arrays[split] = np.asarray(self.embedded["features"])[rows]
+            self.seconds += self.embedded["seconds"] * len(rows) / self.embedded["items"]
+            self.items += len(rows)
+            self.from_cache = self.from_cache and self.embedded["from_cache"]
+            return self._arrays[split]
+        from ..features import extract
+
+        items = self.task.part(split)[0]
+        with self.progress.task(f"embed {split} with {self.backbone.name}", len(items)) as update:
+            ex = extract(self.backbone, items, hashes, cache_dir=self.spec.cache_dir,
+                         batch_size=self.spec.extract_batch_size, progress=update)
+        self._arrays[split] = ex.features
+        self.seconds += ex.seconds
+        self.items += len(items)
+        self.from_cache = self.from_cache and ex.from_cache
+        return self._arrays[split]
+
+    @property
+    def items_per_second(self) -> float | None:
+        return self.items / self.seconds if self.seconds > 0 else None
+
+    def view(self, task: Task) -> "FeatureView":
+        """The same features for another train/validation draw of this task (same examples)."""
+        return FeatureView(self, task)
+
+
+class FeatureView:
+    """Features of a redrawn task, looked up by content hash in the original split's features."""
+
+    def __init__(self, base, task: Task):
+        self.base, self.task = base, task.without_test_labels()  # a rung reaches it: no test labels
+        self._rows: dict[str, tuple[str, int]] | None = None
+
+    def __call__(self, split: str) -> np.ndarray:
+        if self._rows is None:
+            self._rows = {h: (s, i) for s in ("train", "val", "test") for i, h in enumerate(self.base.task.part_hashes(s))}
+        found = [self._rows[h] for h in self.task.part_hashes(split)]
+        arrays = {s: np.asarray(self.base(s)) for s in {s for s, _ in found}}
+        if not found:
+            return np.zeros((0, np.asarray(self.base("train")).shape[1]), dtype=np.float32)
+        return np.stack([arrays[s][i] for s, i in found])
