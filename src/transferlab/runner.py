@@ -13,21 +13,29 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import RunSpec
 from .data import Dataset, Task
 from .errors import ConfigError, TransferlabError
+from .features.store import FeatureStore
 from .progress import Progress
 from .results import RunResults
 from .stages import (
-    CachedFeatures,
+    AuditOutcome,
+    RungJob,
+    RungStage,
     StageStore,
     check_rung_data,
     duplicate_clusters,
+    feature_stores,
     fit_rung,
+    judge,
     ood_sets,
+    plan_rungs,
     prepare_out,
     prepare_task,
-    rank_candidate,
+    rank_stage,
     read_run_state,
     resolve_backbones,
     run_audit_stage,
@@ -143,107 +151,73 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
             write_run_state(out, path, "audit" if audit_only else "rank" if rank_only else "run", spec)
         (out / "error.txt").unlink(missing_ok=True)
         try:
-            task, audit, embedded = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
+            audit = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
             if audit_only:
-                return write_results({"task": task_block(task), "audit": audit, "ranking": [], "rungs": []},
-                                     task, spec, out, time.perf_counter())
-            return _run(task, backbones, spec, out, progress, rank_only, ood, audit, embedded, stages)
+                return write_results({"task": task_block(audit.task), "audit": audit.record, "ranking": [], "rungs": []},
+                                     audit.task, spec, out, time.perf_counter())
+            return _run(audit, backbones, spec, out, progress, rank_only, ood, stages)
         except BaseException as exc:
             (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
             raise
 
 
-def _run(task: Task, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
-         ood: dict[str, dict], audit: dict, embedded: dict | None, stages: StageStore | None = None) -> RunResults:
+def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
+         ood: dict[str, dict], stages: StageStore) -> RunResults:
+    """After the audit: rank the candidates, fit the ladder on the best, judge it, write the results."""
     import torch
-
-    from .rungs import RUNGS
 
     if spec.threads:
         torch.set_num_threads(spec.threads)
     started = time.perf_counter()
-    sizes = task.sizes()
+    task, sizes = audit.task, audit.task.sizes()
     progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
                  f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
-    features = {b.name: CachedFeatures(b, task, spec, progress, embedded if embedded and embedded["backbone"] == b.name
-                                       else None) for b in backbones}
-    stages = stages or StageStore(out, enabled=False)
-    saved = stages.load("ranking")
-    if saved is not None and [c["backbone"] for c in saved["ranking"]] and \
-            sorted(c["backbone"] for c in saved["ranking"]) == sorted(b.name for b in backbones):
-        ranking = saved["ranking"]
-    else:
-        ranking = [rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
-        ranking = stages.save("ranking", {"ranking": ranking})["ranking"]
-    from .ranking.scores import LEAD_SCORE
+    features = feature_stores(backbones, task, spec, progress, audit.embedded)
+    ranking = rank_stage(backbones, features, task, spec, progress, stages)
+    order = [c.backbone for c in ranking]
+    jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
+    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages)
+    records = [fitted[job.name].record for job in jobs]
+    curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
+    judgement = judge(records, task, spec, audit.record)
+    return write_results({
+        "task": task_block(task),
+        "audit": audit.record,
+        "ranking": with_achieved(ranking, records),
+        "rungs": records,
+        "verdicts": judgement.verdicts,
+        "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
+        "recommendation": judgement.recommendation,
+    }, task, spec, out, started)
 
-    ranking.sort(key=lambda c: c["scores"].get(LEAD_SCORE, float("-inf")), reverse=True)
-    order = {c["backbone"]: i for i, c in enumerate(ranking)}
-    backbones = sorted(backbones, key=lambda b: order[b.name])
-    trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
 
-    plan = [(s, None) for s in spec.rungs if not RUNGS.get(s).needs_backbone]
-    plan += [(s, b) for b in backbones for s in spec.rungs
-             if RUNGS.get(s).needs_backbone and (RUNGS.get(s).cheap or b.name in trained)]
-    if rank_only:
-        plan = []
-    for strategy, backbone in [p for p in plan if p[1] is not None]:
-        reason = RUNGS.get(strategy)().applies_to(backbone, spec)
-        if reason:  # e.g. lora on layers PEFT cannot adapt, zero_shot on an image model without a text tower
-            progress.log(f"rung [bold]{strategy}:{backbone.name}[/] not applicable: {reason}")
-            task.notes.append(f"{strategy}:{backbone.name} was not run: {reason}")
-            plan.remove((strategy, backbone))
-    if spec.top_k and len(backbones) > spec.top_k:
-        cheap = [s for s in spec.rungs if RUNGS.get(s).needs_backbone and RUNGS.get(s).cheap]
-        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best {LEAD_SCORE.replace('_', ' ')}); "
-                     f"the others get only {', '.join(cheap) or 'no backbone rung'}.")
-    clusters = duplicate_clusters(task, audit)
-    stage_of, pending = {}, []
-    for strategy, backbone in plan:
-        name = f"{strategy}:{backbone.name}" if backbone else strategy
-        saved = stages.load(f"rungs/{safe_name(name)}")
+def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
+               progress: Progress, ood: dict[str, dict], clusters: np.ndarray | None,
+               stages: StageStore) -> dict[str, RungStage]:
+    """Each job's finished stage: read back from an unfinished run, or fitted here or on Ray."""
+    fitted: dict[str, RungStage] = {}
+    pending = []
+    for job in jobs:
+        saved = stages.load(f"rungs/{safe_name(job.name)}")
         if saved is None:
-            pending.append((strategy, backbone))
+            pending.append(job)
         else:
-            progress.log(f"rung [bold]{name}[/]: read back from the unfinished run")
-            stage_of[name] = saved
+            progress.log(f"rung [bold]{job.name}[/]: read back from the unfinished run")
+            fitted[job.name] = RungStage.from_dict(saved)
 
-    def done(strategy: str, backbone, stage: dict) -> None:
-        name = f"{strategy}:{backbone.name}" if backbone else strategy
-        stage_of[name] = stages.save(f"rungs/{safe_name(name)}", stage)
+    def done(job: RungJob, stage: RungStage) -> None:
+        fitted[job.name] = RungStage.from_dict(stages.save(f"rungs/{safe_name(job.name)}", stage.to_dict()))
 
     if spec.executor == "ray" and pending:
         from .executors import run_rungs_on_ray
 
-        used = {b.name for _, b in pending if b is not None}
+        used = {job.backbone.name for job in pending if job.backbone is not None}
         run_rungs_on_ray(pending, task, spec, out, {n: f for n, f in features.items() if n in used}, progress, ood,
                          clusters, done)
     else:
-        for strategy, backbone in pending:
-            done(strategy, backbone, fit_rung(strategy, backbone, features, task, spec, out, progress, ood, clusters))
-    records, curves = [], {}
-    for strategy, backbone in plan:
-        name = f"{strategy}:{backbone.name}" if backbone else strategy
-        records.append(stage_of[name]["record"])
-        if stage_of[name].get("learning_curve"):
-            curves[name] = stage_of[name]["learning_curve"]
+        for job in pending:
+            done(job, fit_rung(job, features, task, spec, out, progress, ood, clusters))
+    return fitted
 
-    from .verdicts import VerdictContext, run_verdicts
-    from .verdicts.recommendation import recommend
-
-    ctx = VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes, spec.metric,
-                         audit["findings"], audit.get("policy", ""), y_val=task.part("val")[1],
-                         split_by="time" if task.times is not None else "group" if task.groups is not None else "",
-                         dedupe=audit.get("dedupe") or {})
-    verdicts = run_verdicts(ctx)
-    return write_results({
-        "task": task_block(task),
-        "audit": audit,
-        "ranking": with_achieved(ranking, records),
-        "rungs": records,
-        "verdicts": verdicts,
-        "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
-        "recommendation": recommend(ctx) if records else None,
-    }, task, spec, out, started)
 
 __all__ = ["run", "rank", "audit", "resume", "prepare_task", "resolve_backbones", "TransferlabError"]

@@ -44,10 +44,10 @@ def test_repartition_keeps_duplicate_clusters_on_one_side():
 def test_duplicate_clusters_from_audit_pairs():
     task = _task(30)
     h = task.hashes
-    clusters = duplicate_clusters(task, {"_pairs": [(h[0], h[1]), (h[1], h[2]), (h[5], h[6])]})
+    clusters = duplicate_clusters(task, [(h[0], h[1]), (h[1], h[2]), (h[5], h[6])])
     assert clusters[0] == clusters[1] == clusters[2] and clusters[5] == clusters[6] and clusters[0] != clusters[5]
     assert len(set(clusters.tolist())) == 30 - 3
-    assert duplicate_clusters(task, {}) is None
+    assert duplicate_clusters(task, []) is None
 
 
 def test_fixed_splits_are_not_redrawn():

@@ -3,6 +3,7 @@ removed (with thumbnails of image pairs for the report)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +11,31 @@ import numpy as np
 from ..config import RunSpec
 from ..data import Task
 from ..progress import Progress
+from .features import AuditEmbedding
 from .store import StageStore
 
 
+@dataclass
+class AuditOutcome:
+    """What the audit hands on: the task after the leakage policy, the results.json ``audit``
+    section, and every (near-)duplicate pair by content hash, so that redrawn train/validation
+    splits keep copies together (the pairs are working data, not written to results.json)."""
+
+    task: Task
+    record: dict
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    embedded: AuditEmbedding | None = None  # the first backbone's embeddings of every example
+
+
 def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress,
-                    stages: StageStore | None = None, rank_only: bool = False) -> tuple[Task, dict, dict | None]:
-    """Audit the split data, then apply the leakage policy; returns the (deduplicated) task.
+                    stages: StageStore | None = None, rank_only: bool = False) -> AuditOutcome:
+    """Audit the split data, then apply the leakage policy; the outcome holds the (deduplicated) task.
 
     The first backbone embeds every example for the embedding-based near-duplicate search; the
     embeddings are kept so the rungs do not embed the same examples again.
     """
     if not spec.audit:
-        return task, {"findings": [], "skipped": [], "seconds": {}}, None
+        return AuditOutcome(task, {"findings": [], "skipped": [], "seconds": {}})
     from ..auditing import AuditInputs, apply_leakage_policy, run_audit
     from ..features import extract
 
@@ -31,24 +45,24 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         with progress.task(f"embed all {len(task.items)} examples with {b.name} for the audit", len(task.items)) as update:
             ex = extract(b, task.items, task.hashes, cache_dir=spec.cache_dir, batch_size=spec.extract_batch_size,
                          progress=update)
-        embedded = {"backbone": b.name, "rows": {h: i for i, h in enumerate(task.hashes)}, "features": ex.features,
-                    "seconds": ex.seconds, "items": len(task.items), "from_cache": ex.from_cache}
+        embedded = AuditEmbedding(b.name, {h: i for i, h in enumerate(task.hashes)}, ex.features, ex.seconds,
+                                  len(task.items), ex.from_cache)
     stages = stages or StageStore(Path("."), enabled=False)
     fingerprint = _fingerprint(task)
     saved = stages.load("audit")
     if saved is not None and saved.get("fingerprint") == fingerprint:
         progress.log("audit: read back from the unfinished run")
         task = task.select(np.asarray(saved["kept"], dtype=np.int64), saved["audit"]["actions"])
-        return task, saved["audit"], embedded
+        pairs = saved.get("pairs", saved["audit"].pop("_pairs", []))  # older stage files: in the audit
+        return AuditOutcome(task, saved["audit"], [(a, b) for a, b in pairs], embedded)
     with progress.task("audit"):
-        report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded["features"]),
+        report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded.features),
                                        groups=task.groups, times=task.times))
     audit = report.to_dict()
     from ..auditing.runner import LEAKAGE_CHECKS
 
-    # every (near-)duplicate pair, by content hash, so redrawn splits keep copies together (not written out)
-    audit["_pairs"] = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
-                       for a, b in f.pairs]
+    pairs = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
+             for a, b in f.pairs]
     row = {origin: i for i, origin in enumerate(task.origins)}  # origins (file, row) are unique
     # audit and rank report, and score no test set: they never stop to ask before removing copies
     deduped, notes = apply_leakage_policy(task, report, spec.on_leakage, confirmed=spec.confirm_dedupe,
@@ -61,14 +75,14 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         _add_thumbnails([e for f in audit["findings"] for e in f.get("examples") or []] + audit.get("removed", []),
                         task)
     if embedded:
-        audit["embedding_backbone"] = embedded["backbone"]
+        audit["embedding_backbone"] = embedded.backbone
     kept = [row[origin] for origin in deduped.origins]
-    audit = stages.save("audit", {"fingerprint": fingerprint, "kept": kept, "audit": audit})["audit"]
+    saved = stages.save("audit", {"fingerprint": fingerprint, "kept": kept, "audit": audit, "pairs": pairs})
     deduped.notes.extend(notes)
     for f in report.findings:
         if f.severity == "error":
             progress.log(f"[red]audit:[/] {f.message}")
-    return deduped, audit, embedded
+    return AuditOutcome(deduped, saved["audit"], [(a, b) for a, b in saved["pairs"]], embedded)
 
 
 def _dedupe_record(before: Task, after: Task, report, spec: RunSpec) -> dict:

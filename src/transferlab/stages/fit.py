@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,25 @@ from ..config import RunSpec
 from ..data import Task, load_data
 from ..errors import ConfigError, DataError
 from ..evaluation import evaluate, expected_calibration_error
+from ..features.store import FeatureStore
 from ..progress import Progress
-from .plan import seed_draws
+from .plan import RungJob, seed_draws
 from .store import safe_name
+
+
+@dataclass
+class RungStage:
+    """A finished rung (all its seeds): its results.json record and its learning curve, if fitted."""
+
+    record: dict
+    learning_curve: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {"record": self.record, "learning_curve": self.learning_curve}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RungStage:
+        return cls(data["record"], data.get("learning_curve"))
 
 
 def _save_model(save, out: Path, name: str) -> dict:
@@ -70,7 +87,7 @@ def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats,
 
 
 def assemble_rung(name: str, rung, backbone, results: list, seeds: list[int], notes: list[str], extras: dict,
-                  task: Task, progress: Progress) -> dict:
+                  task: Task, progress: Progress) -> RungStage:
     """The rung's stage: its results.json record (all seeds) and its learning curve."""
     results[0].notes.extend(notes)
     record = _rung_record(name, rung, backbone, results, task, seeds)
@@ -82,7 +99,7 @@ def assemble_rung(name: str, rung, backbone, results: list, seeds: list[int], no
     sd = f" ± {t['accuracy']['sd']:.3f} over {len(seeds)} seeds" if "sd" in t["accuracy"] else ""
     progress.log(f"  {name}: test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
                  f"({results[0].fit_seconds:.1f} s)")
-    return {"record": record, "learning_curve": extras.get("learning_curve")}
+    return RungStage(record, extras.get("learning_curve"))
 
 
 def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: list[int]) -> dict:
@@ -113,13 +130,12 @@ def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: li
     }
 
 
-def fit_rung(strategy: str, backbone, features: dict, task: Task, spec: RunSpec, out: Path,
-             progress: Progress, ood: dict, clusters: np.ndarray | None) -> dict:
+def fit_rung(job: RungJob, features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
+             progress: Progress, ood: dict, clusters: np.ndarray | None) -> RungStage:
     """One rung on one backbone, all its seeds, in this process."""
     from ..rungs import RUNGS
 
-    rung = RUNGS.get(strategy)()
-    name = f"{strategy}:{backbone.name}" if backbone else strategy
+    rung, backbone, name = RUNGS.get(job.strategy)(), job.backbone, job.name
     progress.log(f"rung [bold]{name}[/] ...")
     feats = features[backbone.name] if backbone else None
     draws, notes = seed_draws(rung, task, spec, clusters)

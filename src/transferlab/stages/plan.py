@@ -3,6 +3,7 @@ objection to the data, make the run directory; and plan each rung's seeds."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 from ..config import RunSpec, default_out
 from ..data import Dataset, Task, load_data, make_task, subsample
 from ..errors import BackboneError, ConfigError
+from ..progress import Progress
 from .store import STAGES
 
 
@@ -45,7 +47,7 @@ def resolve_backbones(spec: RunSpec, modality: str) -> list:
         spec.backbones = [{"text": "minilm", "audio": "resemblyzer"}.get(modality, "mobilenet_v2")]
     backbones = []
     for name in spec.backbones if spec.needs_backbone() else []:
-        options = {"image_size": spec.image_size, "seed": spec.seed}
+        options: dict[str, Any] = {"image_size": spec.image_size, "seed": spec.seed}
         if modality == "text":
             options = {"max_length": spec.max_length, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
         elif modality == "audio":
@@ -69,6 +71,45 @@ def prepare_out(spec: RunSpec, data: Any, resume: bool = False) -> Path:
     for stale in ("error.txt", "report.html"):
         (out / stale).unlink(missing_ok=True)
     return out
+
+
+@dataclass(frozen=True)
+class RungJob:
+    """One rung of the ladder on one backbone (None for the rungs that need none)."""
+
+    strategy: str
+    backbone: Any = None
+
+    @property
+    def name(self) -> str:
+        """How results.json, the stage files and the log call it: ``frozen:minilm``, ``majority``."""
+        return f"{self.strategy}:{self.backbone.name}" if self.backbone else self.strategy
+
+
+def plan_rungs(spec: RunSpec, backbones: list, task: Task, progress: Progress, rank_only: bool) -> list[RungJob]:
+    """The ladder's jobs: the rungs without a backbone once, then per backbone (in ranking order)
+    the cheap rungs and, for the ``--top-k`` best, the trained ones; a rung that cannot run on a
+    backbone is left out with a note in ``task.notes``."""
+    from ..ranking.scores import LEAD_SCORE
+    from ..rungs import RUNGS
+
+    trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
+    plan = [RungJob(s) for s in spec.rungs if not RUNGS.get(s).needs_backbone]
+    plan += [RungJob(s, b) for b in backbones for s in spec.rungs
+             if RUNGS.get(s).needs_backbone and (RUNGS.get(s).cheap or b.name in trained)]
+    if rank_only:
+        plan = []
+    for job in [j for j in plan if j.backbone is not None]:
+        reason = RUNGS.get(job.strategy)().applies_to(job.backbone, spec)
+        if reason:  # e.g. lora on layers PEFT cannot adapt, zero_shot on an image model without a text tower
+            progress.log(f"rung [bold]{job.name}[/] not applicable: {reason}")
+            task.notes.append(f"{job.name} was not run: {reason}")
+            plan.remove(job)
+    if spec.top_k and len(backbones) > spec.top_k:
+        cheap = [s for s in spec.rungs if RUNGS.get(s).needs_backbone and RUNGS.get(s).cheap]
+        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best {LEAD_SCORE.replace('_', ' ')}); "
+                     f"the others get only {', '.join(cheap) or 'no backbone rung'}.")
+    return plan
 
 
 def seed_count(rung, spec: RunSpec) -> int:
@@ -100,10 +141,9 @@ def seed_draws(rung, task: Task, spec: RunSpec, clusters: np.ndarray | None) -> 
     return draws, notes
 
 
-def duplicate_clusters(task: Task, audit: dict) -> np.ndarray | None:
-    """A cluster id per example: examples the audit found to be (near-)duplicates share one, so a
-    redrawn train/validation split keeps them on one side."""
-    pairs = audit.get("_pairs") or []
+def duplicate_clusters(task: Task, pairs: list[tuple[str, str]]) -> np.ndarray | None:
+    """A cluster id per example: examples the audit found to be (near-)duplicates (``pairs`` of
+    content hashes) share one, so a redrawn train/validation split keeps them on one side."""
     if not pairs:
         return None
     parent = list(range(len(task.items)))

@@ -33,8 +33,6 @@ def write_results(sections: dict, task: Task, spec: RunSpec, out: Path, started:
     from ..report import write_html
 
     write_manifest(task, out / "split_manifest.csv")
-    if isinstance(sections.get("audit"), dict):  # keys with a leading underscore are working data
-        sections["audit"] = {k: v for k, v in sections["audit"].items() if not k.startswith("_")}
     results = RunResults({
         "schema": SCHEMA, "notes": list(spec.notes) + task.notes, "verdicts": [], "recommendation": None,
         **sections,
