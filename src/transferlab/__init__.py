@@ -13,8 +13,6 @@ Heavy parts (torch, transformers) are imported only when a run needs them.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from .errors import (  # noqa: F401  (re-exported)
     BackboneError,
     ConfigError,
@@ -22,6 +20,7 @@ from .errors import (  # noqa: F401  (re-exported)
     MissingDependencyError,
     TransferlabError,
 )
+from .version import __version__  # noqa: F401  (re-exported)
 
 
 def run(data=None, **kwargs):

@@ -16,31 +16,13 @@ torch to that many threads; the local executor uses ``threads`` too when it is s
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .errors import ConfigError, MissingDependencyError
-
-
-class _Preloaded:
-    """The driver's features of one backbone, as a task sees them (same arrays, same timings)."""
-
-    def __init__(self, arrays: dict[str, np.ndarray], seconds: float, items: int, task):
-        self._arrays, self.seconds, self.items, self.from_cache = arrays, seconds, items, True
-        self.task = task.without_test_labels()  # what the rung may see: items and hashes, no test labels
-
-    def __call__(self, split: str) -> np.ndarray:
-        return self._arrays[split]
-
-    @property
-    def items_per_second(self) -> float | None:
-        return self.items / self.seconds if self.seconds > 0 else None
-
-    def view(self, task):
-        from .runner import FeatureView
-
-        return FeatureView(self, task)
+from .features.store import FeatureStore
+from .stages import RungJob, RungStage, assemble_rung, seed_draws
 
 
 def _strip(result):
@@ -55,7 +37,7 @@ def _seed_task(strategy: str, backbone_name: str | None, k: int, n: int, draw, t
 
     from .progress import Progress
     from .rungs import RUNGS
-    from .runner import first_seed_extras, fit_seed, resolve_backbones
+    from .stages import PreloadedFeatures, first_seed_extras, fit_seed, resolve_backbones
 
     torch.set_num_threads(spec.threads or 1)
     progress = Progress(quiet=True)
@@ -64,7 +46,9 @@ def _seed_task(strategy: str, backbone_name: str | None, k: int, n: int, draw, t
     if backbone_name is not None:
         one = type(spec)(**{**spec.to_dict(), "backbones": [backbone_name]})
         backbone = resolve_backbones(one, task.modality)[0]
-    feats = None if features is None else _Preloaded(features["arrays"], features["seconds"], features["items"], task)
+    feats = None
+    if features is not None:  # the driver's arrays, shared through Ray's object store
+        feats = PreloadedFeatures(features["arrays"], features["seconds"], features["items"], task)
     name = f"{strategy}:{backbone_name}" if backbone_name else strategy
     result = fit_seed(rung, name, k, n, draw, spec, backbone, feats, progress)
     extras = first_seed_extras(result, rung, name, task, spec, feats, Path(out), ood, progress) if k == 0 else None
@@ -97,16 +81,15 @@ def _check_gpus(per_task: float, nodes: list[dict]) -> None:
                           "use 0 to train on CPUs, or add GPU nodes to the cluster.")
 
 
-def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress, ood: dict,
-                     clusters, on_done) -> None:
-    """Run every (strategy, backbone) of ``plan`` with all its seeds as Ray tasks; call
-    ``on_done(strategy, backbone, stage)`` as each rung's last seed finishes, in plan order."""
+def run_rungs_on_ray(plan: list[RungJob], task, spec, out: Path, features: dict[str, FeatureStore], progress,
+                     ood: dict, clusters, on_done: Callable[[RungJob, RungStage], None]) -> None:
+    """Run every job of ``plan`` with all its seeds as Ray tasks; call ``on_done(job, stage)`` as
+    each rung's last seed finishes, in plan order."""
     try:
         import ray
     except ImportError:
         raise MissingDependencyError("--executor ray needs Ray: pip install 'transferlab[distributed]'.") from None
     from .rungs import RUNGS
-    from .runner import assemble_rung, seed_draws
 
     if not ray.is_initialized():
         _check_reachable(spec.ray_address)
@@ -118,7 +101,7 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
                               "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray.") from None
     remote = ray.remote(num_cpus=spec.threads or 1, max_retries=0)(_seed_task)
     trains = remote.options(num_gpus=spec.ray_gpus)  # the rungs that train a backbone
-    if spec.ray_gpus and any(RUNGS.get(s).seeding == "train" for s, _ in plan):
+    if spec.ray_gpus and any(RUNGS.get(job.strategy).seeding == "train" for job in plan):
         _check_gpus(spec.ray_gpus, ray.nodes())
     shared = {"task": ray.put(task), "spec": ray.put(spec), "ood": ray.put(ood)}
     feature_refs = {}
@@ -126,25 +109,24 @@ def run_rungs_on_ray(plan: list, task, spec, out: Path, features: dict, progress
         arrays = {s: np.ascontiguousarray(feats(s)) for s in ("train", "val", "test")}
         feature_refs[name] = ray.put({"arrays": arrays, "seconds": feats.seconds, "items": feats.items})
 
-    jobs = []  # per rung: (strategy, backbone, rung, draws, notes, [refs])
-    for strategy, backbone in plan:
-        rung = RUNGS.get(strategy)()
+    jobs = []  # per rung: (job, rung, draws, notes, [refs])
+    for job in plan:
+        rung = RUNGS.get(job.strategy)()
         draws, notes = seed_draws(rung, task, spec, clusters)
-        bname = backbone.name if backbone else None
+        bname = job.backbone.name if job.backbone else None
         submit = trains if rung.seeding == "train" else remote
-        refs = [submit.remote(strategy, bname, k, len(draws), ray.put(draw) if draw is not task else shared["task"],
-                              shared["task"], shared["spec"], feature_refs.get(bname) if bname else None,
-                              str(out), shared["ood"]) for k, draw in draws]
-        jobs.append((strategy, backbone, rung, draws, notes, refs))
+        refs = [submit.remote(job.strategy, bname, k, len(draws),
+                              ray.put(draw) if draw is not task else shared["task"], shared["task"], shared["spec"],
+                              feature_refs.get(bname) if bname else None, str(out), shared["ood"]) for k, draw in draws]
+        jobs.append((job, rung, draws, notes, refs))
     progress.log(f"Ray: {sum(len(j[-1]) for j in jobs)} tasks for {len(jobs)} rungs on "
                  f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
     with progress.task("rungs on Ray", len(jobs)) as update:
-        for strategy, backbone, rung, draws, notes, refs in jobs:
+        for job, rung, draws, notes, refs in jobs:
             outputs = ray.get(refs)
             results = [r for r, _ in outputs]
             extras = outputs[0][1] or {}
-            name = f"{strategy}:{backbone.name}" if backbone else strategy
-            stage = assemble_rung(name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras,
-                                  task, progress)
-            on_done(strategy, backbone, stage)
+            stage = assemble_rung(job.name, rung, job.backbone, results, [spec.seed + k for k, _ in draws], notes,
+                                  extras, task, progress)
+            on_done(job, stage)
             update(1)

@@ -22,7 +22,7 @@ from transferlab.errors import MissingDependencyError
 from transferlab.evaluation import evaluate
 from transferlab.progress import Progress
 from transferlab.rungs import ROLES, RUNGS, SEEDINGS, Context, Rung, strategies
-from transferlab.runner import _Features
+from transferlab.stages import CachedFeatures
 from transferlab.verdicts import RULES, VerdictContext, decidable, rules  # noqa: F401  (registration)
 
 DECLARED_FLAGS = ("needs_backbone", "needs_features", "trains_backbone", "learns_from_labels", "cheap",
@@ -88,7 +88,7 @@ def _spec(name: str) -> RunSpec:
 
 def _fit(rung: type[Rung], task, spec: RunSpec, backbone: Backbone | None):
     """The rung fitted on ``task`` the way the runner does it: features through the runner's cache."""
-    feats = _Features(backbone, task, spec, Progress(quiet=True)) if rung.needs_features else None
+    feats = CachedFeatures(backbone, task, spec, Progress(quiet=True)) if rung.needs_features else None
     return rung().run(Context(task, spec, spec.seed, backbone if rung.needs_backbone else None, feats))
 
 
@@ -108,7 +108,7 @@ def test_context_hides_the_test_labels(tiny_text_task):
     for split in ("train", "val"):
         assert np.array_equal(seen.part(split)[1], task.part(split)[1])
     assert (task.part("test")[1] >= 0).all(), "the runner's own task keeps its labels"
-    feats = _Features(None, task, _spec("frozen"), Progress(quiet=True))  # ctx.features, and its view for a redraw
+    feats = CachedFeatures(None, task, _spec("frozen"), Progress(quiet=True))  # ctx.features, and its view for a redraw
     assert (feats.task.part("test")[1] == -1).all() and (feats.view(task).task.part("test")[1] == -1).all()
 
 

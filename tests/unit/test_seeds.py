@@ -6,9 +6,10 @@ import pytest
 from conftest import synthetic_reviews
 
 import transferlab
+from transferlab.config import RunSpec
 from transferlab.data import from_arrays, make_task, repartition
 from transferlab.evaluation import evaluate, paired_bootstrap
-from transferlab.runner import duplicate_clusters
+from transferlab.stages import duplicate_clusters
 
 
 def _task(n: int = 120, **kwargs):
@@ -44,10 +45,10 @@ def test_repartition_keeps_duplicate_clusters_on_one_side():
 def test_duplicate_clusters_from_audit_pairs():
     task = _task(30)
     h = task.hashes
-    clusters = duplicate_clusters(task, {"_pairs": [(h[0], h[1]), (h[1], h[2]), (h[5], h[6])]})
+    clusters = duplicate_clusters(task, [(h[0], h[1]), (h[1], h[2]), (h[5], h[6])])
     assert clusters[0] == clusters[1] == clusters[2] and clusters[5] == clusters[6] and clusters[0] != clusters[5]
     assert len(set(clusters.tolist())) == 30 - 3
-    assert duplicate_clusters(task, {}) is None
+    assert duplicate_clusters(task, []) is None
 
 
 def test_fixed_splits_are_not_redrawn():
@@ -129,3 +130,54 @@ def test_trained_rungs_take_train_seeds(tiny_bert, reviews_csv, tmp_path):
     frozen = [x for x in r["rungs"] if x["strategy"] == "frozen"][0]
     assert scratch["seeds"] == [0, 1] and frozen["seeds"] == [0, 1]
     assert len(scratch["test"]["accuracy"]["seeds"]) == 2
+
+
+def test_feature_views_of_redrawn_splits_read_the_base_features_by_content():
+    """A redrawn split's view returns each example's own row, whichever store it views (features
+    extracted here, or the driver's arrays in a Ray task), and a view of a view reads the same base."""
+    from transferlab.progress import Progress
+    from transferlab.stages import AuditEmbedding, CachedFeatures, PreloadedFeatures
+
+    task = _task(60)
+    rows = {h: i for i, h in enumerate(task.hashes)}
+    x = np.arange(len(task.hashes) * 3, dtype=np.float32).reshape(-1, 3)  # row i = the i-th example's features
+    embedded = AuditEmbedding("b", rows, x, seconds=2.0, items=len(task.hashes), from_cache=False)
+    cached = CachedFeatures(None, task, RunSpec(rungs=["frozen"]), Progress(quiet=True), embedded)
+    preloaded = PreloadedFeatures({s: x[task.indices(s)] for s in ("train", "val", "test")}, 2.0, 60, task)
+    redrawn, again = repartition(task, 1), repartition(task, 2)
+    for store in (cached, preloaded):
+        view = store.view(redrawn)
+        for split in ("train", "val", "test"):
+            assert np.array_equal(view(split), x[redrawn.indices(split)])
+            assert np.array_equal(view.view(again)(split), x[again.indices(split)])
+        assert (view.task.part("test")[1] == -1).all()  # a rung reads the view: no test labels
+        assert view.items_per_second == store.items_per_second and view.from_cache == store.from_cache
+    assert cached.seconds == pytest.approx(2.0) and cached.items == 60  # the audit's embedding time, per row used
+
+
+def test_resume_reads_the_duplicate_pairs_of_stage_files_from_before_they_had_their_own_key(tmp_path):
+    """Stage files written when the pairs travelled inside the audit (as "_pairs") still give the
+    resumed run its pairs (so redraws keep copies together), and the key never reaches results.json."""
+    import json
+
+    from transferlab.progress import Progress
+    from transferlab.stages import StageStore, prepare_task, read_run_state, run_audit_stage
+
+    texts, labels = synthetic_reviews(40)
+    data = from_arrays(texts + texts[:20], labels + labels[:20])  # copies, which redraws must keep together
+    first = transferlab.run(data, out=str(tmp_path / "r"), rungs=["majority", "classical"], on_leakage="warn",
+                            quiet=True)
+    stage = tmp_path / "r" / "stages" / "audit.json"
+    saved = json.loads(stage.read_text())
+    pairs = [tuple(p) for p in saved["pairs"]]
+    assert pairs, "the data holds copies: the audit must pair them"
+    saved["audit"]["_pairs"] = saved.pop("pairs")
+    stage.write_text(json.dumps(saved))
+    for done in ("results.json", "report.html", "stages/rungs/classical.json"):
+        (tmp_path / "r" / done).unlink()
+    spec = read_run_state(tmp_path / "r")[0]
+    outcome = run_audit_stage(prepare_task(data, spec), [], spec, Progress(quiet=True), StageStore(tmp_path / "r"))
+    assert outcome.pairs == pairs and "_pairs" not in outcome.record
+    resumed = transferlab.resume(tmp_path / "r", data, quiet=True)
+    assert resumed.rung("classical")["predictions"] == first.rung("classical")["predictions"]
+    assert "_pairs" not in resumed["audit"]

@@ -22,6 +22,7 @@ import torch
 
 from ..backbones.base import Backbone
 from ..devices import device, to_device
+from .store import FeatureStore  # noqa: F401  (re-exported: what rungs read features through)
 
 
 def default_cache_dir() -> Path:
@@ -98,7 +99,7 @@ def extract(
     items: list,
     hashes: list[str],
     *,
-    cache_dir: Path | None = None,
+    cache_dir: str | Path | None = None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> Extraction:

@@ -1,0 +1,42 @@
+"""A run's stages, one module each, in the order they run:
+
+``plan``      read and split the data, resolve backbones, make the run directory, plan seeds
+``audit``     check the data and apply the leakage policy
+``features``  the features rungs and ranking read (extracted lazily, cached, viewed per draw)
+``rank``      score the candidate backbones
+``fit``       fit each rung over its seeds; its results.json record
+``judge``     the verdicts and the recommendation
+``write``     write results.json and the report
+``store``     each finished stage on disk, for --resume
+
+``transferlab.runner`` wires them together; the executors run ``fit``'s pieces elsewhere.
+"""
+
+from ..features.store import FeatureStore
+from .audit import AuditOutcome, run_audit_stage
+from .features import AuditEmbedding, CachedFeatures, FeatureView, PreloadedFeatures, feature_stores
+from .fit import RungStage, assemble_rung, first_seed_extras, fit_rung, fit_seed, ood_sets
+from .judge import Judgement, judge
+from .plan import (
+    RungJob,
+    check_rung_data,
+    duplicate_clusters,
+    plan_rungs,
+    prepare_out,
+    prepare_task,
+    resolve_backbones,
+    seed_count,
+    seed_draws,
+)
+from .rank import Candidate, rank_candidate, rank_stage, with_achieved
+from .store import STAGES, StageStore, read_run_state, safe_name, write_run_state
+from .write import task_block, write_results
+
+__all__ = [
+    "STAGES", "AuditEmbedding", "AuditOutcome", "CachedFeatures", "Candidate", "FeatureStore", "FeatureView",
+    "Judgement", "PreloadedFeatures", "RungJob", "RungStage", "StageStore", "assemble_rung", "check_rung_data",
+    "duplicate_clusters", "feature_stores", "first_seed_extras", "fit_rung", "fit_seed", "judge", "ood_sets",
+    "plan_rungs", "prepare_out", "prepare_task", "rank_candidate", "rank_stage", "read_run_state",
+    "resolve_backbones", "run_audit_stage", "safe_name", "seed_count", "seed_draws", "task_block", "with_achieved",
+    "write_results", "write_run_state",
+]
