@@ -51,6 +51,27 @@ def test_duplicate_clusters_from_audit_pairs():
     assert duplicate_clusters(task, []) is None
 
 
+def test_exact_copies_share_a_cluster_and_stay_together_when_redrawn():
+    texts = [f"example number {i} with some words" for i in range(60)]
+    texts[7] = texts[3]  # an exact copy, and one that is also near another example
+    texts[40] = texts[3]
+    labels = ["a" if i % 3 else "b" for i in range(60)]
+    labels[7] = labels[40] = labels[3]
+    task = make_task(from_arrays(texts, labels), seed=0)
+    h = task.hashes
+    copies = [i for i in range(len(h)) if h[i] == h[3]]
+    assert len(copies) == 3
+    clusters = duplicate_clusters(task, [])
+    assert clusters is not None and len({clusters[i] for i in copies}) == 1
+    assert len(set(clusters.tolist())) == len(h) - 2
+    near = duplicate_clusters(task, [(h[3], h[10])])
+    assert near[10] == near[3] == near[40]
+    pool = [i for i in copies if task.split[i] != "test"]
+    for seed in range(1, 6):
+        again = repartition(task, seed, clusters)
+        assert len({again.split[i] for i in pool}) <= 1
+
+
 def test_fixed_splits_are_not_redrawn():
     n = 60
     texts = [f"example number {i} with some words" for i in range(n)]

@@ -142,9 +142,15 @@ def seed_draws(rung, task: Task, spec: RunSpec, clusters: np.ndarray | None) -> 
 
 
 def duplicate_clusters(task: Task, pairs: list[tuple[str, str]]) -> np.ndarray | None:
-    """A cluster id per example: examples the audit found to be (near-)duplicates (``pairs`` of
-    content hashes) share one, so a redrawn train/validation split keeps them on one side."""
-    if not pairs:
+    """A cluster id per example: exact copies (one content hash) and the examples the audit found
+    to be near-duplicates (``pairs`` of content hashes) share one, so a redrawn train/validation
+    split keeps them on one side. None when every example stands alone."""
+    rows: dict[str, list[int]] = {}
+    for i, h in enumerate(task.hashes):
+        rows.setdefault(h, []).append(i)
+    links = [(r[0], j) for r in rows.values() for j in r[1:]]
+    links += [(rows[ha][0], rows[hb][0]) for ha, hb in pairs or [] if ha in rows and hb in rows]
+    if not links:
         return None
     parent = list(range(len(task.items)))
 
@@ -154,8 +160,6 @@ def duplicate_clusters(task: Task, pairs: list[tuple[str, str]]) -> np.ndarray |
             i = parent[i]
         return i
 
-    row = {h: i for i, h in enumerate(task.hashes)}
-    for ha, hb in pairs:
-        if ha in row and hb in row:
-            parent[find(row[ha])] = find(row[hb])
+    for a, b in links:
+        parent[find(a)] = find(b)
     return np.array([find(i) for i in range(len(task.items))])
