@@ -124,6 +124,10 @@ class Exported:
             return softmax(self._batched(items, head))
         if kind == "small":  # scratch_small: a small model with its own input preparation, no backbone
             return softmax(self._small(items))
+        if kind == "zero_shot":  # softmax(temperature * cosine similarity of the features and the label prompts)
+            f = self._batched(items, lambda f: f).astype(np.float64)
+            f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+            return softmax(self.w["temperature"].item() * (f @ self.w["label_embeddings"].double().numpy().T))
         if kind != "logreg":
             raise SystemExit(f"unknown head kind {kind!r}")
         features = self.head["features"]
