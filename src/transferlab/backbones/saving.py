@@ -58,7 +58,7 @@ def write(backbone: Backbone, folder: Path, batch_size: int) -> tuple[dict[str, 
 def rebuild(desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> Backbone:
     """The backbone class ``desc`` names, with the saved preprocessing; its encoder gets no weights here."""
     _supported()
-    library = desc.get("library")
+    library = str(desc.get("library"))
     if library not in SAVED_FORMATS:
         raise ArtifactError(f"{folder}: backbone library {library!r} is not known to this version of transferlab "
                             f"(known: {', '.join(SAVED_FORMATS.list_())}). Upgrade transferlab.")

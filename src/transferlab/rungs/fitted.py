@@ -282,9 +282,11 @@ class BackboneFeatures(Features):
     description, in the same batches, so both give the same features."""
 
     name = "backbone"
+    backbone: Backbone
 
     def __init__(self, backbone: Backbone, batch_size: int, cached: bool = False, cache_dir: str | Path | None = None):
-        self.backbone, self.batch_size, self.cached, self.cache_dir = backbone, batch_size, cached, cache_dir
+        self.backbone, self.batch_size, self.cached = backbone, batch_size, cached
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
 
     @classmethod
     def for_run(cls, backbone: Backbone, spec) -> "BackboneFeatures":
