@@ -18,9 +18,9 @@ from transferlab.backbones import SOURCES, Backbone, resolve
 from transferlab.config import RunSpec
 from transferlab.data import from_arrays
 from transferlab.data.splits import content_hash
-from transferlab.errors import BackboneError, ConfigError
+from transferlab.errors import ArtifactError, BackboneError, ConfigError
 from transferlab.export import export, load_artifact
-from transferlab.rungs import RUNGS, Context, Rung, RungOutput, strategies
+from transferlab.rungs import RUNGS, Context, Fitted, Rung, RungOutput, strategies
 from transferlab.rungs.fitted import BackboneFeatures
 from transferlab.rungs.linear import LogregFitted
 from transferlab.verdicts import RULES, VerdictContext, verdict
@@ -245,3 +245,10 @@ def test_a_run_uses_every_extension(extended, spread_bert, tmp_path):
     with open(tmp_path / "run" / "split_manifest.csv") as fh:
         test = [by_hash[row["sha256"]] for row in csv.DictReader(fh) if row["split"] == "test"]
     assert artifact.predict_proba(test).argmax(1).tolist() == centroid["predictions"]["test"]
+    # on a backbone with no saved format the model is kept, and says why it cannot be loaded or exported
+    chargram = by["nearest_centroid:chargram:32"]
+    assert chargram["artifact"]["not_exportable"].startswith("Backbone 'chargram:32' (CharGram) has no export format")
+    with pytest.raises(ArtifactError, match="cannot be loaded: Backbone 'chargram:32'"):
+        Fitted.load(tmp_path / "run" / chargram["artifact"]["path"])
+    with pytest.raises(ArtifactError, match="cannot be exported: Backbone 'chargram:32'"):
+        export(tmp_path / "run", rung=chargram["name"], out=tmp_path / "refused")
