@@ -168,7 +168,8 @@ def test_fitted_model_saves_and_loads_bit_for_bit(name, backbone, request, tmp_p
         pytest.skip(f"{name} uses no backbone: the 'image' case covers it")
     source, fixture, modality = SAVE_BACKBONES[backbone]
     task = request.getfixturevalue(f"tiny_{modality}_task")
-    spec = replace(_spec(name), cache_dir=str(tmp_path / "cache"))
+    # batches of 2: the loaded model must batch (and so pad) the test items as the run did
+    spec = replace(_spec(name), cache_dir=str(tmp_path / "cache"), extract_batch_size=2)
     resolved = resolve(source.format(request.getfixturevalue(fixture)), max_length=16, image_size=32) \
         if rung.needs_backbone else None
     reason = rung().applies_to(resolved, spec) if resolved is not None else None

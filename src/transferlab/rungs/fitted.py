@@ -124,8 +124,19 @@ class Saved:
         return int(n)
 
     @property
+    def preprocessing(self) -> dict:
+        """preprocessing.json: how the backbone prepared inputs, and in batches of what size."""
+        from ..backbones.saving import PREPROCESSING
+
+        if "preprocessing" not in self.info:  # an artifact's config.json does not repeat it
+            self.info["preprocessing"] = self.json(PREPROCESSING, "the preprocessing settings")
+        return self.info["preprocessing"]
+
+    @property
     def batch_size(self) -> int:
-        return int((self.info.get("preprocessing") or {}).get("batch_size") or self.head.get("batch_size") or 32)
+        """Items per forward pass, as the run batched them (the same batches give the same numbers)."""
+        size = self.preprocessing.get("batch_size") if self.info.get("backbone") else self.head.get("batch_size")
+        return int(size or 32)
 
     def json(self, name: str, what: str) -> Any:
         return read_json(self.folder / name, what)
@@ -134,12 +145,12 @@ class Saved:
         """The backbone the model was fitted with: its class rebuilt from the saved description,
         preprocessing as saved, and no encoder weights yet (see ``encoder_state``)."""
         if self._backbone is None:
-            from ..backbones.saving import PREPROCESSING, rebuild
+            from ..backbones.saving import rebuild
 
             desc = self.info.get("backbone")
             if not desc:
                 raise ArtifactError(f"{self.describing} describes no backbone, but a {self.head['kind']!r} model needs one.")
-            self._backbone = rebuild(desc, self.json(PREPROCESSING, "the preprocessing settings"), self.folder)
+            self._backbone = rebuild(desc, self.preprocessing, self.folder)
         return self._backbone
 
     def encoder_state(self) -> dict:
