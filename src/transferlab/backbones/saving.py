@@ -24,8 +24,9 @@ PREPROCESSING = "preprocessing.json"
 def unsupported(backbone: Backbone) -> str | None:
     """Why a model holding ``backbone`` cannot be saved in a loadable form, or None."""
     if backbone.library is None or backbone.library not in SAVED_FORMATS:
-        return (f"Backbone '{backbone.name}' ({type(backbone).__name__}) has no export format yet; export supports "
-                f"{', '.join(_supported())} backbones.")
+        return (f"Backbone '{backbone.name}' ({type(backbone).__name__}) has no export format yet, so a model on it "
+                f"is kept in the run but cannot be loaded again or exported (backbone formats: "
+                f"{', '.join(_supported())}).")
     return None
 
 
