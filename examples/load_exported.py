@@ -1,6 +1,6 @@
 """Load a model written by ``transferlab export`` without transferlab, and predict.
 
-Needs only torch, safetensors and numpy, plus transformers (text backbones), torchvision or
+Needs only torch, safetensors and numpy, plus transformers (text and CLIP backbones), torchvision or
 timm (image backbones), Pillow (images). The artifact folder says everything: config.json (labels, head,
 backbone architecture), preprocessing.json (tokenizer / image size, mean, std) and
 model.safetensors (weights). See docs/EXPORT.md for the format.
@@ -66,6 +66,12 @@ class Exported:
 
             model = EfficientNet.from_name(desc["arch"], image_size=desc["image_size"])
             model._fc, prefix = torch.nn.Identity(), "encoder.model."
+        elif desc["library"] == "clip":  # CLIP's vision tower and its projection to the shared space
+            import transformers
+
+            clip = transformers.CLIPModel(transformers.CLIPConfig.from_pretrained(self.folder / "backbone"))
+            model = torch.nn.ModuleDict({"vision_model": clip.vision_model, "projection": clip.visual_projection})
+            prefix = "encoder."
         else:
             raise SystemExit(f"unknown backbone library {desc['library']!r}")
         model.load_state_dict({k[len(prefix):]: v for k, v in self.w.items() if k.startswith(prefix)})
@@ -95,6 +101,10 @@ class Exported:
         x = torch.stack([tf(Image.open(path).convert("RGB")) for path in batch])
         if library == "efficientnet_lite_pytorch":
             return self.encoder.extract_features(x).mean(dim=(2, 3))
+        if library == "clip":
+            desc = self.config["backbone"]
+            out = self.encoder["vision_model"](pixel_values=x, interpolate_pos_encoding=desc["interpolate_pos_encoding"])
+            return self.encoder["projection"](out.pooler_output)
         out = self.encoder(x)
         return out.flatten(1) if out.dim() > 2 else out
 
@@ -124,6 +134,10 @@ class Exported:
             return softmax(self._batched(items, head))
         if kind == "small":  # scratch_small: a small model with its own input preparation, no backbone
             return softmax(self._small(items))
+        if kind == "zero_shot":  # softmax(temperature * cosine similarity of the features and the label prompts)
+            f = self._batched(items, lambda f: f).astype(np.float64)
+            f /= np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
+            return softmax(self.w["temperature"].item() * (f @ self.w["label_embeddings"].double().numpy().T))
         if kind != "logreg":
             raise SystemExit(f"unknown head kind {kind!r}")
         features = self.head["features"]

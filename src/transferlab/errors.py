@@ -24,6 +24,10 @@ class BackboneError(TransferlabError):
     """A backbone name cannot be resolved or its weights cannot be loaded."""
 
 
+class ArtifactError(TransferlabError):
+    """A fitted model cannot be saved in a loadable form, exported, or loaded from its folder."""
+
+
 class MissingDependencyError(TransferlabError, ImportError):
     """An optional dependency is not installed; the message names the pip extra."""
 

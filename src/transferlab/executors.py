@@ -26,8 +26,8 @@ from .stages import RungJob, RungStage, assemble_rung, seed_draws
 
 
 def _strip(result):
-    """A rung's output without the closures over its fitted model (they stay in the task)."""
-    result.predict_proba = result.refit_predict = result.save = None
+    """A rung's output without its fitted model and the closure over it (they stay in the task)."""
+    result.model = result.refit_predict = None
     return result
 
 

@@ -18,10 +18,10 @@ from transferlab.auditing.base import SEVERITIES
 from transferlab.backbones import Backbone, list_backbones, resolve
 from transferlab.config import RunSpec
 from transferlab.data import from_arrays, make_task
-from transferlab.errors import MissingDependencyError
+from transferlab.errors import ArtifactError, MissingDependencyError
 from transferlab.evaluation import evaluate
 from transferlab.progress import Progress
-from transferlab.rungs import ROLES, RUNGS, SEEDINGS, Context, Rung, strategies
+from transferlab.rungs import FITTED, ROLES, RUNGS, SEEDINGS, Context, Fitted, Rung, strategies
 from transferlab.stages import CachedFeatures
 from transferlab.verdicts import RULES, VerdictContext, decidable, rules  # noqa: F401  (registration)
 
@@ -148,6 +148,60 @@ def test_rung_runs_on_tiny_data_and_never_sees_test_labels(name, modality, reque
     if out.refit_predict is not None:
         half = np.arange(0, len(task.indices("train")), 2)  # every other training row: both classes
         assert np.array_equal(blind.refit_predict(half), out.refit_predict(half))
+
+
+# a tiny random model of each kind of backbone a fitted model may hold: (name to resolve, modality);
+# "image" also runs the rungs without a backbone, the others only those with one
+SAVE_BACKBONES = {"text": (lambda f, tmp: f"hf:{f('tiny_bert')}", "text"),
+                  "image": (lambda f, tmp: f"torchvision:mobilenet_v3_small@{f('tiny_torchvision_weights')}", "image"),
+                  "clip": (lambda f, tmp: f"clip:{f('tiny_clip')}", "image"),
+                  "timm": (lambda f, tmp: _tiny_timm(tmp), "image")}
+
+
+@pytest.mark.parametrize("backbone", list(SAVE_BACKBONES))
+@pytest.mark.parametrize("name", RUNGS.list_())
+def test_fitted_model_saves_and_loads_bit_for_bit(name, backbone, request, tmp_path):
+    """Every rung returns its fitted model, whose probabilities are the run's own; saved and loaded
+    again, it predicts the test items with exactly those probabilities. A model that cannot be
+    saved in a loadable form says why, and loading it refuses with that reason."""
+    torch.set_num_threads(1)
+    rung = RUNGS.get(name)
+    if backbone not in ("text", "image") and not rung.needs_backbone:
+        pytest.skip(f"{name} uses no backbone: the 'image' case covers it")
+    source, modality = SAVE_BACKBONES[backbone]
+    task = request.getfixturevalue(f"tiny_{modality}_task")
+    # batches of 2: the loaded model must batch (and so pad) the test items as the run did
+    spec = replace(_spec(name), cache_dir=str(tmp_path / "cache"), extract_batch_size=2)
+    resolved = resolve(source(request.getfixturevalue, tmp_path), max_length=16, image_size=32) \
+        if rung.needs_backbone else None
+    reason = rung().applies_to(resolved, spec) if resolved is not None else None
+    if reason:
+        pytest.skip(f"{name} does not apply to a tiny {backbone} backbone: {reason}")
+    out = _fit(rung, task, spec, resolved)
+    test_items = task.part("test")[0]
+    assert isinstance(out.model, Fitted) and out.model.n_classes == len(task.classes)
+    assert type(out.model).kind in FITTED
+    assert np.array_equal(out.model.predict_proba(test_items), out.test_proba), "the model is the one the run scored"
+    folder = tmp_path / "model"
+    folder.mkdir()
+    meta = out.save(folder)
+    assert (folder / "model.safetensors").is_file() and not [f for f in folder.rglob("*") if f.suffix in (".pkl", ".pt")]
+    why = out.model.not_exportable
+    if why is not None:
+        assert isinstance(why, str) and why.strip() and meta["not_exportable"] == why
+        with pytest.raises(ArtifactError, match="cannot be loaded: "):
+            Fitted.load(folder)
+        return
+    loaded = Fitted.load(folder)
+    assert type(loaded).kind == type(out.model).kind and loaded is not out.model
+    proba = loaded.predict_proba(test_items)
+    assert proba.dtype == np.float64 and proba.shape == out.test_proba.shape
+    assert np.array_equal(proba, out.test_proba), f"max difference {np.abs(proba - out.test_proba).max()}"
+    if hasattr(out.model, "features"):  # the features too: saturated probabilities could hide a difference
+        dense = [f.toarray() if hasattr(f, "toarray") else np.asarray(f)
+                 for f in (out.model.features(test_items), loaded.features(test_items))]
+        assert np.array_equal(*dense)
+    assert loaded.predict_proba([]).shape == (0, len(task.classes))
 
 
 # --- backbone sources -----------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ def text_run(tiny_bert, tmp_path_factory):
     texts, labels = synthetic_reviews(20)
     pd.DataFrame({"review": texts, "stars": labels}).to_csv(root / "reviews.csv", index=False)
     r = transferlab.run(root / "reviews.csv", text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs="majority,classical,frozen,finetune,scratch_small", out=str(root / "run"), max_length=16,
-                        cache_dir=str(root / "cache"), **FAST)
+                        rungs="majority,classical,zero_shot,frozen,finetune,scratch_small", out=str(root / "run"), max_length=16,
+                        cache_dir=str(root / "cache"), extract_batch_size=4, **FAST)
     return r, root
 
 
@@ -65,7 +65,7 @@ def held_out_items(results) -> list:
     return [df["review"][int(r["origin"].rsplit(" ", 1)[1]) - 2] for r in rows]
 
 
-@pytest.mark.parametrize("rung", ["majority", "classical", "frozen", "finetune", "scratch_small"])
+@pytest.mark.parametrize("rung", ["majority", "classical", "zero_shot", "frozen", "finetune", "scratch_small"])
 def test_text_export_reproduces_the_runs_test_predictions(text_run, rung, tmp_path):
     results, _ = text_run
     record = next(r for r in results["rungs"] if r["strategy"] == rung)
@@ -79,7 +79,7 @@ def test_text_export_reproduces_the_runs_test_predictions(text_run, rung, tmp_pa
     assert proba.shape == (len(items), 2) and np.allclose(proba.sum(1), 1)
     assert proba.argmax(1).tolist() == record["predictions"]["test"]
     assert predictor.predict(items[:3]) == [config["labels"][i] for i in record["predictions"]["test"][:3]]
-    if rung in ("frozen", "finetune"):
+    if rung in ("zero_shot", "frozen", "finetune"):
         assert (out / "tokenizer").is_dir() and (out / "backbone" / "config.json").is_file()
         prep = json.loads((out / "preprocessing.json").read_text())
         assert prep["max_length"] == 16 and prep["pooling"] == "cls"
@@ -99,6 +99,26 @@ def test_image_export_reproduces_the_runs_test_predictions(image_run, rung, tmp_
         arch = json.loads((out / "config.json").read_text())["head"]["architecture"]
         prep = json.loads((out / "small_preprocessing.json").read_text())
         assert arch["model"] == "SmallCNN" and arch["in_channels"] == 3 and prep["side"] == 32
+
+
+@pytest.mark.parametrize("strategy", ["zero_shot", "frozen"])
+def test_export_adds_the_pretrained_encoder_and_predicts_like_the_saved_model(text_run, strategy, tmp_path):
+    """A frozen encoder is saved in the run as a reference to its source; the artifact holds its weights,
+    and the model loaded from either predicts the same, bit for bit."""
+    from safetensors.torch import load_file
+
+    from transferlab.rungs import Fitted
+
+    results, _ = text_run
+    record = next(r for r in results["rungs"] if r["strategy"] == strategy)
+    saved = results.path / record["artifact"]["path"]
+    out = export(results.path, record["name"], tmp_path / "art")
+    assert not [k for k in load_file(str(saved / "model.safetensors")) if k.startswith("encoder.")]
+    assert [k for k in load_file(str(out / "model.safetensors")) if k.startswith("encoder.")]
+    items = held_out_items(results)
+    exported = Fitted.load(out)
+    assert exported.batch_size == 4  # the run's batches: texts padded alike give the same numbers
+    assert np.array_equal(exported.predict_proba(items), Fitted.load(saved).predict_proba(items))
 
 
 def test_saved_models_hold_no_pickles_and_frozen_keeps_only_its_head(text_run):
@@ -139,8 +159,8 @@ def test_example_runs_without_transferlab_and_reproduces_the_run(text_run, tmp_p
     assert np.allclose([r["proba"] for r in rows], predicted["proba"], atol=1e-6)
 
 
-@pytest.mark.parametrize("which", ["text classical", "text frozen", "image frozen", "image full", "text scratch_small",
-                                   "image scratch_small"])
+@pytest.mark.parametrize("which", ["text classical", "text zero_shot", "text frozen", "image frozen", "image full",
+                                   "text scratch_small", "image scratch_small"])
 def test_example_matches_transferlab_on_every_head(which, text_run, image_run, tmp_path):
     modality, strategy = which.split()
     results, _ = text_run if modality == "text" else image_run

@@ -18,9 +18,11 @@ from transferlab.backbones import SOURCES, Backbone, resolve
 from transferlab.config import RunSpec
 from transferlab.data import from_arrays
 from transferlab.data.splits import content_hash
-from transferlab.errors import BackboneError, ConfigError
-from transferlab.export import export, load_artifact, write_saved
-from transferlab.rungs import RUNGS, Context, Rung, RungOutput, strategies
+from transferlab.errors import ArtifactError, BackboneError, ConfigError
+from transferlab.export import export, load_artifact
+from transferlab.rungs import RUNGS, Context, Fitted, Rung, RungOutput, strategies
+from transferlab.rungs.fitted import BackboneFeatures
+from transferlab.rungs.linear import LogregFitted
 from transferlab.verdicts import RULES, VerdictContext, verdict
 from transferlab.verdicts.recommendation import cost_order
 
@@ -80,24 +82,20 @@ class NearestCentroid(Rung):
     simplicity = 25  # between zero_shot (20) and frozen (30) when costs tie
 
     def run(self, ctx: Context) -> RungOutput:
-        X_train, X_val, X_test = (_unit(np.asarray(ctx.features(s))) for s in ("train", "val", "test"))
-        y_train = ctx.train()[1]
+        X_train, X_val, X_test = (np.asarray(ctx.features(s)) for s in ("train", "val", "test"))
+        y_train, k = ctx.train()[1], len(ctx.task.classes)
         start = time.perf_counter()
-        centroids = _unit(np.stack([X_train[y_train == c].mean(0) for c in range(len(ctx.task.classes))]))
+        centroids = _unit(np.stack([_unit(X_train)[y_train == c].mean(0) for c in range(k)]))
+        # the fitted model: a linear head on the backbone's features (argmax of x @ centroids.T), so the
+        # packaged logistic-regression model predicts, saves, loads and exports it
+        model = LogregFitted(self.strategy, BackboneFeatures.for_run(ctx.backbone, ctx.spec),
+                             {"logreg.coef": centroids, "logreg.intercept": np.zeros(k), "logreg.classes": np.arange(k)}, k)
         fit = time.perf_counter() - start
         start = time.perf_counter()
-        test_pred = (X_test @ centroids.T).argmax(1)
+        proba = model.proba_of(X_test)
         predict = time.perf_counter() - start
-
-        def save(folder):  # a linear head on the backbone's features: the argmax of x @ centroids.T
-            k = len(centroids)
-            return write_saved(folder, strategy=self.strategy, backbone=ctx.backbone, head={"kind": "logreg",
-                               "features": "backbone"}, batch_size=ctx.spec.extract_batch_size,
-                               tensors={"logreg.coef": centroids, "logreg.intercept": np.zeros(k),
-                                        "logreg.classes": np.arange(k)})
-
-        return RungOutput((X_val @ centroids.T).argmax(1), test_pred, fit, predict,
-                          trainable_params=0, total_params=ctx.backbone.num_params(), save=save,
+        return RungOutput(model.proba_of(X_val).argmax(1), proba.argmax(1), fit, predict, test_proba=proba, model=model,
+                          trainable_params=0, total_params=ctx.backbone.num_params(),
                           notes=["No training: the nearest class mean on the frozen features."])
 
 
@@ -247,3 +245,10 @@ def test_a_run_uses_every_extension(extended, spread_bert, tmp_path):
     with open(tmp_path / "run" / "split_manifest.csv") as fh:
         test = [by_hash[row["sha256"]] for row in csv.DictReader(fh) if row["split"] == "test"]
     assert artifact.predict_proba(test).argmax(1).tolist() == centroid["predictions"]["test"]
+    # on a backbone with no saved format the model is kept, and says why it cannot be loaded or exported
+    chargram = by["nearest_centroid:chargram:32"]
+    assert chargram["artifact"]["not_exportable"].startswith("Backbone 'chargram:32' (CharGram) has no export format")
+    with pytest.raises(ArtifactError, match="cannot be loaded: Backbone 'chargram:32'"):
+        Fitted.load(tmp_path / "run" / chargram["artifact"]["path"])
+    with pytest.raises(ArtifactError, match="cannot be exported: Backbone 'chargram:32'"):
+        export(tmp_path / "run", rung=chargram["name"], out=tmp_path / "refused")

@@ -1,12 +1,14 @@
 """How the classical and frozen rungs choose C: cross-validation on train, validation untouched."""
 
 import numpy as np
+import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from transferlab.rungs import linear
 from transferlab.rungs.linear import C_GRID, fit_logreg
 
 
@@ -57,8 +59,6 @@ def test_a_single_c_is_fitted_without_a_search():
 
 
 def test_a_large_training_set_scores_c_on_one_holdout_split(monkeypatch):
-    from transferlab.rungs import linear
-
     monkeypatch.setattr(linear, "HOLDOUT_ABOVE", 100)
     X, y = _data()
     X = X.astype(np.float32)
@@ -70,3 +70,19 @@ def test_a_large_training_set_scores_c_on_one_holdout_split(monkeypatch):
     assert (model.predict(X) == plain.predict(X)).mean() > 0.98  # refitted on all of train at that C
     tensors = linear.logreg_tensors(model)
     assert tensors["logreg.coef"].shape == (3, 40) and "scaler.mean" in tensors
+
+
+@pytest.mark.parametrize("seen", [(0, 2), (0, 1, 3)])
+def test_the_saved_arrays_give_sklearns_probabilities(seen):
+    """A fitted logistic regression predicts from its arrays (logreg_proba), during the run and after
+    loading: the same probabilities as scikit-learn's pipeline, binary or not, 0 for classes unseen."""
+    from transferlab.rungs.linear import logreg_proba
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.array(seen), 30)
+    X = (rng.normal(size=(len(y), 6)) + y[:, None]).astype(np.float32)
+    for scale in (True, False):
+        model, _, _ = linear.fit_logreg(X, y, X[:5], y[:5], metric="accuracy", seed=0, scale=scale)
+        proba = logreg_proba(linear.logreg_tensors(model), X, 4)
+        np.testing.assert_allclose(proba[:, model.classes_], model.predict_proba(X), rtol=1e-6, atol=1e-9)
+        assert (proba[:, [c for c in range(4) if c not in seen]] == 0).all()

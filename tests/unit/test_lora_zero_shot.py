@@ -17,6 +17,8 @@ from transferlab.rungs import RUNGS, Context
 from transferlab.rungs.lora import find_targets
 from transferlab.rungs.zero_shot import read_label_descriptions
 
+EXAMPLE = Path(__file__).parents[2] / "examples" / "load_exported.py"
+
 
 @pytest.fixture(scope="module")
 def tiny_mobilenet(tmp_path_factory) -> Path:
@@ -228,6 +230,22 @@ def test_clip_runs_frozen_zero_shot_and_lora(tiny_clip, image_folder, tmp_path):
     assert by["zero_shot"]["cost"]["trainable_params"] == 0
     assert by["lora"]["cost"]["adapter_bytes"] > 0 and "LoRA rank 8" in by["lora"]["notes"][0]
     assert (r.path / by["lora"]["artifact"]["path"] / "adapter" / "adapter_config.json").is_file()
+    # every CLIP rung exports; transferlab and the standalone example predict what the run recorded
+    import csv
+    import importlib.util
+
+    from transferlab.export import export, load_artifact
+
+    with open(r.path / "split_manifest.csv") as fh:
+        test = [row["origin"] for row in csv.DictReader(fh) if row["split"] == "test"]
+    example = importlib.util.spec_from_file_location("load_exported", EXAMPLE)
+    module = importlib.util.module_from_spec(example)
+    example.loader.exec_module(module)
+    for strategy in ("frozen", "zero_shot", "lora"):
+        art = export(r.path, by[strategy]["name"], tmp_path / f"art-{strategy}")
+        proba = load_artifact(art).predict_proba(test)
+        assert proba.argmax(1).tolist() == by[strategy]["predictions"]["test"]
+        np.testing.assert_allclose(module.Exported(art).predict_proba(test), proba, atol=1e-6)
 
 
 def test_runner_notes_rungs_that_do_not_apply(tiny_mobilenet, make_image_folder, tmp_path):

@@ -9,6 +9,7 @@ unfreezing and layer-wise learning rates, its parameter count and its provenance
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -21,6 +22,9 @@ from ..registry import Registry
 # by their short name in PACKAGED.
 SOURCES: Registry[Callable[..., "Backbone"]] = Registry("backbone source")
 PACKAGED: Registry[Callable[..., "Backbone"]] = Registry("packaged backbone")
+# Backbone classes a saved model can rebuild, by the ``library`` their description names
+# (backbones/saving.py): the architecture with random weights, and the same preprocessing.
+SAVED_FORMATS: Registry[type["Backbone"]] = Registry("saved backbone format")
 
 UNKNOWN = "unknown"
 
@@ -93,6 +97,33 @@ class Backbone:
     def describe(self) -> dict[str, Any]:
         return {"backbone": self.name, "modality": self.modality, "params": self.num_params(),
                 "feature_dim": self.feature_dim, **self.provenance}
+
+    # --- saved with a fitted model (backbones/saving.py) -----------------------------------
+    library: str | None = None  # the SAVED_FORMATS key that rebuilds this class; None: no saved format yet
+
+    def architecture(self) -> dict[str, Any]:
+        """What rebuilds the encoder's architecture offline: ``resolve`` (the original source) and
+        the library's own keys. Classes with a ``library`` implement it."""
+        raise NotImplementedError
+
+    def saved_preprocessing(self) -> dict[str, Any]:
+        """Every setting that turns a raw item into the encoder's input (preprocessing.json)."""
+        raise NotImplementedError
+
+    def write_files(self, folder: Path) -> None:
+        """Files beside the weights that ``rebuild`` reads (a tokenizer, a model config)."""
+
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "Backbone":
+        """This class from a saved description alone: same architecture and preprocessing, no weights read."""
+        raise NotImplementedError
+
+    def load_encoder_state(self, state: dict[str, torch.Tensor]) -> nn.Module:
+        """Make ``encoder()`` this architecture holding ``state`` (a saved model's weights)."""
+        encoder = self._build(pretrained=False)
+        encoder.load_state_dict(state)
+        self._pretrained = encoder.eval()
+        return self._pretrained
 
 
 def groups_from_blocks(model: nn.Module, blocks: nn.Module) -> list[list[nn.Parameter]]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import BackboneError, require
-from .base import SOURCES, Backbone, groups_from_blocks
+from .base import SAVED_FORMATS, SOURCES, Backbone, groups_from_blocks
 from .hf import card_provenance, hub_weights_id
 from .images import ImageBackbone
 
@@ -41,6 +41,8 @@ class CLIPImageEncoder(nn.Module):
 
 
 class CLIPBackbone(ImageBackbone):
+    library = "clip"
+
     def __init__(self, repo_or_path: str, *, image_size: int = 224, revision: str | None = None,
                  provenance: dict[str, str] | None = None, **options: Any):
         transformers = require("transformers", "image")
@@ -93,6 +95,9 @@ class CLIPBackbone(ImageBackbone):
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """(N, D) text embeddings in the space of the image features (CLIPModel.get_text_features)."""
         self.encoder()
+        if self._text is None:
+            raise BackboneError(f"'{self.name}' was rebuilt from a saved model, which keeps CLIP's vision tower only; "
+                                "resolve the original CLIP model to embed texts.")
         text_model, projection = self._text
         limit = int(self.config.text_config.max_position_embeddings)
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
@@ -105,6 +110,31 @@ class CLIPBackbone(ImageBackbone):
 
     def weights_id(self) -> str:
         return hub_weights_id(self.folder, self.repo, self.revision)
+
+    # --- saved with a fitted model: the model config; the vision tower's weights come with the model ---
+    def architecture(self) -> dict[str, Any]:
+        return {"resolve": self._resolve_recipe(), "library": "clip", "model_type": "clip",
+                "config": "backbone/config.json",
+                "interpolate_pos_encoding": self.image_size != int(self.config.vision_config.image_size)}
+
+    def write_files(self, folder: Path) -> None:
+        self.config.save_pretrained(folder / "backbone")
+
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "CLIPBackbone":
+        """The vision tower from the saved config; no text tower (a saved model's prompts are embedded)."""
+        import transformers
+
+        config_dir = folder / Path(desc["config"]).parent
+        self = cls.__new__(cls)
+        self.folder, self.repo, self.revision, self.tokenizer, self._text = config_dir, str(config_dir), None, None, None
+        self.config = transformers.CLIPConfig.from_pretrained(str(config_dir))
+        ImageBackbone.__init__(self, desc["name"], image_size=prep["image_size"], mean=prep["mean"], std=prep["std"],
+                               provenance={"source": f"saved model: {folder}"})
+        return self
+
+
+SAVED_FORMATS.register("clip")(CLIPBackbone)
 
 
 @SOURCES.register("clip")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import BackboneError, require
-from .base import SOURCES, UNKNOWN, Backbone, groups_from_blocks, largest_block_list
+from .base import SAVED_FORMATS, SOURCES, UNKNOWN, Backbone, groups_from_blocks, largest_block_list
 
 
 class PooledTextEncoder(nn.Module):
@@ -122,6 +122,7 @@ def _refuse_remote_code(folder: Path | None, name: str, trust_remote_code: bool)
 
 class HFTextBackbone(Backbone):
     modality = "text"
+    library = "transformers"
 
     def __init__(self, repo_or_path: str, *, name: str | None = None, max_length: int = 256,
                  revision: str | None = None, trust_remote_code: bool = False,
@@ -208,6 +209,41 @@ class HFTextBackbone(Backbone):
     def sort_key(self, item: str) -> int:
         """Batches of similar length pad less: extraction orders items by length."""
         return len(item)
+
+    # --- saved with a fitted model ---
+    def architecture(self) -> dict[str, Any]:
+        return {"resolve": {"name": self.name, "options": {"max_length": self.max_length,
+                                                           "trust_remote_code": self.trust_remote_code}},
+                "library": "transformers", "model_type": self.config.model_type,
+                "architectures": self.config.architectures, "config": "backbone/config.json"}
+
+    def saved_preprocessing(self) -> dict[str, Any]:
+        return {"modality": "text", "tokenizer": "tokenizer", "max_length": self.max_length, "padding": "longest",
+                "truncation": True, "pooling": self.pooling, "normalize": self.normalize,
+                "sort_by": "character length"}
+
+    def write_files(self, folder: Path) -> None:
+        self.tokenizer.save_pretrained(folder / "tokenizer")
+        self.config.save_pretrained(folder / "backbone")
+
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "HFTextBackbone":
+        """The tokenizer and model config saved beside the weights; pooling and length as saved."""
+        import transformers
+
+        config_dir, tokenizer_dir = folder / Path(desc["config"]).parent, folder / prep["tokenizer"]
+        for saved in (config_dir, tokenizer_dir):
+            _refuse_remote_code(saved, str(saved), False)
+        self = cls.__new__(cls)
+        Backbone.__init__(self, desc["name"], provenance={"source": f"saved model: {folder}"})
+        self.folder, self.repo, self.revision, self.trust_remote_code = config_dir, str(config_dir), None, False
+        self.max_length, self.pooling, self.normalize = int(prep["max_length"]), prep["pooling"], bool(prep["normalize"])
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
+        self.config = transformers.AutoConfig.from_pretrained(str(config_dir))
+        return self
+
+
+SAVED_FORMATS.register("transformers")(HFTextBackbone)
 
 
 @SOURCES.register("hf")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import BackboneError, DataError, require
-from .base import SOURCES, Backbone, groups_from_blocks, largest_block_list
+from .base import SAVED_FORMATS, SOURCES, Backbone, groups_from_blocks, largest_block_list
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -99,6 +99,10 @@ class ImageBackbone(Backbone):
     def __init__(self, name: str, *, image_size: int = 224, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, **kwargs: Any):
         super().__init__(name, **kwargs)
+        self.configure(image_size, mean, std)
+
+    def configure(self, image_size: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        """Set the input size and normalisation, and the transforms built from them."""
         self.image_size = int(image_size)
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         from torchvision.transforms import v2 as T
@@ -116,6 +120,14 @@ class ImageBackbone(Backbone):
 
     def preprocessing_id(self) -> str:
         return f"size={self.image_size}|mean={self.mean}|std={self.std}"
+
+    def saved_preprocessing(self) -> dict[str, Any]:
+        return {"modality": "image", "convert": "RGB", "image_size": self.image_size,
+                "resize": "bilinear, antialiased, to image_size x image_size (aspect ratio not kept), no crop",
+                "scale": "pixel / 255", "mean": list(self.mean), "std": list(self.std)}
+
+    def _resolve_recipe(self) -> dict[str, Any]:
+        return {"name": self.name, "options": {"image_size": self.image_size}}
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         blocks = largest_block_list(encoder)
@@ -158,6 +170,8 @@ def _split_weights(rest: str) -> tuple[str, str | None]:
 
 
 class TimmBackbone(ImageBackbone):
+    library = "timm"
+
     def __init__(self, rest: str, **kwargs: Any):
         self.timm = require("timm", "image")
         self.arch, self.weights_file = _split_weights(rest)
@@ -204,6 +218,16 @@ class TimmBackbone(ImageBackbone):
             self._source_head = checked_head(head, self.feature_dim)
         return encoder
 
+    def architecture(self) -> dict[str, Any]:
+        return {"resolve": self._resolve_recipe(), "library": "timm", "arch": self.arch}
+
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "TimmBackbone":
+        backbone = cls(desc["arch"])
+        backbone.name = desc["name"]
+        backbone.configure(prep["image_size"], prep["mean"], prep["std"])
+        return backbone
+
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         from timm.models import group_parameters
 
@@ -219,6 +243,8 @@ _TORCHVISION_HEADS = ("classifier", "fc", "head", "heads")
 
 
 class TorchvisionBackbone(ImageBackbone):
+    library = "torchvision"
+
     def __init__(self, rest: str, *, provenance: dict[str, str] | None = None, **kwargs: Any):
         import torchvision
 
@@ -261,6 +287,19 @@ class TorchvisionBackbone(ImageBackbone):
             self._source_head = checked_head(head, self.feature_dim)
         return encoder
 
+    def architecture(self) -> dict[str, Any]:
+        model = self.encoder().model
+        removed = next((a for a in _TORCHVISION_HEADS if isinstance(getattr(model, a, None), nn.Identity)), None)
+        return {"resolve": self._resolve_recipe(), "library": "torchvision", "arch": self.arch, "head_removed": removed}
+
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "TorchvisionBackbone":
+        """``_build`` drops the same classifier attribute the run's did (``head_removed``)."""
+        backbone = cls(desc["arch"])
+        backbone.name = desc["name"]
+        backbone.configure(prep["image_size"], prep["mean"], prep["std"])
+        return backbone
+
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         model = encoder.model
         features = getattr(model, "features", None)  # mobilenet, efficientnet, vgg, convnext...
@@ -268,6 +307,10 @@ class TorchvisionBackbone(ImageBackbone):
             return groups_from_blocks(encoder, features)
         stages = [c for c in model.children() if any(True for _ in c.parameters())]
         return [list(c.parameters()) for c in stages]  # resnet-style: stem, layer1..4
+
+
+SAVED_FORMATS.register("timm")(TimmBackbone)
+SAVED_FORMATS.register("torchvision")(TorchvisionBackbone)
 
 
 @SOURCES.register("timm")

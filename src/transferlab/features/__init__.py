@@ -119,23 +119,16 @@ def extract(
     dev = device()
     if dev.type != "cpu":  # embed on the GPU; the encoder goes back to the CPU afterwards
         encoder.to(dev)
-    # Similar lengths in a batch pad less (text); the output keeps the input order.
-    sort_key = getattr(backbone, "sort_key", None)
-    order = sorted(range(len(items)), key=lambda i: sort_key(items[i])) if sort_key else list(range(len(items)))
     tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npy")
     out = None
     start = time.perf_counter()
     try:
-        with torch.inference_mode():
-            for lo in range(0, len(order), batch_size):
-                idx = order[lo:lo + batch_size]
-                batch = to_device(backbone.preprocess([items[i] for i in idx]), dev)
-                feats = encoder(**batch).float().cpu().numpy()  # (B, D)
-                if out is None:
-                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(items), feats.shape[1]))
-                out[idx] = feats
-                if progress:
-                    progress(len(idx))
+        for idx, feats in embed_batches(backbone, items, batch_size, dev):
+            if out is None:
+                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(items), feats.shape[1]))
+            out[idx] = feats
+            if progress:
+                progress(len(idx))
         seconds = time.perf_counter() - start
         out.flush()
         del out
@@ -151,3 +144,29 @@ def extract(
             if leftover.exists():
                 leftover.unlink()
     return Extraction(np.load(path, mmap_mode="r"), path, False, seconds)
+
+
+def embed_batches(backbone: Backbone, items: list, batch_size: int, dev: torch.device | None = None):
+    """(rows, (B, D) float32 features) for each batch of ``items``, embedded by the backbone's
+    encoder. Texts go in order of length (similar lengths pad less); ``rows`` place each batch's
+    features back in input order. A fitted model embeds new items here too, in the same batches
+    as the run's extraction, so it reproduces the run's features bit for bit."""
+    encoder = backbone.encoder()
+    sort_key = getattr(backbone, "sort_key", None)
+    order = sorted(range(len(items)), key=lambda i: sort_key(items[i])) if sort_key else list(range(len(items)))
+    for lo in range(0, len(order), batch_size):
+        idx = order[lo:lo + batch_size]
+        batch = backbone.preprocess([items[i] for i in idx])
+        with torch.inference_mode():
+            feats = encoder(**(to_device(batch, dev) if dev is not None else batch)).float().cpu().numpy()
+        yield idx, feats
+
+
+def embed(backbone: Backbone, items: list, batch_size: int = 32) -> np.ndarray:
+    """(N, D) float32 features of ``items``, on the CPU and not cached."""
+    out = None
+    for idx, feats in embed_batches(backbone, items, batch_size):
+        if out is None:
+            out = np.empty((len(items), feats.shape[1]), dtype=np.float32)
+        out[idx] = feats
+    return out if out is not None else np.zeros((0, backbone.feature_dim or 0), dtype=np.float32)

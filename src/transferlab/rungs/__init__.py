@@ -7,6 +7,7 @@ outside the package takes part like the packaged ones.
 
 from . import classical, frozen, lora, majority, small, trainable, zero_shot  # noqa: F401  (registration)
 from .base import ROLES, RUNGS, SEEDINGS, Context, Rung, RungOutput
+from .fitted import FITTED, Fitted
 
 
 def strategies(**declared) -> list[str]:
@@ -20,4 +21,4 @@ def strategies(**declared) -> list[str]:
     return sorted(chosen, key=lambda n: (RUNGS.get(n).simplicity, n))
 
 
-__all__ = ["ROLES", "RUNGS", "SEEDINGS", "Context", "Rung", "RungOutput", "strategies"]
+__all__ = ["FITTED", "ROLES", "RUNGS", "SEEDINGS", "Context", "Fitted", "Rung", "RungOutput", "strategies"]

@@ -1,7 +1,9 @@
 """The interface every rung implements, and what the runner hands it.
 
 A rung fits on the training split, chooses anything it chooses (regularisation, epochs) on the
-validation split, and returns predictions for validation and test. It never sees test labels:
+validation split, and returns predictions for validation and test with the fitted model that
+made them (``RungOutput.model``, a :class:`~transferlab.rungs.fitted.Fitted`: it predicts new
+items, saves and loads itself). It never sees test labels:
 ``Context.task`` is a copy of the task whose test labels are hidden (-1), so ``ctx.test_items()``
 gives the test *items* only, and the runner, which keeps the labels, scores the predictions.
 """
@@ -18,6 +20,7 @@ from ..backbones.base import Backbone
 from ..config import RunSpec
 from ..data.splits import Task
 from ..registry import Registry
+from .fitted import Fitted
 
 ROLES = ("baseline", "control", "transfer")
 SEEDINGS = ("cheap", "train", "none")
@@ -58,15 +61,23 @@ class RungOutput:
     chosen: dict = field(default_factory=dict)  # settings chosen on validation
     test_proba: np.ndarray | None = None  # (N_test, C) predicted class probabilities, for calibration
     extract_seconds: float = 0.0  # time spent embedding the data with the frozen backbone (cached features)
-    # new items -> (N, C) class probabilities with the fitted model (out-of-distribution sets)
-    predict_proba: Callable[[list], np.ndarray] | None = None
+    # the fitted model that made test_proba: predicts new items (out-of-distribution sets), saves
+    # itself under the run's models/ (``transferlab export`` turns that into a standalone artifact)
+    model: Fitted | None = None
     # refit on the training rows ``idx`` (choices still made on validation) -> test predictions;
     # cheap rungs provide it for the learning curve
     refit_predict: Callable[[np.ndarray], np.ndarray] | None = None
-    # write the fitted model into an (empty, existing) directory -> metadata for results.json;
-    # ``transferlab export`` turns it into a standalone artifact
-    save: Callable[[Path], dict] | None = None
     cost: dict = field(default_factory=dict)  # extra cost columns of this rung (e.g. lora's adapter_bytes)
+
+    @property
+    def predict_proba(self) -> Callable[[list], np.ndarray] | None:
+        """New items -> (N, C) class probabilities with the fitted model (None without one)."""
+        return None if self.model is None else self.model.predict_proba
+
+    @property
+    def save(self) -> Callable[[Path], dict] | None:
+        """Write the fitted model into an (empty, existing) folder -> metadata for results.json."""
+        return None if self.model is None else self.model.save
 
 
 def full_proba(proba: np.ndarray, seen: np.ndarray, n_classes: int) -> np.ndarray:
@@ -116,8 +127,8 @@ class Rung:
         With ``learning_curve_trained``: trained again on fractions of the training set for the
         learning curve (each point costs a training run).
 
-    A fitted rung can be exported when its ``RungOutput`` has ``save`` (written with
-    ``transferlab.export.write_saved`` in one of the head formats the exported predictor reads).
+    ``run`` returns the fitted model in ``RungOutput.model``; it is saved with the run and can be
+    exported when its class is registered in ``rungs.fitted.FITTED`` (``Fitted.load`` rebuilds it).
     """
 
     strategy: str = ""

@@ -8,16 +8,16 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..config import RunSpec
 from ..data.splits import Task
-from ..errors import DataError
-from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg, logreg_tensors, neighbours
+from ..errors import ArtifactError, DataError
+from .base import RUNGS, Context, Rung, RungOutput
+from .fitted import FEATURES, Features, Saved
+from .linear import LogregFitted, fit_logreg, neighbours
 
 # what image_features computes, saved with an exported model so a changed recipe is detected
 IMAGE_FEATURES = {"grey": "PIL L", "hog": {"size": 64, "resize": "bilinear", "orientations": 9, "pixels_per_cell": 8,
@@ -76,31 +76,28 @@ class Classical(Rung):
         start = time.perf_counter()
         if ctx.task.modality == "text":
             vec, X_train = _fit_tfidf(train_items, ctx.task, ctx.spec)  # vocabulary from training texts only
-            transform, scale, what = vec.transform, False, "TF-IDF words + bigrams"
+            features, scale, what = TfidfFeatures(vec), False, "TF-IDF words + bigrams"
             if vec.min_df == 1:
                 what += " (every term: no term is in two training texts)"
         elif ctx.task.modality == "audio":
-            transform, scale, what = partial(audio_features, seconds=ctx.spec.clip_seconds), True, "MFCC + delta mean/std"
-            vec, X_train = None, transform(train_items)
+            features, scale, what = AudioFeatures(ctx.spec.clip_seconds), True, "MFCC + delta mean/std"
+            X_train = features(train_items)
         else:
-            vec, X_train = None, image_features(train_items)
-            transform, scale, what = image_features, True, "HOG + 16x16 pixels"
-        model, c, how = fit_logreg(X_train, y_train, transform(val_items), y_val, metric=ctx.spec.metric,
-                                      seed=ctx.seed, scale=scale)
+            features, scale, what = ImageFeatures(), True, "HOG + 16x16 pixels"
+            X_train = features(train_items)
+        X_val = features(val_items)
+        model, c, how = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale)
+        fitted = LogregFitted.from_pipeline(self.strategy, features, model, len(ctx.task.classes), C=c)
         fit = time.perf_counter() - start
-        val_pred = model.predict(transform(val_items))
+        val_pred = fitted.proba_of(X_val).argmax(1)
         start = time.perf_counter()
-        X_test = transform(test_items)
-        proba = full_proba(model.predict_proba(X_test), model.classes_, len(ctx.task.classes))
-        test_pred = proba.argmax(1)
+        X_test = features(test_items)
+        proba = fitted.proba_of(X_test)
         predict = time.perf_counter() - start
         n_params = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
-        k = len(ctx.task.classes)
-        return RungOutput(val_pred, test_pred, fit, predict, n_params, n_params, test_proba=proba,
-                          predict_proba=lambda items: full_proba(model.predict_proba(transform(items)), model.classes_, k),
-                          refit_predict=self._refitter(ctx, X_train, transform(val_items), X_test, scale, c),
-                          chosen={"features": what, "C": c, **how},
-                          save=lambda folder: _save(folder, model, vec, c, ctx.task.modality))
+        return RungOutput(val_pred, proba.argmax(1), fit, predict, n_params, n_params, test_proba=proba, model=fitted,
+                          refit_predict=self._refitter(ctx, X_train, X_val, X_test, scale, c),
+                          chosen={"features": what, "C": c, **how})
 
     @staticmethod
     def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool, c: float):
@@ -122,29 +119,77 @@ class Classical(Rung):
         return refit
 
 
-def _save(folder, model, vec, c: float, modality: str) -> dict:
-    """Logistic-regression arrays, plus the TF-IDF vocabulary and idf (text) or the image-feature recipe.
-    Settings that are code (a custom tokenizer or preprocessor) cannot be stored safely: marked not exportable."""
-    from ..export import write_saved
+@FEATURES.register("tfidf")
+class TfidfFeatures(Features):
+    """TF-IDF of the vocabulary learnt from the training texts; saved as its settings, vocabulary and idf.
+    Settings that are code (a custom tokenizer or preprocessor) cannot be stored safely (no pickles)."""
 
-    tensors, files, unsafe = logreg_tensors(model), {}, None
-    if modality not in ("text", "image"):
-        unsafe = f"classical {modality} models have no export format yet (text and image do)."
-    elif vec is None:
-        files["image_features.json"] = IMAGE_FEATURES
-    else:
-        params = {k: v for k, v in vec.get_params().items() if k not in ("vocabulary", "dtype")}
+    name = "tfidf"
+
+    def __init__(self, vec):
+        self.vec = vec
+        params = self._settings()
         code = [k for k, v in params.items() if callable(v)]
         if code:
-            unsafe = f"the TF-IDF settings {', '.join(code)} are Python functions, which are not stored (no pickles)."
-        else:
-            params["ngram_range"] = list(params["ngram_range"])
-            files["tfidf.json"] = params
-            files["vocabulary.json"] = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
-            tensors["tfidf.idf"] = vec.idf_
-    features = {"text": "tfidf", "image": "image_features"}.get(modality, modality)
-    return write_saved(folder, strategy="classical", tensors=tensors, head={"kind": "logreg", "features": features, "C": c},
-                       files=files, unsafe=unsafe)
+            self.reason = f"the TF-IDF settings {', '.join(code)} are Python functions, which are not stored (no pickles)."
+
+    def _settings(self) -> dict:
+        return {k: v for k, v in self.vec.get_params().items() if k not in ("vocabulary", "dtype")}
+
+    def __call__(self, items: list):
+        return self.vec.transform(items)
+
+    def parts(self) -> tuple[dict, dict]:
+        if self.reason:
+            return {}, {}
+        params = {**self._settings(), "ngram_range": list(self.vec.ngram_range)}
+        vocabulary = sorted(self.vec.vocabulary_, key=self.vec.vocabulary_.get)
+        return {"tfidf.idf": self.vec.idf_}, {"tfidf.json": params, "vocabulary.json": vocabulary}
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "TfidfFeatures":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        settings = saved.json("tfidf.json", "the TF-IDF settings")
+        settings["ngram_range"] = tuple(settings["ngram_range"])
+        vec = TfidfVectorizer(**settings, vocabulary=saved.json("vocabulary.json", "the TF-IDF vocabulary"))
+        vec.idf_ = saved.tensors["tfidf.idf"].double().numpy()
+        return cls(vec)
+
+
+@FEATURES.register("image_features")
+class ImageFeatures(Features):
+    """HOG + small pixels (``image_features``); saved as the recipe, checked against this version's on load."""
+
+    name = "image_features"
+
+    def __call__(self, items: list) -> np.ndarray:
+        return image_features(items)
+
+    def parts(self) -> tuple[dict, dict]:
+        return {}, {"image_features.json": IMAGE_FEATURES}
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "ImageFeatures":
+        recipe = saved.json("image_features.json", "the image-feature settings")
+        if recipe != IMAGE_FEATURES:
+            raise ArtifactError(f"{saved.folder / 'image_features.json'} describes image features ({recipe}) that this "
+                                f"version of transferlab does not compute ({IMAGE_FEATURES}). Use the version "
+                                f"that saved it ({saved.info.get('transferlab', 'an older one')}).")
+        return cls()
+
+
+class AudioFeatures(Features):
+    """MFCC statistics (``audio_features``) of clips of ``seconds``."""
+
+    name = "audio"
+    reason = "classical audio models have no export format yet (text and image do)."
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, items: list) -> np.ndarray:
+        return audio_features(items, seconds=self.seconds)
 
 
 def _tfidf(min_df: int = 2):

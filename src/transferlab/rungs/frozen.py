@@ -10,18 +10,9 @@ import time
 
 import numpy as np
 
-from .base import RUNGS, Context, Rung, RungOutput, full_proba
-from .linear import fit_logreg, logreg_tensors, neighbours
-
-
-def embed(ctx: Context, items: list) -> np.ndarray:
-    """Features of new items (cached by content like the splits' features)."""
-    from ..data.splits import content_hash
-    from ..features import extract
-
-    hashes = [content_hash(x, ctx.task.modality) for x in items]
-    return np.asarray(extract(ctx.backbone, items, hashes, cache_dir=ctx.spec.cache_dir,
-                              batch_size=ctx.spec.extract_batch_size).features)
+from .base import RUNGS, Context, Rung, RungOutput
+from .fitted import BackboneFeatures
+from .linear import LogregFitted, fit_logreg, neighbours
 
 
 @RUNGS.register("frozen")
@@ -40,31 +31,21 @@ class Frozen(Rung):
         y_train, y_val = ctx.train()[1], ctx.val()[1]
         start = time.perf_counter()
         model, c, how = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed)
+        # the head only is saved: the encoder is the unchanged pretrained one, read from its source
+        fitted = LogregFitted.from_pipeline(self.strategy, BackboneFeatures.for_run(ctx.backbone, ctx.spec), model, len(ctx.task.classes), C=c)
         fit = time.perf_counter() - start
         start = time.perf_counter()
-        proba = full_proba(model.predict_proba(X_test), model.classes_, len(ctx.task.classes))
-        test_pred = proba.argmax(1)
+        proba = fitted.proba_of(X_test)
         predict = time.perf_counter() - start
         head = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
-        k = len(ctx.task.classes)
-
-        def predict_proba(items: list) -> np.ndarray:
-            return full_proba(model.predict_proba(embed(ctx, items)), model.classes_, k)
 
         def refit_predict(idx: np.ndarray) -> np.ndarray:
             m, _, _ = fit_logreg(X_train[idx], y_train[idx], X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed,
                                  grid=neighbours(c))
             return m.predict(X_test)
 
-        def save(folder):  # the head only: export adds the (unchanged) pretrained encoder's weights
-            from ..export import write_saved
-
-            return write_saved(folder, strategy=self.strategy, tensors=logreg_tensors(model), backbone=ctx.backbone,
-                               head={"kind": "logreg", "features": "backbone", "C": c},
-                               batch_size=ctx.spec.extract_batch_size)
-
-        return RungOutput(model.predict(X_val), test_pred, fit, predict, head, head + ctx.backbone.num_params(),
-                          test_proba=proba, predict_proba=predict_proba, refit_predict=refit_predict, chosen={"C": c, **how},
-                          save=save,
+        return RungOutput(fitted.proba_of(X_val).argmax(1), proba.argmax(1), fit, predict, head,
+                          head + ctx.backbone.num_params(), test_proba=proba, model=fitted, refit_predict=refit_predict,
+                          chosen={"C": c, **how},
                           notes=["Fit time excludes feature extraction (cached; see the candidates table); "
                                  "prediction time includes embedding at the measured extraction speed."])

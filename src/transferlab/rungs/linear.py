@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..evaluation.metrics import score
+from .fitted import FITTED, Features, Fitted, Saved, features_from_saved
 
 C_GRID = tuple(float(f"{10 ** e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
 FOLDS = 5
@@ -124,3 +125,59 @@ def logreg_tensors(model: Pipeline) -> dict[str, np.ndarray]:
     if len(model) > 1:
         out["scaler.mean"], out["scaler.scale"] = model[0].mean_, model[0].scale_
     return out
+
+
+def logreg_proba(arrays: dict, X, n_classes: int) -> np.ndarray:
+    """(N, n_classes) probabilities of a logistic regression stored as arrays (``logreg_tensors``):
+    standardised like ``StandardScaler.transform`` (in place, in the features' own dtype), then a
+    softmax over the K classes seen in training, placed at their columns (the others get 0)."""
+    arrays = {k: (v.numpy() if hasattr(v, "numpy") else np.asarray(v)) for k, v in arrays.items()}
+    if "scaler.mean" in arrays:
+        X = np.array(X, copy=True)
+        X -= arrays["scaler.mean"]
+        X /= arrays["scaler.scale"]
+    logits = np.asarray(X @ arrays["logreg.coef"].T + arrays["logreg.intercept"], dtype=np.float64)
+    logits -= logits.max(axis=1, keepdims=True)
+    proba = np.exp(logits)
+    proba /= proba.sum(axis=1, keepdims=True)
+    out = np.zeros((proba.shape[0], n_classes))
+    out[:, arrays["logreg.classes"].astype(np.int64)] = proba
+    return out
+
+
+@FITTED.register("logreg")
+class LogregFitted(Fitted):
+    """A logistic regression over ``features`` (TF-IDF, image features, a frozen backbone's):
+    ``proba_of(X)`` on features already computed (the run's cached ones), ``predict_proba(items)``
+    on raw items. The same arrays and maths serve the run and a loaded model."""
+
+    kind = "logreg"
+
+    def __init__(self, strategy: str, features: Features, arrays: dict, n_classes: int, head: dict | None = None):
+        self.strategy, self.features, self.n_classes = strategy, features, n_classes
+        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.head = dict(head or {})
+        self.backbone, self.reason = features.backbone, features.reason
+        self.batch_size = getattr(features, "batch_size", 32)
+
+    @classmethod
+    def from_pipeline(cls, strategy: str, features: Features, model: Pipeline, n_classes: int, **head) -> "LogregFitted":
+        return cls(strategy, features, logreg_tensors(model), n_classes, head)
+
+    def proba_of(self, X) -> np.ndarray:
+        return logreg_proba(self.arrays, X, self.n_classes)
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        if not len(items):
+            return np.zeros((0, self.n_classes))
+        return self.proba_of(self.features(list(items)))
+
+    def parts(self) -> tuple[dict, dict, dict]:
+        tensors, files = self.features.parts()
+        return {**self.arrays, **tensors}, {"features": self.features.name, **self.head}, files
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "LogregFitted":
+        arrays = {k: v.numpy() for k, v in saved.tensors.items() if k.startswith(("logreg.", "scaler."))}
+        head = {k: v for k, v in saved.head.items() if k not in ("kind", "features", "n_classes")}
+        return cls(saved.info.get("strategy", ""), features_from_saved(saved), arrays, saved.n_classes, head)

@@ -26,7 +26,7 @@ from ..backbones.base import Backbone, largest_block_list
 from ..config import RunSpec
 from ..training import ParamGroup
 from .base import RUNGS, Context, RungOutput
-from .trainable import Classifier, TrainableRung
+from .trainable import Classifier, ClassifierFitted, TrainableRung
 
 ADAPTER_LR_RATIO = 0.5  # adapters' learning rate relative to the head's (--lr)
 ADAPTABLE = (nn.Linear, nn.Conv2d)  # exact types: a subclass with its own forward is not what PEFT rewrites
@@ -116,25 +116,30 @@ class Lora(TrainableRung):
         out.chosen.update({"lora_rank": ctx.spec.lora_rank, "lora_alpha": ctx.spec.lora_alpha,
                            "lora_dropout": ctx.spec.lora_dropout, "lora_layers": len(self.targets_),
                            "lora_targets": self.what_})
-        out.save = lambda folder: save_lora(model, folder, ctx)
         return out
 
+    def fitted(self, ctx: Context, model: Classifier) -> ClassifierFitted:
+        return LoraFitted(model, ctx.backbone, ctx.spec.extract_batch_size)
 
-def save_lora(model: Classifier, folder: Path, ctx: Context) -> dict:
-    """The adapter as PEFT saves it (``adapter/``) with the head (``head.safetensors``), and the
-    adapters merged into the encoder as a whole classifier, which ``transferlab export`` reads."""
-    import copy
 
-    from safetensors.torch import save_file
+class LoraFitted(ClassifierFitted):
+    """The adapters merged into the encoder (``W + (alpha / r) B A``: a plain classifier again, which
+    predicts, saves and loads as ``classifier``), and the adapter as PEFT saves it (``adapter/``)
+    with the head (``head.safetensors``) beside it, to load onto the backbone with PEFT."""
 
-    from ..export import write_saved
+    def __init__(self, model: Classifier, backbone: Backbone, batch_size: int):
+        import copy
 
-    model.encoder.save_pretrained(str(folder / "adapter"))
-    head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
-    save_file(head, str(folder / "head.safetensors"))
-    merged = copy.deepcopy(model.encoder).merge_and_unload()  # W + (alpha / r) B A: a plain encoder again
-    tensors = {**{f"encoder.{k}": v for k, v in merged.state_dict().items()}, **{f"head.{k}": v for k, v in head.items()}}
-    meta = write_saved(folder, strategy="lora", tensors=tensors, backbone=ctx.backbone,
-                       head={"kind": "classifier", "layers": "LayerNorm, Dropout, Linear (head.0, head.2)"},
-                       batch_size=ctx.spec.extract_batch_size, includes_encoder=True)
-    return {**meta, "adapter": "adapter", "adapter_head": "head.safetensors"}
+        self.adapter, self.head = model.encoder, model.head
+        merged = Classifier(copy.deepcopy(model.encoder).merge_and_unload(), backbone.feature_dim,
+                            model.head[-1].out_features)
+        merged.head = model.head
+        super().__init__(merged.eval(), backbone, batch_size, "lora")
+
+    def save(self, folder: Path) -> dict:
+        from safetensors.torch import save_file
+
+        self.adapter.save_pretrained(str(folder / "adapter"))
+        head = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(head, str(folder / "head.safetensors"))
+        return {**super().save(folder), "adapter": "adapter", "adapter_head": "head.safetensors"}

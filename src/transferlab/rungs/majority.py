@@ -8,6 +8,27 @@ import numpy as np
 from sklearn.dummy import DummyClassifier
 
 from .base import RUNGS, Context, Rung, RungOutput, full_proba
+from .fitted import FITTED, Fitted, Saved
+
+
+@FITTED.register("prior")
+class PriorFitted(Fitted):
+    """The training class shares, the same row for every item."""
+
+    kind = "prior"
+
+    def __init__(self, prior: np.ndarray, label: str | None = None, strategy: str = "majority"):
+        self.prior, self.label, self.strategy, self.n_classes = np.asarray(prior, dtype=np.float64), label, strategy, len(prior)
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        return np.tile(self.prior, (len(items), 1))
+
+    def parts(self) -> tuple[dict, dict, dict]:
+        return {"prior": self.prior}, {"class": self.label}, {}
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "PriorFitted":
+        return cls(saved.tensors["prior"].double().numpy(), saved.head.get("class"))
 
 
 @RUNGS.register("majority")
@@ -24,21 +45,11 @@ class Majority(Rung):
         start = time.perf_counter()
         # "prior": predicts the most frequent class, with the training class shares as probabilities
         model = DummyClassifier(strategy="prior").fit([[0]] * len(y), y)
+        majority = ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]
+        fitted = PriorFitted(full_proba(model.class_prior_[None], model.classes_, len(ctx.task.classes))[0], majority)
         fit = time.perf_counter() - start
         start = time.perf_counter()
-        test_pred = model.predict([[0]] * len(ctx.test_items()))
+        proba = fitted.predict_proba(ctx.test_items())
         predict = time.perf_counter() - start
-        val_pred = model.predict([[0]] * len(ctx.val()[1]))
-        proba = full_proba(model.predict_proba([[0]] * len(test_pred)), model.classes_, len(ctx.task.classes))
-        prior = full_proba(model.class_prior_[None], model.classes_, len(ctx.task.classes))[0]
-        majority = ctx.task.classes[int(model.classes_[model.class_prior_.argmax()])]
-
-        def save(folder):
-            from ..export import write_saved
-
-            return write_saved(folder, strategy=self.strategy, tensors={"prior": prior},
-                               head={"kind": "prior", "class": majority})
-
-        return RungOutput(val_pred, test_pred, fit, predict, test_proba=proba,
-                          predict_proba=lambda items: np.tile(prior, (len(items), 1)),
-                          chosen={"class": majority}, save=save)
+        return RungOutput(fitted.predict(ctx.val()[0]), proba.argmax(1), fit, predict, test_proba=proba,
+                          chosen={"class": majority}, model=fitted)

@@ -16,8 +16,10 @@ import time
 import numpy as np
 import torch
 
+from ..errors import ArtifactError
 from ..training import LoopConfig, ParamGroup, fit, predict_logits
 from .base import RUNGS, Context, Rung, RungOutput
+from .fitted import FITTED, Fitted, Saved
 from .small_models import (
     TEXT_DIM,
     AudioPrep,
@@ -27,6 +29,7 @@ from .small_models import (
     TextPrep,
     build_model,
     cnn_width,
+    prep_from_json,
     prep_to_json,
 )
 
@@ -125,22 +128,14 @@ class ScratchSmall(Rung):
         fit_seconds = time.perf_counter() - start
         val_pred = predict_logits(model, make_batch, val_rows, cfg.eval_batch_size).argmax(1)
 
-        def predict_proba(items: list) -> np.ndarray:
-            if not len(items):
-                return np.zeros((0, len(ctx.task.classes)))
-            X = prep.encode(items)
-            logits = predict_logits(model, lambda rows, train: prep.batch(X, rows, False), list(range(len(items))),
-                                    cfg.eval_batch_size)
-            return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
-
+        fitted = SmallFitted(model, prep, arch, cfg.eval_batch_size)
         start = time.perf_counter()
-        proba = predict_proba(ctx.test_items())
+        proba = fitted.predict_proba(ctx.test_items())
         predict_seconds = time.perf_counter() - start
         params = sum(p.numel() for p in model.parameters())
         return RungOutput(val_pred, proba.argmax(1), fit_seconds, predict_seconds, trainable_params=params,
-                          total_params=params, curves=result.curves, test_proba=proba, predict_proba=predict_proba,
+                          total_params=params, curves=result.curves, test_proba=proba, model=fitted,
                           notes=self._notes(ctx, prep, arch, result, table, split), chosen={"architecture": arch},
-                          save=lambda folder: _save(folder, model, prep, arch),
                           refit_predict=self._refitter(ctx))
 
     @staticmethod
@@ -189,19 +184,53 @@ class ScratchSmall(Rung):
         return refit_predict
 
 
-def _save(folder, model, prep, arch: dict) -> dict:
-    """Weights (safetensors), the architecture and the preparation (JSON; the vocabulary for text)."""
-    from ..export import write_saved
+@FITTED.register("small")
+class SmallFitted(Fitted):
+    """A small model with its own input preparation (no backbone): the architecture and the
+    preparation are saved as JSON (the vocabulary for text), the weights as safetensors."""
 
-    files = {"small_preprocessing.json": prep_to_json(prep)}
-    if isinstance(prep, TextPrep):
-        files["vocabulary.json"] = prep.vocabulary
-    unsafe = None
-    if isinstance(prep, AudioPrep):
-        unsafe = "scratch_small audio models have no export format yet (text and image do)."
-    return write_saved(folder, strategy="scratch_small", tensors=model.state_dict(), files=files, unsafe=unsafe,
-                       head={"kind": "small", "features": "small", "architecture": arch,
-                             "preprocessing": "small_preprocessing.json"})
+    kind = "small"
+    strategy = "scratch_small"
+
+    def __init__(self, model: torch.nn.Module, prep, arch: dict, batch_size: int):
+        self.model, self.prep, self.arch, self.batch_size = model, prep, arch, batch_size
+        self.n_classes = int(model.head[-1].out_features)
+        if isinstance(prep, AudioPrep):
+            self.reason = "scratch_small audio models have no export format yet (text and image do)."
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        if not len(items):
+            return np.zeros((0, self.n_classes))
+        X = self.prep.encode(items)
+        logits = predict_logits(self.model, lambda rows, train: self.prep.batch(X, rows, False),
+                                list(range(len(items))), self.batch_size)
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def parts(self) -> tuple[dict, dict, dict]:
+        files = {"small_preprocessing.json": prep_to_json(self.prep)}
+        if isinstance(self.prep, TextPrep):
+            files["vocabulary.json"] = self.prep.vocabulary
+        head = {"features": "small", "architecture": self.arch, "preprocessing": "small_preprocessing.json",
+                "batch_size": self.batch_size}
+        return self.model.state_dict(), head, files
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "SmallFitted":
+        head = saved.head
+        prep_json = saved.json(head["preprocessing"], "the small model's input preparation")
+        vocabulary = saved.json("vocabulary.json", "the text model's vocabulary") if prep_json.get("kind") == "text" else None
+        try:
+            model = build_model(head["architecture"], saved.n_classes)
+            prep = prep_from_json(prep_json, vocabulary)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{saved.describing}: the small model's description cannot be read ({exc!r}). "
+                                "Export the rung again with this version of transferlab.") from None
+        try:
+            model.load_state_dict(saved.tensors)
+        except RuntimeError as exc:
+            raise ArtifactError(f"{saved.folder / 'model.safetensors'} does not match the architecture in "
+                                f"{saved.describing} ({str(exc).splitlines()[0]}). Export the rung again.") from None
+        return cls(model.eval(), prep, head["architecture"], int(head.get("batch_size", 256)))
 
 
-__all__ = ["ScratchSmall", "SmallCNN", "BagOfNgrams"]
+__all__ = ["ScratchSmall", "SmallCNN", "SmallFitted", "BagOfNgrams"]

@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..backbones.base import Backbone
 from ..devices import from_main
+from ..errors import ArtifactError
 from ..training import (
     LoopConfig,
     ParamGroup,
@@ -40,6 +42,7 @@ from ..training import (
     uniform_groups,
 )
 from .base import RUNGS, Context, Rung, RungOutput
+from .fitted import FITTED, Fitted, Saved
 
 
 class Classifier(nn.Module):
@@ -57,6 +60,46 @@ class Classifier(nn.Module):
 
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(**batch))
+
+
+@FITTED.register("classifier")
+class ClassifierFitted(Fitted):
+    """A trained ``Classifier`` (encoder + head) with the backbone that prepares its inputs;
+    saved whole (``encoder.*``, ``head.*``), rebuilt on load from the backbone's saved description."""
+
+    kind = "classifier"
+    includes_encoder = True
+    head_layers = "LayerNorm, Dropout, Linear (head.0, head.2)"
+
+    def __init__(self, model: Classifier, backbone: Backbone, batch_size: int, strategy: str = ""):
+        self.model, self.backbone, self.batch_size, self.strategy = model, backbone, batch_size, strategy
+        self.n_classes = int(model.head[-1].out_features)
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        items = list(items)
+        if not items:
+            return np.zeros((0, self.n_classes))
+        key = getattr(self.backbone, "sort_key", None)
+        order = sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
+        logits = predict_logits(self.model, lambda batch, train: self.backbone.preprocess(batch, train=False), items,
+                                self.batch_size, order)
+        return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+    def parts(self) -> tuple[dict, dict, dict]:  # the whole Classifier; no optimizer state
+        return self.model.state_dict(), {"layers": self.head_layers}, {}
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "ClassifierFitted":
+        backbone = saved.backbone()
+        model = Classifier(backbone.trainable_copy(pretrained=False), int(saved.info["backbone"]["feature_dim"]),
+                           saved.n_classes)
+        state = {k: v for k, v in saved.tensors.items() if k.startswith(("encoder.", "head."))}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ArtifactError(f"{saved.folder / 'model.safetensors'} does not match the architecture in "
+                                f"{saved.describing} ({str(exc).splitlines()[0]}). Save or export the model again.") from None
+        return cls(model.eval(), backbone, saved.batch_size)
 
 
 class _FeatureInput(nn.Module):
@@ -135,29 +178,14 @@ class TrainableRung(Rung):
         curves, notes = self.train(ctx, model)
         chosen = self.chosen_
         fit_seconds = time.perf_counter() - start
-        make_batch = self._make_batch(ctx)
-        val_items = ctx.val()[0]
-        val_pred = predict_logits(model, make_batch, val_items, ctx.spec.extract_batch_size,
-                                  _length_order(ctx, val_items)).argmax(1)
-        test_items = ctx.test_items()
+        fitted = self.fitted(ctx, model)
+        val_pred = fitted.predict(ctx.val()[0])
         start = time.perf_counter()
-        logits = predict_logits(model, make_batch, test_items, ctx.spec.extract_batch_size,
-                                _length_order(ctx, test_items))
+        proba = fitted.predict_proba(ctx.test_items())
         predict_seconds = time.perf_counter() - start
-        proba = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
         # what the last epoch trained (finetune may stop before every group is unfrozen)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         total = sum(p.numel() for p in model.parameters())
-        def predict_proba(items: list) -> np.ndarray:
-            out = predict_logits(model, make_batch, items, ctx.spec.extract_batch_size, _length_order(ctx, items))
-            return torch.softmax(torch.from_numpy(out).double(), dim=1).numpy()
-
-        def save(folder):  # encoder + head, the whole Classifier; no optimizer state
-            from ..export import write_saved
-
-            return write_saved(folder, strategy=self.strategy, tensors=model.state_dict(), backbone=ctx.backbone,
-                               head={"kind": "classifier", "layers": "LayerNorm, Dropout, Linear (head.0, head.2)"},
-                               batch_size=ctx.spec.extract_batch_size, includes_encoder=True)
 
         refit_predict = None
         if ctx.spec.learning_curve_trained and self.trained_learning_curve:
@@ -172,9 +200,13 @@ class TrainableRung(Rung):
                     rung.lr_factors = [chosen["lr_factor"]]
                 return rung.run(Context(sub, ctx.spec, ctx.seed, ctx.backbone, feats)).test_pred
 
-        return RungOutput(val_pred, logits.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
+        return RungOutput(val_pred, proba.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
                           total_params=total, curves=curves, notes=notes, chosen=chosen, test_proba=proba,
-                          predict_proba=predict_proba, save=save, refit_predict=refit_predict)
+                          model=fitted, refit_predict=refit_predict)
+
+    def fitted(self, ctx: Context, model: Classifier) -> Fitted:
+        """The trained model as the fitted object that predicts the test split and is saved."""
+        return ClassifierFitted(model, ctx.backbone, ctx.spec.extract_batch_size, self.strategy)
 
     @staticmethod
     def _make_batch(ctx: Context):

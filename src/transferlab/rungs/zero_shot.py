@@ -23,7 +23,7 @@ from ..backbones.base import Backbone
 from ..config import RunSpec
 from ..errors import ConfigError
 from .base import RUNGS, Context, Rung, RungOutput
-from .frozen import embed
+from .fitted import FITTED, BackboneFeatures, Features, Fitted, Saved, features_from_saved
 
 IMAGE_TEMPLATE = "a photo of a {}."
 TEMPERATURES = (np.log(0.1), np.log(1000.0))  # search range of log(temperature)
@@ -134,31 +134,48 @@ class ZeroShot(Rung):
         labels = _normalise(embed_prompts(ctx.backbone, prompts))  # (C, D)
         sim_val = _normalise(ctx.features("val")) @ labels.T  # (N_val, C) cosine similarities
         temperature = fit_temperature(sim_val, ctx.val()[1])
+        fitted = ZeroShotFitted(BackboneFeatures.for_run(ctx.backbone, ctx.spec), labels, temperature, prompts)
         fit = time.perf_counter() - start
         start = time.perf_counter()
-        proba = softmax(temperature * (_normalise(ctx.features("test")) @ labels.T))
+        proba = fitted.proba_of(ctx.features("test"))
         predict = time.perf_counter() - start
-
-        def predict_proba(items: list) -> np.ndarray:
-            return softmax(temperature * (_normalise(embed(ctx, items)) @ labels.T))
-
-        def save(folder: Path) -> dict:  # the label embeddings and temperature; the encoder is the backbone's
-            from ..export import write_saved
-
-            return write_saved(folder, strategy="zero_shot", backbone=ctx.backbone,
-                               tensors={"label_embeddings": labels.astype(np.float32),
-                                        "temperature": np.array([temperature])},
-                               head={"kind": "zero_shot", "prompts": prompts, "similarity": "cosine"},
-                               batch_size=ctx.spec.extract_batch_size,
-                               unsafe="export has no zero-shot format yet; the label embeddings and temperature "
-                                      "are saved under the run's models/ folder")
-
         shown = "; ".join(f"{c}: '{p}'" for c, p in list(zip(classes, prompts))[:6])
         more = f" and {len(classes) - 6} more" if len(classes) > 6 else ""
         return RungOutput(sim_val.argmax(1), proba.argmax(1), fit, predict, 0, ctx.backbone.num_params(),
-                          test_proba=proba, predict_proba=predict_proba, save=save,
+                          test_proba=proba, model=fitted,
                           chosen={"temperature": temperature, "prompts": dict(zip(classes, prompts))},
                           notes=[f"No training: the most similar label prompt ({shown}{more}). The softmax "
                                  f"temperature {temperature:.1f} was fitted on validation for calibration only.",
                                  "Fit time is embedding the prompts and fitting the temperature; the inputs' "
                                  "embeddings are the cached features."])
+
+
+@FITTED.register("zero_shot")
+class ZeroShotFitted(Fitted):
+    """softmax(temperature * cosine(features, label embeddings)): the label prompts' embeddings and
+    the temperature are saved; the encoder is the pretrained backbone's (read from its source)."""
+
+    kind = "zero_shot"
+    strategy = "zero_shot"
+
+    def __init__(self, features: Features, labels: np.ndarray, temperature: float, prompts: list[str]):
+        self.features, self.backbone, self.batch_size = features, features.backbone, getattr(features, "batch_size", 32)
+        self.labels = np.asarray(labels, dtype=np.float64)  # (C, D), unit rows
+        self.temperature, self.prompts, self.n_classes = float(temperature), list(prompts), len(labels)
+
+    def proba_of(self, X) -> np.ndarray:
+        return softmax(self.temperature * (_normalise(X) @ self.labels.T))
+
+    def predict_proba(self, items: list) -> np.ndarray:
+        if not len(items):
+            return np.zeros((0, self.n_classes))
+        return self.proba_of(self.features(list(items)))
+
+    def parts(self) -> tuple[dict, dict, dict]:
+        return ({"label_embeddings": self.labels, "temperature": np.array([self.temperature])},
+                {"features": self.features.name, "prompts": self.prompts, "similarity": "cosine"}, {})
+
+    @classmethod
+    def from_saved(cls, saved: Saved) -> "ZeroShotFitted":
+        return cls(features_from_saved(saved), saved.tensors["label_embeddings"].double().numpy(),
+                   float(saved.tensors["temperature"][0]), saved.head.get("prompts", []))
