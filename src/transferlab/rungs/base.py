@@ -19,6 +19,7 @@ import numpy as np
 from ..backbones.base import Backbone
 from ..config import RunSpec
 from ..data.splits import Task
+from ..features.store import FeatureStore
 from ..registry import Registry
 from .fitted import Fitted
 
@@ -32,7 +33,7 @@ class Context:
     spec: RunSpec
     seed: int
     backbone: Backbone | None = None
-    features: Callable[[str], np.ndarray] | None = None  # split -> (N, D) cached features
+    features: FeatureStore | None = None  # the backbone's cached features: split -> (N, D)
     progress: Callable[[str, int, int], None] | None = None  # (label, done, total)
 
     def __post_init__(self) -> None:

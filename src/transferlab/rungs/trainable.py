@@ -194,7 +194,7 @@ class TrainableRung(Rung):
                 keep = np.sort(np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"),
                                                ctx.task.indices("test")]))
                 sub = ctx.task.select(keep)
-                feats = ctx.features.view(sub) if hasattr(ctx.features, "view") else None
+                feats = ctx.features.view(sub) if ctx.features is not None else None
                 rung = type(self)()
                 if "lr_factor" in chosen:  # the rate chosen on the whole training set, not screened again
                     rung.lr_factors = [chosen["lr_factor"]]
