@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from transferlab.evaluation import evaluate
+from transferlab.formats import format_rate
 from transferlab.training import lr_scale
 from transferlab.verdicts import VerdictContext, run_verdicts
-from transferlab.verdicts.rules import _rate
 
 CLASSES = ["a", "b"]
 RNG = np.random.default_rng(0)
@@ -113,7 +113,7 @@ def test_forgetting_message_lists_the_rates_tried_and_whether_a_lower_one_avoide
     rates = v["evidence"]["learning_rates"]
     assert rates["lower_rate_avoided_it"] is False and rates["reference"] == 0.88
     for t in rates["tried"]:
-        assert f"at {_rate(t['lr'])}" in v["message"] and f"{t['val_metric']:.3f}" in v["message"]
+        assert f"at {format_rate(t['lr'])}" in v["message"] and f"{t['val_metric']:.3f}" in v["message"]
     assert "No lower rate avoided it" in v["message"]
     # the kept rate was the lowest tried: the message says no lower one was tried, not that none helped
     lowest = _trials((1e-3, 10.0, 0.40, False), (1e-4, 1.0, 0.62, True))

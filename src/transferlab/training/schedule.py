@@ -8,18 +8,14 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..formats import format_rate  # noqa: F401  (re-exported: training.format_rate)
+
 
 @dataclass
 class ParamGroup:
     name: str
     params: list[nn.Parameter]
     lr: float
-
-
-def format_rate(lr: float) -> str:
-    """1e-4, 2.5e-5: a learning rate as people write it."""
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def lr_scale(step: int, total_steps: int, began: int, warmup_steps: int, decay_fraction: float = 0.2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..formats import format_rate
 from . import RULES, VerdictContext, test_predictions, verdict
 
 GAP = 0.15  # train - validation metric gap that counts as overfitting
@@ -136,12 +137,6 @@ def _rising_sentence(val: list[float] | None) -> str:
             f"the gap.")
 
 
-def _rate(lr: float) -> str:
-    """1e-4, 3e-5, 2.5e-4: a learning rate as people write it."""
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
 def _reference(rung: dict, frozen: dict | None, metric: str) -> float | None:
     """The validation score training the backbone must keep: finetune's warmed-up head (epoch 0),
     otherwise the frozen rung of the same backbone."""
@@ -169,17 +164,17 @@ def _rates_evidence(rung: dict, reference: float | None) -> dict:
 def _rates_sentence(rates: dict, metric: str) -> str:
     """What the evidence says about the learning rates, in words."""
     kept, tried = rates["kept"], rates["tried"]
-    at = f" ({_rate(kept)})" if kept is not None else ""
+    at = f" ({format_rate(kept)})" if kept is not None else ""
     if len(tried) < 2:
         return (f"Only one learning rate was tried{at}; whether another one avoids this is unknown "
                 f"(try --lr-factors 10,1,0.1).")
     screen = [t for t in tried if not t["chosen"]]
     kept_score = next((t["val_metric"] for t in tried if t["chosen"]), None)
-    listing = ", ".join(f"at {_rate(t['lr'])} {t['val_metric']:.3f}" for t in screen)
-    head = (f"Learning rates tried, validation {metric} after the screen: at {_rate(kept)} (kept) {kept_score:.3f}, "
+    listing = ", ".join(f"at {format_rate(t['lr'])} {t['val_metric']:.3f}" for t in screen)
+    head = (f"Learning rates tried, validation {metric} after the screen: at {format_rate(kept)} (kept) {kept_score:.3f}, "
             f"{listing}.")
     if not any(t["lr"] < kept for t in tried):
-        return head + f" No rate below {_rate(kept)} was tried; add a smaller factor to --lr-factors."
+        return head + f" No rate below {format_rate(kept)} was tried; add a smaller factor to --lr-factors."
     ref = rates["reference"]
     versus = f" (the reference to keep: {ref:.3f})" if ref is not None else ""
     if rates["lower_rate_avoided_it"]:
@@ -382,12 +377,12 @@ def learning_rate(ctx: VerdictContext) -> list[dict]:
                "rung that would have looked like forgetting." if below and not high else "")
         out.append(verdict(
             code, "warning" if high else "info", [r["name"]],
-            f"The learning rate {_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
-            f"{epochs} epoch(s) at {_rate(recipe['lr'])} its validation {ctx.metric} was "
-            f"{recipe['screen_val_metric']:.3f}{ref}; at {_rate(kept['lr'])} it reached "
+            f"The learning rate {format_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
+            f"{epochs} epoch(s) at {format_rate(recipe['lr'])} its validation {ctx.metric} was "
+            f"{recipe['screen_val_metric']:.3f}{ref}; at {format_rate(kept['lr'])} it reached "
             f"{kept['screen_val_metric']:.3f}, "
-            f"so the rung kept {_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
-            f"Use {_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
+            f"so the rung kept {format_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
+            f"Use {format_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
             f"on validation, so the test scores stay held out.",
             **{"too_high" if high else "too_low": {"lr": recipe["lr"], "val_metric": recipe["screen_val_metric"]}},
             fixed_by={"lr": kept["lr"], "val_metric": kept["screen_val_metric"], "best_val_metric": kept["val_metric"]},
