@@ -24,7 +24,8 @@ DEMOS: dict[str, dict[str, Any]] = {
     "image": {
         "backbones": ["mobilenet_v2", "efficientnet_lite0"],
         "max_train": 800, "max_val": 200, "max_test": 1000,
-        "epochs": 3, "image_size": 96, "batch_size": 32,
+        # the ranking picks the one backbone the costly rungs train; the cheap ones run on both
+        "epochs": 2, "image_size": 96, "batch_size": 32, "top_k": 1,
     },
 }
 
@@ -38,7 +39,9 @@ def demo_spec(modality: str = "text", **overrides: Any) -> RunSpec:
         0, f"Demo sized for a 2-core CPU: stratified subsample to {caps} examples; at most "
            f"{settings['epochs']} epochs for the trainable rungs"
            + (f"; texts truncated to {settings['max_length']} tokens." if modality == "text"
-              else f"; images resized to {settings['image_size']} px."))
+              else f"; images resized to {settings['image_size']} px.")
+           + (f" The costly rungs train only the best {settings['top_k']} backbone(s) by the ranking."
+              if settings.get("top_k") else ""))
     return RunSpec(**settings)
 
 
