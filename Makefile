@@ -47,7 +47,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: system-deps setup lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 test-fast: setup
 	$(BIN)/python -m pytest -q tests/unit
