@@ -39,7 +39,7 @@ ORDER = ["extraction", "extraction_st", "audit", "image_pairs", "frozen", "logre
 QUICK = {"extraction": ["--repeats", "3", "--n-text", "160", "--n-image", "500"],
          "extraction_st": ["--n", "160", "--repeats", "3"], "audit": ["--sizes", "10000"],
          "image_pairs": ["--per-set", "60", "--animal", "2000"], "frozen": ["--repeats", "2"],
-         "logreg_choice": ["--repeats", "1", "--sets", "reviews-tfidf-400", "reviews-minilm", "animals-mobilenet", "digits"],
+         "logreg_choice": ["--repeats", "1", "--split-resamples", "1", "--sets", "reviews-tfidf-400", "reviews-minilm", "animals-mobilenet", "digits"],
          "finetune": ["--n-train", "96", "--epochs", "2", "--repeats", "1"],
          "scratch_small": ["--seeds", "1"],
          "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--warm-runs", "1"],

@@ -14,8 +14,8 @@ so it rarely ties, and the folds score each C on every training example.
 The search is kept cheap (bench/logreg_choice.py has the measurements):
 
 * 3 stratified folds up to ``HOLDOUT_ABOVE`` training examples, one stratified 80/20 split of
-  train above (a single split chose worse Cs on 200-400 examples; on 800 and more it chose
-  about as well as 5 folds), the features standardised once for all of them;
+  train above (a single split chose worse Cs on 200-400 examples; on 800 it chose nearly
+  as well as 3 folds), the features standardised once for all of them;
 * the Cs a decade apart, from small to large, each fit starting from the previous C's weights,
   until one scores a loss more than 1% above the best so far (the loss falls to one minimum
   and rises after it); then the half-decade Cs either side of the best;
@@ -113,7 +113,7 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
     grid = tuple(sorted(grid))
     y_train = np.asarray(y_train)
     scaler = StandardScaler().fit(X_train) if scale else None
-    X = scaler.transform(X_train) if scale else X_train  # float32 stays float32
+    X = X_train if scaler is None else scaler.transform(X_train)  # float32 stays float32
     _, counts = np.unique(y_train, return_counts=True)
     k = int(min(folds, counts.min()))
     if len(grid) == 1:
@@ -121,7 +121,7 @@ def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale:
     elif k >= 2 and len(counts) >= 2:
         start, c, how = _choose_by_folds(X, y_train, grid, k, seed)
     else:
-        X_val = scaler.transform(X_val) if scale else X_val
+        X_val = X_val if scaler is None else scaler.transform(X_val)
         start, c, how = _choose_on_validation(X, y_train, X_val, y_val, grid, metric, seed)
     final = _fit(start, X, y_train, c)  # warm-started from the search's weights at that C
     final.set_params(warm_start=False, tol=TOL)
@@ -157,11 +157,11 @@ def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[LogisticRegression,
         score_at(c, probes)
         if past_the_minimum(list(losses.values())):
             break
-    best = grid.index(min(losses, key=losses.get))
+    best = grid.index(min(losses, key=lambda g: losses[g]))
     for c in grid[max(best - 1, 0):best + 2]:
         if c not in losses:  # the half-decade steps either side of the best, from its weights
             score_at(c, [copy.deepcopy(p) for p in models[grid[best]]])
-    best = min(sorted(losses), key=losses.get)  # ties keep the stronger regularisation (smaller C)
+    best = min(sorted(losses), key=lambda g: losses[g])  # ties keep the stronger regularisation (smaller C)
     how = {"by": "cv" if k > 1 else "holdout", "folds": k,
            "cv_log_loss_by_C": {f"{c:g}": round(losses[c], 5) for c in sorted(losses)},
            "C_grid": [float(c) for c in grid]}
@@ -172,14 +172,13 @@ def _choose_on_validation(X, y, X_val, y_val, grid, metric: str, seed: int) -> t
     """C by ``metric`` on validation, when a class is too small for two stratified folds: one
     warm-started walk over the whole grid on all of train (a step-function score has plateaus,
     so no early stop); the model at that C."""
-    model, scores = _logreg(grid[0], seed), {}
-    best, start = None, None
+    model, scores, kept = _logreg(grid[0], seed), {}, {}
     for c in grid:
         _fit(model, X, y, c)
-        scores[f"{c:g}"] = score(metric, y_val, model.predict(X_val))
-        if best is None or scores[f"{c:g}"] > scores[f"{best:g}"]:  # ties keep the smaller C, seen first
-            best, start = c, copy.deepcopy(model)
-    return start, float(best), {"by": "validation", "val_scores_by_C": scores}
+        scores[c] = score(metric, y_val, model.predict(X_val))
+        kept[c] = copy.deepcopy(model)
+    best = max(grid, key=lambda g: scores[g])  # ties keep the smaller C, seen first
+    return kept[best], float(best), {"by": "validation", "val_scores_by_C": {f"{c:g}": v for c, v in scores.items()}}
 
 
 def logreg_tensors(model: Pipeline) -> dict[str, np.ndarray]:
