@@ -5,8 +5,7 @@ MobileNetV2 at 96 px; the demos' splits and caps, no audit) are embedded once in
 cache. On those same features, alternating, median of repeats:
 
 * transferlab's ``frozen`` rung (standardised features, logistic regression, C chosen among 13
-  values by the log loss of 5-fold cross-validation on train, refitted on train) - the rung's own
-  ``run``;
+  values by cross-validated log loss on train, refitted on train) - the rung's own ``run``;
 * ``LogisticRegression()`` with every default (C=1, lbfgs, 100 iterations) fitted on train;
 * ``LogisticRegressionCV()`` with every default (10 Cs, 5-fold CV) fitted on train, the same
   data the rung sees;
@@ -109,6 +108,11 @@ def main() -> None:
     print(section({"results": results, "date": "now"}))
 
 
+def _split(r: dict) -> str:
+    """How the rung scored C in this run ('5-fold', or one 80/20 split)."""
+    return f"{r['folds']}-fold" if r.get("by") == "cv" else "one 80/20 split's"
+
+
 def section(d: dict) -> str:
     """This benchmark's part of bench/RESULTS.md."""
     lines, notes = [], []
@@ -136,7 +140,7 @@ def section(d: dict) -> str:
             notes.append(f"{r['backbone']}: `LogisticRegressionCV()` is not timed on these features by default "
                          "(`--lrcv-image`): in one trial run (2026-11-22, load average about 10) it took 1,216 s against "
                          "the rung's 38 s (32×), hit its iteration limit without converging, and reached 0.902 test accuracy.")
-        notes.append(f"{r['backbone']}: C chosen by cross-validation {r['C']:g} (5-fold log loss by C: {', '.join(f'{c} {v:.3f}' for c, v in r['cv_log_loss_by_C'].items())}); the rung takes "
+        notes.append(f"{r['backbone']}: C chosen by cross-validation {r['C']:g} ({_split(r)} log loss by C: {', '.join(f'{c} {v:.3f}' for c, v in r['cv_log_loss_by_C'].items())}); the rung takes "
                      f"{ours['seconds'] / min(v['seconds'] for v in c.values()):.1f}× the time of the fastest contender.")
     sizes = "; ".join(f"{r['task']}: {r['splits']['train']}/{r['splits']['val']}/{r['splits']['test']} train/val/test, "
                       f"{r['feature_dim']}-d {r['backbone']} features" for r in d["results"])
@@ -144,7 +148,7 @@ def section(d: dict) -> str:
 
 `python bench/frozen.py` — one set of cached features per demo task ({sizes}). transferlab's
 `frozen` rung (standardised features, logistic regression, C chosen among 13 values by the log
-loss of 5-fold cross-validation on train) against `LogisticRegression()` with every default
+loss of {_split(d['results'][0])} cross-validation on train) against `LogisticRegression()` with every default
 fitted on train, and `LogisticRegressionCV()` with every default (10 Cs, 5-fold
 cross-validation on accuracy) fitted on train, and on train + validation ("+val": what a user
 without a ladder would fit; the rung keeps validation out of its fit because the ladder compares

@@ -33,12 +33,13 @@ from typing import Any, Callable
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
-ORDER = ["extraction", "extraction_st", "audit", "image_pairs", "frozen", "finetune", "scratch_small", "rerun",
+ORDER = ["extraction", "extraction_st", "audit", "image_pairs", "frozen", "logreg_choice", "finetune", "scratch_small", "rerun",
          "memory", "memory_limit", "ranking", "demos"]
 # --quick: sizes for a busy or slow machine (minutes instead of the better part of an hour)
 QUICK = {"extraction": ["--repeats", "3", "--n-text", "160", "--n-image", "500"],
          "extraction_st": ["--n", "160", "--repeats", "3"], "audit": ["--sizes", "10000"],
          "image_pairs": ["--per-set", "60", "--animal", "2000"], "frozen": ["--repeats", "2"],
+         "logreg_choice": ["--repeats", "1", "--split-resamples", "1", "--sets", "reviews-tfidf-400", "reviews-minilm", "animals-mobilenet", "digits"],
          "finetune": ["--n-train", "96", "--epochs", "2", "--repeats", "1"],
          "scratch_small": ["--seeds", "1"],
          "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--warm-runs", "1"],
@@ -173,6 +174,7 @@ TITLES = {"extraction": "Feature extraction vs a bare `torch.inference_mode()` l
           "audit": "Near-duplicate search vs brute force",
           "image_pairs": "Image near-duplicates: precision on real look-alikes, recall on planted edits",
           "frozen": "The frozen rung vs scikit-learn's logistic regression on the same features",
+          "logreg_choice": "Choosing the logistic regression's C: cost and accuracy",
           "finetune": "Fine-tuning: transferlab's loop vs a hand-written PyTorch loop and the Hugging Face `Trainer`",
           "scratch_small": "A small model from scratch: the scratch_small rung vs a hand-written one",
           "rerun": "A warm-cache re-run vs the cold run",

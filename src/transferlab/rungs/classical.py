@@ -64,7 +64,7 @@ class Classical(Rung):
     in_default_ladder = True
     simplicity = 10
     description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
-                   "C chosen by 5-fold cross-validation on train.")
+                   "C chosen by cross-validation on train.")
 
     def check_data(self, task: Task, spec: RunSpec) -> None:
         if task.modality == "text" and not _has_terms(task.part("train")[0]):

@@ -23,7 +23,7 @@ class Frozen(Rung):
     simplicity = 30
     needs_backbone = True
     needs_features = True
-    description = ("Frozen pretrained features + logistic regression; regularisation chosen by 5-fold "
+    description = ("Frozen pretrained features + logistic regression; regularisation chosen by "
                    "cross-validation on train.")
 
     def run(self, ctx: Context) -> RungOutput:

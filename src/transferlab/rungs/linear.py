@@ -1,39 +1,53 @@
 """Logistic regression with its regularisation chosen by cross-validation on the training split.
 
 Shared by ``classical`` (on hand-made features) and ``frozen`` (on a backbone's cached
-features). C is chosen among 13 values (10^-4 to 10^2, half a decade apart) by the log loss
-of stratified 5-fold cross-validation on train (scikit-learn's ``LogisticRegressionCV``, which
-follows the regularisation path with warm starts), then the model is refitted on all of train at
-that C. The validation split takes no part in the fit or in the choice of C: it stays an
-independent yardstick on which the ladder compares rungs.
+features). C is chosen among 13 values (10^-4 to 10^2, half a decade apart) by the log loss of
+stratified cross-validation on train, then the model is refitted on all of train at that C. The
+validation split takes no part in the fit or in the choice of C: it stays an independent
+yardstick on which the ladder compares rungs.
 
 Choosing C by accuracy on a validation split of 150-200 examples was noisy: several Cs tied, the
 tie went to the strongest regularisation, and the rung lost to a default ``LogisticRegression()``
 on the same features (bench/RESULTS.md). Log loss is smooth where accuracy is a step function,
-so it rarely ties, and five folds over train score each C on every training example. Above
-``HOLDOUT_ABOVE`` training examples one stratified 80/20 split of train scores the Cs instead (a
-fifth of the cost; at that size one split is already a precise estimate). A class with a single
-training example cannot be stratified into two folds: then C falls back to being chosen on
-validation.
+so it rarely ties, and the folds score each C on every training example.
+
+The search is kept cheap (bench/logreg_choice.py has the measurements):
+
+* 3 stratified folds up to ``HOLDOUT_ABOVE`` training examples, one stratified 80/20 split of
+  train above (a single split chose worse Cs on 200-400 examples; on 800 it chose nearly
+  as well as 3 folds), the features standardised once for all of them;
+* the Cs a decade apart, from small to large, each fit starting from the previous C's weights,
+  until one scores a loss more than 1% above the best so far (the loss falls to one minimum
+  and rises after it); then the half-decade Cs either side of the best;
+* each fit stops when its gradient is a tenth of what it was at its start (and below 0.001),
+  not at a fixed tolerance alone, which stalls a warm start (see ``_fit``);
+* the refit on all of train starts from the first fold's weights at the chosen C.
+
+A class with a single training example cannot be stratified into two folds: then C falls back to
+being chosen on validation.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
-from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..evaluation.metrics import score
 from .fitted import FITTED, Features, Fitted, Saved, features_from_saved
 
 C_GRID = tuple(float(f"{10 ** e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
-FOLDS = 5
-HOLDOUT_ABOVE = 20_000  # training examples beyond which one 80/20 split replaces 5 folds
+FOLDS = 3
+HOLDOUT_ABOVE = 1_000  # training examples beyond which one 80/20 split replaces the folds
+WORSE_BY = 0.01  # a C whose loss is more than 1% above the best so far is past the minimum...
+PATIENCE = 1  # ...and this many such Cs in a row (a decade apart) end the walk
+TOL, SHRINK = 1e-3, 0.1  # a fit stops when no gradient entry exceeds TOL nor SHRINK x the largest at its start
 
 
 def neighbours(c: float) -> tuple[float, ...]:
@@ -41,76 +55,131 @@ def neighbours(c: float) -> tuple[float, ...]:
     return (c / 10, c, c * 10)
 
 
-def _model(c: float, seed: int, scale: bool) -> Pipeline:
-    steps = [StandardScaler()] if scale else []
-    return make_pipeline(*steps, LogisticRegression(C=c, max_iter=1000, tol=1e-3, random_state=seed))
+def _logreg(c: float, seed: int) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=1000, tol=TOL, random_state=seed, warm_start=True)
 
 
-def _quiet_fit(model, X, y):
+def _fit(model: LogisticRegression, X, y, c: float) -> LogisticRegression:
+    """``model`` fitted at C=c from its last weights (zero if none), until no entry of the
+    gradient exceeds ``TOL`` nor ``SHRINK`` times the largest at the start. A fixed tolerance
+    alone stalls a warm start: from the previous C's weights the gradient is already small (on
+    TF-IDF features it starts below 0.001), lbfgs stops at once, and every larger C scores the
+    loss of the last one that moved."""
+    tol = min(TOL, SHRINK * _gradient_size(model, X, y, c))
+    model.set_params(C=c, tol=max(tol, 1e-12))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)
 
 
+def _gradient_size(model: LogisticRegression, X, y, c: float) -> float:
+    """Largest entry of the gradient of scikit-learn's lbfgs objective at C=c (mean log loss plus
+    ||w||^2 / (2 C n), intercept unpenalised) at the model's current weights, or at zero."""
+    classes = np.unique(y)
+    onehot = y[:, None] == classes[None, :]  # (n, K)
+    if hasattr(model, "coef_"):
+        proba, coef = model.predict_proba(X), model.coef_
+    else:
+        proba = np.full(onehot.shape, 1 / len(classes))
+        coef = np.zeros((1 if len(classes) == 2 else len(classes), X.shape[1]))
+    residual = (proba - onehot) / len(y)
+    if coef.shape[0] == 1:  # binary: one row of weights, for the second class
+        residual = residual[:, 1:]
+    grad = np.asarray(X.T @ residual).T + coef / (c * len(y))
+    return float(max(np.abs(grad).max(), np.abs(residual.sum(0)).max()))
+
+
+def _log_loss(model: LogisticRegression, X, y) -> float:
+    """Mean log loss of ``model`` on (X, y), clipped as scikit-learn's ``log_loss`` clips."""
+    proba = model.predict_proba(X)
+    p = proba[np.arange(len(y)), np.searchsorted(model.classes_, y)]
+    return float(-np.mean(np.log(np.clip(p, np.finfo(proba.dtype).eps, 1))))
+
+
+def past_the_minimum(losses: list[float], worse_by: float | None = None, patience: int | None = None) -> bool:
+    """Whether the last ``patience`` losses are all more than ``worse_by`` (relative) above the
+    lowest so far: the walk along C has gone past the minimum, and larger Cs only fit slower."""
+    worse_by, patience = WORSE_BY if worse_by is None else worse_by, PATIENCE if patience is None else patience
+    best = min(losses)
+    return len(losses) > patience and all(v > best * (1 + worse_by) for v in losses[-patience:])
+
+
 def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True,
                grid=C_GRID, folds: int = FOLDS) -> tuple[Pipeline, float, dict]:
     """The pipeline fitted on train at the best C, that C, and how C was chosen:
-    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}}`` (mean over folds; ``"by": "holdout"``
-    and one fold above ``HOLDOUT_ABOVE`` examples), or
+    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}, "C_grid": [...]}`` (mean over folds, for
+    the Cs tried; ``"by": "holdout"`` and one fold above ``HOLDOUT_ABOVE`` examples), or
     ``{"by": "validation", "val_scores_by_C": {...}}`` (``metric`` on validation) when a class has
     a single training example."""
     grid = tuple(sorted(grid))
+    y_train = np.asarray(y_train)
+    scaler = StandardScaler().fit(X_train) if scale else None
+    X = X_train if scaler is None else scaler.transform(X_train)  # float32 stays float32
     _, counts = np.unique(y_train, return_counts=True)
     k = int(min(folds, counts.min()))
     if len(grid) == 1:
-        return _quiet_fit(_model(grid[0], seed, scale), X_train, y_train), float(grid[0]), {"by": "given"}
-    if k >= 2 and len(counts) >= 2:
-        if len(y_train) > HOLDOUT_ABOVE:
-            return _fit_holdout(X_train, y_train, grid, seed, scale)
-        cv = LogisticRegressionCV(
-            Cs=list(grid), l1_ratios=(0.0,), cv=StratifiedKFold(k, shuffle=True, random_state=seed),
-            scoring="neg_log_loss", max_iter=1000, tol=1e-3, random_state=seed, use_legacy_attributes=False)
-        fitted = _quiet_fit(make_pipeline(*([StandardScaler()] if scale else []), cv), X_train, y_train)
-        loss = -np.asarray(fitted[-1].scores_).reshape(k, len(grid)).mean(0)
-        best = int(np.argmin(loss))  # ties keep the stronger regularisation (smaller C, first)
-        return fitted, float(grid[best]), {"by": "cv", "folds": k,
-                                           "cv_log_loss_by_C": {f"{c:g}": round(float(v), 5) for c, v in zip(grid, loss)}}
-    scores: dict[str, float] = {}
-    best_model, best_c, best_score = None, None, -np.inf
+        start, c, how = _logreg(grid[0], seed), float(grid[0]), {"by": "given"}
+    elif k >= 2 and len(counts) >= 2:
+        start, c, how = _choose_by_folds(X, y_train, grid, k, seed)
+    else:
+        X_val = X_val if scaler is None else scaler.transform(X_val)
+        start, c, how = _choose_on_validation(X, y_train, X_val, y_val, grid, metric, seed)
+    final = _fit(start, X, y_train, c)  # warm-started from the search's weights at that C
+    final.set_params(warm_start=False, tol=TOL)
+    steps = [("standardscaler", scaler)] if scale else []
+    return Pipeline([*steps, ("logisticregression", final)]), c, how
+
+
+def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[LogisticRegression, float, dict]:
+    """C by the mean held-out log loss over k stratified folds (one 80/20 split above
+    ``HOLDOUT_ABOVE``); the first fold's model at that C.
+
+    Every other C of the grid (a decade apart on ``C_GRID``) is walked from small to large,
+    each fit starting from the last one's weights, until ``past_the_minimum``; then the skipped Cs
+    either side of the best are fitted, starting from the best's weights."""
+    rows = np.zeros(len(y))
+    if len(y) > HOLDOUT_ABOVE:
+        k, splits = 1, StratifiedShuffleSplit(1, test_size=0.2, random_state=seed).split(rows, y)
+    else:
+        splits = StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, y)
+    parts = [(X[a], y[a], X[b], y[b]) for a, b in splits]
+    losses: dict[float, float] = {}
+    models: dict[float, list[LogisticRegression]] = {}
+
+    def score_at(c: float, probes: list[LogisticRegression]) -> None:
+        for probe, (X_fit, y_fit, _, _) in zip(probes, parts):
+            _fit(probe, X_fit, y_fit, c)
+        losses[c] = float(np.mean([_log_loss(p, X_held, y_held) for p, (_, _, X_held, y_held) in zip(probes, parts)]))
+        models[c] = [copy.deepcopy(p) for p in probes]
+
+    coarse = grid[::2] if len(grid) > 3 else grid
+    probes = [_logreg(grid[0], seed) for _ in parts]
+    for c in coarse:
+        score_at(c, probes)
+        if past_the_minimum(list(losses.values())):
+            break
+    best = grid.index(min(losses, key=lambda g: losses[g]))
+    for c in grid[max(best - 1, 0):best + 2]:
+        if c not in losses:  # the half-decade steps either side of the best, from its weights
+            score_at(c, [copy.deepcopy(p) for p in models[grid[best]]])
+    best = min(sorted(losses), key=lambda g: losses[g])  # ties keep the stronger regularisation (smaller C)
+    how = {"by": "cv" if k > 1 else "holdout", "folds": k,
+           "cv_log_loss_by_C": {f"{c:g}": round(losses[c], 5) for c in sorted(losses)},
+           "C_grid": [float(c) for c in grid]}
+    return models[best][0], float(best), how
+
+
+def _choose_on_validation(X, y, X_val, y_val, grid, metric: str, seed: int) -> tuple[LogisticRegression, float, dict]:
+    """C by ``metric`` on validation, when a class is too small for two stratified folds: one
+    warm-started walk over the whole grid on all of train (a step-function score has plateaus,
+    so no early stop); the model at that C."""
+    model, scores, kept = _logreg(grid[0], seed), {}, {}
     for c in grid:
-        model = _quiet_fit(_model(c, seed, scale), X_train, y_train)
-        s = score(metric, y_val, model.predict(X_val))
-        scores[f"{c:g}"] = s
-        if s > best_score:  # ties keep the stronger regularisation (smaller C, seen first)
-            best_model, best_c, best_score = model, c, s
-    return best_model, float(best_c), {"by": "validation", "val_scores_by_C": scores}
-
-
-def _fit_holdout(X_train, y_train, grid, seed: int, scale: bool) -> tuple[Pipeline, float, dict]:
-    """C by log loss on one stratified 80/20 split of train, then refitted on all of train.
-
-    Written out with a warm-started ``LogisticRegression`` rather than ``LogisticRegressionCV``,
-    which converts the features to float64 and copies them per fold: at this size the features
-    stay float32, one standardised copy plus the split's, about half the peak memory."""
-    from sklearn.metrics import log_loss
-
-    fit_rows, held = next(StratifiedShuffleSplit(1, test_size=0.2, random_state=seed).split(
-        np.zeros(len(y_train)), y_train))
-    scaler = StandardScaler().fit(X_train) if scale else None
-    X = scaler.transform(X_train) if scale else X_train  # float32 stays float32
-    probe = LogisticRegression(C=grid[0], max_iter=1000, tol=1e-3, random_state=seed, warm_start=True)
-    losses = []
-    X_fit, X_held = X[fit_rows], X[held]
-    for c in grid:  # small to large C, each fit starting from the last one's weights
-        _quiet_fit(probe.set_params(C=c), X_fit, y_train[fit_rows])
-        losses.append(log_loss(y_train[held], probe.predict_proba(X_held), labels=probe.classes_))
-    del X_fit, X_held
-    best = int(np.argmin(losses))  # ties keep the stronger regularisation (smaller C, first)
-    final = _quiet_fit(LogisticRegression(C=grid[best], max_iter=1000, tol=1e-3, random_state=seed), X, y_train)
-    model = Pipeline([("standardscaler", scaler), ("logisticregression", final)] if scale
-                     else [("logisticregression", final)])
-    return model, float(grid[best]), {"by": "holdout", "folds": 1,
-                                      "cv_log_loss_by_C": {f"{c:g}": round(float(v), 5) for c, v in zip(grid, losses)}}
+        _fit(model, X, y, c)
+        scores[c] = score(metric, y_val, model.predict(X_val))
+        kept[c] = copy.deepcopy(model)
+    best = max(grid, key=lambda g: scores[g])  # ties keep the smaller C, seen first
+    return kept[best], float(best), {"by": "validation", "val_scores_by_C": {f"{c:g}": v for c, v in scores.items()}}
 
 
 def logreg_tensors(model: Pipeline) -> dict[str, np.ndarray]:
