@@ -115,6 +115,11 @@ class Rung:
     ``trained_learning_curve``
         With ``learning_curve_trained``: trained again on fractions of the training set for the
         learning curve (each point costs a training run).
+    ``settings``
+        The RunSpec fields of scope ``rung`` it reads (``epochs``, ``lr``...): they go into the key
+        under which its finished result is cached and reused (``transferlab.stages.cache``), so
+        changing another rung's setting does not refit it. None (the default) stands for every
+        such field: safe, and refit more often than needed.
 
     A fitted rung can be exported when its ``RungOutput`` has ``save`` (written with
     ``transferlab.export.write_saved`` in one of the head formats the exported predictor reads).
@@ -132,6 +137,7 @@ class Rung:
     simplicity: int = 100
     seeding: str = "cheap"
     trained_learning_curve: bool = False
+    settings: tuple[str, ...] | None = None
 
     def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
         """Why this rung cannot run with ``backbone`` (the runner notes it and moves on), or None."""

@@ -27,6 +27,7 @@ def embed(ctx: Context, items: list) -> np.ndarray:
 @RUNGS.register("frozen")
 class Frozen(Rung):
     strategy = "frozen"
+    settings = ("extract_batch_size",)
     cheap = True
     in_default_ladder = True
     simplicity = 30

@@ -13,6 +13,7 @@ from .base import RUNGS, Context, Rung, RungOutput, full_proba
 @RUNGS.register("majority")
 class Majority(Rung):
     strategy = "majority"
+    settings = ()
     role = "baseline"
     in_default_ladder = True
     simplicity = 0
