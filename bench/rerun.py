@@ -140,8 +140,18 @@ def _stage_rows(cold: dict, warm: dict) -> str:
         c, w = cold["stages"].get(k, 0.0), warm["stages"].get(k, 0.0)
         if c < 0.5 and w < 0.5:
             continue
-        rows.append(f"| {k} | {c:.1f} s | {w:.1f} s | {c / w:.0f}× |" if w > 0.05 else f"| {k} | {c:.1f} s | {w:.1f} s | — |")
+        ratio = "—" if w <= 0.05 else f"{c / w:.1f}×" if c / w < 10 else f"{c / w:.0f}×"
+        rows.append(f"| {k} | {c:.1f} s | {w:.1f} s | {ratio} |")
     return "\n".join(rows)
+
+
+def _load(d: dict) -> str:
+    load = d.get("load_average")
+    if not load:
+        return ""
+    return (f", with {d.get('machine', {}).get('torch_threads', '?')} torch thread(s) on {d.get('machine', {}).get('cpus', '?')} cores "
+            f"(load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end: other work shared the "
+            "machine, which slows every run; the cold run's absolute times are not a quiet machine's)")
 
 
 def section(d: dict) -> str:
@@ -156,7 +166,7 @@ The text demo's data and ladder (MiniLM, {s['max_train']}/{s['max_val']}/{s['max
 reviews, {s['epochs']} epoch(s), corruptions and learning curves on): a cold run with a fresh cache
 folder, then the same run again. Stage times come from the progress tasks the runner opens
 ("other" is reading and splitting the data, ranking scores, reading the cached rungs and writing
-the report). Run {d['date']}.
+the report). Run {d['date']}{_load(d)}.
 
 Cold run **{cold['wall_seconds']:.1f} s**; the unchanged re-run **{warm['wall_seconds']:.1f} s**: the cold run takes
 **{d['ratio_cold_over_unchanged']:.0f}×** as long. The re-run reused {len(warm['reused'])} of {len(warm['rungs'])} rungs
@@ -186,6 +196,9 @@ images at {sa['image_size']} px, {sa['epochs']} epoch(s)) on {sa['backbones'][0]
 | stage | both cold | {sa['backbones'][0]} cached, {sa['backbones'][1]} added | cold / added |
 |---|---|---|---|
 {_stage_rows(a['both_cold'], a['added'])}
+
+The added backbone's stages appear in both columns: their ratio, 1× on a quiet machine, shows how
+much the machine's load moved between the two runs.
 """
     return text + "".join(f"- {n}\n" for n in d.get("notes", []))
 

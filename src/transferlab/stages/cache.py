@@ -148,8 +148,9 @@ def code_salt(files: list[Path]) -> str:
     return _CODE_SALTS[key]
 
 
-def environment() -> dict:
-    """What else changes the numbers: library versions, torch threads and the device."""
+def environment(threads: int | None = None) -> dict:
+    """What else changes the numbers: library versions, the torch threads the rungs fit with (this
+    process's, unless ``threads``) and the device."""
     from importlib.metadata import PackageNotFoundError, version
 
     import torch
@@ -162,7 +163,7 @@ def environment() -> dict:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    return {"transferlab": __version__, **versions, "threads": torch.get_num_threads(), "device": device().type}
+    return {"transferlab": __version__, **versions, "threads": threads or torch.get_num_threads(), "device": device().type}
 
 
 def rung_key(job: RungJob, task: Task, spec: RunSpec, clusters: np.ndarray | None, ood_hash: str,
@@ -212,7 +213,9 @@ class RungCache:
     def key(self, job: RungJob) -> str:
         if job.name not in self._keys:
             if self._ood_hash is None:  # once per run: the OOD sets and the environment are every rung's
-                self._ood_hash, self._env = ood_digest(self._ood, self.task.modality), environment()
+                ray = self.spec.executor == "ray"  # Ray tasks fit with spec.threads (default 1), not ours
+                self._ood_hash = ood_digest(self._ood, self.task.modality)
+                self._env = environment((self.spec.threads or 1) if ray else None)
             self._keys[job.name] = rung_key(job, self.task, self.spec, self.clusters, self._ood_hash, self._env)
         return self._keys[job.name]
 
