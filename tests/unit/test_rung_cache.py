@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 
@@ -252,3 +253,14 @@ def test_the_cache_lives_under_the_cache_folder(tmp_path, monkeypatch):
     assert RunSpec(force=True).force is True
     with pytest.raises(ValueError, match="'force' setting must be true or false"):
         RunSpec(force="yes")
+
+
+def test_a_half_written_entry_of_a_killed_run_is_removed(tmp_path):
+    from transferlab.stages.cache import _remove_orphans
+
+    dead, alive = tmp_path / ".abc.999999999.tmp", tmp_path / f".abc.{os.getpid()}.tmp"
+    other = tmp_path / ".xyz.999999999.tmp"
+    for d in (dead, alive, other):
+        d.mkdir()
+    _remove_orphans(tmp_path, "abc")
+    assert not dead.exists() and alive.exists() and other.exists()

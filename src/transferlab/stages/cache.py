@@ -198,6 +198,20 @@ def _checksums(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): _file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _remove_orphans(root: Path, key: str) -> None:
+    """Half-written entries of ``key`` left by a process that was killed while writing one."""
+    for leftover in root.glob(f".{key}.*.tmp"):
+        pid = leftover.name[len(key) + 2:].split(".", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)  # still running (another run storing the same rung): leave it
+        except ProcessLookupError:
+            shutil.rmtree(leftover, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 class RungCache:
     """The finished rungs of earlier runs, for one run: ``reuse`` a job's result, ``keep`` a new one."""
 
@@ -251,6 +265,7 @@ class RungCache:
             return
         key = self.key(job)
         self.root.mkdir(parents=True, exist_ok=True)
+        _remove_orphans(self.root, key)
         tmp = self.root / f".{key}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
