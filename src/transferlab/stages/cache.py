@@ -249,9 +249,13 @@ class RungCache:
             shutil.rmtree(folder, ignore_errors=True)
             return None
         stage = RungStage.from_dict(entry["stage"])
-        artifact = stage.record.get("artifact")
-        if artifact:
-            self._restore_model(folder / MODEL, job)
+        if stage.record.get("artifact"):
+            try:
+                self._restore_model(folder / MODEL, job)
+            except OSError as exc:
+                self._warn(f"Could not copy the cached model of rung {job.name} into {self.out / 'models'} ({exc}); "
+                           "the rung is fitted again.")
+                return None
         stage.record["reused_from"] = {"run": entry["run"], "key": key}
         t = stage.record["test"]
         self.progress.log(f"rung [bold]{job.name}[/]: reused from {entry['run']} (key {key[:12]})")
