@@ -42,7 +42,8 @@ QUICK = {"extraction": ["--repeats", "3", "--n-text", "160", "--n-image", "500"]
          "logreg_choice": ["--repeats", "1", "--split-resamples", "1", "--sets", "reviews-tfidf-400", "reviews-minilm", "animals-mobilenet", "digits"],
          "finetune": ["--n-train", "96", "--epochs", "2", "--repeats", "1"],
          "scratch_small": ["--seeds", "1"],
-         "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--warm-runs", "1"],
+         "rerun": ["--n-train", "100", "--n-val", "60", "--n-test", "150", "--image-n-train", "150", "--image-n-val", "60",
+                   "--image-n-test", "150"],
          "memory": ["--sizes", "500", "2000", "8000"], "memory_limit": ["--data-gb", "2", "--limit-gb", "1.5"], "ranking": ["--n-train", "200", "--epochs", "1"],
          "demos": ["--modality", "text"]}
 _LOAD_AT_START = os.getloadavg()
@@ -177,7 +178,7 @@ TITLES = {"extraction": "Feature extraction vs a bare `torch.inference_mode()` l
           "logreg_choice": "Choosing the logistic regression's C: cost and accuracy",
           "finetune": "Fine-tuning: transferlab's loop vs a hand-written PyTorch loop and the Hugging Face `Trainer`",
           "scratch_small": "A small model from scratch: the scratch_small rung vs a hand-written one",
-          "rerun": "A warm-cache re-run vs the cold run",
+          "rerun": "An unchanged re-run vs the cold run, and adding a backbone",
           "memory": "Peak memory vs dataset size",
           "memory_limit": "A data set larger than the memory the run may use",
           "ranking": "Does the ranking predict the ladder?",

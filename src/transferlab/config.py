@@ -33,13 +33,30 @@ def _help(text: str, default: Any, **cli: Any) -> Any:
     """A setting: its help text and default, and how the command line spells it if not ``--field-name``
     (``cli``: another flag, ``short``: a one-letter alias, ``repeatable``: a list given once per item);
     transferlab.cli_options turns every field into an option. A callable ``default`` is a factory,
-    called when a spec is built (``lazy_default``: the command line does not show it)."""
+    called when a spec is built (``lazy_default``: the command line does not show it).
+
+    ``scope`` says what a setting changes, so the rung cache (``transferlab.stages.cache``) knows
+    which settings belong in a finished rung's key: see ``SCOPES``."""
     metadata = {"help": text, **cli}
     if callable(default):
         return field(default_factory=default, metadata={**metadata, "lazy_default": True})
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+# What a setting changes, declared per field (``scope=``); the key of a finished rung holds:
+SCOPES = {
+    "rung": "the setting itself, for the rungs that read it (each rung's ``settings``): the default",
+    "result": "the setting itself, for every rung: it shapes every rung's record (seed, metric...)",
+    "input": "what the setting made instead: the data, the splits and seeds drawn, the OOD sets, the backbone",
+    "none": "nothing: the setting changes where or how a run goes, never what a rung computes",
+}
+
+
+def setting_scope(f: Field) -> str:
+    """A RunSpec field's scope (see ``SCOPES``)."""
+    return f.metadata.get("scope", "rung")
 
 
 def field_help(f: Field) -> str:
@@ -64,60 +81,60 @@ def _declared(pairs: str) -> dict[str, Any]:
 class RunSpec:
     backbones: list[str] = _help("Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
                                  "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [],
-                                 cli="--backbone", short="-b", repeatable=True)
-    rungs: list[str] = _help("Which rungs of the ladder to run: {rungs}.", default_rungs)
-    text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None)
-    label_column: str | None = _help("Column holding the label.", None)
-    split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None)
+                                 cli="--backbone", short="-b", repeatable=True, scope="input")
+    rungs: list[str] = _help("Which rungs of the ladder to run: {rungs}.", default_rungs, scope="none")
+    text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None, scope="input")
+    label_column: str | None = _help("Column holding the label.", None, scope="input")
+    split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None, scope="input")
     group_column: str | None = _help("Column with a group id (patient, product...): no group is split across "
-                                     "train, validation and test.", None)
-    time_column: str | None = _help("Column with a date/time or number: train on the oldest, test on the newest.", None)
-    out: str | None = _help("Run directory (default runs/<name>-<time>).", None, short="-o")
-    name: str | None = _help("Run name, used for the default run directory.", None)
-    seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0)
+                                     "train, validation and test.", None, scope="input")
+    time_column: str | None = _help("Column with a date/time or number: train on the oldest, test on the newest.", None, scope="input")
+    out: str | None = _help("Run directory (default runs/<name>-<time>).", None, short="-o", scope="none")
+    name: str | None = _help("Run name, used for the default run directory.", None, scope="none")
+    seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0, scope="result")
     seeds: int = _help("Seeds per rung for the cheap rungs ({rungs:seeding=cheap}): each extra seed refits on a "
-                       "different random train/validation partition of the same examples.", 3)
+                       "different random train/validation partition of the same examples.", 3, scope="input")
     train_seeds: int = _help("Seeds per rung for the rungs that train a backbone or a model from scratch "
                              "({rungs:seeding=train}); each seed costs a whole training "
-                             "run.", 1)
+                             "run.", 1, scope="input")
     executor: str = _help("Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
-                          "as Ray tasks, on a local Ray or the cluster at ray_address).", "local")
+                          "as Ray tasks, on a local Ray or the cluster at ray_address).", "local", scope="none")
     ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
-                                    "ray://head:10001); unset starts a local Ray.", None)
+                                    "ray://head:10001); unset starts a local Ray.", None, scope="none")
     ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone ({rungs:seeding=train}) "
                             "requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
-                            "0 trains on CPUs.", 0.0)
+                            "0 trains on CPUs.", 0.0, scope="none")
     save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
-                              "transferlab export).", True)
-    val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15)
-    test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2)
-    max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None)
-    max_val: int | None = _help("Cap on validation examples.", None)
-    max_test: int | None = _help("Cap on test examples.", None)
+                              "transferlab export).", True, scope="result")
+    val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15, scope="input")
+    test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2, scope="input")
+    max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None, scope="input")
+    max_val: int | None = _help("Cap on validation examples.", None, scope="input")
+    max_test: int | None = _help("Cap on test examples.", None, scope="input")
     top_k: int | None = _help("Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by kNN accuracy (the ranking's lead score); "
-                              "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).", None)
+                              "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).", None, scope="none")
     audit: bool = _help("Audit the data before training: duplicates and near-duplicates within and across "
-                        "splits, label conflicts, imbalance, label shift, group and time overlap.", True)
+                        "splits, label conflicts, imbalance, label shift, group and time overlap.", True, scope="input")
     on_leakage: str = _help("What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
-                            "test is never touched), fail, or warn.", "dedupe")
+                            "test is never touched), fail, or warn.", "dedupe", scope="input")
     max_dedupe_share: float = _help("dedupe: the largest share of the training or validation split it removes "
                                     "without asking; above it the run stops with sample pairs, unless "
-                                    "confirm_dedupe.", 0.05)
+                                    "confirm_dedupe.", 0.05, scope="input")
     confirm_dedupe: bool = _help("dedupe: remove the cross-split copies even when they are more than "
                                  "max_dedupe_share of a split (after looking at the pairs with transferlab "
-                                 "audit).", False)
+                                 "audit).", False, scope="input")
     ood: str | None = _help("An out-of-distribution test set (same format and columns as the data); every rung "
-                            "is scored on it and the drop from the clean test is reported.", None)
+                            "is scored on it and the drop from the clean test is reported.", None, scope="input")
     corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
-                              "for images; typos, casing, truncation, word dropout for text).", True)
-    ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300)
+                              "for images; typos, casing, truncation, word dropout for text).", True, scope="input")
+    ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300, scope="input")
     learning_curve: bool = _help("Refit the cheap rungs ({rungs:seeding=cheap}) on nested fractions of the training "
-                                 "set to estimate how many examples per class reach --target.", True)
+                                 "set to estimate how many examples per class reach --target.", True, scope="result")
     learning_curve_trained: bool = _help("Also measure the learning curve of {rungs:trained_learning_curve=true}: "
                                          "retrained on 25% and 50% of the training set, one subsample; costs about "
                                          "0.75 of one more training run each.", False)
     target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
-                                 "examples per class to reach it.", None)
+                                 "examples per class to reach it.", None, scope="result")
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
@@ -148,21 +165,27 @@ class RunSpec:
                                                             "the label name; a mapping, or a JSON/YAML/CSV file.", None)
     zero_shot_template: str | None = _help("zero_shot: prompt with {} for the label name or description "
                                            "(default: '{}' for text, 'a photo of a {}.' for CLIP).", None)
-    metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy")
+    metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy", scope="result")
     max_length: int = _help("Text: tokens per input (longer texts are truncated).", 256)
     image_size: int = _help("Images: side in pixels fed to image backbones.", 224)
     clip_seconds: float = _help("Audio: seconds of each clip fed to audio backbones and the MFCC baseline (longer "
                                 "clips are centre-cropped, shorter ones zero-padded).", 3.0)
     extract_batch_size: int = _help("Batch size for feature extraction and prediction.", 32)
-    cache_dir: str | None = _help("Feature cache folder (default ~/.cache/transferlab/features, or $TRANSFERLAB_CACHE).", None)
-    trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False)
-    threads: int | None = _help("Torch CPU threads (default: all cores).", None)
+    cache_dir: str | None = _help("Cache folder: the frozen features, and each finished rung under rungs/ (a "
+                                  "re-run with the same data, settings and code reuses it). Default "
+                                  "~/.cache/transferlab/features, rungs in ~/.cache/transferlab/rungs (or under "
+                                  "$TRANSFERLAB_CACHE).", None, scope="none")
+    force: bool = _help("Fit every rung again, even one found in the cache folder (finished before with the same "
+                        "data, settings, backbone weights and code); the new result replaces the cached one.", False,
+                        scope="none")
+    trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False, scope="input")
+    threads: int | None = _help("Torch CPU threads (default: all cores).", None, scope="none")
     mlflow: str | None = _help("MLflow tracking URI (sqlite:///mlflow.db, file:./mlruns, http://host:5000): the "
                                "finished run is logged there, one nested MLflow run per rung. Needs "
-                               "transferlab[tracking].", None)
-    mlflow_experiment: str = _help("MLflow experiment the run is logged to (with mlflow).", "transferlab")
+                               "transferlab[tracking].", None, scope="none")
+    mlflow_experiment: str = _help("MLflow experiment the run is logged to (with mlflow).", "transferlab", scope="none")
     notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [],
-                             cli="--note", repeatable=True)
+                             cli="--note", repeatable=True, scope="none")
 
     def __post_init__(self) -> None:
         if isinstance(self.rungs, str):
@@ -217,6 +240,8 @@ class RunSpec:
                 or not 0 <= self.max_dedupe_share <= 1:
             raise ConfigError(f"The 'max_dedupe_share' setting must be a share from 0 to 1 (e.g. 0.05 for 5%). "
                               f"Got {self.max_dedupe_share!r} instead.")
+        if not isinstance(self.force, bool):
+            raise ConfigError(f"The 'force' setting must be true or false. Got {self.force!r} instead.")
         if not isinstance(self.confirm_dedupe, bool):
             raise ConfigError(f"The 'confirm_dedupe' setting must be true or false. "
                               f"Got {self.confirm_dedupe!r} instead.")

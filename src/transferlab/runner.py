@@ -23,6 +23,7 @@ from .progress import Progress
 from .results import RunResults
 from .stages import (
     AuditOutcome,
+    RungCache,
     RungJob,
     RungStage,
     StageStore,
@@ -194,19 +195,27 @@ def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progres
 def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
                progress: Progress, ood: dict[str, dict], clusters: np.ndarray | None,
                stages: StageStore) -> dict[str, RungStage]:
-    """Each job's finished stage: read back from an unfinished run, or fitted here or on Ray."""
+    """Each job's finished stage: read back from an unfinished run, reused from an earlier run
+    (the rung cache), or fitted here or on Ray."""
+    from .devices import processes
+
     fitted: dict[str, RungStage] = {}
     pending = []
+    # not under a multi-process launch: every process must fit the same rungs, in step
+    cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
     for job in jobs:
         saved = stages.load(f"rungs/{safe_name(job.name)}")
-        if saved is None:
-            pending.append(job)
-        else:
+        if saved is not None:
             progress.log(f"rung [bold]{job.name}[/]: read back from the unfinished run")
             fitted[job.name] = RungStage.from_dict(saved)
+        elif (reused := cache.reuse(job)) is not None:
+            fitted[job.name] = RungStage.from_dict(stages.save(f"rungs/{safe_name(job.name)}", reused.to_dict()))
+        else:
+            pending.append(job)
 
     def done(job: RungJob, stage: RungStage) -> None:
         fitted[job.name] = RungStage.from_dict(stages.save(f"rungs/{safe_name(job.name)}", stage.to_dict()))
+        cache.keep(job, fitted[job.name])
 
     if spec.executor == "ray" and pending:
         from .executors import run_rungs_on_ray

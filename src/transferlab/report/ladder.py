@@ -83,6 +83,7 @@ def _ladder_row(index: int, rung: dict, best: bool) -> dict:
     return {
         "anchor": f"rung-{index}",
         "name": rung_name(index, rung),
+        "reused": bool(rung.get("reused_from")),
         "subtitle": _subtitle(rung),
         "accuracy": _metric_cell(test.get("accuracy")),
         "bar": _accuracy_bar(test.get("accuracy")),

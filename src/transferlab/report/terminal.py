@@ -87,8 +87,11 @@ def _name_cell(name: str, wide: bool) -> Text:
 def _row(rung: dict, wide: bool, with_ece: bool) -> list[Text]:
     test, cost = rung.get("test") or {}, rung.get("cost") or {}
     ece = [Text(fmt_num(metric_mean(test.get("ece"))))] if with_ece else []
+    name = _name_cell(display(rung.get("name")), wide)
+    if rung.get("reused_from"):  # its numbers, fit time included, are those of the run it came from
+        name.append("\n(reused)", style="dim")
     return [
-        _name_cell(display(rung.get("name")), wide),
+        name,
         *(_metric_cell(test.get(key)) for key, _ in METRICS),
         *ece,
         _fit_cell(cost),

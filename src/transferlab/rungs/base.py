@@ -127,6 +127,11 @@ class Rung:
     ``trained_learning_curve``
         With ``learning_curve_trained``: trained again on fractions of the training set for the
         learning curve (each point costs a training run).
+    ``settings``
+        The RunSpec fields of scope ``rung`` it reads (``epochs``, ``lr``...): they go into the key
+        under which its finished result is cached and reused (``transferlab.stages.cache``), so
+        changing another rung's setting does not refit it. None (the default) stands for every
+        such field: safe, and refit more often than needed.
 
     ``run`` returns the fitted model in ``RungOutput.model``; it is saved with the run and can be
     exported when its class is registered in ``rungs.fitted.FITTED`` (``Fitted.load`` rebuilds it).
@@ -144,6 +149,7 @@ class Rung:
     simplicity: int = 100
     seeding: str = "cheap"
     trained_learning_curve: bool = False
+    settings: tuple[str, ...] | None = None
 
     def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
         """Why this rung cannot run with ``backbone`` (the runner notes it and moves on), or None."""

@@ -18,6 +18,7 @@ from .linear import LogregFitted, fit_logreg, neighbours
 @RUNGS.register("frozen")
 class Frozen(Rung):
     strategy = "frozen"
+    settings = ("extract_batch_size",)
     cheap = True
     in_default_ladder = True
     simplicity = 30

@@ -75,6 +75,7 @@ def find_targets(encoder: nn.Module, names: list[str] | None = None) -> tuple[li
 @RUNGS.register("lora")
 class Lora(TrainableRung):
     strategy = "lora"
+    settings = TrainableRung.settings + ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets")
     trains_backbone = True
     simplicity = 60
     trained_learning_curve = True

@@ -34,6 +34,7 @@ class PriorFitted(Fitted):
 @RUNGS.register("majority")
 class Majority(Rung):
     strategy = "majority"
+    settings = ()
     role = "baseline"
     in_default_ladder = True
     simplicity = 0

@@ -90,6 +90,8 @@ def _stack(X, Y):
 @RUNGS.register("scratch_small")
 class ScratchSmall(Rung):
     strategy = "scratch_small"
+    settings = ("small_epochs", "small_lr", "small_patience", "small_flip", "batch_size", "clip_seconds",
+                "extract_batch_size", "learning_curve_trained")
     role = "control"
     in_default_ladder = True
     simplicity = 80

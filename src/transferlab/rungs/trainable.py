@@ -153,6 +153,8 @@ def lr_trials_note(trials: list[dict], metric: str) -> str:
 
 
 class TrainableRung(Rung):
+    settings = ("epochs", "head_epochs", "batch_size", "lr", "top_lr_ratio", "bottom_lr_ratio", "lr_factors",
+                "unfreeze_stages", "patience", "extract_batch_size", "learning_curve_trained")
     needs_backbone = True
     pretrained = True
     seeding = "train"

@@ -112,6 +112,7 @@ def fit_temperature(similarity: np.ndarray, y: np.ndarray) -> float:
 @RUNGS.register("zero_shot")
 class ZeroShot(Rung):
     strategy = "zero_shot"
+    settings = ("label_descriptions", "zero_shot_template", "extract_batch_size")
     learns_from_labels = False
     cheap = True
     simplicity = 20
