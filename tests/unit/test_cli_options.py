@@ -195,7 +195,7 @@ def test_demo_options_override_the_demo(parse, monkeypatch):
     assert (spec.out, spec.rungs, spec.backbones, spec.epochs, spec.max_train, spec.seed, spec.name) == \
         ("o", ["majority"], ["mobilenet_v2"], 1, 30, 5, "demo-image")
     spec = parse("demo")["spec"]
-    assert (spec.epochs, spec.max_train, spec.seed) == (3, 400, 0)  # the demo's own, not RunSpec's defaults
+    assert (spec.epochs, spec.max_train, spec.seed) == (2, 400, 0)  # the demo's own, not RunSpec's defaults
 
 
 def test_typed_flags_override_the_config_and_untyped_ones_do_not(parse, tmp_path):

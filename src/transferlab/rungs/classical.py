@@ -60,7 +60,7 @@ def audio_features(items: list, seconds: float = 3.0, rate: int = 16_000) -> np.
 @RUNGS.register("classical")
 class Classical(Rung):
     strategy = "classical"
-    settings = ("clip_seconds",)
+    settings = ("clip_seconds", "extract_batch_size")
     role = "control"
     in_default_ladder = True
     simplicity = 10

@@ -34,7 +34,7 @@ class PriorFitted(Fitted):
 @RUNGS.register("majority")
 class Majority(Rung):
     strategy = "majority"
-    settings = ()
+    settings = ("extract_batch_size",)  # the saved model records it
     role = "baseline"
     in_default_ladder = True
     simplicity = 0
