@@ -11,6 +11,7 @@ class Progress:
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self._bar = None
+        self.prefix = ""  # the run's stage, "[k/n] ", before each bar's description
 
     def log(self, message: str) -> None:
         if self.quiet:
@@ -22,6 +23,7 @@ class Progress:
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
         """Yields ``update(label, done, total)`` or ``update(advance)``."""
+        description = self.prefix + description
         if self.quiet:
             yield lambda *args, **kwargs: None
             return
