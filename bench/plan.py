@@ -61,19 +61,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--modality", nargs="+", default=["text", "image"])
     args = parser.parse_args()
-    load = os.getloadavg()
-    out = {"load_average_before": [round(x, 2) for x in load], "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-           "runs": []}
+    path = Path(__file__).parent / "results" / "plan.json"
+    out = json.loads(path.read_text()) if path.exists() else {"runs": []}  # the other modalities' runs are kept
+    out["runs"] = [r for r in out.get("runs", []) if r["modality"] not in args.modality]
     with tempfile.TemporaryDirectory() as tmp:
         for modality in args.modality:
+            load = [round(x, 2) for x in os.getloadavg()]
             result = bench(modality, args.max_train, args.epochs, Path(tmp))
+            result.update({"load_average_before": load, "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
             out["runs"].append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stages"}))
             for s in result["stages"]:
                 print(f"  {s['name']:<32} predicted {s['predicted']:8.1f}  actual {s['actual'] or 0:8.1f}  "
                       f"ratio {s['ratio']}")
-    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    path = Path(__file__).parent / "results" / "plan.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 

@@ -133,7 +133,7 @@ def plan(
     data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="The data `transferlab run` would read; "
                                                   "optional with --config holding data:.")] = None,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec, as for run."),
-    as_json: AsJson = False,
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (results.json's plan section)."),
     *,
     settings: dict,
 ) -> None:

@@ -36,6 +36,7 @@ SMALL_PER_ITEM_EPOCH = 4e-4  # scratch_small's small model, per training item an
 LORA_BACKWARD_SHARE = 0.7  # LoRA backpropagates through every layer but computes no frozen weight's gradient
 CURVE_REFITS = 3 * (0.1 + 0.2 + 0.4 + 0.7 + 1.0)  # cheap rungs: 3 subsamples x the learning curve's fractions
 TRAINED_CURVE_SHARE = 0.25 + 0.5  # trained rungs: refits on 25% and 50% of the training set
+PER_FIT_OVERHEAD = 0.3  # each seed's scoring (bootstrap intervals) and record, whatever the rung
 
 
 @dataclass
@@ -146,7 +147,8 @@ def make_plan(task: Task, backbones: list, spec: RunSpec, *, rank_only: bool = F
         stages += [_embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)]
         if backbones:
             stages.append(_ranking_stage(task, backbones, spec, probes))
-        stages += [_rung_stage(job, task, spec, probes, ood_items) for job in jobs]
+        embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
+        stages += [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
     return RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
 
 
@@ -204,13 +206,14 @@ def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> 
     n_train = _sizes(task)[0]
     batch = min(spec.extract_batch_size, n_train)
     # per candidate: the scores on the training features, and one batch embedded for the memory figure
-    seconds = sum(RANK_PER_ITEM * n_train + probes[b.name].forward_per_item * batch for b in backbones)
+    # (for text the longest items, about twice the typical batch's cost)
+    seconds = sum(RANK_PER_ITEM * n_train + 2 * probes[b.name].forward_per_item * batch for b in backbones)
     return StagePlan("ranking", seconds, max(p.forward_peak_bytes for p in probes.values()),
                      f"{len(backbones)} candidate(s): scores on {n_train} training features, one batch each for memory",
                      kind="ranking")
 
 
-def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int) -> StagePlan:
+def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, embedded_ood: set[str]) -> StagePlan:
     from ..rungs import RUNGS
     from .plan import seed_count
 
@@ -221,16 +224,20 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int) ->
         one, peak, how = _trained_seed(rung, job, task, spec, t)
     else:
         one, peak, how = _cheap_seed(rung, task, spec, t)
-    seconds, parts = one * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
+    seconds, parts = (one + PER_FIT_OVERHEAD) * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
     if spec.learning_curve and rung.seeding == "cheap":
         seconds += one * CURVE_REFITS
         parts.append(f"+ learning curve ({CURVE_REFITS:.1f} refits)")
     elif spec.learning_curve and spec.learning_curve_trained and rung.trained_learning_curve:
         seconds += one * TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
-    if ood_items and t is not None and (rung.trains_backbone or rung.needs_features or rung.seeding == "train"):
-        seconds += ood_items * t.forward_per_item
-        parts.append(f"+ {ood_items} out-of-distribution items")
+    own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
+    if ood_items and t is not None and (own_model or rung.needs_features):
+        if own_model or job.backbone.name not in embedded_ood:
+            seconds += ood_items * t.forward_per_item
+            parts.append(f"+ {ood_items} out-of-distribution items")
+        if not own_model:  # the frozen features of the OOD items are cached by content: the next rung reads them
+            embedded_ood.add(job.backbone.name)
     return StagePlan(job.name, seconds, peak, " ".join(parts))
 
 
@@ -260,6 +267,8 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     screened = min(SCREEN_EPOCHS, spec.epochs)
     seconds = factors * sum(epoch_seconds[:screened]) + sum(epoch_seconds[screened:])
     seconds += (n_val + n_test) * t.forward_per_item
+    # every model the rung builds (one per rate screened) pays a cold first step once
+    seconds += factors * max((t.train_first_step or t.train_step) - t.train_step, 0.0)
     how = f"{steps} steps/epoch x {spec.epochs} epochs at {t.train_step:.2f} s/step (measured)"
     if factors > 1:
         how += f", {factors} rates screened {screened} epoch each"

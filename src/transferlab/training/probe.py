@@ -36,6 +36,7 @@ class BackboneTiming:
     train_step: float | None = None  # forward + backward + AdamW step, one batch of batch_size
     train_forward: float | None = None  # the forward alone of that batch (no gradient): the rest is backward
     train_peak_bytes: int | None = None  # trainable copy + gradients + optimizer state + activations
+    train_first_step: float | None = None  # a fresh model's first step (optimizer state allocated, caches cold)
     probe_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -78,8 +79,8 @@ class _PeakRise:
         return max(self.peak - self.base, 0)
 
 
-def _timed(fn, repeats: int = MAX_REPEATS) -> float:
-    """The median time of ``fn()``: once when slow, up to ``repeats`` times when cheap."""
+def _timed(fn, repeats: int = MAX_REPEATS) -> tuple[float, float]:
+    """(the first, the median) time of ``fn()``: run once when slow, up to ``repeats`` times when cheap."""
     times: list[float] = []
     while len(times) < max(MIN_REPEATS, 1):
         start = time.perf_counter()
@@ -87,7 +88,7 @@ def _timed(fn, repeats: int = MAX_REPEATS) -> float:
         times.append(time.perf_counter() - start)
         if len(times) >= repeats or sum(times) > CHEAP_SECONDS:
             break
-    return statistics.median(times)
+    return times[0], statistics.median(times)
 
 
 def typical_batch(backbone, items: list, size: int) -> list:
@@ -117,7 +118,7 @@ def probe_backbone(backbone, items: list, *, eval_batch_size: int, batch_size: i
             encoder(**backbone.preprocess(batch))
 
         with _PeakRise() as memory:
-            seconds = _timed(embed)
+            seconds = _timed(embed)[1]
     timing = BackboneTiming(backbone.name, seconds / len(batch), weights + memory.rise)
     if train:
         _probe_training(backbone, sample, batch_size, rng, timing)
@@ -142,11 +143,12 @@ def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Gene
             loss.backward()
             optimizer.step()
 
-        timing.train_step = _timed(step)
+        first, timing.train_step = _timed(step)
+        timing.train_first_step = max(first, timing.train_step)
     timing.train_peak_bytes = memory.rise
 
     def forward() -> None:
         with torch.no_grad():
             head(model(**backbone.preprocess(batch, train=True)))
 
-    timing.train_forward = min(_timed(forward), timing.train_step)
+    timing.train_forward = min(_timed(forward)[1], timing.train_step)
