@@ -9,7 +9,7 @@ import transferlab
 from transferlab.cli import app
 from transferlab.config import RunSpec
 from transferlab.progress import Progress
-from transferlab.stages import make_plan, prepare_task, resolve_backbones
+from transferlab.stages import make_plan, ood_item_count, prepare_task, resolve_backbones
 from transferlab.stages.costplan import RunClock, RunPlan, StagePlan
 
 TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "head_epochs": 2}
@@ -21,7 +21,8 @@ def _spec(tiny_bert, tmp_path, **settings):
 
 def _plan(reviews_csv, spec, probes=None):
     task = prepare_task(reviews_csv, spec)
-    return make_plan(task, resolve_backbones(spec, task.modality), spec, probes=probes)
+    return make_plan(task, resolve_backbones(spec, task.modality), spec, probes=probes,
+                     ood_items=ood_item_count(task, spec))
 
 
 def _rung_seconds(plan):
@@ -131,3 +132,14 @@ def test_clock_shows_stage_k_of_n_and_corrects_remaining_time():
     assert "stage 2 of 3: a" in progress.lines[1] and "remaining ~1.3 min" in progress.lines[1]
     record = clock.record()
     assert record["stages"][0]["actual_seconds"] == 20.0 and "actual_seconds" not in record["stages"][2]
+
+
+def test_out_of_distribution_items_are_embedded_once_per_backbone(tiny_bert, reviews_csv, tmp_path):
+    plan = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1))
+    how = {s.name.split(":")[0]: s.how for s in plan.stages if s.kind == "rung"}
+    assert "out-of-distribution" in how["zero_shot"]  # embeds the corrupted copies; the cache keeps them
+    assert "out-of-distribution" not in how["frozen"]  # reads them back
+    assert "out-of-distribution" in how["full"]  # predicts through its own trained copy
+    no_ood = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1,
+                                      corruptions=False), plan.probes)
+    assert no_ood.total_seconds < plan.total_seconds
