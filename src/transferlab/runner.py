@@ -158,7 +158,7 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
             check_rung_data(task, spec)
         plan = make_plan(task, backbones, spec, rank_only=rank_only, audit_only=audit_only,
                          ood_items=ood_item_count(task, spec, rank_only or audit_only, ood))
-        progress.log(plan.table())
+        progress.log(plan.table(), soft_wrap=True)
         clock = RunClock(plan, progress)
         out = caught.out = prepare_out(spec, data, resume)
         stages = StageStore(out)
