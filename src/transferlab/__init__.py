@@ -53,6 +53,15 @@ def audit(data=None, **kwargs):
     return _audit(data, **kwargs)
 
 
+def plan(data=None, **kwargs):
+    """What ``run`` with the same settings will cost: each stage's predicted time and peak memory,
+    from a few timed batches of each backbone on this data. Nothing is trained or written.
+    Returns a :class:`transferlab.stages.RunPlan` (``.table()``, ``.to_dict()``, ``.total_seconds``)."""
+    from .runner import plan as _plan
+
+    return _plan(data, **kwargs)
+
+
 def resume(run_dir, data=None, **kwargs):
     """Continue an unfinished run (crashed or killed) from its run directory: finished stages are
     read back, the rest runs with the same settings and seeds. ``data`` is needed only when the
@@ -90,6 +99,7 @@ __all__ = [
     "run",
     "rank",
     "audit",
+    "plan",
     "resume",
     "load_run",
     "load_artifact",

@@ -128,6 +128,44 @@ def run(
 
 
 @app.command()
+@spec_options()
+def plan(
+    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="The data `transferlab run` would read; "
+                                                  "optional with --config holding data:.")] = None,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec, as for run."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (results.json's plan section)."),
+    *,
+    settings: dict,
+) -> None:
+    """Show what `transferlab run` with the same options will cost, before paying it: every stage's
+    predicted time and peak memory, from a few timed batches of each backbone on your data. Nothing
+    is trained and no run directory is made.
+
+    Example:
+
+        transferlab plan reviews.csv --text-column review --label-column stars --backbone minilm --epochs 3
+    """
+    from . import runner
+    from .stages.costplan import fmt_seconds
+
+    if config is not None:
+        data, settings = _with_config(config, data, settings)
+    if data is None:
+        _fail("No data given. Pass DATA (a folder or a CSV/JSONL/Parquet file), or --config with a data: entry.", 2)
+    _quiet_libraries()
+    try:
+        result = runner.plan(data, **settings)
+    except TransferlabError as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    typer.echo(result.table())
+    typer.echo(f"Predicted: {fmt_seconds(result.total_seconds)} in all (trained rungs at their most epochs; "
+               "early stopping may end them sooner).")
+
+
+@app.command()
 @spec_options(DATA_SETTINGS + ("on_leakage",), defaults={"on_leakage": "warn"},
               helps={"backbones": "A backbone whose embeddings find near-duplicates (optional; the first is used)."})
 def audit(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings: dict) -> None:

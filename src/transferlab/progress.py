@@ -11,17 +11,20 @@ class Progress:
     def __init__(self, quiet: bool = False):
         self.quiet = quiet
         self._bar = None
+        self.prefix = ""  # the run's stage, "[k/n] ", before each bar's description
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, soft_wrap: bool = False) -> None:
+        """``soft_wrap``: long lines stay whole (a table) instead of wrapping at the terminal's width."""
         if self.quiet:
             return
         from rich.console import Console
 
-        Console(stderr=True, highlight=False).print(message)
+        Console(stderr=True, highlight=False).print(message, soft_wrap=soft_wrap)
 
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Callable[..., None]]:
         """Yields ``update(label, done, total)`` or ``update(advance)``."""
+        description = self.prefix + description
         if self.quiet:
             yield lambda *args, **kwargs: None
             return

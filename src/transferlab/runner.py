@@ -24,15 +24,21 @@ from .results import RunResults
 from .stages import (
     AuditOutcome,
     RungCache,
+    RunClock,
     RungJob,
     RungStage,
+    RunPlan,
     StageStore,
     check_rung_data,
     duplicate_clusters,
+    embed_planned,
     feature_stores,
     fit_rung,
     judge,
+    make_plan,
+    ood_item_count,
     ood_sets,
+    plan_run,
     plan_rungs,
     prepare_out,
     prepare_task,
@@ -71,6 +77,12 @@ def rank(data: Any = None, *, quiet: bool = False, spec: RunSpec | None = None, 
     if not spec.backbones:
         raise ConfigError("rank needs candidates: pass --backbone at least once (e.g. --backbone minilm).")
     return _start(data, spec, quiet, rank_only=True)
+
+
+def plan(data: Any = None, *, spec: RunSpec | None = None, **settings: Any) -> RunPlan:
+    """What :func:`run` with these settings will cost, stage by stage, measured on this machine;
+    nothing is trained and no run directory is made."""
+    return plan_run(data, spec or RunSpec(**settings))
 
 
 def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> RunResults:
@@ -145,6 +157,10 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
         ood = {} if rank_only or audit_only else ood_sets(task, spec)
         if not rank_only:
             check_rung_data(task, spec)
+        plan = make_plan(task, backbones, spec, rank_only=rank_only, audit_only=audit_only,
+                         ood_items=ood_item_count(task, spec, rank_only or audit_only, ood))
+        progress.log(plan.table(), soft_wrap=True)
+        clock = RunClock(plan, progress)
         out = caught.out = prepare_out(spec, data, resume)
         stages = StageStore(out)
         if not resume:
@@ -152,18 +168,19 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
             write_run_state(out, path, "audit" if audit_only else "rank" if rank_only else "run", spec)
         (out / "error.txt").unlink(missing_ok=True)
         try:
-            audit = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
+            with clock.stage("audit"):
+                audit = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
             if audit_only:
-                return write_results({"task": task_block(audit.task), "audit": audit.record, "ranking": [], "rungs": []},
-                                     audit.task, spec, out, time.perf_counter())
-            return _run(audit, backbones, spec, out, progress, rank_only, ood, stages)
+                return write_results({"task": task_block(audit.task), "audit": audit.record, "ranking": [], "rungs": [],
+                                      "plan": clock.record()}, audit.task, spec, out, time.perf_counter())
+            return _run(audit, backbones, spec, out, progress, rank_only, ood, stages, clock)
         except BaseException as exc:
             (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
             raise
 
 
 def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
-         ood: dict[str, dict], stages: StageStore) -> RunResults:
+         ood: dict[str, dict], stages: StageStore, clock: RunClock) -> RunResults:
     """After the audit: rank the candidates, fit the ladder on the best, judge it, write the results."""
     import torch
 
@@ -174,10 +191,13 @@ def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progres
     progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
                  f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
     features = feature_stores(backbones, task, spec, progress, audit.embedded)
-    ranking = rank_stage(backbones, features, task, spec, progress, stages)
+    embed_planned(clock.plan, features, clock)
+    with clock.stage("ranking"):
+        ranking = rank_stage(backbones, features, task, spec, progress, stages)
     order = [c.backbone for c in ranking]
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
-    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages)
+    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages,
+                        clock)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
     judgement = judge(records, task, spec, audit.record)
@@ -189,12 +209,13 @@ def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progres
         "verdicts": judgement.verdicts,
         "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
         "recommendation": judgement.recommendation,
+        "plan": clock.record(),
     }, task, spec, out, started)
 
 
 def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
                progress: Progress, ood: dict[str, dict], clusters: np.ndarray | None,
-               stages: StageStore) -> dict[str, RungStage]:
+               stages: StageStore, clock: RunClock) -> dict[str, RungStage]:
     """Each job's finished stage: read back from an unfinished run, reused from an earlier run
     (the rung cache), or fitted here or on Ray."""
     from .devices import processes
@@ -225,8 +246,9 @@ def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Tas
                          clusters, done)
     else:
         for job in pending:
-            done(job, fit_rung(job, features, task, spec, out, progress, ood, clusters))
+            with clock.stage(job.name):
+                done(job, fit_rung(job, features, task, spec, out, progress, ood, clusters))
     return fitted
 
 
-__all__ = ["run", "rank", "audit", "resume", "prepare_task", "resolve_backbones", "TransferlabError"]
+__all__ = ["run", "rank", "audit", "plan", "resume", "prepare_task", "resolve_backbones", "TransferlabError"]

@@ -22,6 +22,7 @@ from .ladder import ladder_view, rung_anchors, rung_details
 from .learning import learning_curve_view
 from .ood import ood_view
 from .ranking import ranking_view
+from .timing import timing_view
 
 
 def _task_view(task: dict) -> dict:
@@ -62,6 +63,7 @@ def build_context(results: dict) -> dict:
         "ood": ood_view(rungs, metric if metric in ("accuracy", "balanced_accuracy", "macro_f1") else "accuracy"),
         "findings": finding_views(get(results, "audit", "findings")),
         "removed": removed_view(results.get("audit")),
+        "timing": timing_view(results.get("plan")),
         "environment": [(str(k), display(v)) for k, v in environment.items()],
         "artifacts": _artifact_links(results.get("artifacts")),
         "schema": display(results.get("schema")),

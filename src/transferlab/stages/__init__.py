@@ -9,6 +9,7 @@
 ``write``     write results.json and the report
 ``store``     each finished stage on disk, for --resume
 ``cache``     finished rungs reused across runs, by a key of everything they depend on
+``costplan``  every stage's time and memory, predicted from timed batches, and the run's clock
 
 ``transferlab.runner`` wires them together; the executors run ``fit``'s pieces elsewhere.
 """
@@ -16,6 +17,7 @@
 from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
+from .costplan import RunClock, RunPlan, StagePlan, embed_planned, make_plan, ood_item_count, plan_run
 from .features import AuditEmbedding, CachedFeatures, FeatureView, PreloadedFeatures, feature_stores
 from .fit import RungStage, assemble_rung, first_seed_extras, fit_rung, fit_seed, ood_sets
 from .judge import Judgement, judge
@@ -36,8 +38,9 @@ from .write import task_block, write_results
 
 __all__ = [
     "STAGES", "AuditEmbedding", "AuditOutcome", "CachedFeatures", "Candidate", "FeatureStore", "FeatureView",
-    "Judgement", "PreloadedFeatures", "RungCache", "RungJob", "RungStage", "StageStore", "assemble_rung", "check_rung_data",
-    "duplicate_clusters", "feature_stores", "first_seed_extras", "fit_rung", "fit_seed", "judge", "ood_sets",
+    "Judgement", "PreloadedFeatures", "RunClock", "RunPlan", "RungCache", "RungJob", "RungStage", "StageStore",
+    "StagePlan", "assemble_rung", "check_rung_data", "duplicate_clusters", "embed_planned", "feature_stores",
+    "first_seed_extras", "fit_rung", "fit_seed", "judge", "make_plan", "ood_item_count", "ood_sets", "plan_run",
     "plan_rungs", "prepare_out", "prepare_task", "rank_candidate", "rank_stage", "read_run_state",
     "resolve_backbones", "run_audit_stage", "rung_key", "safe_name", "seed_count", "seed_draws", "task_block", "with_achieved",
     "write_results", "write_run_state",

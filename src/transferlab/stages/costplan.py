@@ -1,0 +1,375 @@
+"""What a run will cost before it is paid: the time and peak memory of every stage, predicted.
+
+The backbones dominate a run, so their cost is measured, not guessed: ``training.probe`` times
+a few real inference batches of each backbone (and training steps for the backbones a rung
+trains) on a sample of the user's own items, and the plan extrapolates by items, steps, epochs,
+learning-rate candidates, seeds, learning-curve refits and out-of-distribution sets, following
+the order the run takes them in. The cheap parts (the audit's checks, the ranking scores, the
+rungs that fit on cached features) take per-item rates measured once on the text and image demos
+(``bench/plan.py``); the plan says which figure is measured and which is such a rate.
+
+``RunPlan`` is plain data: ``transferlab plan`` prints it, a run shows it first, records it in
+results.json next to what each stage really took (``RunClock``), and uses it for the remaining
+time of the whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from ..config import RunSpec
+from ..data import Task
+from ..progress import Progress
+
+# Per-item rates of the cheap parts (seconds), measured with bench/plan.py on this kind of machine
+# (2 shared CPU cores); they are small next to any backbone, so their error moves little.
+AUDIT_PER_ITEM = 2e-3  # hashing, near-duplicate search, label checks
+RANK_PER_ITEM = 4e-3  # LogME, H-score, kNN and the linear probe on the training features
+CHEAP_FIT_PER_ITEM = {"majority": 1e-6, "classical": 3e-3, "frozen": 3e-3, "zero_shot": 2e-4}
+OTHER_FIT_PER_ITEM = 3e-3  # a cheap rung not listed above
+HEAD_PER_ITEM_EPOCH = 3e-5  # finetune's head warm-up on cached features
+SMALL_PER_ITEM_EPOCH = 4e-4  # scratch_small's small model, per training item and epoch
+LORA_BACKWARD_SHARE = 0.7  # LoRA backpropagates through every layer but computes no frozen weight's gradient
+CURVE_REFITS = 3 * (0.1 + 0.2 + 0.4 + 0.7 + 1.0)  # cheap rungs: 3 subsamples x the learning curve's fractions
+TRAINED_CURVE_SHARE = 0.25 + 0.5  # trained rungs: refits on 25% and 50% of the training set
+PER_FIT_OVERHEAD = 0.3  # each seed's scoring (bootstrap intervals) and record, whatever the rung
+
+
+@dataclass
+class StagePlan:
+    """One stage of the run: its predicted seconds and peak memory (bytes), and how they were reached."""
+
+    name: str  # "audit", "embed:minilm", "ranking", or a rung's name ("finetune:minilm")
+    seconds: float
+    peak_bytes: int
+    how: str
+    kind: str = "rung"  # audit | embed | ranking | rung
+    splits: tuple[str, ...] = ()  # embed stages: the splits embedded
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "seconds": round(self.seconds, 2),
+                "peak_bytes": int(self.peak_bytes), "how": self.how}
+
+
+@dataclass
+class RunPlan:
+    """Every stage a run will take, in order, with the rungs it will not run and the probes behind it."""
+
+    stages: list[StagePlan]
+    skipped: list[str] = field(default_factory=list)  # "lora:efficientnet_lite0: <reason>"
+    probes: dict[str, Any] = field(default_factory=dict)  # backbone -> BackboneTiming
+    probe_seconds: float = 0.0
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(s.seconds for s in self.stages))
+
+    @property
+    def peak_bytes(self) -> int:
+        return max((s.peak_bytes for s in self.stages), default=0)
+
+    def stage(self, name: str) -> StagePlan | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self, actual: dict[str, float] | None = None) -> dict:
+        """The results.json ``plan`` section; ``actual`` adds what each stage really took."""
+        stages = [s.to_dict() for s in self.stages]
+        out: dict[str, Any] = {"stages": stages, "total_seconds": round(self.total_seconds, 2),
+                               "peak_bytes": self.peak_bytes, "skipped": list(self.skipped),
+                               "probe_seconds": round(self.probe_seconds, 2),
+                               "probes": {k: v.to_dict() for k, v in self.probes.items()}}
+        if actual is not None:
+            for s in stages:
+                if s["name"] in actual:
+                    s["actual_seconds"] = round(actual[s["name"]], 2)
+            out["actual_total_seconds"] = round(sum(v for k, v in actual.items() if self.stage(k)), 2)
+        return out
+
+    def table(self) -> str:
+        """The plan as a text table, one line per stage, then the total and the skipped rungs."""
+        width = max([len(s.name) for s in self.stages] + [5])
+        lines = [f"{'stage':<{width}}  {'time':>9}  {'memory':>9}  how"]
+        lines += [f"{s.name:<{width}}  {fmt_seconds(s.seconds):>9}  {fmt_bytes(s.peak_bytes):>9}  {s.how}"
+                  for s in self.stages]
+        lines.append(f"{'total':<{width}}  {fmt_seconds(self.total_seconds):>9}  {fmt_bytes(self.peak_bytes):>9}  "
+                     f"(measuring took {self.probe_seconds:.1f} s)")
+        lines += [f"not run: {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def fmt_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def fmt_bytes(n: int | float) -> str:
+    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.1f} GiB"
+
+
+# --- probing --------------------------------------------------------------------------------------
+def probe_backbones(backbones: list, task: Task, spec: RunSpec, trained: set[str]) -> dict[str, Any]:
+    """Each backbone timed on a sample of the training items; training steps for those in ``trained``."""
+    from ..training.probe import probe_backbone
+
+    items = task.part("train")[0] or task.items
+    return {b.name: probe_backbone(b, items, eval_batch_size=spec.extract_batch_size, batch_size=spec.batch_size,
+                                   train=b.name in trained, seed=spec.seed) for b in backbones}
+
+
+def _jobs(task: Task, backbones: list, spec: RunSpec, rank_only: bool):
+    """The rung jobs ``plan_rungs`` will make (trained rungs on the first ``top_k`` backbones: the
+    ranking picks which, at about the same cost), and the skipped ones, without touching ``task``."""
+    from .plan import plan_rungs
+
+    scratch = dataclasses.replace(task, notes=[])
+    jobs = plan_rungs(spec, backbones, scratch, Progress(quiet=True), rank_only)
+    return jobs, list(scratch.notes)
+
+
+def make_plan(task: Task, backbones: list, spec: RunSpec, *, rank_only: bool = False, audit_only: bool = False,
+              ood_items: int = 0, probes: dict[str, Any] | None = None) -> RunPlan:
+    """Probe the backbones (unless ``probes`` are given) and plan every stage of the run."""
+    from ..rungs import RUNGS
+
+    jobs, skipped = _jobs(task, backbones, spec, rank_only or audit_only)
+    if probes is None:
+        trained = {j.backbone.name for j in jobs if j.backbone is not None and _trains(RUNGS.get(j.strategy))}
+        probes = probe_backbones(backbones, task, spec, trained)
+    stages = [_audit_stage(task, backbones, spec, probes)] if spec.audit else []
+    if not audit_only:
+        stages += [_embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)]
+        if backbones:
+            stages.append(_ranking_stage(task, backbones, spec, probes))
+        embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
+        stages += [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
+    return RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
+
+
+def _trains(rung) -> bool:
+    return rung.seeding == "train" and rung.needs_backbone
+
+
+def _sizes(task: Task) -> tuple[int, int, int]:
+    s = task.sizes()
+    return s["train"], s["val"], s["test"]
+
+
+def _cached(backbone, hashes: list[str], spec: RunSpec) -> bool:
+    """Whether the feature cache already holds these items' features (a later run reads them back)."""
+    import re
+    from pathlib import Path
+
+    from ..features import cache_key, default_cache_dir
+
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", backbone.name)[-60:]
+    return (Path(spec.cache_dir or default_cache_dir()) / f"{safe}-{cache_key(backbone, hashes)}.npy").exists()
+
+
+def _audit_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> StagePlan:
+    n = len(task.items)
+    seconds, how, peak = AUDIT_PER_ITEM * n, f"checks on {n} examples", 0
+    if backbones:
+        b, t = backbones[0], probes[backbones[0].name]
+        peak = t.forward_peak_bytes
+        if _cached(b, task.hashes, spec):
+            how += f"; {b.name} embeddings from the cache"
+        else:
+            seconds += t.forward_per_item * n
+            how += f"; embed {n} with {b.name} at {1 / t.forward_per_item:.0f}/s (measured)"
+    return StagePlan("audit", seconds, peak, how, kind="audit")
+
+
+def _embed_stage(backbone, task: Task, spec: RunSpec, t, rank_only: bool, first: bool) -> StagePlan:
+    """The splits the ranking and the rungs read, embedded once (the audit's backbone already has them)."""
+    from ..rungs import RUNGS
+
+    features_read = not rank_only and any(RUNGS.get(r).needs_features for r in spec.rungs)
+    splits = ("train", "val", "test") if features_read else ("train",)
+    name = f"embed:{backbone.name}"
+    if first and spec.audit:
+        return StagePlan(name, 0.0, 0, "from the audit's embeddings", kind="embed", splits=splits)
+    todo = [s for s in splits if not _cached(backbone, task.part_hashes(s), spec)]
+    n = sum(len(task.part_hashes(s)) for s in todo)
+    how = f"{n} items ({', '.join(todo)}) at {1 / t.forward_per_item:.0f}/s (measured)" if todo else "from the cache"
+    return StagePlan(name, t.forward_per_item * n, t.forward_peak_bytes if todo else 0, how, kind="embed",
+                     splits=splits)
+
+
+def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> StagePlan:
+    n_train = _sizes(task)[0]
+    batch = min(spec.extract_batch_size, n_train)
+    # per candidate: the scores on the training features, and one batch embedded for the memory figure
+    # (for text the longest items, about twice the typical batch's cost)
+    seconds = sum(RANK_PER_ITEM * n_train + 2 * probes[b.name].forward_per_item * batch for b in backbones)
+    return StagePlan("ranking", seconds, max(p.forward_peak_bytes for p in probes.values()),
+                     f"{len(backbones)} candidate(s): scores on {n_train} training features, one batch each for memory",
+                     kind="ranking")
+
+
+def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, embedded_ood: set[str]) -> StagePlan:
+    from ..rungs import RUNGS
+    from .plan import seed_count
+
+    rung = RUNGS.get(job.strategy)
+    seeds = seed_count(rung, spec) if task.resplittable or rung.seeding == "train" else 1
+    t = probes.get(job.backbone.name) if job.backbone is not None else None
+    if _trains(rung) and t is not None and t.train_step is not None and job.strategy != "scratch_small":
+        one, peak, how = _trained_seed(rung, job, task, spec, t)
+    else:
+        one, peak, how = _cheap_seed(rung, task, spec, t)
+    seconds, parts = (one + PER_FIT_OVERHEAD) * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
+    if spec.learning_curve and rung.seeding == "cheap":
+        seconds += one * CURVE_REFITS
+        parts.append(f"+ learning curve ({CURVE_REFITS:.1f} refits)")
+    elif spec.learning_curve and spec.learning_curve_trained and rung.trained_learning_curve:
+        seconds += one * TRAINED_CURVE_SHARE
+        parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
+    own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
+    if ood_items and t is not None and (own_model or rung.needs_features):
+        if own_model or job.backbone.name not in embedded_ood:
+            seconds += ood_items * t.forward_per_item
+            parts.append(f"+ {ood_items} out-of-distribution items")
+        if not own_model:  # the frozen features of the OOD items are cached by content: the next rung reads them
+            embedded_ood.add(job.backbone.name)
+    return StagePlan(job.name, seconds, peak, " ".join(parts))
+
+
+def _cheap_seed(rung, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:
+    n_train, n_val, n_test = _sizes(task)
+    if rung.strategy == "scratch_small":
+        epochs = min(spec.small_epochs, spec.small_patience + 15)  # early stopping usually ends it about here
+        return SMALL_PER_ITEM_EPOCH * n_train * epochs, 0, f"small model, ~{epochs} epochs (per-item rate)"
+    seconds = CHEAP_FIT_PER_ITEM.get(rung.strategy, OTHER_FIT_PER_ITEM) * (n_train + n_val + n_test)
+    return seconds, 0, "fit on cached features" if rung.needs_features else "fit (per-item rate)"
+
+
+def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:
+    """One training run: the learning-rate screen (each factor one epoch), the kept rate's further
+    epochs (all of them: early stopping may end sooner), a validation pass per epoch, and the
+    validation and test predictions."""
+    from ..rungs.trainable import SCREEN_EPOCHS
+    from ..training.loop import batch_starts
+
+    n_train, n_val, n_test = _sizes(task)
+    steps = len(batch_starts(n_train, spec.batch_size)) if n_train else 0
+    backward = max(t.train_step - t.train_forward, 0.0)
+    factors = 1 if job.strategy in ("scratch", "lora") else len(spec.lr_factors)
+    share = _open_shares(job, spec)
+    epoch_seconds = [steps * (t.train_forward + backward * share(e)) + n_val * t.forward_per_item
+                     for e in range(1, spec.epochs + 1)]
+    screened = min(SCREEN_EPOCHS, spec.epochs)
+    seconds = factors * sum(epoch_seconds[:screened]) + sum(epoch_seconds[screened:])
+    seconds += (n_val + n_test) * t.forward_per_item
+    # every model the rung builds (one per rate screened) pays a cold first step once
+    seconds += factors * max((t.train_first_step or t.train_step) - t.train_step, 0.0)
+    how = f"{steps} steps/epoch x {spec.epochs} epochs at {t.train_step:.2f} s/step (measured)"
+    if factors > 1:
+        how += f", {factors} rates screened {screened} epoch each"
+    if job.strategy == "finetune":
+        seconds += HEAD_PER_ITEM_EPOCH * n_train * spec.head_epochs
+        how += ", gradual unfreezing"
+    return seconds, int(t.train_peak_bytes or 0), how
+
+
+def _open_shares(job, spec: RunSpec):
+    """epoch -> the share of the backward pass it runs: finetune opens its layer groups top first
+    (a frozen group below the lowest open one is not backpropagated through); lora computes no
+    gradient for a frozen weight; the others train everything."""
+    if job.strategy == "lora":
+        return lambda epoch: LORA_BACKWARD_SHARE
+    if job.strategy != "finetune":
+        return lambda epoch: 1.0
+    from ..training.schedule import unfrozen_groups
+
+    k = len(job.backbone.layer_groups(job.backbone.encoder()))
+    stages = min(spec.unfreeze_stages, k)
+    return lambda epoch: (len(unfrozen_groups(k, stages, epoch)) - 1) / max(k, 1)
+
+
+# --- the plan of a run from its data and settings -------------------------------------------------
+def plan_run(data: Any, spec: RunSpec, *, rank_only: bool = False, audit_only: bool = False) -> RunPlan:
+    """The plan of ``transferlab run`` with these settings, without running or writing anything."""
+    from .plan import check_rung_data, prepare_task, resolve_backbones
+
+    task = prepare_task(data, spec)
+    backbones = resolve_backbones(spec, task.modality)
+    if not rank_only and not audit_only:
+        check_rung_data(task, spec)
+    return make_plan(task, backbones, spec, rank_only=rank_only, audit_only=audit_only,
+                     ood_items=ood_item_count(task, spec, rank_only or audit_only))
+
+
+def ood_item_count(task: Task, spec: RunSpec, skip: bool = False, ood: dict | None = None) -> int:
+    """Items each fitted rung predicts out of distribution: the corrupted test copies and the user's set."""
+    if skip:
+        return 0
+    if ood is not None:
+        return sum(len(s["items"]) for s in ood.values())
+    from ..evaluation.corruptions import CORRUPTIONS
+
+    n, registry = 0, CORRUPTIONS.get(task.modality)
+    if spec.corruptions and registry is not None:
+        n += min(_sizes(task)[2], spec.ood_max_items) * len(registry.list_())
+    if spec.ood:
+        from ..data import load_data
+
+        n += len(load_data(spec.ood, text_column=spec.text_column, label_column=spec.label_column).items)
+    return n
+
+
+# --- while the run runs -------------------------------------------------------------------------
+class RunClock:
+    """Times each planned stage as it runs and shows "stage k of n, elapsed, remaining": the plan's
+    remaining seconds, scaled by how the finished stages compared with their prediction."""
+
+    def __init__(self, plan: RunPlan, progress: Progress):
+        self.plan, self.progress = plan, progress
+        self.actual: dict[str, float] = {}
+        self.started = time.perf_counter()
+
+    def remaining(self, after: set[str]) -> float:
+        """Predicted seconds of the stages not in ``after``, corrected by the finished ones' ratio."""
+        done = [s for s in self.plan.stages if s.name in self.actual]
+        predicted = sum(s.seconds for s in done)
+        ratio = sum(self.actual[s.name] for s in done) / predicted if predicted > 1.0 else 1.0
+        left = sum(s.seconds for s in self.plan.stages if s.name not in after)
+        return left * min(max(ratio, 0.25), 4.0)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        names = [s.name for s in self.plan.stages]
+        k = names.index(name) + 1 if name in names else None
+        if k is not None:
+            elapsed = time.perf_counter() - self.started
+            left = self.remaining(set(self.actual))
+            self.progress.log(f"[dim]stage {k} of {len(names)}: {name} - elapsed {fmt_seconds(elapsed)}, "
+                              f"remaining ~{fmt_seconds(left)}[/]")
+            self.progress.prefix = f"[{k}/{len(names)}] "
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.progress.prefix = ""
+        self.actual[name] = self.actual.get(name, 0.0) + time.perf_counter() - start
+
+    def record(self) -> dict:
+        return self.plan.to_dict(self.actual)
+
+
+def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
+    """Embed the splits each embed stage of the plan names, as its own timed stage (the stores
+    would otherwise embed them lazily inside the ranking and the first rung that reads them)."""
+    for s in plan.stages:
+        if s.kind == "embed" and s.name.split(":", 1)[1] in features:
+            with clock.stage(s.name):
+                store = features[s.name.split(":", 1)[1]]
+                for split in s.splits:
+                    store(split)
+

@@ -1,0 +1,159 @@
+"""How fast a backbone runs on this machine and this data: a few real batches, timed.
+
+The run plan (``transferlab.stages.costplan``) extrapolates every stage from these figures, so
+they are measured on the user's own items (their real lengths or image sizes), with the batch
+sizes the run will use: one inference batch of ``eval_batch_size`` items of typical length (the
+extraction sorts text by length, so its batches pad to about the typical length), and, for a
+backbone some rung trains, a few training steps (forward, backward, AdamW) on random batches of
+``batch_size``, as the loop draws them. Memory is the rise of this process's resident memory
+while each probe runs (weights, activations, gradients, optimizer state), sampled by a thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+MIN_REPEATS, MAX_REPEATS = 1, 3  # timed repeats of a probe; more only while they stay cheap
+CHEAP_SECONDS = 0.5  # a probe faster than this is repeated (its first run is the noisiest)
+
+
+@dataclass
+class BackboneTiming:
+    """One backbone's measured speed; seconds are per item (inference) or per step (training)."""
+
+    backbone: str
+    forward_per_item: float  # inference, batches of eval_batch_size typical-length items
+    forward_peak_bytes: int  # weights + the rise while embedding one batch
+    train_step: float | None = None  # forward + backward + AdamW step, one batch of batch_size
+    train_forward: float | None = None  # the forward alone of that batch (no gradient): the rest is backward
+    train_peak_bytes: int | None = None  # trainable copy + gradients + optimizer state + activations
+    train_first_step: float | None = None  # a fresh model's first step (optimizer state allocated, caches cold)
+    probe_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rss() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class _PeakRise:
+    """The largest rise of resident memory above its value at entry, sampled every millisecond."""
+
+    def __enter__(self) -> "_PeakRise":
+        self.base = _rss()
+        self.peak = self.base
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _rss())
+            self._done.wait(0.001)
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+    @property
+    def rise(self) -> int:
+        return max(self.peak - self.base, 0)
+
+
+def _timed(fn, repeats: int = MAX_REPEATS) -> tuple[float, float]:
+    """(the first, the median) time of ``fn()``: run once when slow, up to ``repeats`` times when cheap."""
+    times: list[float] = []
+    while len(times) < max(MIN_REPEATS, 1):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) >= repeats or sum(times) > CHEAP_SECONDS:
+            break
+    return times[0], statistics.median(times)
+
+
+def typical_batch(backbone, items: list, size: int) -> list:
+    """``size`` items of typical length (nearest the mean length), as a sorted extraction batch has;
+    without a length (images, audio) the first ones of the sample."""
+    key = getattr(backbone, "sort_key", None)
+    if key is None:
+        return list(items[:size])
+    lengths = np.array([key(x) for x in items], dtype=float)
+    nearest = np.argsort(np.abs(lengths - lengths.mean()), kind="stable")[:size]
+    return [items[i] for i in sorted(nearest)]
+
+
+def probe_backbone(backbone, items: list, *, eval_batch_size: int, batch_size: int, train: bool,
+                   seed: int = 0) -> BackboneTiming:
+    """Time one inference batch (and, with ``train``, training steps) of ``backbone`` on a sample of ``items``."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    sample = [items[i] for i in rng.permutation(len(items))[:256]]
+    encoder = backbone.encoder()
+    weights = sum(p.numel() * p.element_size() for p in encoder.parameters())
+    batch = typical_batch(backbone, sample, min(eval_batch_size, len(sample)))
+    with torch.inference_mode():
+        encoder(**backbone.preprocess(batch[:2]))  # warm-up: lazy initialisation, first-call overheads
+
+        def embed() -> None:
+            encoder(**backbone.preprocess(batch))
+
+        with _PeakRise() as memory:
+            seconds = _timed(embed)[1]
+    timing = BackboneTiming(backbone.name, seconds / len(batch), weights + memory.rise)
+    if train:
+        _probe_training(backbone, sample, batch_size, rng, timing)
+    timing.probe_seconds = time.perf_counter() - started
+    return timing
+
+
+def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Generator, timing: BackboneTiming) -> None:
+    """Training steps as the loop takes them: a random batch, augmentation on, AdamW over every weight."""
+    batch = [sample[i] for i in rng.permutation(len(sample))[:batch_size]]
+    with _PeakRise() as memory:
+        model = copy.deepcopy(backbone.encoder()).train()
+        for p in model.parameters():
+            p.requires_grad_(True)
+        head = nn.Linear(backbone.feature_dim or 1, 2)
+        optimizer = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=1e-6)
+        targets = torch.zeros(len(batch), dtype=torch.long)
+
+        def step(rows: list = batch) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            logits = head(model(**backbone.preprocess(rows, train=True)))
+            nn.functional.cross_entropy(logits, targets[: len(rows)]).backward()
+            optimizer.step()
+
+        # a step on two items first: the optimizer's state is allocated and the kernels warmed up, as
+        # in every step of a real run but its first, so the timed steps are the steady ones
+        start = time.perf_counter()
+        step(batch[:2])
+        cold = time.perf_counter() - start
+        timing.train_step = _timed(step)[1]
+        timing.train_first_step = max(cold, timing.train_step)
+    timing.train_peak_bytes = memory.rise
+
+    def forward() -> None:
+        with torch.no_grad():
+            head(model(**backbone.preprocess(batch, train=True)))
+
+    timing.train_forward = min(_timed(forward)[1], timing.train_step)

@@ -1,0 +1,145 @@
+"""The run plan: every stage's time and memory predicted from timed batches, before the run pays it."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import transferlab
+from transferlab.cli import app
+from transferlab.config import RunSpec
+from transferlab.progress import Progress
+from transferlab.stages import make_plan, ood_item_count, prepare_task, resolve_backbones
+from transferlab.stages.costplan import RunClock, RunPlan, StagePlan
+
+TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "head_epochs": 2}
+
+
+def _spec(tiny_bert, tmp_path, **settings):
+    return RunSpec(backbones=[f"hf:{tiny_bert}"], cache_dir=str(tmp_path / "cache"), **{**TEXT, **settings})
+
+
+def _plan(reviews_csv, spec, probes=None):
+    task = prepare_task(reviews_csv, spec)
+    return make_plan(task, resolve_backbones(spec, task.modality), spec, probes=probes,
+                     ood_items=ood_item_count(task, spec))
+
+
+def _rung_seconds(plan):
+    return {s.name: s.seconds for s in plan.stages if s.kind == "rung"}
+
+
+def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
+    rungs = "majority,classical,frozen,finetune,full,scratch"
+    base = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=1))
+    probes = base.probes  # the same measurements for every variant: only the extrapolation differs
+    more_data = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1), probes)
+    more_epochs = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=3), probes)
+    for bigger in (more_data, more_epochs):
+        assert bigger.total_seconds > base.total_seconds
+        for name, seconds in _rung_seconds(base).items():
+            assert _rung_seconds(bigger)[name] >= seconds, name
+    trained = [n for n in _rung_seconds(base) if n.split(":")[0] in ("finetune", "full", "scratch")]
+    assert all(_rung_seconds(more_epochs)[n] > _rung_seconds(base)[n] for n in trained)
+    assert probes[f"hf:{tiny_bert}"].train_step > 0 and probes[f"hf:{tiny_bert}"].forward_per_item > 0
+
+
+def test_each_learning_rate_screened_costs_an_epoch(tiny_bert, reviews_csv, tmp_path):
+    one = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[1.0]))
+    three = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]),
+                  one.probes)
+    name = f"full:hf:{tiny_bert}"
+    assert three.stage(name).seconds > one.stage(name).seconds
+    assert "3 rates screened" in three.stage(name).how
+
+
+def test_run_records_plan_with_actuals_and_report_shows_them(tiny_bert, reviews_csv, tmp_path):
+    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}"], rungs="majority,frozen,finetune,lora",
+                        lora_targets=["no_such_layer"], epochs=1, out=str(tmp_path / "run"),
+                        cache_dir=str(tmp_path / "cache"), quiet=True, **TEXT)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    plan = saved["plan"]
+    rung_stages = [s["name"] for s in plan["stages"] if s["kind"] == "rung"]
+    assert rung_stages == [rung["name"] for rung in r["rungs"]]  # every rung that ran, in order
+    assert any(s.startswith(f"lora:hf:{tiny_bert}") for s in plan["skipped"])  # and the one that did not
+    assert [s["name"] for s in plan["stages"][:3]] == ["audit", f"embed:hf:{tiny_bert}", "ranking"]
+    for stage in plan["stages"]:
+        assert stage["seconds"] >= 0 and stage["peak_bytes"] >= 0 and stage["how"]
+        assert stage["actual_seconds"] >= 0, stage
+    assert plan["actual_total_seconds"] > 0 and plan["total_seconds"] > 0
+    assert plan["probes"][f"hf:{tiny_bert}"]["train_step"] > 0
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Time: predicted and actual" in html and f"finetune:hf:{tiny_bert}" in html
+
+
+def test_cli_plan_prints_a_table_and_trains_nothing(tiny_bert, reviews_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(app, ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
+                                   "--backbone", f"hf:{tiny_bert}", "--rungs", "majority,frozen,full",
+                                   "--max-length", "16", "--epochs", "2", "--out", str(tmp_path / "run"),
+                                   "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["stage", "time", "memory"]
+    for name in ("audit", "ranking", "majority", f"frozen:hf:{tiny_bert}", f"full:hf:{tiny_bert}"):
+        assert any(line.startswith(name + " ") for line in lines), name
+    assert any(line.startswith("total ") for line in lines) and "Predicted:" in res.stdout
+    assert not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
+def test_cli_plan_json(tiny_bert, reviews_csv, tmp_path):
+    res = CliRunner().invoke(app, ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
+                                   "--backbone", f"hf:{tiny_bert}", "--rungs", "majority,scratch", "--max-length", "16",
+                                   "--cache-dir", str(tmp_path / "cache"), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [s["name"] for s in data["stages"] if s["kind"] == "rung"] == ["majority", f"scratch:hf:{tiny_bert}"]
+    assert data["total_seconds"] == pytest.approx(sum(s["seconds"] for s in data["stages"]), abs=0.05)
+
+
+@pytest.mark.parametrize("args, named", [(["--epochs", "0"], "epochs"), (["--rungs", "majority,lora-ish"], "lora-ish"),
+                                         (["--label-column", "nope"], "nope")])
+def test_cli_plan_bad_option_is_a_clear_error(reviews_csv, tmp_path, args, named):
+    base = ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars", "--rungs", "majority"]
+    res = CliRunner().invoke(app, base + args)
+    assert res.exit_code == 2, res.output
+    assert named in res.output and "Traceback" not in res.output
+
+
+class _Recorded(Progress):
+    def __init__(self):
+        super().__init__(quiet=True)
+        self.lines = []
+
+    def log(self, message):
+        self.lines.append(message)
+
+
+def test_clock_shows_stage_k_of_n_and_corrects_remaining_time():
+    plan = RunPlan([StagePlan("audit", 10.0, 0, "x", "audit"), StagePlan("a", 10.0, 0, "x"),
+                    StagePlan("b", 30.0, 0, "x")])
+    progress = _Recorded()
+    clock = RunClock(plan, progress)
+    assert clock.remaining(set()) == pytest.approx(50.0)
+    with clock.stage("audit"):
+        assert progress.prefix == "[1/3] "
+    assert progress.prefix == ""
+    clock.actual["audit"] = 20.0  # the first stage took twice its prediction: the rest is scaled alike
+    assert clock.remaining({"audit"}) == pytest.approx(80.0)
+    with clock.stage("a"):
+        pass
+    assert progress.lines[0].startswith("[dim]stage 1 of 3: audit") and "remaining" in progress.lines[0]
+    assert "stage 2 of 3: a" in progress.lines[1] and "remaining ~1.3 min" in progress.lines[1]
+    record = clock.record()
+    assert record["stages"][0]["actual_seconds"] == 20.0 and "actual_seconds" not in record["stages"][2]
+
+
+def test_out_of_distribution_items_are_embedded_once_per_backbone(tiny_bert, reviews_csv, tmp_path):
+    plan = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1))
+    how = {s.name.split(":")[0]: s.how for s in plan.stages if s.kind == "rung"}
+    assert "out-of-distribution" in how["zero_shot"]  # embeds the corrupted copies; the cache keeps them
+    assert "out-of-distribution" not in how["frozen"]  # reads them back
+    assert "out-of-distribution" in how["full"]  # predicts through its own trained copy
+    no_ood = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1,
+                                      corruptions=False), plan.probes)
+    assert no_ood.total_seconds < plan.total_seconds
