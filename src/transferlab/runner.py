@@ -23,8 +23,8 @@ from .progress import Progress
 from .results import RunResults
 from .stages import (
     AuditOutcome,
-    RungCache,
     RunClock,
+    RungCache,
     RungJob,
     RungStage,
     RunPlan,
