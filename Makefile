@@ -39,10 +39,11 @@ demo: setup
 demo-image: setup
 	$(BIN)/transferlab demo --modality image
 
-# The habits, checked by tools: ruff (imports, unused names, syntax), import-linter (the layering
+# The habits, checked by tools: ruff (imports, unused names, syntax; and the format), import-linter (the layering
 # contracts in pyproject.toml) and mypy on the typed hand-offs (the files listed there).
 lint: setup
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

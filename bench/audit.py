@@ -51,7 +51,8 @@ def planted_vectors(n: int, rng: np.random.Generator):
 
 def planted_hashes(n: int, rng: np.random.Generator):
     h = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) ^ (
-        rng.integers(0, 2, n).astype(np.uint64) << np.uint64(63))
+        rng.integers(0, 2, n).astype(np.uint64) << np.uint64(63)
+    )
     src, dst = rng.choice(n, (2, n // 100), replace=False)
     h[dst] = h[src]
     for i, k in zip(dst, rng.integers(0, RADIUS + 1, len(dst))):
@@ -63,7 +64,7 @@ def planted_hashes(n: int, rng: np.random.Generator):
 def brute_vectors(x: np.ndarray, queries: np.ndarray, chunk: int = 2048) -> set:
     found = set()
     for lo in range(0, len(queries), chunk):
-        q = queries[lo:lo + chunk]
+        q = queries[lo : lo + chunk]
         rows, cols = np.nonzero(x[q] @ x.T >= COSINE)
         found |= {(min(a, b), max(a, b)) for a, b in zip(q[rows].tolist(), cols.tolist()) if a != b}
     return found
@@ -72,7 +73,7 @@ def brute_vectors(x: np.ndarray, queries: np.ndarray, chunk: int = 2048) -> set:
 def brute_hashes(h: np.ndarray, queries: np.ndarray, chunk: int = 1024) -> set:
     found = set()
     for lo in range(0, len(queries), chunk):
-        q = queries[lo:lo + chunk]
+        q = queries[lo : lo + chunk]
         rows, cols = np.nonzero(np.bitwise_count(h[q][:, None] ^ h[None, :]) <= RADIUS)
         found |= {(min(a, b), max(a, b)) for a, b in zip(q[rows].tolist(), cols.tolist()) if a != b}
     return found
@@ -105,27 +106,43 @@ def compare(kind: str, n: int, brute_queries: int, seed: int = 0) -> dict:
     brute_found = brute(data, queries)
     brute_s = (time.perf_counter() - start) * n / len(queries)
     sampled = np.isin(src, queries) | np.isin(dst, queries)  # planted pairs the subsample can see
-    return {"search": kind, "items": n, "planted_pairs": len(src),
-            "transferlab": {"seconds": ours_s, "recall": recall(found, src, dst)},
-            "brute_force": {"seconds": brute_s, "recall": recall(brute_found, src[sampled], dst[sampled]),
-                            "queries_timed": int(len(queries)), "extrapolated": bool(len(queries) < n)},
-            "speedup": brute_s / ours_s}
+    return {
+        "search": kind,
+        "items": n,
+        "planted_pairs": len(src),
+        "transferlab": {"seconds": ours_s, "recall": recall(found, src, dst)},
+        "brute_force": {
+            "seconds": brute_s,
+            "recall": recall(brute_found, src[sampled], dst[sampled]),
+            "queries_timed": int(len(queries)),
+            "extrapolated": bool(len(queries) < n),
+        },
+        "speedup": brute_s / ours_s,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--brute-queries", type=int, default=10_000,
-                        help="queries timed for the brute force; more are extrapolated")
+    parser.add_argument(
+        "--brute-queries", type=int, default=10_000, help="queries timed for the brute force; more are extrapolated"
+    )
     args = parser.parse_args()
     import faiss
 
-    rows = [compare(kind, n, args.brute_queries) for kind in ("embeddings", "perceptual hashes")
-            for n in args.sizes]
-    out = {"machine": {"cpus": os.cpu_count(), "faiss_threads": faiss.omp_get_max_threads(),
-                       "platform": platform.platform(), "python": platform.python_version(),
-                       "numpy": np.__version__, "faiss": faiss.__version__},
-           "date": time.strftime("%Y-%m-%d"), "results": rows}
+    rows = [compare(kind, n, args.brute_queries) for kind in ("embeddings", "perceptual hashes") for n in args.sizes]
+    out = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "faiss_threads": faiss.omp_get_max_threads(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "faiss": faiss.__version__,
+        },
+        "date": time.strftime("%Y-%m-%d"),
+        "results": rows,
+    }
     path = Path(__file__).parent / "results" / "audit.json"
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2))
@@ -134,8 +151,10 @@ def main() -> None:
     for r in rows:
         t, b = r["transferlab"], r["brute_force"]
         note = f" (extrapolated from {b['queries_timed']:,} queries)" if b["extrapolated"] else ""
-        print(f"| {r['search']} | {r['items']:,} | {r['planted_pairs']:,} | {t['seconds']:.2f} | {t['recall']:.3f} | "
-              f"{b['seconds']:.2f}{note} | {b['recall']:.3f} | {r['speedup']:.1f}x |")
+        print(
+            f"| {r['search']} | {r['items']:,} | {r['planted_pairs']:,} | {t['seconds']:.2f} | {t['recall']:.3f} | "
+            f"{b['seconds']:.2f}{note} | {b['recall']:.3f} | {r['speedup']:.1f}x |"
+        )
     print(f"written {path}", file=sys.stderr)
 
 

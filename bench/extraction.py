@@ -30,7 +30,7 @@ def bare_loop(backbone, items, batch_size, order=None):
     start = time.perf_counter()
     with torch.inference_mode():
         for lo in range(0, len(order), batch_size):
-            idx = order[lo:lo + batch_size]
+            idx = order[lo : lo + batch_size]
             out[idx] = encoder(**backbone.preprocess([items[i] for i in idx])).numpy()
     return time.perf_counter() - start, out
 
@@ -55,21 +55,31 @@ def measure(name, backbone, items, batch_size, repeats):
         times["bare loop (length-sorted)"] = []
     for r in range(repeats):
         # alternate who goes first, so drift of the machine's speed hits both sides alike
-        contenders = [("bare loop (input order)", lambda: bare_loop(backbone, items, batch_size)),
-                      ("transferlab", lambda: ours(backbone, items, batch_size))]
+        contenders = [
+            ("bare loop (input order)", lambda: bare_loop(backbone, items, batch_size)),
+            ("transferlab", lambda: ours(backbone, items, batch_size)),
+        ]
         if sorted_order:
-            contenders.append(("bare loop (length-sorted)", lambda: bare_loop(backbone, items, batch_size, sorted_order)))
+            contenders.append(
+                ("bare loop (length-sorted)", lambda: bare_loop(backbone, items, batch_size, sorted_order))
+            )
         outputs = {}
-        for who, fn in (contenders if r % 2 == 0 else contenders[::-1]):
+        for who, fn in contenders if r % 2 == 0 else contenders[::-1]:
             t, outputs[who] = fn()
             times[who].append(t)
-        assert np.allclose(outputs["transferlab"], outputs["bare loop (input order)"], atol=1e-4), \
+        assert np.allclose(outputs["transferlab"], outputs["bare loop (input order)"], atol=1e-4), (
             "transferlab's features differ from the bare loop's"
+        )
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"backbone": name, "items": len(items), "batch_size": batch_size, "repeats": repeats,
-            "items_per_second": {k: len(items) / v for k, v in med.items()},
-            "ratio_vs_bare_input_order": med["bare loop (input order)"] / med["transferlab"],
-            **({"ratio_vs_bare_sorted": med["bare loop (length-sorted)"] / med["transferlab"]} if sorted_order else {})}
+    return {
+        "backbone": name,
+        "items": len(items),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "items_per_second": {k: len(items) / v for k, v in med.items()},
+        "ratio_vs_bare_input_order": med["bare loop (input order)"] / med["transferlab"],
+        **({"ratio_vs_bare_sorted": med["bare loop (length-sorted)"] / med["transferlab"]} if sorted_order else {}),
+    }
 
 
 def main() -> None:
@@ -94,8 +104,11 @@ def main() -> None:
     for r in rows:
         ips = r["items_per_second"]
         cells = " | ".join(f"{ips.get(k, float('nan')):.1f}" for k in rows[0]["items_per_second"])
-        print(f"| {r['backbone']} | {r['items']} | {r['batch_size']} | {cells} | {r['ratio_vs_bare_input_order']:.2f}x"
-              + (f" (sorted bare: {r['ratio_vs_bare_sorted']:.2f}x)" if "ratio_vs_bare_sorted" in r else "") + " |")
+        print(
+            f"| {r['backbone']} | {r['items']} | {r['batch_size']} | {cells} | {r['ratio_vs_bare_input_order']:.2f}x"
+            + (f" (sorted bare: {r['ratio_vs_bare_sorted']:.2f}x)" if "ratio_vs_bare_sorted" in r else "")
+            + " |"
+        )
 
 
 if __name__ == "__main__":
@@ -109,23 +122,25 @@ def section(d: dict) -> str:
         ips = r["items_per_second"]
         sorted_ = ips.get("bare loop (length-sorted)")
         vs_sorted = f" ({r['ratio_vs_bare_sorted']:.2f}× vs the sorted bare loop)" if sorted_ else ""
-        rows.append(f"| {r['backbone']} | {r['items']:,} | {ips['transferlab']:.1f} | {ips['bare loop (input order)']:.1f} | "
-                    f"{f'{sorted_:.1f}' if sorted_ else '—'} | **{r['ratio_vs_bare_input_order']:.2f}×**{vs_sorted} |")
+        rows.append(
+            f"| {r['backbone']} | {r['items']:,} | {ips['transferlab']:.1f} | {ips['bare loop (input order)']:.1f} | "
+            f"{f'{sorted_:.1f}' if sorted_ else '—'} | **{r['ratio_vs_bare_input_order']:.2f}×**{vs_sorted} |"
+        )
     text, image = d["results"][0], d["results"][-1]
     return f"""## Feature extraction vs a bare `torch.inference_mode()` loop
 
 `python bench/extraction.py` — same model object, same items (Amazon fine-food reviews,
-Animal-MNIST), batch size {text['batch_size']}, medians of {text['repeats']} repeats. "transferlab" is
+Animal-MNIST), batch size {text["batch_size"]}, medians of {text["repeats"]} repeats. "transferlab" is
 `transferlab.features.extract` with a cold cache (it writes a memory-mapped `.npy`); the bare
 loop preprocesses and embeds each batch into a numpy array. The script checks that both give
-the same features. Run {d['date']}.
+the same features. Run {d["date"]}.
 
 | backbone | items | transferlab (items/s) | bare loop, input order | bare loop, length-sorted | transferlab / bare |
 |---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 For text, transferlab batches reviews of similar length together (as sentence-transformers
-does), so batches pad less: {text['ratio_vs_bare_input_order']:.2f}× the throughput of a loop in input order. Against a
-bare loop that sorts the same way the ratio ({text.get('ratio_vs_bare_sorted', float('nan')):.2f}×) is the cost of the cache
-itself. For images the overhead of the cache is {image['ratio_vs_bare_input_order']:.2f}× the bare loop.
+does), so batches pad less: {text["ratio_vs_bare_input_order"]:.2f}× the throughput of a loop in input order. Against a
+bare loop that sorts the same way the ratio ({text.get("ratio_vs_bare_sorted", float("nan")):.2f}×) is the cost of the cache
+itself. For images the overhead of the cache is {image["ratio_vs_bare_input_order"]:.2f}× the bare loop.
 """

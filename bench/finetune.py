@@ -72,8 +72,12 @@ def order_of(backbone, items):
 
 
 # name -> (decay_fraction, decay_floor) of LoopConfig; "tail" is the loop's default
-SCHEDULES = {"cosine to zero (before)": (1.0, 0.0), "cosine to 0.1": (1.0, 0.1),
-             "constant, cosine tail 20% to 0.1": (0.2, 0.1), "constant": (0.0, 1.0)}
+SCHEDULES = {
+    "cosine to zero (before)": (1.0, 0.0),
+    "cosine to 0.1": (1.0, 0.1),
+    "constant, cosine tail 20% to 0.1": (0.2, 0.1),
+    "constant": (0.0, 1.0),
+}
 
 
 def transferlab_fit(backbone, task, batch_size, epochs, schedule: tuple[float, float] | None = None):
@@ -87,9 +91,16 @@ def transferlab_fit(backbone, task, batch_size, epochs, schedule: tuple[float, f
     set_trainable(groups, set(range(len(groups))))
     clock = StepClock()
     val_items = task.part("val")[0]
-    fit(model, backbone.preprocess, task.part("train"), task.part("val"), groups,
-        cfg, val_order=order_of(backbone, val_items),
-        progress=lambda label, done, total: clock(label.split()[1]))
+    fit(
+        model,
+        backbone.preprocess,
+        task.part("train"),
+        task.part("val"),
+        groups,
+        cfg,
+        val_order=order_of(backbone, val_items),
+        progress=lambda label, done, total: clock(label.split()[1]),
+    )
     return model, clock
 
 
@@ -103,7 +114,7 @@ def hand_loop(backbone, task, batch_size, epochs):
     for epoch in range(epochs):
         perm = rng.permutation(len(items))
         for lo in range(0, len(items), batch_size):
-            idx = perm[lo:lo + batch_size]
+            idx = perm[lo : lo + batch_size]
             logits = model(**backbone.preprocess([items[i] for i in idx], True))
             loss = nn.functional.cross_entropy(logits, torch.as_tensor(y[idx]))
             opt.zero_grad()
@@ -146,18 +157,43 @@ def hf_trainer(backbone, task, batch_size, epochs, evaluate: bool = False):
     steps_per_epoch = int(np.ceil(len(rows) / batch_size))
     strategy = "epoch" if evaluate else "no"
     with tempfile.TemporaryDirectory() as out:
-        args = TrainingArguments(output_dir=out, use_cpu=True, report_to=[], per_device_train_batch_size=batch_size,
-                                 num_train_epochs=epochs, learning_rate=LR, weight_decay=0.01, max_grad_norm=1.0,
-                                 lr_scheduler_type="warmup_stable_decay", warmup_steps=max(1, steps_per_epoch // 10),
-                                 lr_scheduler_kwargs={"num_decay_steps": max(1, int(0.2 * steps_per_epoch * epochs)),
-                                                      "min_lr_ratio": 0.1, "decay_type": "cosine"},
-                                 save_strategy=strategy, eval_strategy=strategy, logging_strategy="no", seed=0,
-                                 disable_tqdm=True, dataloader_num_workers=0, per_device_eval_batch_size=64,
-                                 load_best_model_at_end=evaluate, metric_for_best_model="accuracy" if evaluate else None)
-        Trainer(model=model, args=args, train_dataset=rows, eval_dataset=encode("val") if evaluate else None,
-                data_collator=DataCollatorWithPadding(backbone.tokenizer), callbacks=[Clock()],
-                compute_metrics=(lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
-                if evaluate else None).train()
+        args = TrainingArguments(
+            output_dir=out,
+            use_cpu=True,
+            report_to=[],
+            per_device_train_batch_size=batch_size,
+            num_train_epochs=epochs,
+            learning_rate=LR,
+            weight_decay=0.01,
+            max_grad_norm=1.0,
+            lr_scheduler_type="warmup_stable_decay",
+            warmup_steps=max(1, steps_per_epoch // 10),
+            lr_scheduler_kwargs={
+                "num_decay_steps": max(1, int(0.2 * steps_per_epoch * epochs)),
+                "min_lr_ratio": 0.1,
+                "decay_type": "cosine",
+            },
+            save_strategy=strategy,
+            eval_strategy=strategy,
+            logging_strategy="no",
+            seed=0,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+            per_device_eval_batch_size=64,
+            load_best_model_at_end=evaluate,
+            metric_for_best_model="accuracy" if evaluate else None,
+        )
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=rows,
+            eval_dataset=encode("val") if evaluate else None,
+            data_collator=DataCollatorWithPadding(backbone.tokenizer),
+            callbacks=[Clock()],
+            compute_metrics=(lambda p: {"accuracy": float((p.predictions.argmax(-1) == p.label_ids).mean())})
+            if evaluate
+            else None,
+        ).train()
     return model.clf, clock
 
 
@@ -180,25 +216,40 @@ def compare(name: str, backbone, task, batch_size: int, epochs: int, repeats: in
     preds = {}
     test_items, y_test = task.part("test")
     for r in range(repeats):
-        for n in (names if r % 2 == 0 else names[::-1]):
+        for n in names if r % 2 == 0 else names[::-1]:
             start = time.perf_counter()
             model, clock = contenders[n](backbone, task, batch_size, epochs)
             walls[n].append(time.perf_counter() - start)
             steps[n] += clock.step_times()
-            preds[n] = predict_logits(model, backbone.preprocess, test_items, 64, order_of(backbone, test_items)).argmax(1)
+            preds[n] = predict_logits(
+                model, backbone.preprocess, test_items, 64, order_of(backbone, test_items)
+            ).argmax(1)
             print(f"{name} {n}: {walls[n][-1]:.1f} s, median step {median(clock.step_times()):.3f} s", flush=True)
     ours = "transferlab fit"
     rows = {}
     for n in names:
-        rows[n] = {"wall_seconds": walls[n], "median_wall_seconds": median(walls[n]), "median_step_seconds": median(steps[n]),
-                   "steps_timed": len(steps[n]), "test_accuracy": score("accuracy", y_test, preds[n])}
+        rows[n] = {
+            "wall_seconds": walls[n],
+            "median_wall_seconds": median(walls[n]),
+            "median_step_seconds": median(steps[n]),
+            "steps_timed": len(steps[n]),
+            "test_accuracy": score("accuracy", y_test, preds[n]),
+        }
         if n != ours:
-            rows[n]["transferlab_minus_this"] = paired_bootstrap(y_test, preds[ours], preds[n], "accuracy",
-                                                                 n_classes=len(task.classes))
+            rows[n]["transferlab_minus_this"] = paired_bootstrap(
+                y_test, preds[ours], preds[n], "accuracy", n_classes=len(task.classes)
+            )
             rows[n]["step_throughput_ratio"] = median(steps[n]) / median(steps[ours])
             rows[n]["wall_ratio"] = median(walls[n]) / median(walls[ours])
-    return {"setup": name, "splits": task.sizes(), "batch_size": batch_size, "epochs": epochs, "lr": LR,
-            "repeats": repeats, "contenders": rows}
+    return {
+        "setup": name,
+        "splits": task.sizes(),
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "lr": LR,
+        "repeats": repeats,
+        "contenders": rows,
+    }
 
 
 def schedules(name: str, backbone, task, batch_size: int, budgets: list[int], only: list[str] | None = None) -> dict:
@@ -216,22 +267,31 @@ def schedules(name: str, backbone, task, batch_size: int, budgets: list[int], on
         for label, sched in SCHEDULES.items():
             if only and not any(o in label for o in only):
                 continue
-            contenders[f"transferlab, {label}"] = (lambda s=sched: transferlab_fit(backbone, task, batch_size, epochs, s))
+            contenders[f"transferlab, {label}"] = lambda s=sched: transferlab_fit(backbone, task, batch_size, epochs, s)
         for label, run in contenders.items():
             start = time.perf_counter()
             model, _ = run()
             walls[label] = time.perf_counter() - start
-            preds[label] = predict_logits(model, backbone.preprocess, test_items, 64,
-                                          order_of(backbone, test_items)).argmax(1)
-            print(f"{name}, {epochs} epochs, {label}: {score('accuracy', y_test, preds[label]):.3f} "
-                  f"({walls[label]:.0f} s)", flush=True)
+            preds[label] = predict_logits(
+                model, backbone.preprocess, test_items, 64, order_of(backbone, test_items)
+            ).argmax(1)
+            print(
+                f"{name}, {epochs} epochs, {label}: {score('accuracy', y_test, preds[label]):.3f} "
+                f"({walls[label]:.0f} s)",
+                flush=True,
+            )
         hand = "hand-written loop (constant)"
         for label in contenders:
-            row = {"epochs": epochs, "contender": label, "test_accuracy": score("accuracy", y_test, preds[label]),
-                   "wall_seconds": walls[label]}
+            row = {
+                "epochs": epochs,
+                "contender": label,
+                "test_accuracy": score("accuracy", y_test, preds[label]),
+                "wall_seconds": walls[label],
+            }
             if label != hand:
-                row["minus_hand_loop"] = paired_bootstrap(y_test, preds[label], preds[hand], "accuracy",
-                                                          n_classes=len(task.classes))
+                row["minus_hand_loop"] = paired_bootstrap(
+                    y_test, preds[label], preds[hand], "accuracy", n_classes=len(task.classes)
+                )
             rows.append(row)
     return {"setup": name, "splits": task.sizes(), "batch_size": batch_size, "lr": LR, "rows": rows}
 
@@ -241,11 +301,19 @@ def schedules_table(d: dict) -> str:
     for r in d["results"]:
         for row in r["rows"]:
             c = row.get("minus_hand_loop")
-            diff = (f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]" + (" significant" if c["significant"] else "")
-                    if c else "—")
-            lines.append(f"| {r['setup']} | {row['epochs']} | {row['contender']} | {row['test_accuracy']:.3f} | {diff} |")
-    return ("| setup | epochs | contender | test accuracy | difference (it − hand loop) |\n|---|---|---|---|---|\n"
-            + "\n".join(lines))
+            diff = (
+                f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}]"
+                + (" significant" if c["significant"] else "")
+                if c
+                else "—"
+            )
+            lines.append(
+                f"| {r['setup']} | {row['epochs']} | {row['contender']} | {row['test_accuracy']:.3f} | {diff} |"
+            )
+    return (
+        "| setup | epochs | contender | test accuracy | difference (it − hand loop) |\n|---|---|---|---|---|\n"
+        + "\n".join(lines)
+    )
 
 
 def main() -> None:
@@ -256,7 +324,9 @@ def main() -> None:
     parser.add_argument("--modality", nargs="+", default=["image", "text"])
     parser.add_argument("--schedules", action="store_true", help="compare learning-rate schedules instead")
     parser.add_argument("--budgets", type=int, nargs="+", default=[2, 4, 10])
-    parser.add_argument("--only", nargs="+", help="with --schedules: only the schedules whose name contains one of these")
+    parser.add_argument(
+        "--only", nargs="+", help="with --schedules: only the schedules whose name contains one of these"
+    )
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--image-size", type=int, default=96)
     args = parser.parse_args()
@@ -276,13 +346,16 @@ def main() -> None:
             backbone = resolve("mobilenet_v2", image_size=args.image_size)
             name, bs = f"MobileNetV2, Animal-MNIST, {args.image_size} px", 32
         if args.schedules:
-            results.append(schedules(f"{name}, {task.sizes()['train']} train", backbone, task, bs, args.budgets,
-                                     args.only))
+            results.append(
+                schedules(f"{name}, {task.sizes()['train']} train", backbone, task, bs, args.budgets, args.only)
+            )
             continue
         results.append(compare(name, backbone, task, bs, args.epochs, args.repeats, trainer=modality == "text"))
     if args.schedules:
-        save("finetune_schedules_" + "_".join(args.modality) + "_" + "_".join(map(str, args.budgets)),
-             {"results": results})
+        save(
+            "finetune_schedules_" + "_".join(args.modality) + "_" + "_".join(map(str, args.budgets)),
+            {"results": results},
+        )
         print(schedules_table({"results": results}))
         return
     save("finetune", {"results": results})
@@ -299,34 +372,46 @@ def section(d: dict) -> str:
                 diff = ratio = wall = "—"
             else:
                 a = v["transferlab_minus_this"]
-                diff = f"{a['delta']:+.3f} [{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}]" + (" significant" if a["significant"] else "")
+                diff = f"{a['delta']:+.3f} [{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}]" + (
+                    " significant" if a["significant"] else ""
+                )
                 ratio, wall = f"**{v['step_throughput_ratio']:.2f}×**", f"{v['wall_ratio']:.2f}×"
-            lines.append(f"| {r['setup']} | {n} | {1000 * v['median_step_seconds']:.0f} ms | {ratio} | "
-                         f"{v['median_wall_seconds']:.1f} s | {wall} | {v['test_accuracy']:.3f} | {diff} |")
+            lines.append(
+                f"| {r['setup']} | {n} | {1000 * v['median_step_seconds']:.0f} ms | {ratio} | "
+                f"{v['median_wall_seconds']:.1f} s | {wall} | {v['test_accuracy']:.3f} | {diff} |"
+            )
         for n, v in r["contenders"].items():
             if n == "transferlab fit":
                 continue
             if v["step_throughput_ratio"] < 0.9:
-                notes.append(f"{r['setup']}: transferlab's steps run at {v['step_throughput_ratio']:.2f}× the speed of "
-                             f"the {n}'s, below the 0.9× target.")
+                notes.append(
+                    f"{r['setup']}: transferlab's steps run at {v['step_throughput_ratio']:.2f}× the speed of "
+                    f"the {n}'s, below the 0.9× target."
+                )
             if v["wall_ratio"] < 1 and "evaluation" not in n:
-                notes.append(f"{r['setup']}: the whole fit takes longer than the {n}'s "
-                             f"({ours['median_wall_seconds']:.1f} s vs {v['median_wall_seconds']:.1f} s): transferlab "
-                             f"validates and copies the best weights after every epoch, which the {n} does not.")
+                notes.append(
+                    f"{r['setup']}: the whole fit takes longer than the {n}'s "
+                    f"({ours['median_wall_seconds']:.1f} s vs {v['median_wall_seconds']:.1f} s): transferlab "
+                    f"validates and copies the best weights after every epoch, which the {n} does not."
+                )
             elif v["wall_ratio"] < 1:
-                notes.append(f"{r['setup']}: doing the same per-epoch work, transferlab's fit is slower than the {n} "
-                             f"({ours['median_wall_seconds']:.1f} s vs {v['median_wall_seconds']:.1f} s).")
+                notes.append(
+                    f"{r['setup']}: doing the same per-epoch work, transferlab's fit is slower than the {n} "
+                    f"({ours['median_wall_seconds']:.1f} s vs {v['median_wall_seconds']:.1f} s)."
+                )
             elif "evaluation" in n:
-                notes.append(f"{r['setup']}: doing the same per-epoch work (validation, best weights restored), "
-                             f"the {n} takes {v['wall_ratio']:.2f}× transferlab's wall time.")
+                notes.append(
+                    f"{r['setup']}: doing the same per-epoch work (validation, best weights restored), "
+                    f"the {n} takes {v['wall_ratio']:.2f}× transferlab's wall time."
+                )
     first = d["results"][0]
     notes += d.get("notes", [])
     d = {**d, "notes": []}
     return f"""## Fine-tuning: transferlab's loop vs a hand-written PyTorch loop and the Hugging Face `Trainer`
 
 `python bench/finetune.py` — the same model on every side (the backbone with transferlab's
-head, from the same seed), the same {first['splits']['train']} training examples, {first['epochs']} epochs, learning
-rate {first['lr']:g} for every layer (the `full` rung's), batch size as shown. transferlab is
+head, from the same seed), the same {first["splits"]["train"]} training examples, {first["epochs"]} epochs, learning
+rate {first["lr"]:g} for every layer (the `full` rung's), batch size as shown. transferlab is
 `transferlab.training.fit` as the `full` rung calls it; the hand-written loop is AdamW,
 shuffled batches, cross-entropy, backward, step and nothing else; `transformers.Trainer`
 (`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping and schedule:
@@ -338,13 +423,13 @@ is the contender's median step time over transferlab's (above 1 means transferla
 Wall time is the whole fit: transferlab's includes a validation pass and a copy of the best
 weights each epoch. Accuracy is on the same test examples for all; "difference" is
 transferlab's minus the contender's with its paired bootstrap 95% interval. Medians over
-{first['repeats']} alternating repeats. Run {d['date']}.
+{first["repeats"]} alternating repeats. Run {d["date"]}.
 
 | setup | contender | median step | transferlab's step speed relative to it | fit wall time | its wall time / transferlab's | test accuracy | difference (transferlab − it) |
 |---|---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-{chr(10).join('- ' + n for n in notes + d.get('notes', [])) or '- transferlab meets both targets here: at least 0.9× the step speed of the hand-written loop, and no slower than Trainer.'}
+{chr(10).join("- " + n for n in notes + d.get("notes", [])) or "- transferlab meets both targets here: at least 0.9× the step speed of the hand-written loop, and no slower than Trainer."}
 {schedules_section()}"""
 
 
@@ -368,14 +453,24 @@ def schedules_section() -> str:
                 if not hand or not ours:
                     continue
                 c = ours["minus_hand_loop"]
-                verdict = ("significant" if c["significant"] else "within noise")
-                rows.append((r["setup"], epochs, hand["test_accuracy"], ours["test_accuracy"],
-                             f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] {verdict}", run["date"],
-                             run["load_average"]["start"][0]))
+                verdict = "significant" if c["significant"] else "within noise"
+                rows.append(
+                    (
+                        r["setup"],
+                        epochs,
+                        hand["test_accuracy"],
+                        ours["test_accuracy"],
+                        f"{c['delta']:+.3f} [{c['ci'][0]:+.3f}, {c['ci'][1]:+.3f}] {verdict}",
+                        run["date"],
+                        run["load_average"]["start"][0],
+                    )
+                )
     if not rows:
         return ""
-    table = "\n".join(f"| {s} | {e} | {h:.3f} | {o:.3f} | {d} | {when} (load {load:.1f}) |"
-                      for s, e, h, o, d, when, load in sorted(rows, key=lambda x: (x[0], x[1])))
+    table = "\n".join(
+        f"| {s} | {e} | {h:.3f} | {o:.3f} | {d} | {when} (load {load:.1f}) |"
+        for s, e, h, o, d, when, load in sorted(rows, key=lambda x: (x[0], x[1]))
+    )
     return f"""
 ### The schedule on short budgets
 

@@ -39,8 +39,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def features_of(task, backbone, cache: Path) -> dict[str, np.ndarray]:
     from transferlab.features import extract
 
-    return {s: np.asarray(extract(backbone, task.part(s)[0], task.part_hashes(s), cache_dir=cache).features)
-            for s in ("train", "val", "test")}
+    return {
+        s: np.asarray(extract(backbone, task.part(s)[0], task.part_hashes(s), cache_dir=cache).features)
+        for s in ("train", "val", "test")
+    }
 
 
 def compare(modality: str, repeats: int, cache: Path, lrcv: bool) -> dict:
@@ -69,10 +71,13 @@ def compare(modality: str, repeats: int, cache: Path, lrcv: bool) -> dict:
                 model = make().fit(np.concatenate([X[s] for s in fit_on]), np.concatenate([y[s] for s in fit_on]))
             warned[name] = any(issubclass(w.category, ConvergenceWarning) for w in caught)
             return model.predict(X["test"])
+
         return go
 
-    contenders = {"transferlab frozen rung": lambda: RUNGS.get("frozen")().run(ctx).test_pred,
-                  "LogisticRegression()": sklearn("LogisticRegression()", LogisticRegression, ("train",))}
+    contenders = {
+        "transferlab frozen rung": lambda: RUNGS.get("frozen")().run(ctx).test_pred,
+        "LogisticRegression()": sklearn("LogisticRegression()", LogisticRegression, ("train",)),
+    }
     if lrcv:
         for name, fit_on in (("LogisticRegressionCV()", ("train",)), ("LogisticRegressionCV() +val", ("train", "val"))):
             contenders[name] = sklearn(name, LogisticRegressionCV, fit_on)
@@ -83,24 +88,37 @@ def compare(modality: str, repeats: int, cache: Path, lrcv: bool) -> dict:
     rows = {}
     for name in contenders:
         pred = preds[name]
-        rows[name] = {"seconds": median(times[name]), "accuracy": score("accuracy", y["test"], pred),
-                      "macro_f1": score("macro_f1", y["test"], pred),
-                      "convergence_warning": warned.get(name, False)}
+        rows[name] = {
+            "seconds": median(times[name]),
+            "accuracy": score("accuracy", y["test"], pred),
+            "macro_f1": score("macro_f1", y["test"], pred),
+            "convergence_warning": warned.get(name, False),
+        }
         if name != "transferlab frozen rung":
             rows[name]["transferlab_minus_this"] = {
-                m: paired_bootstrap(y["test"], ours, pred, m, n_classes=k) for m in ("accuracy", "macro_f1")}
+                m: paired_bootstrap(y["test"], ours, pred, m, n_classes=k) for m in ("accuracy", "macro_f1")
+            }
             rows[name]["time_ratio"] = rows[name]["seconds"] / rows["transferlab frozen rung"]["seconds"]
-    return {"task": f"{task.description} ({modality} demo)", "backbone": backbone.name, "splits": task.sizes(),
-            "feature_dim": int(X["train"].shape[1]), "repeats": repeats, "contenders": rows,
-            **RUNGS.get("frozen")().run(ctx).chosen}
+    return {
+        "task": f"{task.description} ({modality} demo)",
+        "backbone": backbone.name,
+        "splits": task.sizes(),
+        "feature_dim": int(X["train"].shape[1]),
+        "repeats": repeats,
+        "contenders": rows,
+        **RUNGS.get("frozen")().run(ctx).chosen,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modality", nargs="+", default=["text", "image"])
-    parser.add_argument("--lrcv-image", action="store_true",
-                        help="Also time LogisticRegressionCV() on the image features (20 minutes on a busy 2-core machine).")
+    parser.add_argument(
+        "--lrcv-image",
+        action="store_true",
+        help="Also time LogisticRegressionCV() on the image features (20 minutes on a busy 2-core machine).",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         results = [compare(m, args.repeats, Path(tmp), lrcv=m == "text" or args.lrcv_image) for m in args.modality]
@@ -124,43 +142,56 @@ def section(d: dict) -> str:
                 diff, ratio = "—", "1"
             else:
                 a = v["transferlab_minus_this"]["accuracy"]
-                diff = f"{a['delta']:+.3f} [{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}]" + (" significant" if a["significant"] else "")
+                diff = f"{a['delta']:+.3f} [{a['ci'][0]:+.3f}, {a['ci'][1]:+.3f}]" + (
+                    " significant" if a["significant"] else ""
+                )
                 ratio = f"{v['time_ratio']:.2f}"
             warn = " (did not converge)" if v["convergence_warning"] else ""
-            lines.append(f"| {r['task'].split(' (')[-1].rstrip(')')} | {name}{warn} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | "
-                         f"{diff} | {1000 * v['seconds']:.0f} ms | {ratio} |")
+            lines.append(
+                f"| {r['task'].split(' (')[-1].rstrip(')')} | {name}{warn} | {v['accuracy']:.3f} | {v['macro_f1']:.3f} | "
+                f"{diff} | {1000 * v['seconds']:.0f} ms | {ratio} |"
+            )
         for name, v in c.items():
             if name == "transferlab frozen rung":
                 continue
             a = v["transferlab_minus_this"]["accuracy"]
             if a["significant"]:
-                notes.append(f"{r['backbone']}: transferlab is {'more' if a['delta'] > 0 else 'less'} accurate than "
-                             f"`{name}` ({a['delta']:+.3f}).")
+                notes.append(
+                    f"{r['backbone']}: transferlab is {'more' if a['delta'] > 0 else 'less'} accurate than "
+                    f"`{name}` ({a['delta']:+.3f})."
+                )
         if "LogisticRegressionCV()" not in c:
-            notes.append(f"{r['backbone']}: `LogisticRegressionCV()` is not timed on these features by default "
-                         "(`--lrcv-image`): in one trial run (2026-11-22, load average about 10) it took 1,216 s against "
-                         "the rung's 38 s (32×), hit its iteration limit without converging, and reached 0.902 test accuracy.")
-        notes.append(f"{r['backbone']}: C chosen by cross-validation {r['C']:g} ({_split(r)} log loss by C: {', '.join(f'{c} {v:.3f}' for c, v in r['cv_log_loss_by_C'].items())}); the rung takes "
-                     f"{ours['seconds'] / min(v['seconds'] for v in c.values()):.1f}× the time of the fastest contender.")
-    sizes = "; ".join(f"{r['task']}: {r['splits']['train']}/{r['splits']['val']}/{r['splits']['test']} train/val/test, "
-                      f"{r['feature_dim']}-d {r['backbone']} features" for r in d["results"])
+            notes.append(
+                f"{r['backbone']}: `LogisticRegressionCV()` is not timed on these features by default "
+                "(`--lrcv-image`): in one trial run (2026-11-22, load average about 10) it took 1,216 s against "
+                "the rung's 38 s (32×), hit its iteration limit without converging, and reached 0.902 test accuracy."
+            )
+        notes.append(
+            f"{r['backbone']}: C chosen by cross-validation {r['C']:g} ({_split(r)} log loss by C: {', '.join(f'{c} {v:.3f}' for c, v in r['cv_log_loss_by_C'].items())}); the rung takes "
+            f"{ours['seconds'] / min(v['seconds'] for v in c.values()):.1f}× the time of the fastest contender."
+        )
+    sizes = "; ".join(
+        f"{r['task']}: {r['splits']['train']}/{r['splits']['val']}/{r['splits']['test']} train/val/test, "
+        f"{r['feature_dim']}-d {r['backbone']} features"
+        for r in d["results"]
+    )
     return f"""## The frozen rung vs scikit-learn's logistic regression on the same features
 
 `python bench/frozen.py` — one set of cached features per demo task ({sizes}). transferlab's
 `frozen` rung (standardised features, logistic regression, C chosen among 13 values by the log
-loss of {_split(d['results'][0])} cross-validation on train) against `LogisticRegression()` with every default
+loss of {_split(d["results"][0])} cross-validation on train) against `LogisticRegression()` with every default
 fitted on train, and `LogisticRegressionCV()` with every default (10 Cs, 5-fold
 cross-validation on accuracy) fitted on train, and on train + validation ("+val": what a user
 without a ladder would fit; the rung keeps validation out of its fit because the ladder compares
 rungs on it). "Difference" is transferlab's test accuracy minus the contender's, with its paired
 bootstrap 95% interval over the same test examples; time is fit + predicting the test split,
-median of {d['results'][0]['repeats']} alternating repeats. Run {d['date']}.
+median of {d["results"][0]["repeats"]} alternating repeats. Run {d["date"]}.
 
 | task | contender | test accuracy | macro-F1 | difference (transferlab − it) | time | its time / transferlab's |
 |---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-{chr(10).join('- ' + n for n in notes)}
+{chr(10).join("- " + n for n in notes)}
 """
 
 

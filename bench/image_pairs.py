@@ -68,7 +68,7 @@ def _tiles(bigs: list[np.ndarray], side: int):
     for k, big in enumerate(bigs):
         for y in range(0, big.shape[0] - side + 1, side):
             for x in range(0, big.shape[1] - side + 1, side):
-                imgs.append(np.ascontiguousarray(big[y:y + side, x:x + side]))
+                imgs.append(np.ascontiguousarray(big[y : y + side, x : x + side]))
                 labels.append(k)
     return imgs, np.array(labels)
 
@@ -114,7 +114,7 @@ def _crop(a, rng):
     h, w = a.shape[:2]
     ch, cw = max(1, round(h * 0.9)), max(1, round(w * 0.9))
     y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    return np.ascontiguousarray(a[y:y + ch, x:x + cw])
+    return np.ascontiguousarray(a[y : y + ch, x : x + cw])
 
 
 def _brightness(a, rng):
@@ -161,8 +161,9 @@ def transferlab_pairs(items, labels, phash, before: bool):
             threshold = 0.95
         else:
             m = Matcher()
-            threshold, _ = images.calibrated_threshold(items, labels, m.image_correlation_low,
-                                                       m.image_correlation_high, m.image_shape_reference)
+            threshold, _ = images.calibrated_threshold(
+                items, labels, m.image_correlation_low, m.image_correlation_high, m.image_shape_reference
+            )
         a, b, _, _ = images.near_pairs(items, phash, RADIUS, threshold)
     finally:
         images.CROP_SIZES, images.MAX_PHOTOMETRIC = saved
@@ -196,11 +197,17 @@ def evaluate(found: set, positives: list, negatives: set) -> dict:
     tp = [(min(s, c), max(s, c)) in found for s, c, _ in positives]
     fp = sorted(negatives & found)
     kinds = sorted({kind for _, _, kind in positives})
-    return {"recall": float(np.mean(tp)), "precision": sum(tp) / max(sum(tp) + len(fp), 1),
-            "true_positives": int(sum(tp)), "false_positives": len(fp), "negatives": len(negatives),
-            "recall_by_edit": {k: float(np.mean([t for t, (_, _, kind) in zip(tp, positives) if kind == k]))
-                               for k in kinds},
-            "false_positive_pairs": [list(p) for p in fp[:50]]}
+    return {
+        "recall": float(np.mean(tp)),
+        "precision": sum(tp) / max(sum(tp) + len(fp), 1),
+        "true_positives": int(sum(tp)),
+        "false_positives": len(fp),
+        "negatives": len(negatives),
+        "recall_by_edit": {
+            k: float(np.mean([t for t, (_, _, kind) in zip(tp, positives) if kind == k])) for k in kinds
+        },
+        "false_positive_pairs": [list(p) for p in fp[:50]],
+    }
 
 
 def run_set(name: str, imgs, labels, per_set: int, seed: int) -> dict:
@@ -223,37 +230,53 @@ def run_set(name: str, imgs, labels, per_set: int, seed: int) -> dict:
 
 def section(d: dict) -> str:
     """This benchmark's part of bench/RESULTS.md."""
-    lines = ["| set | images | hard negatives | method | precision | recall | false positives | "
-             "recall by edit (JPEG, rescale, crop, flip, brightness) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| set | images | hard negatives | method | precision | recall | false positives | "
+        "recall by edit (JPEG, rescale, crop, flip, brightness) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in d["results"]:
         for method, m in r["methods"].items():
             edits = ", ".join(f"{m['recall_by_edit'][k]:.2f}" for k in EDITS)
             thr = f" (≥ {m['threshold']:.3f})" if "threshold" in m else ""
-            lines.append(f"| {r['set']} | {r['images']} | {m['negatives']} | {method}{thr} | {m['precision']:.3f} | "
-                         f"{m['recall']:.3f} | {m['false_positives']} | {edits} |")
-    met = [r["set"] for r in d["results"] if r["methods"]["after"]["precision"] >= 0.99
-           and r["methods"]["after"]["recall"] >= 0.95]
-    missed = [f"{r['set']} (precision {r['methods']['after']['precision']:.3f}, recall "
-              f"{r['methods']['after']['recall']:.3f})" for r in d["results"] if r["set"] not in met]
-    verdict = (f"Target precision ≥ 0.99 with recall ≥ 0.95: met on {len(met)} of {len(d['results'])} sets "
-               f"({', '.join(met)})" + (f"; missed on {', '.join(missed)}." if missed else ".") +
-               " Recall is capped by the candidate search: an edit whose perceptual hash moves more than "
-               f"{RADIUS} bits (JPEG or a crop of a 25-pixel, nearly flat patch) is never confirmed; the "
-               "recall of `before` at its lower bar shows that cap.")
-    return "\n".join([
-        "## Image near-duplicates: precision on real look-alikes, recall on planted edits",
-        "",
-        "`python bench/image_pairs.py` — five real image sets that packages ship; planted edits of 150 images "
-        "each (positives) against every pair of distinct same-class images the hash search proposes (hard "
-        "negatives). `before` is the previous confirmation (pixel correlation ≥ 0.95), `after` the current one "
-        "(threshold calibrated per set on random same-class pairs, crops re-aligned at several sizes, brightness "
-        "and contrast within an edit's reach). Animal-MNIST reuses silhouettes rescaled or shifted, so some of its "
-        "negatives are real copies.",
-        "",
-        *lines,
-        "",
-        verdict,
-    ])
+            lines.append(
+                f"| {r['set']} | {r['images']} | {m['negatives']} | {method}{thr} | {m['precision']:.3f} | "
+                f"{m['recall']:.3f} | {m['false_positives']} | {edits} |"
+            )
+    met = [
+        r["set"]
+        for r in d["results"]
+        if r["methods"]["after"]["precision"] >= 0.99 and r["methods"]["after"]["recall"] >= 0.95
+    ]
+    missed = [
+        f"{r['set']} (precision {r['methods']['after']['precision']:.3f}, recall {r['methods']['after']['recall']:.3f})"
+        for r in d["results"]
+        if r["set"] not in met
+    ]
+    verdict = (
+        f"Target precision ≥ 0.99 with recall ≥ 0.95: met on {len(met)} of {len(d['results'])} sets "
+        f"({', '.join(met)})"
+        + (f"; missed on {', '.join(missed)}." if missed else ".")
+        + " Recall is capped by the candidate search: an edit whose perceptual hash moves more than "
+        f"{RADIUS} bits (JPEG or a crop of a 25-pixel, nearly flat patch) is never confirmed; the "
+        "recall of `before` at its lower bar shows that cap."
+    )
+    return "\n".join(
+        [
+            "## Image near-duplicates: precision on real look-alikes, recall on planted edits",
+            "",
+            "`python bench/image_pairs.py` — five real image sets that packages ship; planted edits of 150 images "
+            "each (positives) against every pair of distinct same-class images the hash search proposes (hard "
+            "negatives). `before` is the previous confirmation (pixel correlation ≥ 0.95), `after` the current one "
+            "(threshold calibrated per set on random same-class pairs, crops re-aligned at several sizes, brightness "
+            "and contrast within an edit's reach). Animal-MNIST reuses silhouettes rescaled or shifted, so some of its "
+            "negatives are real copies.",
+            "",
+            *lines,
+            "",
+            verdict,
+        ]
+    )
 
 
 def main() -> None:
@@ -263,16 +286,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sets", nargs="+", default=["digits", "lfw", "textures", "photos", "animal"])
     args = parser.parse_args()
-    loaders = {"digits": digits, "lfw": lfw, "textures": textures, "photos": photos,
-               "animal": lambda: animal(args.animal)}
+    loaders = {
+        "digits": digits,
+        "lfw": lfw,
+        "textures": textures,
+        "photos": photos,
+        "animal": lambda: animal(args.animal),
+    }
     results = []
     for name in args.sets:
         imgs, labels = loaders[name]()
         r = run_set(name, imgs, labels, args.per_set, args.seed)
         results.append(r)
         for method, m in r["methods"].items():
-            print(f"{name:9s} {method:34s} precision {m['precision']:.3f} recall {m['recall']:.3f} "
-                  f"FP {m['false_positives']:5d} / {m['negatives']}", file=sys.stderr, flush=True)
+            print(
+                f"{name:9s} {method:34s} precision {m['precision']:.3f} recall {m['recall']:.3f} "
+                f"FP {m['false_positives']:5d} / {m['negatives']}",
+                file=sys.stderr,
+                flush=True,
+            )
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from run_all import save
 

@@ -56,11 +56,18 @@ def previous_choice(X, y, scale: bool, seed: int = 0):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    grid = tuple(float(f"{10 ** e:.3g}") for e in np.arange(-4, 2.01, 0.5))
+    grid = tuple(float(f"{10**e:.3g}") for e in np.arange(-4, 2.01, 0.5))
     k = int(min(5, np.unique(y, return_counts=True)[1].min()))
     cv = LogisticRegressionCV(
-        Cs=list(grid), l1_ratios=(0.0,), cv=StratifiedKFold(k, shuffle=True, random_state=seed),
-        scoring="neg_log_loss", max_iter=1000, tol=1e-3, random_state=seed, use_legacy_attributes=False)
+        Cs=list(grid),
+        l1_ratios=(0.0,),
+        cv=StratifiedKFold(k, shuffle=True, random_state=seed),
+        scoring="neg_log_loss",
+        max_iter=1000,
+        tol=1e-3,
+        random_state=seed,
+        use_legacy_attributes=False,
+    )
     fitted = make_pipeline(*([StandardScaler()] if scale else []), cv).fit(X, y)
     loss = -np.asarray(fitted[-1].scores_).reshape(k, len(grid)).mean(0)
     return fitted, float(grid[int(np.argmin(loss))])
@@ -76,8 +83,13 @@ def _demo_task(modality: str, **caps):
 
 
 def _parts(task, X_train, X_test) -> dict:
-    return {"X_train": X_train, "y_train": np.asarray(task.part("train")[1]), "X_test": X_test,
-            "y_test": np.asarray(task.part("test")[1]), "n_classes": len(task.classes)}
+    return {
+        "X_train": X_train,
+        "y_train": np.asarray(task.part("train")[1]),
+        "X_test": X_test,
+        "y_test": np.asarray(task.part("test")[1]),
+        "n_classes": len(task.classes),
+    }
 
 
 def tfidf(max_train: int) -> dict:
@@ -85,8 +97,11 @@ def tfidf(max_train: int) -> dict:
 
     task, spec = _demo_task("text", max_train=max_train, max_test=1000)
     vec, X_train = _fit_tfidf(task.part("train")[0], task, spec)
-    return {**_parts(task, X_train, vec.transform(task.part("test")[0])), "scale": False,
-            "features": f"TF-IDF, {X_train.shape[1]:,} terms"}
+    return {
+        **_parts(task, X_train, vec.transform(task.part("test")[0])),
+        "scale": False,
+        "features": f"TF-IDF, {X_train.shape[1]:,} terms",
+    }
 
 
 def backbone_features(modality: str) -> dict:
@@ -96,8 +111,11 @@ def backbone_features(modality: str) -> dict:
     task, spec = _demo_task(modality)
     backbone = resolve(spec.backbones[0], max_length=spec.max_length, image_size=spec.image_size)
     X = {s: np.asarray(extract(backbone, task.part(s)[0], task.part_hashes(s)).features) for s in ("train", "test")}
-    return {**_parts(task, X["train"], X["test"]), "scale": True,
-            "features": f"{X['train'].shape[1]}-d {backbone.name}"}
+    return {
+        **_parts(task, X["train"], X["test"]),
+        "scale": True,
+        "features": f"{X['train'].shape[1]}-d {backbone.name}",
+    }
 
 
 def hog_pixels(max_train: int) -> dict:
@@ -105,8 +123,11 @@ def hog_pixels(max_train: int) -> dict:
 
     task, _ = _demo_task("image", max_train=max_train)
     X_train = image_features(task.part("train")[0])
-    return {**_parts(task, X_train, image_features(task.part("test")[0])), "scale": True,
-            "features": f"{X_train.shape[1]}-d HOG + 16x16 pixels"}
+    return {
+        **_parts(task, X_train, image_features(task.part("test")[0])),
+        "scale": True,
+        "features": f"{X_train.shape[1]}-d HOG + 16x16 pixels",
+    }
 
 
 def digits() -> dict:
@@ -115,17 +136,26 @@ def digits() -> dict:
 
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, random_state=0)
-    return {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test, "n_classes": 10,
-            "scale": True, "features": "64-d 8x8 pixels"}
+    return {
+        "X_train": X_train,
+        "y_train": y_train,
+        "X_test": X_test,
+        "y_test": y_test,
+        "n_classes": 10,
+        "scale": True,
+        "features": "64-d 8x8 pixels",
+    }
 
 
-SETS = {"reviews-tfidf-400": ("fine-food reviews (text demo split)", lambda: tfidf(400)),
-        "reviews-tfidf-4000": ("fine-food reviews, 4,000 training", lambda: tfidf(4000)),
-        "reviews-minilm": ("fine-food reviews (text demo split)", lambda: backbone_features("text")),
-        "animals-mobilenet": ("Animal-MNIST (image demo split)", lambda: backbone_features("image")),
-        "animals-hog-800": ("Animal-MNIST (image demo split)", lambda: hog_pixels(800)),
-        "animals-hog-2000": ("Animal-MNIST, 2,000 training", lambda: hog_pixels(2000)),
-        "digits": ("scikit-learn digits, half to train", digits)}
+SETS = {
+    "reviews-tfidf-400": ("fine-food reviews (text demo split)", lambda: tfidf(400)),
+    "reviews-tfidf-4000": ("fine-food reviews, 4,000 training", lambda: tfidf(4000)),
+    "reviews-minilm": ("fine-food reviews (text demo split)", lambda: backbone_features("text")),
+    "animals-mobilenet": ("Animal-MNIST (image demo split)", lambda: backbone_features("image")),
+    "animals-hog-800": ("Animal-MNIST (image demo split)", lambda: hog_pixels(800)),
+    "animals-hog-2000": ("Animal-MNIST, 2,000 training", lambda: hog_pixels(2000)),
+    "digits": ("scikit-learn digits, half to train", digits),
+}
 
 
 # --- the comparison -----------------------------------------------------------------------------
@@ -152,9 +182,11 @@ def compare(name: str, repeats: int) -> dict:
         how.update(chosen)
         return model, c
 
-    contenders = {"LogisticRegression(max_iter=1000)": default,
-                  "previous choice (LogisticRegressionCV, 13 C x 5 folds)": lambda: previous_choice(X, y, scale),
-                  "transferlab fit_logreg": new}
+    contenders = {
+        "LogisticRegression(max_iter=1000)": default,
+        "previous choice (LogisticRegressionCV, 13 C x 5 folds)": lambda: previous_choice(X, y, scale),
+        "transferlab fit_logreg": new,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         times, outputs = alternate(contenders, repeats)
@@ -163,16 +195,32 @@ def compare(name: str, repeats: int) -> dict:
     unit = median(times["LogisticRegression(max_iter=1000)"])
     rows = {}
     for n, (_, c) in outputs[-1].items():
-        rows[n] = {"seconds": median(times[n]), "all_seconds": times[n], "time_over_default": median(times[n]) / unit,
-                   "C": c, "test_accuracy": score("accuracy", y_test, preds[n]),
-                   "ci": bootstrap_ci(y_test, preds[n], n_classes=k)["accuracy"]}
+        rows[n] = {
+            "seconds": median(times[n]),
+            "all_seconds": times[n],
+            "time_over_default": median(times[n]) / unit,
+            "C": c,
+            "test_accuracy": score("accuracy", y_test, preds[n]),
+            "ci": bootstrap_ci(y_test, preds[n], n_classes=k)["accuracy"],
+        }
     ours = preds["transferlab fit_logreg"]
-    return {"set": name, "task": title, "features": d["features"], "train": int(len(y)), "test": int(len(y_test)),
-            "classes": k, "repeats": repeats, "contenders": rows, "chosen": how,
-            "new_minus_previous": paired_bootstrap(y_test, ours, preds["previous choice (LogisticRegressionCV, 13 C x 5 folds)"],
-                                                   "accuracy", n_classes=k),
-            "new_minus_default": paired_bootstrap(y_test, ours, preds["LogisticRegression(max_iter=1000)"],
-                                                  "accuracy", n_classes=k)}
+    return {
+        "set": name,
+        "task": title,
+        "features": d["features"],
+        "train": int(len(y)),
+        "test": int(len(y_test)),
+        "classes": k,
+        "repeats": repeats,
+        "contenders": rows,
+        "chosen": how,
+        "new_minus_previous": paired_bootstrap(
+            y_test, ours, preds["previous choice (LogisticRegressionCV, 13 C x 5 folds)"], "accuracy", n_classes=k
+        ),
+        "new_minus_default": paired_bootstrap(
+            y_test, ours, preds["LogisticRegression(max_iter=1000)"], "accuracy", n_classes=k
+        ),
+    }
 
 
 def split_check(resamples: int) -> list[dict]:
@@ -185,8 +233,13 @@ def split_check(resamples: int) -> list[dict]:
 
     loaded: dict[str, dict] = {}
     rows = []
-    for name, n in (("reviews-minilm", 200), ("reviews-minilm", 400), ("reviews-tfidf-400", 400),
-                    ("animals-mobilenet", 400), ("animals-mobilenet", 800)):
+    for name, n in (
+        ("reviews-minilm", 200),
+        ("reviews-minilm", 400),
+        ("reviews-tfidf-400", 400),
+        ("animals-mobilenet", 400),
+        ("animals-mobilenet", 800),
+    ):
         d = loaded.setdefault(name, SETS[name][1]())
         lost: dict[str, list[float]] = {"folds": [], "split": []}
         for r in range(resamples):
@@ -215,8 +268,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
-    parser.add_argument("--split-resamples", type=int, default=2,
-                        help="Resamples for the one-split-vs-folds check on small training sets (0 to skip it).")
+    parser.add_argument(
+        "--split-resamples",
+        type=int,
+        default=2,
+        help="Resamples for the one-split-vs-folds check on small training sets (0 to skip it).",
+    )
     args = parser.parse_args()
     results = []
     for name in args.sets:
@@ -235,24 +292,44 @@ def section(d: dict) -> str:
     lines, notes = [], []
     for r in d["results"]:
         for n, v in r["contenders"].items():
-            diff = r["new_minus_previous"] if n.startswith("previous") else (
-                r["new_minus_default"] if n.startswith("LogisticRegression(") else None)
-            delta = "—" if diff is None else (f"{diff['delta']:+.3f} [{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]"
-                                              + (" significant" if diff["significant"] else ""))
-            lines.append(f"| {r['task']}, {r['features']} ({r['train']:,} train) | {n} | {v['C']:g} | "
-                         f"{v['test_accuracy']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | {delta} | "
-                         f"{1000 * v['seconds']:.0f} ms | {v['time_over_default']:.2f} |")
+            diff = (
+                r["new_minus_previous"]
+                if n.startswith("previous")
+                else (r["new_minus_default"] if n.startswith("LogisticRegression(") else None)
+            )
+            delta = (
+                "—"
+                if diff is None
+                else (
+                    f"{diff['delta']:+.3f} [{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]"
+                    + (" significant" if diff["significant"] else "")
+                )
+            )
+            lines.append(
+                f"| {r['task']}, {r['features']} ({r['train']:,} train) | {n} | {v['C']:g} | "
+                f"{v['test_accuracy']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | {delta} | "
+                f"{1000 * v['seconds']:.0f} ms | {v['time_over_default']:.2f} |"
+            )
         how = r["chosen"]
         tried = how.get("cv_log_loss_by_C", {})
         split = f"{how['folds']} folds" if how.get("by") == "cv" else "one 80/20 split"
-        notes.append(f"{r['set']}: the new choice scored {len(tried)} of {len(how.get('C_grid', tried))} Cs on {split} "
-                     f"(log loss {', '.join(f'{c} {v:.3f}' for c, v in tried.items())}).")
+        notes.append(
+            f"{r['set']}: the new choice scored {len(tried)} of {len(how.get('C_grid', tried))} Cs on {split} "
+            f"(log loss {', '.join(f'{c} {v:.3f}' for c, v in tried.items())})."
+        )
     repeats = d["results"][0]["repeats"] if d["results"] else "?"
     split = "\n".join(
         f"| {r['set']} | {r['train']} | {r['resamples']} | "
-        + " | ".join(f"{np.mean(r['accuracy_lost'][h]):.3f} (largest {max(r['accuracy_lost'][h]):.3f})"
-                     for h in ("folds", "split")) + " |" for r in d.get("split_check", []))
-    split = split and f"""
+        + " | ".join(
+            f"{np.mean(r['accuracy_lost'][h]):.3f} (largest {max(r['accuracy_lost'][h]):.3f})"
+            for h in ("folds", "split")
+        )
+        + " |"
+        for r in d.get("split_check", [])
+    )
+    split = (
+        split
+        and f"""
 Why 3 folds up to 1,000 training examples: on subsamples of the sets above, the test accuracy
 lost by the chosen C against the best C of the grid in hindsight (each refitted on the same
 training set), mean over resamples (different subsamples and split seeds):
@@ -261,6 +338,7 @@ training set), mean over resamples (different subsamples and split seeds):
 |---|---|---|---|---|
 {split}
 """
+    )
     return f"""## Choosing the logistic regression's C: cost and accuracy
 
 `OMP_NUM_THREADS=1 python bench/logreg_choice.py` — the classical and frozen rungs' logistic
@@ -272,13 +350,13 @@ the same 13 Cs and 5 folds) and one `LogisticRegression(max_iter=1000)` at C=1 a
 standardisation (the unit of cost). Time is the fit on ready
 features, median of {repeats} alternating repeats; accuracy is on the test split with its 95%
 bootstrap interval, and "difference" is the new choice's accuracy minus that row's, paired over
-the same test examples. Run {d['date']}.
+the same test examples. Run {d["date"]}.
 
 | data, features | fit | C | test accuracy | difference (new − it) | time | time / default fit |
 |---|---|---|---|---|---|---|
 {chr(10).join(lines)}
 
-{chr(10).join('- ' + n for n in notes)}
+{chr(10).join("- " + n for n in notes)}
 {split}"""
 
 

@@ -115,10 +115,16 @@ def run_in(cg: Cgroup, cmd: list[str], env: dict) -> dict:
     stdout = proc.stdout.read().decode(errors="replace")
     stderr = proc.stderr.read().decode(errors="replace")
     code = os.waitstatus_to_exitcode(status)
-    return {"seconds": seconds, "returncode": code, "killed": code == -signal.SIGKILL,
-            "oom_kills": cg.oom_kills() - kills, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "cgroup_peak_mb": (cg.peak() or 0) / 2**20, "stdout_tail": stdout[-600:],
-            "stderr_tail": stderr[-1500:] if code else ""}
+    return {
+        "seconds": seconds,
+        "returncode": code,
+        "killed": code == -signal.SIGKILL,
+        "oom_kills": cg.oom_kills() - kills,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        "cgroup_peak_mb": (cg.peak() or 0) / 2**20,
+        "stdout_tail": stdout[-600:],
+        "stderr_tail": stderr[-1500:] if code else "",
+    }
 
 
 NAIVE = """
@@ -153,9 +159,27 @@ def main() -> None:
             n, size = make_images(folder, int(args.data_gb * 2**30))
             print(f"{n} images, {size / 2**30:.2f} GiB, written in {time.perf_counter() - start:.0f} s", flush=True)
             env = {**os.environ, "TRANSFERLAB_CACHE": str(Path(tmp) / "cache"), "TOKENIZERS_PARALLELISM": "false"}
-            ours = run_in(cg, [cli, "run", str(folder), "--backbone", "mobilenet_v2", "--image-size", "64",
-                               "--rungs", "majority,frozen", "--seeds", "1", "--no-corruptions",
-                               "--out", str(Path(tmp) / "run"), "--quiet"], env)
+            ours = run_in(
+                cg,
+                [
+                    cli,
+                    "run",
+                    str(folder),
+                    "--backbone",
+                    "mobilenet_v2",
+                    "--image-size",
+                    "64",
+                    "--rungs",
+                    "majority,frozen",
+                    "--seeds",
+                    "1",
+                    "--no-corruptions",
+                    "--out",
+                    str(Path(tmp) / "run"),
+                    "--quiet",
+                ],
+                env,
+            )
             print("transferlab", {k: v for k, v in ours.items() if k != "stdout_tail"}, flush=True)
             if ours["returncode"] == 0:
                 results = json.loads((Path(tmp) / "run" / "results.json").read_text())
@@ -171,8 +195,15 @@ def main() -> None:
             print("load everything", {k: v for k, v in naive.items() if k != "stdout_tail"}, flush=True)
     finally:
         cg.remove()
-    payload = {"images": n, "data_bytes": size, "image_side": SIDE, "limit_bytes": limit,
-               "cgroup": "v2" if cg.v2 else "v1", "transferlab": ours, "load_everything": naive}
+    payload = {
+        "images": n,
+        "data_bytes": size,
+        "image_side": SIDE,
+        "limit_bytes": limit,
+        "cgroup": "v2" if cg.v2 else "v1",
+        "transferlab": ours,
+        "load_everything": naive,
+    }
     save("memory_limit", payload)
     print(section({**payload, "date": "now"}))
 
@@ -191,20 +222,20 @@ def section(d: dict) -> str:
     feats = f", {ours['feature_file_mb']:.0f} MB of features" if "feature_file_mb" in ours else ""
     return f"""## A data set larger than the memory the run may use
 
-`sudo python bench/memory_limit.py` — {d['images']:,} JPEG images of {d['image_side']}×{d['image_side']} px in 10 class
-folders, **{d['data_bytes'] / gib:.2f} GiB** on disk, and a memory cgroup ({d['cgroup']}) limited to
-**{d['limit_bytes'] / gib:.2f} GiB** with no swap, so the data cannot be held in the memory the process may
+`sudo python bench/memory_limit.py` — {d["images"]:,} JPEG images of {d["image_side"]}×{d["image_side"]} px in 10 class
+folders, **{d["data_bytes"] / gib:.2f} GiB** on disk, and a memory cgroup ({d["cgroup"]}) limited to
+**{d["limit_bytes"] / gib:.2f} GiB** with no swap, so the data cannot be held in the memory the process may
 use. In that cgroup, each in a fresh process: `transferlab run` (MobileNetV2 at 64 px, the
 audit on, majority and frozen, one seed, a cold feature cache), and a script that decodes every
-image into one array, as many training scripts do. Run {d['date']}.
+image into one array, as many training scripts do. Run {d["date"]}.
 
 | program | outcome | wall time | peak resident memory | cgroup peak (page cache included) |
 |---|---|---|---|---|
-| transferlab run | {outcome(ours)} | {ours['seconds']:.0f} s | {ours['peak_rss_mb']:,.0f} MB | {ours['cgroup_peak_mb']:,.0f} MB |
-| decode everything into an array | {outcome(naive)} after {naive['decoded_before_end']:,} images | {naive['seconds']:.0f} s | {naive['peak_rss_mb']:,.0f} MB | {naive['cgroup_peak_mb']:,.0f} MB |
+| transferlab run | {outcome(ours)} | {ours["seconds"]:.0f} s | {ours["peak_rss_mb"]:,.0f} MB | {ours["cgroup_peak_mb"]:,.0f} MB |
+| decode everything into an array | {outcome(naive)} after {naive["decoded_before_end"]:,} images | {naive["seconds"]:.0f} s | {naive["peak_rss_mb"]:,.0f} MB | {naive["cgroup_peak_mb"]:,.0f} MB |
 
 transferlab reads the images batch by batch and streams their features to a memory-mapped file{feats}{acc}.
-The decoded images alone would take {d['images'] * d['image_side'] ** 2 * 3 / gib:.1f} GiB. What must fit in memory is
+The decoded images alone would take {d["images"] * d["image_side"] ** 2 * 3 / gib:.1f} GiB. What must fit in memory is
 the features (N × D × 4 bytes: 1,280-d MobileNetV2 features are 5 KB an image), which the audit's
 nearest-neighbour index and the frozen rung's logistic regression hold in memory.
 """

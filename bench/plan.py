@@ -24,14 +24,24 @@ from transferlab.demo import demo_data, demo_spec
 
 SETTINGS = {
     "text": {"max_val": 100, "max_test": 200, "ood_max_items": 100},
-    "image": {"backbones": ["mobilenet_v2"], "max_val": 100, "max_test": 200, "ood_max_items": 100,
-              "rungs": ["majority", "classical", "frozen", "finetune", "full", "scratch"]},
+    "image": {
+        "backbones": ["mobilenet_v2"],
+        "max_val": 100,
+        "max_test": 200,
+        "ood_max_items": 100,
+        "rungs": ["majority", "classical", "frozen", "finetune", "full", "scratch"],
+    },
 }
 
 
 def bench(modality: str, max_train: int, epochs: int, work: Path) -> dict:
-    overrides = {**SETTINGS[modality], "max_train": max_train, "epochs": epochs, "cache_dir": str(work / "cache"),
-                 "out": str(work / f"run-{modality}")}
+    overrides = {
+        **SETTINGS[modality],
+        "max_train": max_train,
+        "epochs": epochs,
+        "cache_dir": str(work / "cache"),
+        "out": str(work / f"run-{modality}"),
+    }
     data = demo_data(modality)
     start = time.perf_counter()
     plan = transferlab.plan(data, spec=demo_spec(modality, **overrides))
@@ -42,17 +52,30 @@ def bench(modality: str, max_train: int, epochs: int, work: Path) -> dict:
     for s in recorded["stages"]:
         actual = s.get("actual_seconds")
         ratio = s["seconds"] / actual if actual else None
-        stages.append({"name": s["name"], "predicted": s["seconds"], "actual": actual,
-                       "ratio": None if ratio is None else round(ratio, 2),
-                       "within_30pct": None if ratio is None else abs(ratio - 1) <= 0.3, "how": s["how"]})
+        stages.append(
+            {
+                "name": s["name"],
+                "predicted": s["seconds"],
+                "actual": actual,
+                "ratio": None if ratio is None else round(ratio, 2),
+                "within_30pct": None if ratio is None else abs(ratio - 1) <= 0.3,
+                "how": s["how"],
+            }
+        )
     total_ratio = recorded["total_seconds"] / recorded["actual_total_seconds"]
-    return {"modality": modality, "settings": {k: v for k, v in overrides.items() if k not in ("cache_dir", "out")},
-            "plan_command_seconds": round(plan_seconds, 1), "probe_seconds": recorded["probe_seconds"],
-            "standalone_plan_total": round(plan.total_seconds, 1),
-            "predicted_total": recorded["total_seconds"], "actual_total": recorded["actual_total_seconds"],
-            "run_wall_seconds": results["environment"]["wall_seconds"],
-            "total_ratio": round(total_ratio, 2), "total_within_20pct": abs(total_ratio - 1) <= 0.2,
-            "stages": stages}
+    return {
+        "modality": modality,
+        "settings": {k: v for k, v in overrides.items() if k not in ("cache_dir", "out")},
+        "plan_command_seconds": round(plan_seconds, 1),
+        "probe_seconds": recorded["probe_seconds"],
+        "standalone_plan_total": round(plan.total_seconds, 1),
+        "predicted_total": recorded["total_seconds"],
+        "actual_total": recorded["actual_total_seconds"],
+        "run_wall_seconds": results["environment"]["wall_seconds"],
+        "total_ratio": round(total_ratio, 2),
+        "total_within_20pct": abs(total_ratio - 1) <= 0.2,
+        "stages": stages,
+    }
 
 
 def main() -> None:
@@ -68,14 +91,21 @@ def main() -> None:
         for modality in args.modality:
             load = [round(x, 2) for x in os.getloadavg()]
             result = bench(modality, args.max_train, args.epochs, Path(tmp))
-            result.update({"load_average_before": load, "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-                           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+            result.update(
+                {
+                    "load_average_before": load,
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()],
+                    "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                }
+            )
             out["runs"].append(result)
             print(json.dumps({k: v for k, v in result.items() if k != "stages"}))
             for s in result["stages"]:
-                print(f"  {s['name']:<32} predicted {s['predicted']:8.1f}  actual {s['actual'] or 0:8.1f}  "
-                      f"ratio {s['ratio']}")
+                print(
+                    f"  {s['name']:<32} predicted {s['predicted']:8.1f}  actual {s['actual'] or 0:8.1f}  "
+                    f"ratio {s['ratio']}"
+                )
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 

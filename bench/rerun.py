@@ -68,12 +68,15 @@ def one_run(data, settings: dict, out: Path) -> dict:
         Progress.task = original
     wall = time.perf_counter() - start
     stages["other"] = wall - sum(stages.values())
-    return {"wall_seconds": wall, "stages": stages,
-            "features_from_cache": [c.get("features_from_cache") for c in r["ranking"]],
-            "rungs": [x["name"] for x in r["rungs"]],
-            "reused": [x["name"] for x in r["rungs"] if x.get("reused_from")],
-            "test_accuracy": {x["name"]: x["test"]["accuracy"]["mean"] for x in r["rungs"]},
-            "test_predictions": {x["name"]: x["predictions"]["test"] for x in r["rungs"]}}
+    return {
+        "wall_seconds": wall,
+        "stages": stages,
+        "features_from_cache": [c.get("features_from_cache") for c in r["ranking"]],
+        "rungs": [x["name"] for x in r["rungs"]],
+        "reused": [x["name"] for x in r["rungs"] if x.get("reused_from")],
+        "test_accuracy": {x["name"]: x["test"]["accuracy"]["mean"] for x in r["rungs"]},
+        "test_predictions": {x["name"]: x["predictions"]["test"] for x in r["rungs"]},
+    }
 
 
 def _public(settings: dict) -> dict:
@@ -84,24 +87,42 @@ def rerun_text(args, tmp: Path) -> dict:
     """The text demo cold, then unchanged into another run directory."""
     from transferlab.demo import DEMOS, demo_data
 
-    settings = {**DEMOS["text"], "max_train": args.n_train, "max_val": args.n_val, "max_test": args.n_test,
-                "epochs": args.epochs, "ood_max_items": args.n_test // 2, "cache_dir": str(tmp / "text-cache")}
+    settings = {
+        **DEMOS["text"],
+        "max_train": args.n_train,
+        "max_val": args.n_val,
+        "max_test": args.n_test,
+        "epochs": args.epochs,
+        "ood_max_items": args.n_test // 2,
+        "cache_dir": str(tmp / "text-cache"),
+    }
     data = demo_data("text")
     cold = one_run(data, settings, tmp / "text-cold")
     unchanged = one_run(data, settings, tmp / "text-unchanged")
     same = unchanged["test_predictions"] == cold["test_predictions"]
     for run in (cold, unchanged):
         run.pop("test_predictions")
-    return {"settings": _public(settings), "cold": cold, "unchanged": unchanged, "same_predictions": same,
-            "ratio_cold_over_unchanged": cold["wall_seconds"] / unchanged["wall_seconds"]}
+    return {
+        "settings": _public(settings),
+        "cold": cold,
+        "unchanged": unchanged,
+        "same_predictions": same,
+        "ratio_cold_over_unchanged": cold["wall_seconds"] / unchanged["wall_seconds"],
+    }
 
 
 def add_backbone(args, tmp: Path) -> dict:
     """The image demo on MobileNetV2, then with EfficientNet-Lite0 added; against both cold."""
     from transferlab.demo import DEMOS, demo_data
 
-    base = {**DEMOS["image"], "max_train": args.image_n_train, "max_val": args.image_n_val,
-            "max_test": args.image_n_test, "epochs": args.epochs, "ood_max_items": args.image_n_test // 2}
+    base = {
+        **DEMOS["image"],
+        "max_train": args.image_n_train,
+        "max_val": args.image_n_val,
+        "max_test": args.image_n_test,
+        "epochs": args.epochs,
+        "ood_max_items": args.image_n_test // 2,
+    }
     first, both = base["backbones"][0], list(base["backbones"])
     data = demo_data("image")
     one = one_run(data, {**base, "backbones": [first], "cache_dir": str(tmp / "image-cache")}, tmp / "image-one")
@@ -110,8 +131,14 @@ def add_backbone(args, tmp: Path) -> dict:
     same = added["test_predictions"] == cold["test_predictions"]
     for run in (one, cold, added):
         run.pop("test_predictions")
-    return {"settings": {**_public(base), "backbones": both}, "first": one, "both_cold": cold, "added": added,
-            "same_predictions": same, "ratio_cold_over_added": cold["wall_seconds"] / added["wall_seconds"]}
+    return {
+        "settings": {**_public(base), "backbones": both},
+        "first": one,
+        "both_cold": cold,
+        "added": added,
+        "same_predictions": same,
+        "ratio_cold_over_added": cold["wall_seconds"] / added["wall_seconds"],
+    }
 
 
 def main() -> None:
@@ -149,9 +176,11 @@ def _load(d: dict) -> str:
     load = d.get("load_average")
     if not load:
         return ""
-    return (f", with {d.get('machine', {}).get('torch_threads', '?')} torch thread(s) on {d.get('machine', {}).get('cpus', '?')} cores "
-            f"(load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end: other work shared the "
-            "machine, which slows every run; the cold run's absolute times are not a quiet machine's)")
+    return (
+        f", with {d.get('machine', {}).get('torch_threads', '?')} torch thread(s) on {d.get('machine', {}).get('cpus', '?')} cores "
+        f"(load average {load['start'][0]:.1f} at the start, {load['end'][0]:.1f} at the end: other work shared the "
+        "machine, which slows every run; the cold run's absolute times are not a quiet machine's)"
+    )
 
 
 def section(d: dict) -> str:
@@ -162,16 +191,16 @@ def section(d: dict) -> str:
     text = f"""## An unchanged re-run vs the cold run, and adding a backbone
 
 `python bench/rerun.py` — `transferlab.run` in one process, each run into a new run directory.
-The text demo's data and ladder (MiniLM, {s['max_train']}/{s['max_val']}/{s['max_test']} train/val/test
-reviews, {s['epochs']} epoch(s), corruptions and learning curves on): a cold run with a fresh cache
+The text demo's data and ladder (MiniLM, {s["max_train"]}/{s["max_val"]}/{s["max_test"]} train/val/test
+reviews, {s["epochs"]} epoch(s), corruptions and learning curves on): a cold run with a fresh cache
 folder, then the same run again. Stage times come from the progress tasks the runner opens
 ("other" is reading and splitting the data, ranking scores, reading the cached rungs and writing
-the report). Run {d['date']}{_load(d)}.
+the report). Run {d["date"]}{_load(d)}.
 
-Cold run **{cold['wall_seconds']:.1f} s**; the unchanged re-run **{warm['wall_seconds']:.1f} s**: the cold run takes
-**{d['ratio_cold_over_unchanged']:.0f}×** as long. The re-run reused {len(warm['reused'])} of {len(warm['rungs'])} rungs
+Cold run **{cold["wall_seconds"]:.1f} s**; the unchanged re-run **{warm["wall_seconds"]:.1f} s**: the cold run takes
+**{d["ratio_cold_over_unchanged"]:.0f}×** as long. The re-run reused {len(warm["reused"])} of {len(warm["rungs"])} rungs
 (the rung cache) and every embedding (the feature cache); its test predictions are
-{'identical to' if d['same_predictions'] else 'NOT identical to'} the cold run's.
+{"identical to" if d["same_predictions"] else "NOT identical to"} the cold run's.
 
 | stage | cold | unchanged re-run | cold / re-run |
 |---|---|---|---|
@@ -185,17 +214,17 @@ A re-run in a new process pays those imports again.
     if a:
         sa = a["settings"]
         text += f"""
-Adding a backbone: the image demo's data and ladder ({sa['max_train']}/{sa['max_val']}/{sa['max_test']} Animal-MNIST
-images at {sa['image_size']} px, {sa['epochs']} epoch(s)) on {sa['backbones'][0]} alone with a fresh cache folder
-(**{a['first']['wall_seconds']:.0f} s**), then on {' and '.join(sa['backbones'])} with that cache folder:
-**{a['added']['wall_seconds']:.0f} s** ({len(a['added']['reused'])} of {len(a['added']['rungs'])} rungs reused), against
-**{a['both_cold']['wall_seconds']:.0f} s** for both backbones with a fresh cache folder
-(**{a['ratio_cold_over_added']:.1f}×**). Test predictions of the added run and the cold one are
-{'identical' if a['same_predictions'] else 'NOT identical'}.
+Adding a backbone: the image demo's data and ladder ({sa["max_train"]}/{sa["max_val"]}/{sa["max_test"]} Animal-MNIST
+images at {sa["image_size"]} px, {sa["epochs"]} epoch(s)) on {sa["backbones"][0]} alone with a fresh cache folder
+(**{a["first"]["wall_seconds"]:.0f} s**), then on {" and ".join(sa["backbones"])} with that cache folder:
+**{a["added"]["wall_seconds"]:.0f} s** ({len(a["added"]["reused"])} of {len(a["added"]["rungs"])} rungs reused), against
+**{a["both_cold"]["wall_seconds"]:.0f} s** for both backbones with a fresh cache folder
+(**{a["ratio_cold_over_added"]:.1f}×**). Test predictions of the added run and the cold one are
+{"identical" if a["same_predictions"] else "NOT identical"}.
 
-| stage | both cold | {sa['backbones'][0]} cached, {sa['backbones'][1]} added | cold / added |
+| stage | both cold | {sa["backbones"][0]} cached, {sa["backbones"][1]} added | cold / added |
 |---|---|---|---|
-{_stage_rows(a['both_cold'], a['added'])}
+{_stage_rows(a["both_cold"], a["added"])}
 
 The added backbone's stages appear in both columns: their ratio, 1× on a quiet machine, shows how
 much the machine's load moved between the two runs.

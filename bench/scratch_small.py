@@ -36,13 +36,24 @@ HAND_EPOCHS, HAND_BATCH = 30, 64
 
 # --- the hand-written side ------------------------------------------------------------------
 
+
 class TextbookCNN(nn.Module):
     def __init__(self, n_classes: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                 nn.Dropout(0.25), nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.5),
-                                 nn.Linear(128, n_classes))
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.25),
+            nn.Linear(64 * 7 * 7, 128),
+            nn.ReLU(),
+            nn.Dropout(0.5),
+            nn.Linear(128, n_classes),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -101,7 +112,11 @@ def hand_fit(modality: str, task, seed: int, lr: float):
         model.eval()
         with torch.no_grad():
             n = len(X[split])
-            return torch.cat([forward(split, np.arange(lo, min(lo + 256, n))) for lo in range(0, n, 256)]).argmax(1).numpy()
+            return (
+                torch.cat([forward(split, np.arange(lo, min(lo + 256, n))) for lo in range(0, n, 256)])
+                .argmax(1)
+                .numpy()
+            )
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best, best_state = -1.0, None
@@ -109,7 +124,7 @@ def hand_fit(modality: str, task, seed: int, lr: float):
         model.train()
         perm = rng.permutation(len(y_tr))
         for lo in range(0, len(perm), HAND_BATCH):
-            rows = perm[lo:lo + HAND_BATCH]
+            rows = perm[lo : lo + HAND_BATCH]
             loss = nn.functional.cross_entropy(forward("train", rows), torch.as_tensor(y_tr[rows]))
             opt.zero_grad()
             loss.backward()
@@ -123,6 +138,7 @@ def hand_fit(modality: str, task, seed: int, lr: float):
 
 # --- the comparison -------------------------------------------------------------------------
 
+
 def compare(modality: str, seeds: int) -> dict:
     from transferlab.demo import demo_data, demo_spec
     from transferlab.evaluation import evaluate
@@ -134,13 +150,15 @@ def compare(modality: str, seeds: int) -> dict:
     task = prepare_task(demo_data(modality), spec)
     y_test = task.part("test")[1]
     lr = 1e-2 if modality == "text" else 1e-3
-    sides = {"transferlab scratch_small": lambda s: RUNGS.get("scratch_small")().run(Context(task, spec, s)),
-             "hand-written": lambda s: hand_fit(modality, task, s, lr)}
+    sides = {
+        "transferlab scratch_small": lambda s: RUNGS.get("scratch_small")().run(Context(task, spec, s)),
+        "hand-written": lambda s: hand_fit(modality, task, s, lr),
+    }
     preds: dict[str, list] = {n: [] for n in sides}
     times: dict[str, list] = {n: [] for n in sides}
     notes = []
     for s in range(seeds):
-        for n in (list(sides) if s % 2 == 0 else list(sides)[::-1]):
+        for n in list(sides) if s % 2 == 0 else list(sides)[::-1]:
             start = time.perf_counter()
             out = sides[n](s)
             times[n].append(time.perf_counter() - start)
@@ -148,17 +166,35 @@ def compare(modality: str, seeds: int) -> dict:
                 notes.append(out.notes[1])
                 out = out.test_pred
             preds[n].append(out)
-            print(f"{modality} {n} seed {s}: test accuracy {np.mean(out == y_test):.3f}, {times[n][-1]:.1f} s", flush=True)
+            print(
+                f"{modality} {n} seed {s}: test accuracy {np.mean(out == y_test):.3f}, {times[n][-1]:.1f} s", flush=True
+            )
     rows = {}
     for n in sides:
         acc = evaluate(y_test, np.stack(preds[n]), task.classes, with_details=False)["accuracy"]
-        rows[n] = {"test_accuracy": acc["mean"], "ci": acc["ci"], "seeds": [float(np.mean(p == y_test)) for p in preds[n]],
-                   "fit_seconds": times[n], "median_fit_seconds": median(times[n])}
-    diff = paired_bootstrap(y_test, np.stack(preds["transferlab scratch_small"]), np.stack(preds["hand-written"]),
-                            "accuracy", n_classes=len(task.classes))
-    return {"modality": modality, "splits": task.sizes(), "seeds": seeds,
-            "majority_share": float(np.bincount(y_test).max() / len(y_test)), "contenders": rows,
-            "transferlab_minus_hand": diff, "rung_notes": notes}
+        rows[n] = {
+            "test_accuracy": acc["mean"],
+            "ci": acc["ci"],
+            "seeds": [float(np.mean(p == y_test)) for p in preds[n]],
+            "fit_seconds": times[n],
+            "median_fit_seconds": median(times[n]),
+        }
+    diff = paired_bootstrap(
+        y_test,
+        np.stack(preds["transferlab scratch_small"]),
+        np.stack(preds["hand-written"]),
+        "accuracy",
+        n_classes=len(task.classes),
+    )
+    return {
+        "modality": modality,
+        "splits": task.sizes(),
+        "seeds": seeds,
+        "majority_share": float(np.bincount(y_test).max() / len(y_test)),
+        "contenders": rows,
+        "transferlab_minus_hand": diff,
+        "rung_notes": notes,
+    }
 
 
 def main() -> None:
@@ -184,12 +220,19 @@ def section(d: dict) -> str:
     for r in d["results"]:
         diff = r["transferlab_minus_hand"]
         for n, v in r["contenders"].items():
-            delta = "—" if n.startswith("transferlab") else (
-                f"{diff['delta']:+.3f} [{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]"
-                + (" significant" if diff["significant"] else " within noise"))
-            lines.append(f"| {names[r['modality']]} | {r['splits']['train']} / {r['splits']['val']} / "
-                         f"{r['splits']['test']} | {n} | {v['test_accuracy']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | "
-                         f"{v['median_fit_seconds']:.1f} s | {delta} |")
+            delta = (
+                "—"
+                if n.startswith("transferlab")
+                else (
+                    f"{diff['delta']:+.3f} [{diff['ci'][0]:+.3f}, {diff['ci'][1]:+.3f}]"
+                    + (" significant" if diff["significant"] else " within noise")
+                )
+            )
+            lines.append(
+                f"| {names[r['modality']]} | {r['splits']['train']} / {r['splits']['val']} / "
+                f"{r['splits']['test']} | {n} | {v['test_accuracy']:.3f} [{v['ci'][0]:.3f}, {v['ci'][1]:.3f}] | "
+                f"{v['median_fit_seconds']:.1f} s | {delta} |"
+            )
     first = d["results"][0]
     return f"""## A small model from scratch: the scratch_small rung vs a hand-written one
 
@@ -198,11 +241,11 @@ against a hand-written model of the same kind on the same split: the textbook sm
 28×28 grey pixels (conv 32 → pool → conv 64 → pool → dense 128 → linear, no augmentation) for
 Animal-MNIST, a fastText-style bag of word and word-pair embeddings for the reviews, each
 trained by a plain PyTorch loop (Adam, batches of 64, 30 epochs, best validation epoch kept).
-{first['seeds']} seeds per side, alternating; accuracy is the mean over seeds with its 95% bootstrap
+{first["seeds"]} seeds per side, alternating; accuracy is the mean over seeds with its 95% bootstrap
 interval (test resampling and seeds); the difference is the rung's minus the hand-written
 model's, paired on the same test examples. Fit time is the median wall time; the rung trains
 until validation stops improving (up to 60 epochs, patience 15, random crops and flips), the
-hand-written models a fixed 30 epochs. Run {d['date']}, one torch thread, on a shared machine.
+hand-written models a fixed 30 epochs. Run {d["date"]}, one torch thread, on a shared machine.
 
 | data | train / val / test | model | test accuracy | fit time | difference (rung − hand-written) |
 |---|---|---|---|---|---|

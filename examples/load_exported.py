@@ -47,7 +47,9 @@ class Exported:
         if desc["library"] == "transformers":
             import transformers
 
-            model = transformers.AutoModel.from_config(transformers.AutoConfig.from_pretrained(self.folder / "backbone"))
+            model = transformers.AutoModel.from_config(
+                transformers.AutoConfig.from_pretrained(self.folder / "backbone")
+            )
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.folder / self.prep["tokenizer"])
             prefix = "encoder.transformer."
         elif desc["library"] == "torchvision":
@@ -74,7 +76,7 @@ class Exported:
             prefix = "encoder."
         else:
             raise SystemExit(f"unknown backbone library {desc['library']!r}")
-        model.load_state_dict({k[len(prefix):]: v for k, v in self.w.items() if k.startswith(prefix)})
+        model.load_state_dict({k[len(prefix) :]: v for k, v in self.w.items() if k.startswith(prefix)})
         return model.eval()
 
     def _features(self, batch: list) -> torch.Tensor:
@@ -96,14 +98,22 @@ class Exported:
         from torchvision.transforms import v2 as T
 
         size = (p["image_size"], p["image_size"])
-        tf = T.Compose([T.Resize(size, antialias=True), T.ToImage(), T.ToDtype(torch.float32, scale=True),
-                        T.Normalize(p["mean"], p["std"])])
+        tf = T.Compose(
+            [
+                T.Resize(size, antialias=True),
+                T.ToImage(),
+                T.ToDtype(torch.float32, scale=True),
+                T.Normalize(p["mean"], p["std"]),
+            ]
+        )
         x = torch.stack([tf(Image.open(path).convert("RGB")) for path in batch])
         if library == "efficientnet_lite_pytorch":
             return self.encoder.extract_features(x).mean(dim=(2, 3))
         if library == "clip":
             desc = self.config["backbone"]
-            out = self.encoder["vision_model"](pixel_values=x, interpolate_pos_encoding=desc["interpolate_pos_encoding"])
+            out = self.encoder["vision_model"](
+                pixel_values=x, interpolate_pos_encoding=desc["interpolate_pos_encoding"]
+            )
             return self.encoder["projection"](out.pooler_output)
         out = self.encoder(x)
         return out.flatten(1) if out.dim() > 2 else out
@@ -115,7 +125,7 @@ class Exported:
         out, size = None, self.prep.get("batch_size", 32)
         with torch.inference_mode():
             for lo in range(0, len(order), size):
-                idx = order[lo:lo + size]
+                idx = order[lo : lo + size]
                 values = fn(self._features([items[i] for i in idx])).float().numpy()
                 out = np.empty((len(items), values.shape[1]), np.float32) if out is None else out
                 out[idx] = values
@@ -127,6 +137,7 @@ class Exported:
         if kind == "prior":
             return np.tile(self.w["prior"].double().numpy(), (len(items), 1))
         if kind == "classifier":  # LayerNorm -> (Dropout) -> Linear on the encoder's features
+
             def head(f):
                 f = torch.nn.functional.layer_norm(f, f.shape[-1:], self.w["head.0.weight"], self.w["head.0.bias"])
                 return f @ self.w["head.2.weight"].T + self.w["head.2.bias"]
@@ -159,8 +170,12 @@ class Exported:
             rows = []
             for text in items:
                 tokens = pattern.findall(text.lower())
-                grams = [vocab[g] for n in range(lo, hi + 1) for i in range(len(tokens) - n + 1)
-                         if (g := " ".join(tokens[i:i + n])) in vocab]
+                grams = [
+                    vocab[g]
+                    for n in range(lo, hi + 1)
+                    for i in range(len(tokens) - n + 1)
+                    if (g := " ".join(tokens[i : i + n])) in vocab
+                ]
                 emb = w["embed.weight"][grams].mean(0) if grams else torch.zeros(w["embed.weight"].shape[1])
                 rows.append(emb)
             x = torch.stack(rows) if rows else torch.zeros((0, w["embed.weight"].shape[1]))
@@ -170,8 +185,12 @@ class Exported:
         from PIL import Image
 
         mode = "L" if p["channels"] == 1 else "RGB"
-        pixels = [np.array(Image.open(f).convert("RGB").convert(mode).resize((p["side"], p["side"]), Image.BILINEAR),
-                           np.float32) for f in items]
+        pixels = [
+            np.array(
+                Image.open(f).convert("RGB").convert(mode).resize((p["side"], p["side"]), Image.BILINEAR), np.float32
+            )
+            for f in items
+        ]
         x = torch.from_numpy(np.stack(pixels)).reshape(len(items), p["side"], p["side"], -1).permute(0, 3, 1, 2) / 255
         x = (x - torch.tensor(p["mean"]).view(1, -1, 1, 1)) / torch.tensor(p["std"]).view(1, -1, 1, 1)
         for k in range(3):  # conv 3x3 -> BatchNorm (running statistics) -> ReLU -> max-pool 2
@@ -195,15 +214,24 @@ class Exported:
     def _tfidf(self, texts: list) -> np.ndarray:
         """scikit-learn's TfidfVectorizer (word n-grams, sublinear tf, l2 norm) with the saved vocabulary and idf."""
         s = json.loads((self.folder / "tfidf.json").read_text())
-        if (s["analyzer"], s["binary"], s["norm"], s["use_idf"], s["stop_words"], s["strip_accents"]) != ("word", False, "l2", True, None, None):
-            raise SystemExit("this example handles only the TF-IDF settings transferlab uses; use transferlab.load_artifact")
+        if (s["analyzer"], s["binary"], s["norm"], s["use_idf"], s["stop_words"], s["strip_accents"]) != (
+            "word",
+            False,
+            "l2",
+            True,
+            None,
+            None,
+        ):
+            raise SystemExit(
+                "this example handles only the TF-IDF settings transferlab uses; use transferlab.load_artifact"
+            )
         vocab = {t: i for i, t in enumerate(json.loads((self.folder / "vocabulary.json").read_text()))}
         idf, pattern = self.w["tfidf.idf"].double().numpy(), re.compile(s["token_pattern"])
         lo, hi = s["ngram_range"]
         X = np.zeros((len(texts), len(vocab)))
         for r, text in enumerate(texts):
             tokens = pattern.findall(text.lower() if s["lowercase"] else text)
-            grams = Counter(" ".join(tokens[i:i + n]) for n in range(lo, hi + 1) for i in range(len(tokens) - n + 1))
+            grams = Counter(" ".join(tokens[i : i + n]) for n in range(lo, hi + 1) for i in range(len(tokens) - n + 1))
             for gram, tf in grams.items():
                 if gram in vocab:
                     X[r, vocab[gram]] = (1 + np.log(tf) if s["sublinear_tf"] else tf) * idf[vocab[gram]]

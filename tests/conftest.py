@@ -42,16 +42,26 @@ def tiny_bert(tmp_path_factory) -> Path:
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
     # transformers 5 ignores vocab_file= (every word would be [UNK]); the vocabulary goes in as a dict
     BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     import torch
 
     torch.manual_seed(1234)  # not the run's seed: the "pretrained" weights must differ from a scratch init
     BertModel(config).save_pretrained(folder)
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-    ]))
+    (folder / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
     (folder / "1_Pooling").mkdir()
     (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
     (folder / "README.md").write_text("---\nlicense: mit\ndatasets:\n- made-up-corpus\n---\n# tiny\n")
@@ -68,8 +78,15 @@ def spread_bert(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("spread-bert")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(FILLER + WORDS["pos"] + WORDS["neg"]))
     BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, initializer_range=0.5)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        initializer_range=0.5,
+    )
     torch.manual_seed(7)
     BertModel(config).save_pretrained(folder)
     return folder
@@ -90,13 +107,31 @@ def tiny_clip(tmp_path_factory) -> Path:
         vocab.setdefault(c + "</w>", len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>").save_pretrained(folder)
+    CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>").save_pretrained(
+        folder
+    )
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=48, bos_token_id=0, eos_token_id=1, pad_token_id=1),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16)
+        text_config=dict(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=48,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
     torch.manual_seed(1234)
     CLIPModel(config).save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
@@ -127,7 +162,7 @@ def write_image_folder(root: Path, n_per_class: int = 12, size: int = 32, seed: 
             img = np.full((size, size, 3), bg, dtype=np.uint8)
             x, y = rng.integers(0, size // 2, size=2)
             h, w = rng.integers(size // 5, size // 2, size=2)
-            img[y:y + h, x:x + w] = fg
+            img[y : y + h, x : x + w] = fg
             img = np.clip(img.astype(int) + rng.integers(-15, 15, img.shape), 0, 255).astype(np.uint8)
             Image.fromarray(img).save(root / label / f"{i}.png")
     return root
@@ -183,8 +218,11 @@ def write_spoken_words(root: Path, words=SPOKEN_WORDS) -> Path:
             for variant in ESPEAK_VARIANTS:
                 for speed in ESPEAK_SPEEDS:
                     out = root / word / f"{voice}_{variant}_{speed}.wav"
-                    subprocess.run(["espeak-ng", "-w", str(out), "-v", f"{voice}+{variant}", "-s", str(speed), word],
-                                   check=True, capture_output=True)
+                    subprocess.run(
+                        ["espeak-ng", "-w", str(out), "-v", f"{voice}+{variant}", "-s", str(speed), word],
+                        check=True,
+                        capture_output=True,
+                    )
     return root
 
 

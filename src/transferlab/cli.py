@@ -17,8 +17,13 @@ import typer
 from .cli_options import RungListsGroup, spec_options
 from .errors import TransferlabError
 
-app = typer.Typer(cls=RungListsGroup, add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Honest transfer learning: compare frozen, fine-tuned and from-scratch models on your data.")
+app = typer.Typer(
+    cls=RungListsGroup,
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Honest transfer learning: compare frozen, fine-tuned and from-scratch models on your data.",
+)
 
 
 def _fail(message: str, code: int) -> None:
@@ -79,11 +84,36 @@ def _with_config(config: Path, data: Optional[str], settings: dict) -> tuple[Opt
 
 
 # The settings that shape the data and the backbones' features: what audit and rank read.
-DATA_SETTINGS = ("backbones", "text_column", "label_column", "split_column", "group_column", "time_column", "out",
-                 "name", "seed", "val_fraction", "test_fraction", "max_train", "max_val", "max_test", "max_length",
-                 "image_size", "clip_seconds", "extract_batch_size", "cache_dir", "trust_remote_code", "threads")
+DATA_SETTINGS = (
+    "backbones",
+    "text_column",
+    "label_column",
+    "split_column",
+    "group_column",
+    "time_column",
+    "out",
+    "name",
+    "seed",
+    "val_fraction",
+    "test_fraction",
+    "max_train",
+    "max_val",
+    "max_test",
+    "max_length",
+    "image_size",
+    "clip_seconds",
+    "extract_batch_size",
+    "cache_dir",
+    "trust_remote_code",
+    "threads",
+)
 
-Data = Annotated[str, typer.Argument(metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file.")]
+Data = Annotated[
+    str,
+    typer.Argument(
+        metavar="DATA", help="A folder of images or audio files (one subfolder per class) or a CSV/JSONL/Parquet file."
+    ),
+]
 TextColumn = Annotated[Optional[str], typer.Option("--text-column", help="Column with the text.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print results.json to stdout.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
@@ -92,13 +122,27 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output."
 @app.command()
 @spec_options()
 def run(
-    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="A folder of images (one subfolder per "
-                                                  "class) or a CSV/JSONL/Parquet file; optional with --config "
-                                                  "holding data:.")] = None,
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec (keys = the settings, "
-                                          "plus data:); flags given on the command line override it."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an unfinished run (crashed or killed) "
-                                          "in this run directory, with its own settings; finished stages are kept."),
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="[DATA]",
+            help="A folder of images (one subfolder per "
+            "class) or a CSV/JSONL/Parquet file; optional with --config "
+            "holding data:.",
+        ),
+    ] = None,
+    config: Optional[Path] = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="A YAML run spec (keys = the settings, plus data:); flags given on the command line override it.",
+    ),
+    resume: Optional[Path] = typer.Option(
+        None,
+        "--resume",
+        help="Continue an unfinished run (crashed or killed) "
+        "in this run directory, with its own settings; finished stages are kept.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output; print only the report path."),
     as_json: bool = typer.Option(False, "--json", help="Print results.json to stdout instead of the table."),
     *,
@@ -130,8 +174,12 @@ def run(
 @app.command()
 @spec_options()
 def plan(
-    data: Annotated[Optional[str], typer.Argument(metavar="[DATA]", help="The data `transferlab run` would read; "
-                                                  "optional with --config holding data:.")] = None,
+    data: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="[DATA]", help="The data `transferlab run` would read; optional with --config holding data:."
+        ),
+    ] = None,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A YAML run spec, as for run."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON (results.json's plan section)."),
     *,
@@ -161,13 +209,18 @@ def plan(
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     typer.echo(result.table())
-    typer.echo(f"Predicted: {fmt_seconds(result.total_seconds)} in all (trained rungs at their most epochs; "
-               "early stopping may end them sooner).")
+    typer.echo(
+        f"Predicted: {fmt_seconds(result.total_seconds)} in all (trained rungs at their most epochs; "
+        "early stopping may end them sooner)."
+    )
 
 
 @app.command()
-@spec_options(DATA_SETTINGS + ("on_leakage",), defaults={"on_leakage": "warn"},
-              helps={"backbones": "A backbone whose embeddings find near-duplicates (optional; the first is used)."})
+@spec_options(
+    DATA_SETTINGS + ("on_leakage",),
+    defaults={"on_leakage": "warn"},
+    helps={"backbones": "A backbone whose embeddings find near-duplicates (optional; the first is used)."},
+)
 def audit(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings: dict) -> None:
     """Audit the data before any training: duplicates and near-duplicates within and across splits,
     label conflicts, imbalance, label shift, and group or time overlap.
@@ -197,8 +250,11 @@ def rank(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings:
 @app.command()
 @spec_options(("backbones", "rungs", "out", "seed", "epochs", "max_train"), show_defaults=False)
 def demo(
-    modality: str = typer.Option("text", "--modality", help="text (fine-food reviews, MiniLM) or image "
-                                 "(Animal-MNIST, MobileNetV2 and EfficientNet-Lite0)."),
+    modality: str = typer.Option(
+        "text",
+        "--modality",
+        help="text (fine-food reviews, MiniLM) or image (Animal-MNIST, MobileNetV2 and EfficientNet-Lite0).",
+    ),
     quiet: Quiet = False,
     as_json: AsJson = False,
     *,
@@ -253,8 +309,11 @@ def compare(
     run_b: Path = typer.Argument(..., metavar="RUN_B", help="The new run directory."),
     rung_a: Optional[str] = typer.Option(None, "--rung-a", help="Compare only this rung of RUN_A (with --rung-b)."),
     rung_b: Optional[str] = typer.Option(None, "--rung-b", help="Compare only this rung of RUN_B (with --rung-a)."),
-    common_only: bool = typer.Option(False, "--common-only", help="If the test sets differ, compare on the test "
-                                     "examples both runs share instead of stopping."),
+    common_only: bool = typer.Option(
+        False,
+        "--common-only",
+        help="If the test sets differ, compare on the test examples both runs share instead of stopping.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON instead of the table."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write the comparison as JSON to this file."),
 ) -> None:
@@ -286,11 +345,15 @@ def compare(
 
 @app.command()
 def export(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A finished run directory (holding results.json and models/)."),
-    rung: Optional[str] = typer.Option(None, "--rung", help="Rung to export, e.g. finetune:minilm (default: the "
-                                       "run's recommended rung)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Artifact folder to write (default "
-                                       "RUN_DIR/exported/<rung>)."),
+    run_dir: Path = typer.Argument(
+        ..., metavar="RUN_DIR", help="A finished run directory (holding results.json and models/)."
+    ),
+    rung: Optional[str] = typer.Option(
+        None, "--rung", help="Rung to export, e.g. finetune:minilm (default: the run's recommended rung)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Artifact folder to write (default RUN_DIR/exported/<rung>)."
+    ),
 ) -> None:
     """Write a rung's fitted model as a self-contained folder: model.safetensors, config.json
     (labels, backbone, held-out metrics), preprocessing.json and, for text, the tokenizer.
@@ -312,14 +375,22 @@ def export(
 @app.command()
 def predict(
     artifact: Path = typer.Argument(..., metavar="ARTIFACT", help="A folder written by transferlab export."),
-    data: List[str] = typer.Argument(..., metavar="DATA...", help="A CSV/JSONL/Parquet file of texts, a folder of "
-                                     "images, or image files."),
-    out: Path = typer.Option(Path("predictions.csv"), "--out", "-o", help="CSV to write: origin, predicted label, "
-                             "one probability per class."),
+    data: List[str] = typer.Argument(
+        ..., metavar="DATA...", help="A CSV/JSONL/Parquet file of texts, a folder of images, or image files."
+    ),
+    out: Path = typer.Option(
+        Path("predictions.csv"), "--out", "-o", help="CSV to write: origin, predicted label, one probability per class."
+    ),
     text_column: TextColumn = None,
-    label_column: Annotated[Optional[str], typer.Option("--label-column", help="Column with true labels (optional; "
-                                                        "label/labels/class/target are found by name): prints "
-                                                        "accuracy and macro-F1.")] = None,
+    label_column: Annotated[
+        Optional[str],
+        typer.Option(
+            "--label-column",
+            help="Column with true labels (optional; "
+            "label/labels/class/target are found by name): prints "
+            "accuracy and macro-F1.",
+        ),
+    ] = None,
 ) -> None:
     """Apply an exported model to new data and write its predictions as CSV.
 

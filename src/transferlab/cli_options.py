@@ -37,8 +37,9 @@ def _comma_list(item: type, optional: bool) -> Callable[[str], Any]:
         try:
             items = [parse_item(v.strip()) for v in value.split(",") if v.strip()]
         except ValueError:
-            raise ValueError(f"{value!r} is not a comma-separated list of items that are each "
-                             f"{describe_type(item)}.") from None
+            raise ValueError(
+                f"{value!r} is not a comma-separated list of items that are each {describe_type(item)}."
+            ) from None
         return items or (None if optional else [])
 
     return comma_list
@@ -133,9 +134,15 @@ class RungListsGroup(TyperGroup):
         return name, command, rest
 
 
-def spec_options(names: Iterable[str] | None = None, *, defaults: dict[str, Any] | None = None,
-                 helps: dict[str, str] | None = None, required: Iterable[str] = (),
-                 show_defaults: bool = True, spec: type = RunSpec) -> Callable[[Callable[..., Any]], Any]:
+def spec_options(
+    names: Iterable[str] | None = None,
+    *,
+    defaults: dict[str, Any] | None = None,
+    helps: dict[str, str] | None = None,
+    required: Iterable[str] = (),
+    show_defaults: bool = True,
+    spec: type = RunSpec,
+) -> Callable[[Callable[..., Any]], Any]:
     """Give a command one option per RunSpec field in ``names`` (every field by default), after its own
     parameters. The command takes ``settings``: only the fields typed on the command line, so the
     options' defaults never override a --config file or the defaults the API applies itself.
@@ -154,9 +161,17 @@ def spec_options(names: Iterable[str] | None = None, *, defaults: dict[str, Any]
         clash = {f.name for f in chosen} & {p.name for p in own}
         if clash:
             raise TypeError(f"{command.__name__}: parameters {', '.join(sorted(clash))} shadow {spec.__name__} fields.")
-        generated = [_parameter(f, hints[f.name], defaults.get(f.name, _default(f)),
-                                helps.get(f.name, f.metadata.get("help", "")), f.name in required, show_defaults)
-                     for f in chosen]
+        generated = [
+            _parameter(
+                f,
+                hints[f.name],
+                defaults.get(f.name, _default(f)),
+                helps.get(f.name, f.metadata.get("help", "")),
+                f.name in required,
+                show_defaults,
+            )
+            for f in chosen
+        ]
 
         context = inspect.Parameter("spec_options_context", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
 

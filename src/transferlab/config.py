@@ -72,120 +72,245 @@ def fill_rung_lists(text: str) -> str:
 
 
 def _declared(pairs: str) -> dict[str, Any]:
-    """"role=control,cheap=false" -> {"role": "control", "cheap": False}."""
+    """ "role=control,cheap=false" -> {"role": "control", "cheap": False}."""
     values = {"true": True, "false": False}
     return {k.strip(): values.get(v.strip(), v.strip()) for k, v in (p.split("=") for p in pairs.split(",") if p)}
 
 
 @dataclass
 class RunSpec:
-    backbones: list[str] = _help("Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
-                                 "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).", [],
-                                 cli="--backbone", short="-b", repeatable=True, scope="input")
+    backbones: list[str] = _help(
+        "Candidate base models: hf:<repo or folder>, timm:<name>, torchvision:<name>, "
+        "or a packaged name (minilm, mobilenet_v2, efficientnet_lite0/1/2).",
+        [],
+        cli="--backbone",
+        short="-b",
+        repeatable=True,
+        scope="input",
+    )
     rungs: list[str] = _help("Which rungs of the ladder to run: {rungs}.", default_rungs, scope="none")
     text_column: str | None = _help("Column holding the text (CSV/JSONL/Parquet).", None, scope="input")
     label_column: str | None = _help("Column holding the label.", None, scope="input")
-    split_column: str | None = _help("Column with train/val/test per row; without it transferlab splits.", None, scope="input")
-    group_column: str | None = _help("Column with a group id (patient, product...): no group is split across "
-                                     "train, validation and test.", None, scope="input")
-    time_column: str | None = _help("Column with a date/time or number: train on the oldest, test on the newest.", None, scope="input")
+    split_column: str | None = _help(
+        "Column with train/val/test per row; without it transferlab splits.", None, scope="input"
+    )
+    group_column: str | None = _help(
+        "Column with a group id (patient, product...): no group is split across train, validation and test.",
+        None,
+        scope="input",
+    )
+    time_column: str | None = _help(
+        "Column with a date/time or number: train on the oldest, test on the newest.", None, scope="input"
+    )
     out: str | None = _help("Run directory (default runs/<name>-<time>).", None, short="-o", scope="none")
     name: str | None = _help("Run name, used for the default run directory.", None, scope="none")
     seed: int = _help("Seed for the split, subsampling, initialisation and batch order.", 0, scope="result")
-    seeds: int = _help("Seeds per rung for the cheap rungs ({rungs:seeding=cheap}): each extra seed refits on a "
-                       "different random train/validation partition of the same examples.", 3, scope="input")
-    train_seeds: int = _help("Seeds per rung for the rungs that train a backbone or a model from scratch "
-                             "({rungs:seeding=train}); each seed costs a whole training "
-                             "run.", 1, scope="input")
-    executor: str = _help("Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
-                          "as Ray tasks, on a local Ray or the cluster at ray_address).", "local", scope="none")
-    ray_address: str | None = _help("With executor ray: the address of an existing cluster (e.g. auto or "
-                                    "ray://head:10001); unset starts a local Ray.", None, scope="none")
-    ray_gpus: float = _help("With executor ray: GPUs each task that trains a backbone ({rungs:seeding=train}) "
-                            "requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
-                            "0 trains on CPUs.", 0.0, scope="none")
-    save_models: bool = _help("Keep each rung's fitted model under models/ in the run directory (for "
-                              "transferlab export).", True, scope="result")
-    val_fraction: float = _help("Share of examples held out for validation when transferlab splits.", 0.15, scope="input")
+    seeds: int = _help(
+        "Seeds per rung for the cheap rungs ({rungs:seeding=cheap}): each extra seed refits on a "
+        "different random train/validation partition of the same examples.",
+        3,
+        scope="input",
+    )
+    train_seeds: int = _help(
+        "Seeds per rung for the rungs that train a backbone or a model from scratch "
+        "({rungs:seeding=train}); each seed costs a whole training "
+        "run.",
+        1,
+        scope="input",
+    )
+    executor: str = _help(
+        "Where rungs run: local (this process), or ray (independent rungs, candidates and seeds "
+        "as Ray tasks, on a local Ray or the cluster at ray_address).",
+        "local",
+        scope="none",
+    )
+    ray_address: str | None = _help(
+        "With executor ray: the address of an existing cluster (e.g. auto or "
+        "ray://head:10001); unset starts a local Ray.",
+        None,
+        scope="none",
+    )
+    ray_gpus: float = _help(
+        "With executor ray: GPUs each task that trains a backbone ({rungs:seeding=train}) "
+        "requests; a fraction shares one GPU between tasks (0.5: two per GPU). "
+        "0 trains on CPUs.",
+        0.0,
+        scope="none",
+    )
+    save_models: bool = _help(
+        "Keep each rung's fitted model under models/ in the run directory (for transferlab export).",
+        True,
+        scope="result",
+    )
+    val_fraction: float = _help(
+        "Share of examples held out for validation when transferlab splits.", 0.15, scope="input"
+    )
     test_fraction: float = _help("Share of examples held out for the test when transferlab splits.", 0.2, scope="input")
-    max_train: int | None = _help("Cap on training examples (stratified subsample); unset keeps all.", None, scope="input")
+    max_train: int | None = _help(
+        "Cap on training examples (stratified subsample); unset keeps all.", None, scope="input"
+    )
     max_val: int | None = _help("Cap on validation examples.", None, scope="input")
     max_test: int | None = _help("Cap on test examples.", None, scope="input")
-    top_k: int | None = _help("Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by kNN accuracy (the ranking's lead score); "
-                              "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).", None, scope="none")
-    audit: bool = _help("Audit the data before training: duplicates and near-duplicates within and across "
-                        "splits, label conflicts, imbalance, label shift, group and time overlap.", True, scope="input")
-    on_leakage: str = _help("What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
-                            "test is never touched), fail, or warn.", "dedupe", scope="input")
-    max_dedupe_share: float = _help("dedupe: the largest share of the training or validation split it removes "
-                                    "without asking; above it the run stops with sample pairs, unless "
-                                    "confirm_dedupe.", 0.05, scope="input")
-    confirm_dedupe: bool = _help("dedupe: remove the cross-split copies even when they are more than "
-                                 "max_dedupe_share of a split (after looking at the pairs with transferlab "
-                                 "audit).", False, scope="input")
-    ood: str | None = _help("An out-of-distribution test set (same format and columns as the data); every rung "
-                            "is scored on it and the drop from the clean test is reported.", None, scope="input")
-    corruptions: bool = _help("Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
-                              "for images; typos, casing, truncation, word dropout for text).", True, scope="input")
-    ood_max_items: int = _help("Test examples (stratified subsample) the corruptions are applied to.", 300, scope="input")
-    learning_curve: bool = _help("Refit the cheap rungs ({rungs:seeding=cheap}) on nested fractions of the training "
-                                 "set to estimate how many examples per class reach --target.", True, scope="result")
-    learning_curve_trained: bool = _help("Also measure the learning curve of {rungs:trained_learning_curve=true}: "
-                                         "retrained on 25% and 50% of the training set, one subsample; costs about "
-                                         "0.75 of one more training run each.", False)
-    target: float | None = _help("The test metric value you need (e.g. 0.9); the learning curve estimates the "
-                                 "examples per class to reach it.", None, scope="result")
+    top_k: int | None = _help(
+        "Train ({rungs:needs_backbone=true,cheap=false}) only the best k backbones by kNN accuracy (the ranking's lead score); "
+        "all get the cheap ones ({rungs:needs_backbone=true,cheap=true}).",
+        None,
+        scope="none",
+    )
+    audit: bool = _help(
+        "Audit the data before training: duplicates and near-duplicates within and across "
+        "splits, label conflicts, imbalance, label shift, group and time overlap.",
+        True,
+        scope="input",
+    )
+    on_leakage: str = _help(
+        "What to do with cross-split (near-)duplicates: dedupe (drop the train/val copies; "
+        "test is never touched), fail, or warn.",
+        "dedupe",
+        scope="input",
+    )
+    max_dedupe_share: float = _help(
+        "dedupe: the largest share of the training or validation split it removes "
+        "without asking; above it the run stops with sample pairs, unless "
+        "confirm_dedupe.",
+        0.05,
+        scope="input",
+    )
+    confirm_dedupe: bool = _help(
+        "dedupe: remove the cross-split copies even when they are more than "
+        "max_dedupe_share of a split (after looking at the pairs with transferlab "
+        "audit).",
+        False,
+        scope="input",
+    )
+    ood: str | None = _help(
+        "An out-of-distribution test set (same format and columns as the data); every rung "
+        "is scored on it and the drop from the clean test is reported.",
+        None,
+        scope="input",
+    )
+    corruptions: bool = _help(
+        "Score every rung on corrupted copies of the test split (noise, blur, JPEG... "
+        "for images; typos, casing, truncation, word dropout for text).",
+        True,
+        scope="input",
+    )
+    ood_max_items: int = _help(
+        "Test examples (stratified subsample) the corruptions are applied to.", 300, scope="input"
+    )
+    learning_curve: bool = _help(
+        "Refit the cheap rungs ({rungs:seeding=cheap}) on nested fractions of the training "
+        "set to estimate how many examples per class reach --target.",
+        True,
+        scope="result",
+    )
+    learning_curve_trained: bool = _help(
+        "Also measure the learning curve of {rungs:trained_learning_curve=true}: "
+        "retrained on 25% and 50% of the training set, one subsample; costs about "
+        "0.75 of one more training run each.",
+        False,
+    )
+    target: float | None = _help(
+        "The test metric value you need (e.g. 0.9); the learning curve estimates the examples per class to reach it.",
+        None,
+        scope="result",
+    )
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
     lr: float = _help("Learning rate of a new head and of training from scratch (AdamW).", 1e-3)
-    top_lr_ratio: float = _help("finetune: learning rate of the top backbone block relative to lr "
-                                "(also the uniform rate of the full rung).", 0.1)
+    top_lr_ratio: float = _help(
+        "finetune: learning rate of the top backbone block relative to lr (also the uniform rate of the full rung).",
+        0.1,
+    )
     bottom_lr_ratio: float = _help("finetune: learning rate of the stem relative to lr.", 0.01)
-    lr_factors: list[float] = _help("full and finetune: try the rung's learning rates times each of these "
-                                    "factors, each for one epoch, and finish training only the one best on "
-                                    "validation; [1] trains at the given rates alone.", [10.0, 1.0, 0.1])
+    lr_factors: list[float] = _help(
+        "full and finetune: try the rung's learning rates times each of these "
+        "factors, each for one epoch, and finish training only the one best on "
+        "validation; [1] trains at the given rates alone.",
+        [10.0, 1.0, 0.1],
+    )
     unfreeze_stages: int = _help("finetune: unfreeze the backbone in this many steps, top first, one per epoch.", 3)
     patience: int = _help("Early stopping: epochs without validation improvement.", 3)
-    small_epochs: int = _help("scratch_small: most epochs of the small from-scratch model (it trains until "
-                              "validation stops improving, so this is only an upper bound).", 60)
-    small_lr: float | None = _help("scratch_small: learning rate (AdamW); unset: 1e-3 for the CNNs (images, audio), "
-                                   "1e-2 for the text model, whose embeddings barely move at 1e-3.", None)
-    small_patience: int = _help("scratch_small: early stopping: epochs without validation improvement (a small "
-                                "model's validation score is noisy and still climbs late).", 15)
-    small_flip: bool = _help("scratch_small, images: random horizontal flips while training. Turn off for "
-                             "digits, letters or anything a mirror image changes.", True)
+    small_epochs: int = _help(
+        "scratch_small: most epochs of the small from-scratch model (it trains until "
+        "validation stops improving, so this is only an upper bound).",
+        60,
+    )
+    small_lr: float | None = _help(
+        "scratch_small: learning rate (AdamW); unset: 1e-3 for the CNNs (images, audio), "
+        "1e-2 for the text model, whose embeddings barely move at 1e-3.",
+        None,
+    )
+    small_patience: int = _help(
+        "scratch_small: early stopping: epochs without validation improvement (a small "
+        "model's validation score is noisy and still climbs late).",
+        15,
+    )
+    small_flip: bool = _help(
+        "scratch_small, images: random horizontal flips while training. Turn off for "
+        "digits, letters or anything a mirror image changes.",
+        True,
+    )
     lora_rank: int = _help("lora: rank r of the low-rank adapters.", 8)
     lora_alpha: float = _help("lora: adapter scale numerator (updates are scaled by alpha / r).", 16)
     lora_dropout: float = _help("lora: dropout on the adapters' inputs.", 0.1)
-    lora_targets: list[str] | None = _help("lora: names of the layers to adapt (e.g. query,value); unset: the "
-                                           "architecture's default (BERT: query/key/value/dense, ViT: qkv, CLIP: "
-                                           "q/k/v/out_proj, CNNs: pointwise 1x1 convolutions).", None)
-    label_descriptions: dict[str, str] | str | None = _help("zero_shot: label -> description to embed instead of "
-                                                            "the label name; a mapping, or a JSON/YAML/CSV file.", None)
-    zero_shot_template: str | None = _help("zero_shot: prompt with {} for the label name or description "
-                                           "(default: '{}' for text, 'a photo of a {}.' for CLIP).", None)
+    lora_targets: list[str] | None = _help(
+        "lora: names of the layers to adapt (e.g. query,value); unset: the "
+        "architecture's default (BERT: query/key/value/dense, ViT: qkv, CLIP: "
+        "q/k/v/out_proj, CNNs: pointwise 1x1 convolutions).",
+        None,
+    )
+    label_descriptions: dict[str, str] | str | None = _help(
+        "zero_shot: label -> description to embed instead of the label name; a mapping, or a JSON/YAML/CSV file.", None
+    )
+    zero_shot_template: str | None = _help(
+        "zero_shot: prompt with {} for the label name or description "
+        "(default: '{}' for text, 'a photo of a {}.' for CLIP).",
+        None,
+    )
     metric: str = _help("Validation metric used for model selection and early stopping.", "accuracy", scope="result")
     max_length: int = _help("Text: tokens per input (longer texts are truncated).", 256)
     image_size: int = _help("Images: side in pixels fed to image backbones.", 224)
-    clip_seconds: float = _help("Audio: seconds of each clip fed to audio backbones and the MFCC baseline (longer "
-                                "clips are centre-cropped, shorter ones zero-padded).", 3.0)
+    clip_seconds: float = _help(
+        "Audio: seconds of each clip fed to audio backbones and the MFCC baseline (longer "
+        "clips are centre-cropped, shorter ones zero-padded).",
+        3.0,
+    )
     extract_batch_size: int = _help("Batch size for feature extraction and prediction.", 32)
-    cache_dir: str | None = _help("Cache folder: the frozen features, and each finished rung under rungs/ (a "
-                                  "re-run with the same data, settings and code reuses it). Default "
-                                  "~/.cache/transferlab/features, rungs in ~/.cache/transferlab/rungs (or under "
-                                  "$TRANSFERLAB_CACHE).", None, scope="none")
-    force: bool = _help("Fit every rung again, even one found in the cache folder (finished before with the same "
-                        "data, settings, backbone weights and code); the new result replaces the cached one.", False,
-                        scope="none")
-    trust_remote_code: bool = _help("Allow Hugging Face models to run their own code. Off unless you trust the model.", False, scope="input")
+    cache_dir: str | None = _help(
+        "Cache folder: the frozen features, and each finished rung under rungs/ (a "
+        "re-run with the same data, settings and code reuses it). Default "
+        "~/.cache/transferlab/features, rungs in ~/.cache/transferlab/rungs (or under "
+        "$TRANSFERLAB_CACHE).",
+        None,
+        scope="none",
+    )
+    force: bool = _help(
+        "Fit every rung again, even one found in the cache folder (finished before with the same "
+        "data, settings, backbone weights and code); the new result replaces the cached one.",
+        False,
+        scope="none",
+    )
+    trust_remote_code: bool = _help(
+        "Allow Hugging Face models to run their own code. Off unless you trust the model.", False, scope="input"
+    )
     threads: int | None = _help("Torch CPU threads (default: all cores).", None, scope="none")
-    mlflow: str | None = _help("MLflow tracking URI (sqlite:///mlflow.db, file:./mlruns, http://host:5000): the "
-                               "finished run is logged there, one nested MLflow run per rung. Needs "
-                               "transferlab[tracking].", None, scope="none")
+    mlflow: str | None = _help(
+        "MLflow tracking URI (sqlite:///mlflow.db, file:./mlruns, http://host:5000): the "
+        "finished run is logged there, one nested MLflow run per rung. Needs "
+        "transferlab[tracking].",
+        None,
+        scope="none",
+    )
     mlflow_experiment: str = _help("MLflow experiment the run is logged to (with mlflow).", "transferlab", scope="none")
-    notes: list[str] = _help("Lines shown at the top of the report (e.g. how the demo subsampled).", [],
-                             cli="--note", repeatable=True, scope="none")
+    notes: list[str] = _help(
+        "Lines shown at the top of the report (e.g. how the demo subsampled).",
+        [],
+        cli="--note",
+        repeatable=True,
+        scope="none",
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.rungs, str):
@@ -196,13 +321,26 @@ class RunSpec:
         known = strategies()
         unknown = [r for r in self.rungs if r not in known]
         if unknown:
-            raise ConfigError(f"Unknown rung '{unknown[0]}' in rungs. Expected a comma-separated subset of: "
-                              f"{', '.join(known)}.")
+            raise ConfigError(
+                f"Unknown rung '{unknown[0]}' in rungs. Expected a comma-separated subset of: {', '.join(known)}."
+            )
         if not self.rungs:
             raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(known) + ".")
-        for name in ("epochs", "head_epochs", "batch_size", "patience", "max_length", "image_size",
-                     "extract_batch_size", "unfreeze_stages", "ood_max_items", "seeds", "train_seeds", "small_epochs",
-                     "small_patience"):
+        for name in (
+            "epochs",
+            "head_epochs",
+            "batch_size",
+            "patience",
+            "max_length",
+            "image_size",
+            "extract_batch_size",
+            "unfreeze_stages",
+            "ood_max_items",
+            "seeds",
+            "train_seeds",
+            "small_epochs",
+            "small_patience",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"The '{name}' setting must be a whole number >= 1. Got {value!r} instead.")
@@ -214,37 +352,53 @@ class RunSpec:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
                 raise ConfigError(f"The '{name}' setting must be a positive number. Got {value!r} instead.")
-        if self.small_lr is not None and (isinstance(self.small_lr, bool) or not isinstance(self.small_lr, (int, float))
-                                          or not self.small_lr > 0):
-            raise ConfigError(f"The 'small_lr' setting must be a positive number or unset. "
-                              f"Got {self.small_lr!r} instead.")
+        if self.small_lr is not None and (
+            isinstance(self.small_lr, bool) or not isinstance(self.small_lr, (int, float)) or not self.small_lr > 0
+        ):
+            raise ConfigError(
+                f"The 'small_lr' setting must be a positive number or unset. Got {self.small_lr!r} instead."
+            )
         _check_lr_factors(self)
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 0.5:
                 raise ConfigError(f"The '{name}' setting must be between 0 and 0.5. Got {value!r} instead.")
-        if isinstance(self.clip_seconds, bool) or not isinstance(self.clip_seconds, (int, float)) \
-                or not 0.1 <= self.clip_seconds <= 600:
-            raise ConfigError(f"The 'clip_seconds' setting must be a number of seconds from 0.1 to 600. "
-                              f"Got {self.clip_seconds!r} instead.")
+        if (
+            isinstance(self.clip_seconds, bool)
+            or not isinstance(self.clip_seconds, (int, float))
+            or not 0.1 <= self.clip_seconds <= 600
+        ):
+            raise ConfigError(
+                f"The 'clip_seconds' setting must be a number of seconds from 0.1 to 600. "
+                f"Got {self.clip_seconds!r} instead."
+            )
         if isinstance(self.ray_gpus, bool) or not isinstance(self.ray_gpus, (int, float)) or not self.ray_gpus >= 0:
-            raise ConfigError(f"The 'ray_gpus' setting must be a number of GPUs >= 0 (e.g. 1 or 0.5). "
-                              f"Got {self.ray_gpus!r} instead.")
+            raise ConfigError(
+                f"The 'ray_gpus' setting must be a number of GPUs >= 0 (e.g. 1 or 0.5). Got {self.ray_gpus!r} instead."
+            )
         if not isinstance(self.small_flip, bool):
             raise ConfigError(f"The 'small_flip' setting must be true or false. Got {self.small_flip!r} instead.")
         if self.executor not in ("local", "ray"):
             raise ConfigError(f"The 'executor' setting must be local or ray. Got {self.executor!r} instead.")
         if self.on_leakage not in ("dedupe", "fail", "warn"):
-            raise ConfigError(f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead.")
-        if isinstance(self.max_dedupe_share, bool) or not isinstance(self.max_dedupe_share, (int, float)) \
-                or not 0 <= self.max_dedupe_share <= 1:
-            raise ConfigError(f"The 'max_dedupe_share' setting must be a share from 0 to 1 (e.g. 0.05 for 5%). "
-                              f"Got {self.max_dedupe_share!r} instead.")
+            raise ConfigError(
+                f"The 'on_leakage' setting must be one of dedupe, fail, warn. Got {self.on_leakage!r} instead."
+            )
+        if (
+            isinstance(self.max_dedupe_share, bool)
+            or not isinstance(self.max_dedupe_share, (int, float))
+            or not 0 <= self.max_dedupe_share <= 1
+        ):
+            raise ConfigError(
+                f"The 'max_dedupe_share' setting must be a share from 0 to 1 (e.g. 0.05 for 5%). "
+                f"Got {self.max_dedupe_share!r} instead."
+            )
         if not isinstance(self.force, bool):
             raise ConfigError(f"The 'force' setting must be true or false. Got {self.force!r} instead.")
         if not isinstance(self.confirm_dedupe, bool):
-            raise ConfigError(f"The 'confirm_dedupe' setting must be true or false. "
-                              f"Got {self.confirm_dedupe!r} instead.")
+            raise ConfigError(
+                f"The 'confirm_dedupe' setting must be true or false. Got {self.confirm_dedupe!r} instead."
+            )
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError(f"The 'target' setting must be a metric value in (0, 1]. Got {self.target!r} instead.")
         _check_adaptation(self)
@@ -252,7 +406,9 @@ class RunSpec:
         from .evaluation.metrics import HEADLINE
 
         if self.metric not in HEADLINE:
-            raise ConfigError(f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead.")
+            raise ConfigError(
+                f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead."
+            )
 
     def needs_backbone(self) -> bool:
         return any(r in strategies(needs_backbone=True) for r in self.rungs)
@@ -287,11 +443,16 @@ def _check_lr_factors(spec: RunSpec) -> None:
             value = [float(v) for v in value.split(",") if v.strip()]
         except ValueError:
             value = spec.lr_factors
-    ok = (isinstance(value, (list, tuple)) and len(value) > 0
-          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
+    ok = (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value)
+    )
     if not ok or len(set(value)) != len(value):
-        raise ConfigError(f"The 'lr_factors' setting must be a list of distinct positive numbers, e.g. 10,1,0.1 "
-                          f"(or 1 to train at the given rates only). Got {spec.lr_factors!r} instead.")
+        raise ConfigError(
+            f"The 'lr_factors' setting must be a list of distinct positive numbers, e.g. 10,1,0.1 "
+            f"(or 1 to train at the given rates only). Got {spec.lr_factors!r} instead."
+        )
     spec.lr_factors = [float(v) for v in value]
 
 
@@ -306,18 +467,24 @@ def _check_adaptation(spec: RunSpec) -> None:
     if not isinstance(spec.lora_dropout, (int, float)) or not 0 <= spec.lora_dropout < 1:
         raise ConfigError(f"The 'lora_dropout' setting must be in [0, 1). Got {spec.lora_dropout!r} instead.")
     if spec.zero_shot_template is not None and "{}" not in str(spec.zero_shot_template):
-        raise ConfigError(f"The 'zero_shot_template' setting must contain {{}} where the label goes, e.g. "
-                          f"'a review about {{}}'. Got {spec.zero_shot_template!r} instead.")
+        raise ConfigError(
+            f"The 'zero_shot_template' setting must contain {{}} where the label goes, e.g. "
+            f"'a review about {{}}'. Got {spec.zero_shot_template!r} instead."
+        )
     d = spec.label_descriptions
     if isinstance(d, (str, Path)):
         path = Path(d).expanduser()
         if not path.is_file() or path.suffix.lower() not in (".json", ".yaml", ".yml", ".csv"):
-            raise ConfigError(f"label_descriptions file '{d}' does not exist or is not .json, .yaml or .csv. "
-                              "Pass a file mapping each label to its description.")
+            raise ConfigError(
+                f"label_descriptions file '{d}' does not exist or is not .json, .yaml or .csv. "
+                "Pass a file mapping each label to its description."
+            )
         spec.label_descriptions = str(path)
     elif d is not None and not (isinstance(d, dict) and all(isinstance(v, str) for v in d.values())):
-        raise ConfigError(f"The 'label_descriptions' setting must map labels to description strings, or name a "
-                          f"JSON/YAML/CSV file. Got {type(d).__name__} instead.")
+        raise ConfigError(
+            f"The 'label_descriptions' setting must map labels to description strings, or name a "
+            f"JSON/YAML/CSV file. Got {type(d).__name__} instead."
+        )
 
 
 def _check_tracking(spec: RunSpec) -> None:
@@ -327,14 +494,18 @@ def _check_tracking(spec: RunSpec) -> None:
     if spec.mlflow is None:
         return
     if not isinstance(spec.mlflow, str) or not spec.mlflow.strip():
-        raise ConfigError(f"The 'mlflow' setting must be a tracking URI such as sqlite:///mlflow.db. "
-                          f"Got {spec.mlflow!r} instead.")
+        raise ConfigError(
+            f"The 'mlflow' setting must be a tracking URI such as sqlite:///mlflow.db. Got {spec.mlflow!r} instead."
+        )
     if not isinstance(spec.mlflow_experiment, str) or not spec.mlflow_experiment.strip():
-        raise ConfigError(f"The 'mlflow_experiment' setting must be a non-empty name. "
-                          f"Got {spec.mlflow_experiment!r} instead.")
+        raise ConfigError(
+            f"The 'mlflow_experiment' setting must be a non-empty name. Got {spec.mlflow_experiment!r} instead."
+        )
     if importlib.util.find_spec("mlflow") is None:
-        raise ConfigError("The 'mlflow' setting needs the mlflow package, which is not installed. Install it with: "
-                          "pip install 'transferlab[tracking]'")
+        raise ConfigError(
+            "The 'mlflow' setting needs the mlflow package, which is not installed. Install it with: "
+            "pip install 'transferlab[tracking]'"
+        )
 
 
 def default_out(spec: RunSpec, data_name: str) -> Path:
@@ -414,27 +585,34 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], str | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"Cannot read the run spec '{path}' ({exc.strerror}). Pass an existing YAML file "
-                          f"to --config.") from None
+        raise ConfigError(
+            f"Cannot read the run spec '{path}' ({exc.strerror}). Pass an existing YAML file to --config."
+        ) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}). "
-                          f"Fix the syntax (keys as 'name: value', one per line).") from None
+        raise ConfigError(
+            f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc}). "
+            f"Fix the syntax (keys as 'name: value', one per line)."
+        ) from None
     if raw is None:
         return {}, None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a run spec is a mapping of settings (name: value), not a "
-                          f"{type(raw).__name__}. See examples/spec.yaml.")
+        raise ConfigError(
+            f"{path}: a run spec is a mapping of settings (name: value), not a "
+            f"{type(raw).__name__}. See examples/spec.yaml."
+        )
     lines: dict[str, int] = {}
     for key_node, _ in root.value:
         key = str(key_node.value)
         if key in lines:
-            raise ConfigError(f"{path}, line {key_node.start_mark.line + 1}: '{key}' is set twice (first on line "
-                              f"{lines[key]}). Keep one.")
+            raise ConfigError(
+                f"{path}, line {key_node.start_mark.line + 1}: '{key}' is set twice (first on line "
+                f"{lines[key]}). Keep one."
+            )
         lines[key] = key_node.start_mark.line + 1
     hints = typing.get_type_hints(RunSpec)
     folder = path.resolve().parent
@@ -448,12 +626,16 @@ def read_yaml(path: str | Path) -> tuple[dict[str, Any], str | None]:
         if key != "data" and key not in hints:
             close = difflib.get_close_matches(key, [*hints, "data"], n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown setting '{key}'.{hint} Valid settings are the RunSpec fields "
-                              f"(transferlab run --help, or RunSpec.help()) and 'data'.")
+            raise ConfigError(
+                f"{where}: unknown setting '{key}'.{hint} Valid settings are the RunSpec fields "
+                f"(transferlab run --help, or RunSpec.help()) and 'data'."
+            )
         ok, value = coerce_setting(value, hints.get(key, str | None))
         if not ok:
-            raise ConfigError(f"{where}: the '{key}' setting must be {describe_type(hints.get(key, str))}. "
-                              f"Got {value!r} ({type(value).__name__}) instead.")
+            raise ConfigError(
+                f"{where}: the '{key}' setting must be {describe_type(hints.get(key, str))}. "
+                f"Got {value!r} ({type(value).__name__}) instead."
+            )
         if key in INPUT_PATHS and isinstance(value, str) and not Path(value).expanduser().is_absolute():
             value = str(folder / value)
         if key == "data":
@@ -480,7 +662,10 @@ def write_yaml(spec: RunSpec, path: str | Path, data: str | Path | None = None) 
             value = str(Path(value).expanduser().resolve())
         text = helps.get(key) or "The data: a folder or a CSV/TSV/JSONL/Parquet file."
         lines += ["# " + line for line in textwrap.wrap(text, 98)]
-        lines.append(yaml.safe_dump({key: value}, default_flow_style=False, sort_keys=False, allow_unicode=True,
-                                    width=10_000).rstrip("\n"))
+        lines.append(
+            yaml.safe_dump(
+                {key: value}, default_flow_style=False, sort_keys=False, allow_unicode=True, width=10_000
+            ).rstrip("\n")
+        )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -74,7 +74,7 @@ def device() -> torch.device:
 def shard(indices, procs: Processes | None = None):
     """This process's share of a global batch: every count-th index from its own position."""
     procs = procs or processes()
-    return indices[procs.index::procs.count] if procs.distributed else indices
+    return indices[procs.index :: procs.count] if procs.distributed else indices
 
 
 def average_gradients(params: list[torch.nn.Parameter], procs: Processes | None = None) -> None:
@@ -96,7 +96,7 @@ def average_gradients(params: list[torch.nn.Parameter], procs: Processes | None 
     offset = 0
     for i, p in enumerate(params):
         n = p.numel()
-        p.grad = flat[offset:offset + n].view_as(p).clone() if flat[-len(params) + i] > 0 else None
+        p.grad = flat[offset : offset + n].view_as(p).clone() if flat[-len(params) + i] > 0 else None
         offset += n
 
 

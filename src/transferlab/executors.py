@@ -31,8 +31,18 @@ def _strip(result):
     return result
 
 
-def _seed_task(strategy: str, backbone_name: str | None, k: int, n: int, draw, task, spec, features: dict | None,
-               out: str, ood: dict) -> tuple[Any, dict | None]:
+def _seed_task(
+    strategy: str,
+    backbone_name: str | None,
+    k: int,
+    n: int,
+    draw,
+    task,
+    spec,
+    features: dict | None,
+    out: str,
+    ood: dict,
+) -> tuple[Any, dict | None]:
     import torch
 
     from .progress import Progress
@@ -68,21 +78,34 @@ def _check_reachable(address: str | None, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConfigError(f"Could not reach the Ray cluster at {address!r} ({exc}). Check the address (e.g. auto, "
-                          "or ray://head:10001), or leave --ray-address out for a local Ray.") from None
+        raise ConfigError(
+            f"Could not reach the Ray cluster at {address!r} ({exc}). Check the address (e.g. auto, "
+            "or ray://head:10001), or leave --ray-address out for a local Ray."
+        ) from None
 
 
 def _check_gpus(per_task: float, nodes: list[dict]) -> None:
     """Refuse a GPU request no live node can meet."""
     most = max((n.get("Resources", {}).get("GPU", 0) for n in nodes if n.get("Alive", True)), default=0)
     if most < per_task:
-        raise ConfigError(f"--ray-gpus {per_task:g}: no node of the Ray cluster has {per_task:g} GPU"
-                          f"{'s' if per_task != 1 else ''} (the most on one node: {most:g}). Lower --ray-gpus, "
-                          "use 0 to train on CPUs, or add GPU nodes to the cluster.")
+        raise ConfigError(
+            f"--ray-gpus {per_task:g}: no node of the Ray cluster has {per_task:g} GPU"
+            f"{'s' if per_task != 1 else ''} (the most on one node: {most:g}). Lower --ray-gpus, "
+            "use 0 to train on CPUs, or add GPU nodes to the cluster."
+        )
 
 
-def run_rungs_on_ray(plan: list[RungJob], task, spec, out: Path, features: dict[str, FeatureStore], progress,
-                     ood: dict, clusters, on_done: Callable[[RungJob, RungStage], None]) -> None:
+def run_rungs_on_ray(
+    plan: list[RungJob],
+    task,
+    spec,
+    out: Path,
+    features: dict[str, FeatureStore],
+    progress,
+    ood: dict,
+    clusters,
+    on_done: Callable[[RungJob, RungStage], None],
+) -> None:
     """Run every job of ``plan`` with all its seeds as Ray tasks; call ``on_done(job, stage)`` as
     each rung's last seed finishes, in plan order."""
     try:
@@ -94,11 +117,18 @@ def run_rungs_on_ray(plan: list[RungJob], task, spec, out: Path, features: dict[
     if not ray.is_initialized():
         _check_reachable(spec.ray_address)
         try:
-            ray.init(address=spec.ray_address, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False, ignore_reinit_error=True)
+            ray.init(
+                address=spec.ray_address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                ignore_reinit_error=True,
+            )
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ConfigError(f"Could not reach the Ray cluster at {spec.ray_address!r}: {exc}. Check the address "
-                              "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray.") from None
+            raise ConfigError(
+                f"Could not reach the Ray cluster at {spec.ray_address!r}: {exc}. Check the address "
+                "(e.g. auto, or ray://head:10001), or leave --ray-address out for a local Ray."
+            ) from None
     remote = ray.remote(num_cpus=spec.threads or 1, max_retries=0)(_seed_task)
     trains = remote.options(num_gpus=spec.ray_gpus)  # the rungs that train a backbone
     if spec.ray_gpus and any(RUNGS.get(job.strategy).seeding == "train" for job in plan):
@@ -115,18 +145,33 @@ def run_rungs_on_ray(plan: list[RungJob], task, spec, out: Path, features: dict[
         draws, notes = seed_draws(rung, task, spec, clusters)
         bname = job.backbone.name if job.backbone else None
         submit = trains if rung.seeding == "train" else remote
-        refs = [submit.remote(job.strategy, bname, k, len(draws),
-                              ray.put(draw) if draw is not task else shared["task"], shared["task"], shared["spec"],
-                              feature_refs.get(bname) if bname else None, str(out), shared["ood"]) for k, draw in draws]
+        refs = [
+            submit.remote(
+                job.strategy,
+                bname,
+                k,
+                len(draws),
+                ray.put(draw) if draw is not task else shared["task"],
+                shared["task"],
+                shared["spec"],
+                feature_refs.get(bname) if bname else None,
+                str(out),
+                shared["ood"],
+            )
+            for k, draw in draws
+        ]
         jobs.append((job, rung, draws, notes, refs))
-    progress.log(f"Ray: {sum(len(j[-1]) for j in jobs)} tasks for {len(jobs)} rungs on "
-                 f"{int(ray.cluster_resources().get('CPU', 0))} CPUs")
+    progress.log(
+        f"Ray: {sum(len(j[-1]) for j in jobs)} tasks for {len(jobs)} rungs on "
+        f"{int(ray.cluster_resources().get('CPU', 0))} CPUs"
+    )
     with progress.task("rungs on Ray", len(jobs)) as update:
         for job, rung, draws, notes, refs in jobs:
             outputs = ray.get(refs)
             results = [r for r, _ in outputs]
             extras = outputs[0][1] or {}
-            stage = assemble_rung(job.name, rung, job.backbone, results, [spec.seed + k for k, _ in draws], notes,
-                                  extras, task, progress)
+            stage = assemble_rung(
+                job.name, rung, job.backbone, results, [spec.seed + k for k, _ in draws], notes, extras, task, progress
+            )
             on_done(job, stage)
             update(1)

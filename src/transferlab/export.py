@@ -29,6 +29,7 @@ __all__ = ["FORMAT", "SAVED", "ArtifactError", "Predictor", "export", "load_arti
 
 # --- export ---------------------------------------------------------------------------------
 
+
 def export(run_dir: str | Path, rung: str | None = None, out: str | Path | None = None) -> Path:
     """Write the fitted model of ``rung`` (default: the recommended one) as an artifact folder."""
     from . import __version__
@@ -40,19 +41,27 @@ def export(run_dir: str | Path, rung: str | None = None, out: str | Path | None 
     if rung is None:
         rec = results.get("recommendation") or {}
         if not rec.get("rung"):
-            raise ArtifactError(f"{run_path} has no recommended rung. Pass --rung with one of: {', '.join(names) or '(none)'}.")
+            raise ArtifactError(
+                f"{run_path} has no recommended rung. Pass --rung with one of: {', '.join(names) or '(none)'}."
+            )
         rung = rec["rung"]
     if rung not in names:
-        raise ArtifactError(f"No rung '{rung}' in {run_path}. Available: {', '.join(names) or '(none: the run trained no rung)'}.")
+        raise ArtifactError(
+            f"No rung '{rung}' in {run_path}. Available: {', '.join(names) or '(none: the run trained no rung)'}."
+        )
     record = results.rung(rung)
     if "artifact" not in record:
         spec = _read_spec(run_path)
         if spec.get("save_models") is False:
-            raise ArtifactError(f"{run_path} was run with save_models=False, so no fitted model was kept. "
-                                "Run it again with save_models=True (the default) to export a rung.")
+            raise ArtifactError(
+                f"{run_path} was run with save_models=False, so no fitted model was kept. "
+                "Run it again with save_models=True (the default) to export a rung."
+            )
         saved = [r["name"] for r in results["rungs"] if "artifact" in r]
-        raise ArtifactError(f"Rung '{rung}' saved no model in {run_path} (strategy {record['strategy']} has no saved "
-                            f"format). Rungs with a saved model: {', '.join(saved) or '(none)'}.")
+        raise ArtifactError(
+            f"Rung '{rung}' saved no model in {run_path} (strategy {record['strategy']} has no saved "
+            f"format). Rungs with a saved model: {', '.join(saved) or '(none)'}."
+        )
     src = run_path / record["artifact"]["path"]
     info = read_json(src / SAVED_INFO, f"the description of rung '{rung}'s saved model")
     if info.get("not_exportable"):
@@ -73,16 +82,35 @@ def export(run_dir: str | Path, rung: str | None = None, out: str | Path | None 
     shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(SAVED_INFO, WEIGHTS))
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / WEIGHTS), metadata={"format": "pt", "transferlab": FORMAT})
+    save_file(
+        {k: v.contiguous() for k, v in tensors.items()},
+        str(tmp / WEIGHTS),
+        metadata={"format": "pt", "transferlab": FORMAT},
+    )
     labels, spec = list(results["task"]["labels"]), _read_spec(run_path)
-    write_json(tmp / CONFIG, {
-        "format": FORMAT, "transferlab": __version__, "rung": rung, "strategy": record["strategy"],
-        "modality": results["task"]["modality"], "labels": labels, "label_map": {l: i for i, l in enumerate(labels)},
-        "head": info["head"], "backbone": backbone, "seed": (record.get("seeds") or [None])[0],
-        "metrics": _metrics(record), "chosen": record.get("chosen", {}),
-        "run": {"path": str(run_path), "source": results["task"].get("source"), "splits": results["task"].get("splits"),
-                **{k: spec[k] for k in ("text_column", "label_column") if spec.get(k)}},
-    })
+    write_json(
+        tmp / CONFIG,
+        {
+            "format": FORMAT,
+            "transferlab": __version__,
+            "rung": rung,
+            "strategy": record["strategy"],
+            "modality": results["task"]["modality"],
+            "labels": labels,
+            "label_map": {l: i for i, l in enumerate(labels)},
+            "head": info["head"],
+            "backbone": backbone,
+            "seed": (record.get("seeds") or [None])[0],
+            "metrics": _metrics(record),
+            "chosen": record.get("chosen", {}),
+            "run": {
+                "path": str(run_path),
+                "source": results["task"].get("source"),
+                "splits": results["task"].get("splits"),
+                **{k: spec[k] for k in ("text_column", "label_column") if spec.get(k)},
+            },
+        },
+    )
     if out.exists():
         out.rmdir()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -113,6 +141,7 @@ def _metrics(record: dict) -> dict:
 
 # --- loading and predicting ---------------------------------------------------------------------
 
+
 class Predictor:
     """An exported rung: ``predict_proba(items) -> (N, C)``, ``predict(items) -> labels``.
 
@@ -126,8 +155,10 @@ class Predictor:
             raise ArtifactError(f"Artifact folder '{path}' does not exist. Pass the folder transferlab export wrote.")
         self.config = read_json(self.path / CONFIG, "the artifact's config")
         if self.config.get("format") != FORMAT:
-            raise ArtifactError(f"{self.path / CONFIG} has format {self.config.get('format')!r}; this version of "
-                                f"transferlab reads {FORMAT!r}.")
+            raise ArtifactError(
+                f"{self.path / CONFIG} has format {self.config.get('format')!r}; this version of "
+                f"transferlab reads {FORMAT!r}."
+            )
         self.labels: list[str] = list(self.config["labels"])
         self.modality: str = self.config["modality"]
         self.model = Fitted.load(self.path)
@@ -147,12 +178,16 @@ class Predictor:
         from .data.sources import IMAGE_EXTENSIONS
 
         for i, x in enumerate(items):
-            is_text = isinstance(x, str) and not (self.modality == "image" and Path(x).suffix.lower() in IMAGE_EXTENSIONS)
+            is_text = isinstance(x, str) and not (
+                self.modality == "image" and Path(x).suffix.lower() in IMAGE_EXTENSIONS
+            )
             if self.modality == "text" and not is_text:
                 raise DataError(f"Item {i} is {type(x).__name__}, but the model '{self.config['rung']}' reads text.")
             if self.modality == "image" and is_text and not Path(x).is_file():
-                raise DataError(f"Item {i} ('{str(x)[:60]}') is not an image file or array, but the model "
-                                f"'{self.config['rung']}' reads images. Pass image paths or uint8 arrays.")
+                raise DataError(
+                    f"Item {i} ('{str(x)[:60]}') is not an image file or array, but the model "
+                    f"'{self.config['rung']}' reads images. Pass image paths or uint8 arrays."
+                )
 
 
 def load_artifact(path: str | Path) -> Predictor:
@@ -160,8 +195,13 @@ def load_artifact(path: str | Path) -> Predictor:
     return Predictor(path)
 
 
-def read_items(data: Sequence[str | Path], modality: str, text_column: str | None = None,
-               label_column: str | None = None, run_columns: dict | None = None) -> tuple[list, list[str], list[str] | None]:
+def read_items(
+    data: Sequence[str | Path],
+    modality: str,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    run_columns: dict | None = None,
+) -> tuple[list, list[str], list[str] | None]:
     """Items, their origins and (if the data has them) labels, read like ``transferlab run`` reads data.
 
     ``data`` is one table (CSV/TSV/JSONL/Parquet), one folder of images (labelled when every image
@@ -172,20 +212,34 @@ def read_items(data: Sequence[str | Path], modality: str, text_column: str | Non
     paths = [Path(d).expanduser() for d in data]
     for p in paths:
         if not p.exists():
-            raise DataError(f"Data path '{p}' does not exist. Pass a CSV/JSONL/Parquet file, a folder of images "
-                            "or image files.")
+            raise DataError(
+                f"Data path '{p}' does not exist. Pass a CSV/JSONL/Parquet file, a folder of images or image files."
+            )
     table = len(paths) == 1 and paths[0].is_file() and paths[0].suffix.lower() in TABLE_EXTENSIONS
     if (modality == "text") != table:
-        found = ("a table of texts" if table else "a folder" if paths[0].is_dir() else
-                 f"a '{paths[0].suffix or paths[0].name}' file" + (f" and {len(paths) - 1} more" if len(paths) > 1 else ""))
-        raise DataError(f"The model reads {modality} but {', '.join(map(str, paths[:3]))} is {found}. Pass "
-                        f"{'a CSV/JSONL/Parquet file of texts' if modality == 'text' else 'image files or a folder of images'}.")
+        found = (
+            "a table of texts"
+            if table
+            else "a folder"
+            if paths[0].is_dir()
+            else f"a '{paths[0].suffix or paths[0].name}' file"
+            + (f" and {len(paths) - 1} more" if len(paths) > 1 else "")
+        )
+        raise DataError(
+            f"The model reads {modality} but {', '.join(map(str, paths[:3]))} is {found}. Pass "
+            f"{'a CSV/JSONL/Parquet file of texts' if modality == 'text' else 'image files or a folder of images'}."
+        )
     if table:
         return _read_text_table(paths[0], text_column, label_column, run_columns or {})
     if len(paths) == 1 and paths[0].is_dir():
         root = paths[0]
-        files = sorted(f for f in root.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                       and not any(part.startswith(".") for part in f.relative_to(root).parts))
+        files = sorted(
+            f
+            for f in root.rglob("*")
+            if f.is_file()
+            and f.suffix.lower() in IMAGE_EXTENSIONS
+            and not any(part.startswith(".") for part in f.relative_to(root).parts)
+        )
         if not files:
             raise DataError(f"{root} holds no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}).")
         if all(f.parent != root for f in files):  # class subfolders: labelled, read like a training folder
@@ -198,8 +252,10 @@ def read_items(data: Sequence[str | Path], modality: str, text_column: str | Non
 
     for p in paths:
         if p.is_dir() or p.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise DataError(f"{p} is not an image file ({', '.join(sorted(IMAGE_EXTENSIONS))}). Pass image files, "
-                            "one folder of images, or one table of texts.")
+            raise DataError(
+                f"{p} is not an image file ({', '.join(sorted(IMAGE_EXTENSIONS))}). Pass image files, "
+                "one folder of images, or one table of texts."
+            )
         load_image(p)  # a DataError naming the file if it cannot be decoded
     return [str(p) for p in paths], [str(p) for p in paths], None
 
@@ -217,8 +273,14 @@ def _read_text_table(p: Path, text_column: str | None, label_column: str | None,
     if text_column is None and run_columns.get("text_column") in columns:
         text_column = run_columns["text_column"]
     if label_column is None:
-        label_column = next((c for c in (run_columns.get("label_column"), "label", "labels", "class", "target")
-                             if c in columns and c != text_column), None)
+        label_column = next(
+            (
+                c
+                for c in (run_columns.get("label_column"), "label", "labels", "class", "target")
+                if c in columns and c != text_column
+            ),
+            None,
+        )
     if label_column is not None:
         ds = from_table(p, text_column=text_column, label_column=label_column)
         return ds.items, ds.origins, ds.labels
@@ -234,8 +296,13 @@ def _read_text_table(p: Path, text_column: str | None, label_column: str | None,
     return texts, origins, None
 
 
-def predict_file(artifact: str | Path | Predictor, data: Sequence[str | Path] | str | Path, out: str | Path = "predictions.csv",
-                 text_column: str | None = None, label_column: str | None = None) -> dict[str, Any]:
+def predict_file(
+    artifact: str | Path | Predictor,
+    data: Sequence[str | Path] | str | Path,
+    out: str | Path = "predictions.csv",
+    text_column: str | None = None,
+    label_column: str | None = None,
+) -> dict[str, Any]:
     """Predict ``data`` with an artifact and write a CSV (origin, predicted, one probability per class).
 
     Returns ``{"path", "n", "metrics"}``; metrics (accuracy, macro-F1 with 95% intervals) only
@@ -250,14 +317,17 @@ def predict_file(artifact: str | Path | Predictor, data: Sequence[str | Path] | 
     out = Path(out)
     if any(out.resolve() == Path(d).expanduser().resolve() for d in data):
         raise DataError(f"--out {out} is the input data; transferlab never overwrites your data. Pass another --out.")
-    items, origins, labels = read_items(data, predictor.modality, text_column, label_column,
-                                        predictor.config.get("run", {}))
+    items, origins, labels = read_items(
+        data, predictor.modality, text_column, label_column, predictor.config.get("run", {})
+    )
     index = {label: i for i, label in enumerate(predictor.labels)}
     if labels is not None:
         for origin, label in zip(origins, labels):
             if label not in index:
-                raise DataError(f"{origin}: label '{label}' is not a class of the model ({', '.join(predictor.labels)}). "
-                                "Fix the label, remove the row, or predict without the label column.")
+                raise DataError(
+                    f"{origin}: label '{label}' is not a class of the model ({', '.join(predictor.labels)}). "
+                    "Fix the label, remove the row, or predict without the label column."
+                )
     proba = predictor.predict_proba(items)
     pred = proba.argmax(1)
     table = {"origin": origins, "predicted": [predictor.labels[i] for i in pred]}

@@ -28,8 +28,10 @@ class Caught:
         self.counts[(category, str(message), str(filename), int(lineno))] += 1
 
     def text(self) -> str:
-        lines = ["# Warnings raised by libraries during this run, kept out of the terminal.",
-                 "# count, category, where it was raised, message"]
+        lines = [
+            "# Warnings raised by libraries during this run, kept out of the terminal.",
+            "# count, category, where it was raised, message",
+        ]
         for (category, message, filename, lineno), n in self.counts.most_common():
             lines.append(f"{n} x {category.__name__} at {filename}:{lineno}: {message}")
         return "\n".join(lines) + "\n"
@@ -51,8 +53,10 @@ def captured(log: Callable[[str], None]) -> Iterator[Caught]:
         if caught.counts and caught.out is not None:
             path = Path(caught.out) / FILE
             path.write_text(caught.text(), encoding="utf-8")
-            log(f"[dim]{sum(caught.counts.values())} library warnings ({len(caught.counts)} distinct) kept out "
-                f"of the terminal: {path}[/]")
+            log(
+                f"[dim]{sum(caught.counts.values())} library warnings ({len(caught.counts)} distinct) kept out "
+                f"of the terminal: {path}[/]"
+            )
         else:
             for (category, message, filename, lineno), _ in caught.counts.items():
                 warnings.showwarning(message, category, filename, lineno)

@@ -54,9 +54,15 @@ class RunResults(dict):
         rows = []
         for r in self["rungs"]:
             t = r["test"]
-            rows.append({"rung": r["name"], "backbone": r["backbone"],
-                         **{m: t[m]["mean"] for m in ("accuracy", "balanced_accuracy", "macro_f1")},
-                         "accuracy_ci": t["accuracy"]["ci"], "fit_seconds": r["cost"]["fit_seconds"]})
+            rows.append(
+                {
+                    "rung": r["name"],
+                    "backbone": r["backbone"],
+                    **{m: t[m]["mean"] for m in ("accuracy", "balanced_accuracy", "macro_f1")},
+                    "accuracy_ci": t["accuracy"]["ci"],
+                    "fit_seconds": r["cost"]["fit_seconds"],
+                }
+            )
         return rows
 
     def summary(self) -> None:

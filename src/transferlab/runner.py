@@ -98,8 +98,9 @@ def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> Run
     if data is None:
         data = recorded
         if data is None:
-            raise ConfigError(f"'{out}' was run on in-memory data; pass the same data again: "
-                              "transferlab.resume(run_dir, data).")
+            raise ConfigError(
+                f"'{out}' was run on in-memory data; pass the same data again: transferlab.resume(run_dir, data)."
+            )
         if data.startswith("demo:"):
             from .demo import demo_data
 
@@ -109,8 +110,9 @@ def resume(run_dir: str | Path, data: Any = None, *, quiet: bool = False) -> Run
     return _start(data, spec, quiet, rank_only=mode != "run", audit_only=mode == "audit", resume=True)
 
 
-def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
-           resume: bool = False) -> RunResults:
+def _start(
+    data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False, resume: bool = False
+) -> RunResults:
     from .devices import processes
 
     procs = processes()
@@ -119,8 +121,9 @@ def _start(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: b
     return _start_here(data, spec, quiet, rank_only, audit_only, resume)
 
 
-def _start_launched(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool, resume: bool,
-                    procs) -> RunResults:
+def _start_launched(
+    data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool, resume: bool, procs
+) -> RunResults:
     """One of N processes of ``accelerate launch`` / ``torchrun``: every process runs the same run
     (the trainable rungs train data-parallel across them); the first writes the run directory, the
     others a private temporary one that is removed at the end."""
@@ -129,24 +132,30 @@ def _start_launched(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audi
     import tempfile
 
     if resume:
-        raise ConfigError("--resume runs in a single process: run `transferlab run --resume RUN_DIR` without "
-                          "accelerate launch or torchrun (the finished stages are read back; the rest trains "
-                          "on one device).")
+        raise ConfigError(
+            "--resume runs in a single process: run `transferlab run --resume RUN_DIR` without "
+            "accelerate launch or torchrun (the finished stages are read back; the rest trains "
+            "on one device)."
+        )
     if spec.executor != "local":
-        raise ConfigError("executor ray and a multi-process launch (accelerate launch / torchrun) do not combine: "
-                          "use one or the other.")
+        raise ConfigError(
+            "executor ray and a multi-process launch (accelerate launch / torchrun) do not combine: "
+            "use one or the other."
+        )
     if procs.main:
         return _start_here(data, spec, quiet, rank_only, audit_only, resume)
     private = tempfile.mkdtemp(prefix=f"transferlab-process{procs.index}-")
     try:
-        return _start_here(data, dataclasses.replace(spec, out=private, mlflow=None), True, rank_only, audit_only,
-                           resume)
+        return _start_here(
+            data, dataclasses.replace(spec, out=private, mlflow=None), True, rank_only, audit_only, resume
+        )
     finally:
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False,
-                resume: bool = False) -> RunResults:
+def _start_here(
+    data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_only: bool = False, resume: bool = False
+) -> RunResults:
     """The run in this process. Library warnings are kept out of the terminal, in warnings.txt."""
     from .library_warnings import captured
 
@@ -157,8 +166,14 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
         ood = {} if rank_only or audit_only else ood_sets(task, spec)
         if not rank_only:
             check_rung_data(task, spec)
-        plan = make_plan(task, backbones, spec, rank_only=rank_only, audit_only=audit_only,
-                         ood_items=ood_item_count(task, spec, rank_only or audit_only, ood))
+        plan = make_plan(
+            task,
+            backbones,
+            spec,
+            rank_only=rank_only,
+            audit_only=audit_only,
+            ood_items=ood_item_count(task, spec, rank_only or audit_only, ood),
+        )
         progress.log(plan.table(), soft_wrap=True)
         clock = RunClock(plan, progress)
         out = caught.out = prepare_out(spec, data, resume)
@@ -171,16 +186,36 @@ def _start_here(data: Any, spec: RunSpec, quiet: bool, rank_only: bool, audit_on
             with clock.stage("audit"):
                 audit = run_audit_stage(task, backbones, spec, progress, stages, rank_only)
             if audit_only:
-                return write_results({"task": task_block(audit.task), "audit": audit.record, "ranking": [], "rungs": [],
-                                      "plan": clock.record()}, audit.task, spec, out, time.perf_counter())
+                return write_results(
+                    {
+                        "task": task_block(audit.task),
+                        "audit": audit.record,
+                        "ranking": [],
+                        "rungs": [],
+                        "plan": clock.record(),
+                    },
+                    audit.task,
+                    spec,
+                    out,
+                    time.perf_counter(),
+                )
             return _run(audit, backbones, spec, out, progress, rank_only, ood, stages, clock)
         except BaseException as exc:
             (out / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
             raise
 
 
-def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progress: Progress, rank_only: bool,
-         ood: dict[str, dict], stages: StageStore, clock: RunClock) -> RunResults:
+def _run(
+    audit: AuditOutcome,
+    backbones: list,
+    spec: RunSpec,
+    out: Path,
+    progress: Progress,
+    rank_only: bool,
+    ood: dict[str, dict],
+    stages: StageStore,
+    clock: RunClock,
+) -> RunResults:
     """After the audit: rank the candidates, fit the ladder on the best, judge it, write the results."""
     import torch
 
@@ -188,34 +223,52 @@ def _run(audit: AuditOutcome, backbones: list, spec: RunSpec, out: Path, progres
         torch.set_num_threads(spec.threads)
     started = time.perf_counter()
     task, sizes = audit.task, audit.task.sizes()
-    progress.log(f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
-                 f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}")
+    progress.log(
+        f"[bold]transferlab[/] {task.description}: {task.modality}, {len(task.classes)} classes, "
+        f"train {sizes['train']} / val {sizes['val']} / test {sizes['test']}"
+    )
     features = feature_stores(backbones, task, spec, progress, audit.embedded)
     embed_planned(clock.plan, features, clock)
     with clock.stage("ranking"):
         ranking = rank_stage(backbones, features, task, spec, progress, stages)
     order = [c.backbone for c in ranking]
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
-    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages,
-                        clock)
+    fitted = _fit_rungs(
+        jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages, clock
+    )
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
     judgement = judge(records, task, spec, audit.record)
-    return write_results({
-        "task": task_block(task),
-        "audit": audit.record,
-        "ranking": with_achieved(ranking, records),
-        "rungs": records,
-        "verdicts": judgement.verdicts,
-        "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
-        "recommendation": judgement.recommendation,
-        "plan": clock.record(),
-    }, task, spec, out, started)
+    return write_results(
+        {
+            "task": task_block(task),
+            "audit": audit.record,
+            "ranking": with_achieved(ranking, records),
+            "rungs": records,
+            "verdicts": judgement.verdicts,
+            "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
+            "recommendation": judgement.recommendation,
+            "plan": clock.record(),
+        },
+        task,
+        spec,
+        out,
+        started,
+    )
 
 
-def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
-               progress: Progress, ood: dict[str, dict], clusters: np.ndarray | None,
-               stages: StageStore, clock: RunClock) -> dict[str, RungStage]:
+def _fit_rungs(
+    jobs: list[RungJob],
+    features: dict[str, FeatureStore],
+    task: Task,
+    spec: RunSpec,
+    out: Path,
+    progress: Progress,
+    ood: dict[str, dict],
+    clusters: np.ndarray | None,
+    stages: StageStore,
+    clock: RunClock,
+) -> dict[str, RungStage]:
     """Each job's finished stage: read back from an unfinished run, reused from an earlier run
     (the rung cache), or fitted here or on Ray."""
     from .devices import processes
@@ -242,8 +295,9 @@ def _fit_rungs(jobs: list[RungJob], features: dict[str, FeatureStore], task: Tas
         from .executors import run_rungs_on_ray
 
         used = {job.backbone.name for job in pending if job.backbone is not None}
-        run_rungs_on_ray(pending, task, spec, out, {n: f for n, f in features.items() if n in used}, progress, ood,
-                         clusters, done)
+        run_rungs_on_ray(
+            pending, task, spec, out, {n: f for n, f in features.items() if n in used}, progress, ood, clusters, done
+        )
     else:
         for job in pending:
             with clock.stage(job.name):

@@ -79,8 +79,9 @@ def _curve_history(curves: dict | None, timestamp: int) -> list:
     return history
 
 
-def _log(client, run_id: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, Any],
-         history: list = ()) -> None:
+def _log(
+    client, run_id: str, params: dict[str, Any], metrics: dict[str, float], tags: dict[str, Any], history: list = ()
+) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     now = int(time.time() * 1000)
@@ -88,7 +89,7 @@ def _log(client, run_id: str, params: dict[str, Any], metrics: dict[str, float],
     params_ = [Param(_key(k), _param(v)) for k, v in params.items()]
     tags_ = [RunTag(k, _param(v)) for k, v in tags.items()]
     for lo in range(0, max(len(batch), len(params_), len(tags_), 1), 100):  # MLflow caps params per batch at 100
-        client.log_batch(run_id, metrics=batch[lo:lo + 100], params=params_[lo:lo + 100], tags=tags_[lo:lo + 100])
+        client.log_batch(run_id, metrics=batch[lo : lo + 100], params=params_[lo : lo + 100], tags=tags_[lo : lo + 100])
 
 
 def _spec_params(spec: RunSpec) -> dict[str, Any]:
@@ -98,11 +99,15 @@ def _spec_params(spec: RunSpec) -> dict[str, Any]:
 def _parent(results: dict, spec: RunSpec) -> tuple[dict, dict, dict]:
     task = results.get("task") or {}
     rec = results.get("recommendation") or {}
-    tags = {"transferlab.modality": task.get("modality"), "transferlab.labels": ", ".join(map(str, task.get("labels", []))),
-            "transferlab.data": task.get("source"), "transferlab.recommendation": rec.get("rung"),
-            "transferlab.recommendation_why": rec.get("why"),
-            "transferlab.verdicts": ", ".join(sorted({v["code"] for v in results.get("verdicts") or []})),
-            "transferlab.version": (results.get("environment") or {}).get("transferlab")}
+    tags = {
+        "transferlab.modality": task.get("modality"),
+        "transferlab.labels": ", ".join(map(str, task.get("labels", []))),
+        "transferlab.data": task.get("source"),
+        "transferlab.recommendation": rec.get("rung"),
+        "transferlab.recommendation_why": rec.get("why"),
+        "transferlab.verdicts": ", ".join(sorted({v["code"] for v in results.get("verdicts") or []})),
+        "transferlab.version": (results.get("environment") or {}).get("transferlab"),
+    }
     metrics = {f"n_{split}": float(n) for split, n in (task.get("splits") or {}).items() if _number(n) is not None}
     wall = (results.get("environment") or {}).get("wall_seconds")
     if _number(wall) is not None:
@@ -127,9 +132,12 @@ def log_to_mlflow(results: dict, out: Path, spec: RunSpec) -> str | None:
         run_id = _log_run(results, Path(out), spec)
     except Exception as exc:  # the run is finished and saved: report, never raise
         (Path(out) / "tracking_error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
-        print(f"warning: logging to MLflow at {spec.mlflow} failed ({type(exc).__name__}: {exc}). The run itself is "
-              f"complete in {out}; details in tracking_error.txt. Log it again with "
-              f"transferlab.tracking.log_finished_run('{out}', '{spec.mlflow}').", file=sys.stderr)
+        print(
+            f"warning: logging to MLflow at {spec.mlflow} failed ({type(exc).__name__}: {exc}). The run itself is "
+            f"complete in {out}; details in tracking_error.txt. Log it again with "
+            f"transferlab.tracking.log_finished_run('{out}', '{spec.mlflow}').",
+            file=sys.stderr,
+        )
         return None
     print(f"MLflow: logged run {run_id} to experiment '{spec.mlflow_experiment}' at {spec.mlflow}", file=sys.stderr)
     return run_id
@@ -139,7 +147,7 @@ def _artifact_location(uri: str) -> str | None:
     """A SQLite store's artifacts go next to its database file (MLflow's default is ./mlruns in
     whatever folder the run was started from)."""
     if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
-        return (Path(uri[len("sqlite:///"):]).expanduser().resolve().parent / "mlartifacts").as_uri()
+        return (Path(uri[len("sqlite:///") :]).expanduser().resolve().parent / "mlartifacts").as_uri()
     return None
 
 
@@ -149,8 +157,11 @@ def _log_run(results: dict, out: Path, spec: RunSpec) -> str:
 
     client = MlflowClient(tracking_uri=spec.mlflow)
     experiment = client.get_experiment_by_name(spec.mlflow_experiment)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-        spec.mlflow_experiment, artifact_location=_artifact_location(spec.mlflow))
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else client.create_experiment(spec.mlflow_experiment, artifact_location=_artifact_location(spec.mlflow))
+    )
     name = spec.name or out.name
     parent = client.create_run(experiment_id, run_name=name, tags={"transferlab.run_dir": str(out.resolve())})
     pid = parent.info.run_id
@@ -165,8 +176,14 @@ def _log_run(results: dict, out: Path, spec: RunSpec) -> str:
         for rung in results.get("rungs") or []:
             child = client.create_run(experiment_id, run_name=rung["name"], tags={"mlflow.parentRunId": pid})
             params, metrics, tags = _child(rung)
-            _log(client, child.info.run_id, params, metrics, tags,
-                 _curve_history(rung.get("curves"), int(time.time() * 1000)))
+            _log(
+                client,
+                child.info.run_id,
+                params,
+                metrics,
+                tags,
+                _curve_history(rung.get("curves"), int(time.time() * 1000)),
+            )
             client.set_terminated(child.info.run_id)
     except BaseException:
         client.set_terminated(pid, status="FAILED")

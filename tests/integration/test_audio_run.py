@@ -16,8 +16,13 @@ pytestmark = pytest.mark.integration
 
 def test_run_on_spoken_words(spoken_words, tmp_path):
     start = time.perf_counter()
-    results = transferlab.run(spoken_words, backbones=["resemblyzer"], rungs=["majority", "classical", "frozen"],
-                              out=str(tmp_path / "run"), quiet=True)
+    results = transferlab.run(
+        spoken_words,
+        backbones=["resemblyzer"],
+        rungs=["majority", "classical", "frozen"],
+        out=str(tmp_path / "run"),
+        quiet=True,
+    )
     seconds = time.perf_counter() - start
     data = json.loads((tmp_path / "run" / "results.json").read_text())
     assert data["task"]["modality"] == "audio" and data["task"]["labels"] == ["no", "stop", "yes"]
@@ -36,15 +41,31 @@ def test_run_on_spoken_words(spoken_words, tmp_path):
     assert first["sha256"] == hashlib.sha256(open(first["origin"], "rb").read()).hexdigest()
     html = (tmp_path / "run" / "report.html").read_text()
     assert "frozen:resemblyzer" in html and "audio" in html
-    print(f"\naudio run: {seconds:.1f} s; test accuracy {acc}; macro-F1 {f1}; "
-          f"OOD accuracy {({k: round(v['accuracy']['mean'], 3) for k, v in rungs['frozen:resemblyzer']['ood'].items()})}")
+    print(
+        f"\naudio run: {seconds:.1f} s; test accuracy {acc}; macro-F1 {f1}; "
+        f"OOD accuracy { ({k: round(v['accuracy']['mean'], 3) for k, v in rungs['frozen:resemblyzer']['ood'].items()}) }"
+    )
     assert results.path == tmp_path / "run"
 
 
 def test_cli_run_on_spoken_words(spoken_words, tmp_path):
-    res = CliRunner().invoke(app, ["run", str(spoken_words), "--backbone", "resemblyzer", "--rungs",
-                                   "majority,classical,frozen", "--no-corruptions", "--clip-seconds", "2",
-                                   "--out", str(tmp_path / "cli"), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(spoken_words),
+            "--backbone",
+            "resemblyzer",
+            "--rungs",
+            "majority,classical,frozen",
+            "--no-corruptions",
+            "--clip-seconds",
+            "2",
+            "--out",
+            str(tmp_path / "cli"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert [r["name"] for r in data["rungs"]] == ["majority", "classical", "frozen:resemblyzer"]

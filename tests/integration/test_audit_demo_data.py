@@ -31,13 +31,55 @@ def test_animal_mnist_has_exact_and_near_duplicates(tmp_path):
 # Distinct Animal-MNIST silhouettes of one class (looked at side by side: other animals of the same
 # kind, not copies) whose aligned thumbnails correlate 0.970-0.986; the previous confirmation
 # (correlation >= 0.95) called every one of them a near-duplicate, 15,831 pairs over the whole set.
-LOOK_ALIKES = [(212, 234), (2996, 2944), (8241, 8667), (2261, 2551), (613, 662), (3415, 3874), (3682, 3905),
-               (2620, 2999), (3750, 3883), (8853, 8863), (8861, 8877), (8406, 8871), (2449, 2703), (114, 602),
-               (613, 696), (784, 350), (3019, 3198), (8868, 8877), (8152, 8027), (570, 571), (3552, 3892),
-               (8114, 8396), (8832, 8376), (3459, 3814), (6038, 6263), (8012, 8893), (3340, 3881), (6689, 6918),
-               (2502, 2730), (1, 430), (3928, 3941), (855, 634), (8528, 8535), (8854, 8884), (2029, 2296),
-               (2663, 2721), (11, 75), (3307, 3535), (2630, 2638), (8636, 8735), (3310, 3474), (8972, 8713),
-               (2632, 2528), (3806, 3984), (2999, 2298), (2304, 2431), (8146, 8396)]
+LOOK_ALIKES = [
+    (212, 234),
+    (2996, 2944),
+    (8241, 8667),
+    (2261, 2551),
+    (613, 662),
+    (3415, 3874),
+    (3682, 3905),
+    (2620, 2999),
+    (3750, 3883),
+    (8853, 8863),
+    (8861, 8877),
+    (8406, 8871),
+    (2449, 2703),
+    (114, 602),
+    (613, 696),
+    (784, 350),
+    (3019, 3198),
+    (8868, 8877),
+    (8152, 8027),
+    (570, 571),
+    (3552, 3892),
+    (8114, 8396),
+    (8832, 8376),
+    (3459, 3814),
+    (6038, 6263),
+    (8012, 8893),
+    (3340, 3881),
+    (6689, 6918),
+    (2502, 2730),
+    (1, 430),
+    (3928, 3941),
+    (855, 634),
+    (8528, 8535),
+    (8854, 8884),
+    (2029, 2296),
+    (2663, 2721),
+    (11, 75),
+    (3307, 3535),
+    (2630, 2638),
+    (8636, 8735),
+    (3310, 3474),
+    (8972, 8713),
+    (2632, 2528),
+    (3806, 3984),
+    (2999, 2298),
+    (2304, 2431),
+    (8146, 8396),
+]
 
 
 def test_animal_mnist_look_alikes_are_not_duplicates_but_their_edits_are():
@@ -56,8 +98,12 @@ def test_animal_mnist_look_alikes_are_not_duplicates_but_their_edits_are():
     planted = []
     for k, src in enumerate(rng.choice(len(index), 20, replace=False)):
         a = np.asarray(images[src])
-        copy = [a[:, ::-1], np.asarray(Image.fromarray(a).resize((42, 42))),
-                np.clip(a.astype(int) * 1.2, 0, 255).astype(np.uint8), a[1:26, 2:27]][k % 4]
+        copy = [
+            a[:, ::-1],
+            np.asarray(Image.fromarray(a).resize((42, 42))),
+            np.clip(a.astype(int) * 1.2, 0, 255).astype(np.uint8),
+            a[1:26, 2:27],
+        ][k % 4]
         planted.append((int(src), len(images)))
         images.append(np.ascontiguousarray(copy))
         labels.append(labels[src])

@@ -8,12 +8,28 @@ from transferlab.data import from_arrays
 pytestmark = pytest.mark.integration
 
 TOPICS = {
-    "sports": (["The striker scored", "Our team won", "The coach praised the defence after", "Fans cheered as the goalkeeper saved",
-                "The runner finished first in", "The tennis player served an ace in"],
-               ["the final match.", "the league game.", "the second half.", "the championship.", "extra time.", "the derby."]),
-    "cooking": (["Simmer the onions and garlic", "Bake the bread dough", "Whisk the eggs with sugar", "Season the soup with salt",
-                 "Roast the vegetables in olive oil", "Chop the fresh herbs"],
-                ["for ten minutes.", "until golden.", "before serving.", "in a large pan.", "over low heat.", "for the sauce."]),
+    "sports": (
+        [
+            "The striker scored",
+            "Our team won",
+            "The coach praised the defence after",
+            "Fans cheered as the goalkeeper saved",
+            "The runner finished first in",
+            "The tennis player served an ace in",
+        ],
+        ["the final match.", "the league game.", "the second half.", "the championship.", "extra time.", "the derby."],
+    ),
+    "cooking": (
+        [
+            "Simmer the onions and garlic",
+            "Bake the bread dough",
+            "Whisk the eggs with sugar",
+            "Season the soup with salt",
+            "Roast the vegetables in olive oil",
+            "Chop the fresh herbs",
+        ],
+        ["for ten minutes.", "until golden.", "before serving.", "in a large pan.", "over low heat.", "for the sauce."],
+    ),
 }
 
 
@@ -28,9 +44,20 @@ def _sentences() -> tuple[list[str], list[str]]:
 def test_zero_shot_beats_chance_and_lora_learns(tmp_path):
     texts, labels = _sentences()
     # sentences built from shared halves match as near-duplicates across splits (21% of train)
-    r = transferlab.run(from_arrays(texts, labels), backbones=["minilm"], rungs=["majority", "zero_shot", "lora"],
-                        epochs=2, batch_size=8, max_length=32, out=str(tmp_path / "run"), quiet=True,
-                        corruptions=False, learning_curve=False, seeds=1, confirm_dedupe=True)
+    r = transferlab.run(
+        from_arrays(texts, labels),
+        backbones=["minilm"],
+        rungs=["majority", "zero_shot", "lora"],
+        epochs=2,
+        batch_size=8,
+        max_length=32,
+        out=str(tmp_path / "run"),
+        quiet=True,
+        corruptions=False,
+        learning_curve=False,
+        seeds=1,
+        confirm_dedupe=True,
+    )
     zero, lora = r.rung("zero_shot:minilm"), r.rung("lora:minilm")
     # no training at all: the label names alone sort the sentences
     assert zero["test"]["accuracy"]["mean"] >= 0.85 and zero["test"]["accuracy"]["ci"][0] > 0.5

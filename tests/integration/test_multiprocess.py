@@ -24,7 +24,7 @@ from transferlab.errors import ConfigError
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
-FIT_SCRIPT = textwrap.dedent('''
+FIT_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np, torch
     from torch import nn
@@ -62,7 +62,7 @@ FIT_SCRIPT = textwrap.dedent('''
     np.savez(f"{out}/weights-{p.index}-of-{p.count}.npz", **state)
     with open(f"{out}/curves-{p.index}-of-{p.count}.json", "w") as f:
         json.dump(result.curves, f)
-''')
+""")
 
 
 def _launch(args: list, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -103,11 +103,37 @@ def _initial_body_weight(tmp_path: Path) -> np.ndarray:
 def test_a_run_under_a_two_process_launch_writes_one_run_directory(tiny_bert, reviews_csv, tmp_path):
     out = tmp_path / "run"
     before = set(Path("/tmp").glob("transferlab-process*"))
-    launched = _launch([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "transferlab", "run",
-                        str(reviews_csv),
-                        "--text-column", "review", "--label-column", "stars", "--backbone", f"hf:{tiny_bert}",
-                        "--rungs", "majority,frozen,full", "--epochs", "2", "--max-length", "16", "--seeds", "1",
-                        "--no-corruptions", "--out", str(out), "--quiet"], tmp_path)
+    launched = _launch(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "transferlab",
+            "run",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{tiny_bert}",
+            "--rungs",
+            "majority,frozen,full",
+            "--epochs",
+            "2",
+            "--max-length",
+            "16",
+            "--seeds",
+            "1",
+            "--no-corruptions",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        tmp_path,
+    )
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert launched.stdout.count("Report:") == 1  # the first process reports; the other is silent
     results = json.loads((out / "results.json").read_text())
@@ -122,8 +148,15 @@ def test_resume_and_ray_are_refused_under_a_launch(monkeypatch, reviews_csv, tmp
 
     monkeypatch.setattr(devices, "processes", lambda: devices.Processes(1, 2, torch.device("cpu")))
     with pytest.raises(ConfigError, match="executor ray and a multi-process launch"):
-        transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs=["majority"],
-                        executor="ray", out=str(tmp_path / "r"), quiet=True)
+        transferlab.run(
+            reviews_csv,
+            text_column="review",
+            label_column="stars",
+            rungs=["majority"],
+            executor="ray",
+            out=str(tmp_path / "r"),
+            quiet=True,
+        )
     with pytest.raises(ConfigError, match="--resume runs in a single process"):
         transferlab.resume(_unfinished_run(reviews_csv, tmp_path))
 
@@ -132,9 +165,16 @@ def _unfinished_run(reviews_csv: Path, tmp_path: Path) -> Path:
     """The run directory of a run that stopped after writing its settings."""
     run = tmp_path / "stopped"
     (run / "stages").mkdir(parents=True)
-    (run / "run.json").write_text(json.dumps({"schema": "transferlab.state/1", "data": str(reviews_csv), "mode": "run",
-                                              "spec": {"text_column": "review", "label_column": "stars",
-                                                       "rungs": ["majority"]}}))
+    (run / "run.json").write_text(
+        json.dumps(
+            {
+                "schema": "transferlab.state/1",
+                "data": str(reviews_csv),
+                "mode": "run",
+                "spec": {"text_column": "review", "label_column": "stars", "rungs": ["majority"]},
+            }
+        )
+    )
     return run
 
 
@@ -142,7 +182,8 @@ def test_a_second_process_writes_nothing_where_the_first_writes(monkeypatch, rev
     import torch
 
     monkeypatch.setattr(devices, "processes", lambda: devices.Processes(1, 2, torch.device("cpu")))
-    results = transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs=["majority"],
-                              out=str(tmp_path / "r"), quiet=True)
+    results = transferlab.run(
+        reviews_csv, text_column="review", label_column="stars", rungs=["majority"], out=str(tmp_path / "r"), quiet=True
+    )
     assert results["rungs"][0]["name"] == "majority"
     assert not (tmp_path / "r").exists()

@@ -33,7 +33,9 @@ def test_image_backbone_features_beat_random_init(name, animals):
     feats = {}
     for pretrained, enc in ((True, b.encoder()), (False, b.trainable_copy(pretrained=False).eval())):
         with torch.inference_mode():
-            feats[pretrained] = np.concatenate([enc(**b.preprocess(items[i:i + 100])).numpy() for i in range(0, 600, 100)])
+            feats[pretrained] = np.concatenate(
+                [enc(**b.preprocess(items[i : i + 100])).numpy() for i in range(0, 600, 100)]
+            )
     assert b.provenance["pretrained_on"] == "ImageNet-1k"
     assert _probe(feats[True], y) > 0.8
     assert _probe(feats[True], y) > _probe(feats[False], y) + 0.08
@@ -42,8 +44,9 @@ def test_image_backbone_features_beat_random_init(name, animals):
 def test_minilm_embeds_meaning():
     b = resolve("minilm")
     with torch.inference_mode():
-        e = b.encoder()(**b.preprocess(["The cat sits on the mat", "A cat is sitting on a mat",
-                                        "Stock markets fell sharply today"])).numpy()
+        e = b.encoder()(
+            **b.preprocess(["The cat sits on the mat", "A cat is sitting on a mat", "Stock markets fell sharply today"])
+        ).numpy()
     sim = e @ e.T  # rows are L2-normalised, as sentence-transformers configures this model
     assert sim[0, 1] > 0.8 and sim[0, 2] < 0.3
     assert b.num_params() == 22_713_216 and b.feature_dim == 384
@@ -52,13 +55,23 @@ def test_minilm_embeds_meaning():
 def test_text_demo_small(tmp_path):
     # 96 training reviews: with 48, cross-validation on train finds no C whose out-of-fold accuracy
     # beats always predicting the majority class, and the frozen rung rightly settles on the prior
-    spec = demo_spec("text", out=str(tmp_path / "demo"), max_train=96, max_val=40, max_test=80, epochs=1,
-                     head_epochs=10)
+    spec = demo_spec(
+        "text", out=str(tmp_path / "demo"), max_train=96, max_val=40, max_test=80, epochs=1, head_epochs=10
+    )
     r = transferlab.run(demo_data("text"), spec=spec, quiet=True)
     strategies = [x["strategy"] for x in r["rungs"]]
     # rungs without a backbone first, then each backbone's
-    assert strategies == ["majority", "classical", "scratch_small", "zero_shot", "frozen", "finetune", "full", "lora",
-                          "scratch"]
+    assert strategies == [
+        "majority",
+        "classical",
+        "scratch_small",
+        "zero_shot",
+        "frozen",
+        "finetune",
+        "full",
+        "lora",
+        "scratch",
+    ]
     assert r["task"]["splits"] == {"train": 96, "val": 40, "test": 80}
     assert any("Demo sized for a 2-core CPU" in n for n in r["notes"])
     frozen = r.rung("frozen:minilm")["test"]["balanced_accuracy"]["mean"]
@@ -67,16 +80,34 @@ def test_text_demo_small(tmp_path):
 
 
 def test_image_demo_small(tmp_path):
-    spec = demo_spec("image", out=str(tmp_path / "demo"), max_train=150, max_val=50, max_test=100, epochs=1,
-                     image_size=64, rungs=["majority", "classical", "frozen", "finetune"], ood_max_items=50)
+    spec = demo_spec(
+        "image",
+        out=str(tmp_path / "demo"),
+        max_train=150,
+        max_val=50,
+        max_test=100,
+        epochs=1,
+        image_size=64,
+        rungs=["majority", "classical", "frozen", "finetune"],
+        ood_max_items=50,
+    )
     r = transferlab.run(demo_data("image"), spec=spec, quiet=True)
-    assert sorted(x["name"] for x in r["rungs"]) == sorted([
-        "majority", "classical", "frozen:mobilenet_v2", "finetune:mobilenet_v2", "frozen:efficientnet_lite0",
-        "finetune:efficientnet_lite0"])
+    assert sorted(x["name"] for x in r["rungs"]) == sorted(
+        [
+            "majority",
+            "classical",
+            "frozen:mobilenet_v2",
+            "finetune:mobilenet_v2",
+            "frozen:efficientnet_lite0",
+            "finetune:efficientnet_lite0",
+        ]
+    )
     # candidates run best first by the ranking's lead score (kNN accuracy)
     from transferlab.ranking.scores import LEAD_SCORE
 
     lead = {c["backbone"]: c["scores"][LEAD_SCORE] for c in r["ranking"]}
     assert [c["backbone"] for c in r["ranking"]] == sorted(lead, key=lambda b: -lead[b])
-    assert r.rung("frozen:mobilenet_v2")["test"]["accuracy"]["mean"] > r.rung("majority")["test"]["accuracy"]["mean"] + 0.4
+    assert (
+        r.rung("frozen:mobilenet_v2")["test"]["accuracy"]["mean"] > r.rung("majority")["test"]["accuracy"]["mean"] + 0.4
+    )
     assert len(r["task"]["labels"]) == 10

@@ -21,17 +21,35 @@ def local_ray():
 
 
 def _essentials(r) -> dict:
-    return {x["name"]: {"seeds": x["seeds"], "predictions": x["predictions"], "test": x["test"]["accuracy"],
-                        "macro_f1": x["test"]["macro_f1"], "ood": {k: v["accuracy"] for k, v in x.get("ood", {}).items()},
-                        "chosen": json.dumps(x["chosen"], sort_keys=True), "artifact": "artifact" in x,
-                        "curves": json.dumps(x["curves"], sort_keys=True)}
-            for x in r["rungs"]}
+    return {
+        x["name"]: {
+            "seeds": x["seeds"],
+            "predictions": x["predictions"],
+            "test": x["test"]["accuracy"],
+            "macro_f1": x["test"]["macro_f1"],
+            "ood": {k: v["accuracy"] for k, v in x.get("ood", {}).items()},
+            "chosen": json.dumps(x["chosen"], sort_keys=True),
+            "artifact": "artifact" in x,
+            "curves": json.dumps(x["curves"], sort_keys=True),
+        }
+        for x in r["rungs"]
+    }
 
 
 def test_ray_executor_gives_the_local_results(local_ray, tiny_bert, reviews_csv, tmp_path):
-    settings = dict(text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                    rungs=["majority", "classical", "frozen", "scratch"], seeds=2, train_seeds=2, epochs=1,
-                    max_length=16, threads=1, ood_max_items=20, quiet=True)
+    settings = dict(
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["majority", "classical", "frozen", "scratch"],
+        seeds=2,
+        train_seeds=2,
+        epochs=1,
+        max_length=16,
+        threads=1,
+        ood_max_items=20,
+        quiet=True,
+    )
     local = transferlab.run(reviews_csv, out=str(tmp_path / "local"), **settings)
     distributed = transferlab.run(reviews_csv, out=str(tmp_path / "ray"), executor="ray", **settings)
     assert _essentials(distributed) == _essentials(local)
@@ -49,16 +67,34 @@ def test_unknown_executor_and_unreachable_cluster_are_user_errors(reviews_csv, t
     if ray.is_initialized():
         ray.shutdown()
     with pytest.raises(ConfigError, match="Ray cluster"):
-        transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs=["majority"],
-                        executor="ray", ray_address="127.0.0.1:1", out=str(tmp_path / "r"), quiet=True)
+        transferlab.run(
+            reviews_csv,
+            text_column="review",
+            label_column="stars",
+            rungs=["majority"],
+            executor="ray",
+            ray_address="127.0.0.1:1",
+            out=str(tmp_path / "r"),
+            quiet=True,
+        )
 
 
 def test_gpu_requests_are_checked_against_the_cluster_and_run(tiny_bert, reviews_csv, tmp_path):
     """--ray-gpus: refused at once when no node has that many GPUs; met by a Ray that declares one
     (this machine has no GPU, so the task trains on CPU in the GPU slot Ray reserves for it)."""
-    settings = dict(text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                    rungs=["majority", "scratch"], seeds=1, epochs=1, max_length=16, threads=1,
-                    corruptions=False, executor="ray", quiet=True)
+    settings = dict(
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["majority", "scratch"],
+        seeds=1,
+        epochs=1,
+        max_length=16,
+        threads=1,
+        corruptions=False,
+        executor="ray",
+        quiet=True,
+    )
     if ray.is_initialized():
         ray.shutdown()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -28,13 +28,31 @@ from transferlab.report import write_html
 
 pytestmark = pytest.mark.integration
 
-SECTIONS = ["verdicts", "recommendation", "ladder", "rungs", "learning-curve", "ranking", "ood", "audit",
-            "environment"]
-VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
-        "circle", "line", "polyline", "polygon", "rect", "path"}  # SVG shapes are self-closed in the dump
+SECTIONS = ["verdicts", "recommendation", "ladder", "rungs", "learning-curve", "ranking", "ood", "audit", "environment"]
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+    "circle",
+    "line",
+    "polyline",
+    "polygon",
+    "rect",
+    "path",
+}  # SVG shapes are self-closed in the dump
 XSS = "<script>alert(1)</script>"
 XSS_LOG = '<script>console.error("XSS-RAN")</script>'
-XSS_IMG = '<img src=x onerror="console.error(\'XSS-RAN\')">'
+XSS_IMG = "<img src=x onerror=\"console.error('XSS-RAN')\">"
 QUOTES = "\"double\" 'single' `back` </td></tr></table>"
 UNICODE = "naïve café 日本語 עברית \u202eRTL\u202c zero\u200bwidth e\u0301 🧪🐱"
 LONG = "a-very-long-label-" * 30
@@ -43,15 +61,27 @@ LONG = "a-very-long-label-" * 30
 def chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.fail("chromium is not installed, and the report must be checked in a real browser. "
-                    "Run `make system-deps` (installs Debian's chromium and espeak-ng).")
+        pytest.fail(
+            "chromium is not installed, and the report must be checked in a real browser. "
+            "Run `make system-deps` (installs Debian's chromium and espeak-ng)."
+        )
     return path
 
 
 def _run_chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp / f"profile-{len(list(tmp.glob('profile-*')))}"  # one profile per call: no lock sharing
-    cmd = [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-extensions", "--enable-logging=stderr", "--v=0", f"--user-data-dir={profile}", *args]
+    cmd = [
+        chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-extensions",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     # a script calling alert() would block the page: the timeout turns that into a failure too
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
 
@@ -68,8 +98,9 @@ def browse(html: Path, tmp: Path) -> tuple[str, list[str]]:
 
 
 def screenshot(html: Path, png: Path, tmp: Path, height: int = 4000) -> Path:
-    _run_chromium(tmp, f"--screenshot={png}", f"--window-size=1280,{height}", "--hide-scrollbars",
-                  html.resolve().as_uri())
+    _run_chromium(
+        tmp, f"--screenshot={png}", f"--window-size=1280,{height}", "--hide-scrollbars", html.resolve().as_uri()
+    )
     return png
 
 
@@ -135,7 +166,7 @@ def assert_not_blank(png: Path, min_colours: int = 20) -> None:
     with Image.open(png) as im:
         rgb = np.asarray(im.convert("RGB"))
     assert rgb.shape[1] == 1280
-    colours = np.unique(rgb.reshape(-1, 3)[:: 7], axis=0)
+    colours = np.unique(rgb.reshape(-1, 3)[::7], axis=0)
     inked = (rgb.min(axis=2) < 200).mean()  # share of pixels that are not white or near it
     assert len(colours) >= min_colours and inked > 0.01, (len(colours), inked)
 
@@ -181,12 +212,22 @@ def real_run(tmp_path_factory):
     import pandas as pd
 
     pd.DataFrame({"text": [t.upper() + " !!" for t in ood_texts], "label": ood_labels}).to_csv(
-        tmp / "shouting.csv", index=False)
+        tmp / "shouting.csv", index=False
+    )
     results = transferlab.run(
-        from_arrays(texts, labels), backbones=["minilm"],
-        rungs="majority,classical,frozen,finetune", epochs=1, head_epochs=3, max_length=24, seeds=2,
+        from_arrays(texts, labels),
+        backbones=["minilm"],
+        rungs="majority,classical,frozen,finetune",
+        epochs=1,
+        head_epochs=3,
+        max_length=24,
+        seeds=2,
         ood_max_items=40,
-        ood=str(tmp / "shouting.csv"), cache_dir=str(tmp / "cache"), out=str(tmp / "run"), quiet=True)
+        ood=str(tmp / "shouting.csv"),
+        cache_dir=str(tmp / "cache"),
+        out=str(tmp / "run"),
+        quiet=True,
+    )
     return Path(results.path), tmp
 
 
@@ -226,6 +267,7 @@ def _save_for_docs(png: Path, target: Path, width: int = 760, height: int = 3400
 
 # --- hostile strings ---------------------------------------------------------------------------------
 
+
 def hostile_results() -> dict:
     """A results.json whose every user-controlled string is an attack or an oddity, with 60 classes."""
     labels = [XSS, XSS_LOG, XSS_IMG, QUOTES, UNICODE, LONG] + [f"class {i} & <b>{i}</b>" for i in range(54)]
@@ -237,44 +279,115 @@ def hostile_results() -> dict:
         return {"mean": mean, "ci": [mean - 0.05, mean + 0.05], "seeds": [mean - 0.01, mean + 0.01], "sd": 0.014}
 
     rung = {
-        "name": XSS_LOG, "strategy": "finetune", "backbone": XSS_IMG, "seeds": [0, 1],
-        "test": {"accuracy": metric(0.61), "balanced_accuracy": metric(0.6), "macro_f1": metric(0.58),
-                 "n": 600, "ece": 0.05, "confusion_matrix": confusion,
-                 "per_class": {label: {"precision": 0.5, "recall": 0.6, "f1": 0.55, "support": 10} for label in labels}},
+        "name": XSS_LOG,
+        "strategy": "finetune",
+        "backbone": XSS_IMG,
+        "seeds": [0, 1],
+        "test": {
+            "accuracy": metric(0.61),
+            "balanced_accuracy": metric(0.6),
+            "macro_f1": metric(0.58),
+            "n": 600,
+            "ece": 0.05,
+            "confusion_matrix": confusion,
+            "per_class": {label: {"precision": 0.5, "recall": 0.6, "f1": 0.55, "support": 10} for label in labels},
+        },
         "val": {"accuracy": metric(0.6)},
-        "ood": {XSS_LOG: {"accuracy": {"mean": 0.4}, "drop": {"accuracy": 0.21}, "kind": XSS},
-                "noise": {"accuracy": {"mean": 0.55}, "drop": {"accuracy": 0.06}, "kind": "corruption"}},
-        "curves": {"epoch": [0, 1, 2], "phase": [XSS_LOG, QUOTES, UNICODE], "train_metric": [0.4, 0.7, 0.9],
-                   "val_metric": [0.4, 0.55, 0.6], "train_loss": [2.0, 1.0, 0.5], "val_loss": [2.1, 1.5, 1.4],
-                   "best_epoch": 2, "metric": XSS},
+        "ood": {
+            XSS_LOG: {"accuracy": {"mean": 0.4}, "drop": {"accuracy": 0.21}, "kind": XSS},
+            "noise": {"accuracy": {"mean": 0.55}, "drop": {"accuracy": 0.06}, "kind": "corruption"},
+        },
+        "curves": {
+            "epoch": [0, 1, 2],
+            "phase": [XSS_LOG, QUOTES, UNICODE],
+            "train_metric": [0.4, 0.7, 0.9],
+            "val_metric": [0.4, 0.55, 0.6],
+            "train_loss": [2.0, 1.0, 0.5],
+            "val_loss": [2.1, 1.5, 1.4],
+            "best_epoch": 2,
+            "metric": XSS,
+        },
         "cost": {"fit_seconds": 12.0, "trainable_params": 1000, "total_params": 2000, "predict_ms_per_item": 1.0},
-        "notes": [XSS_IMG, LONG], "chosen": {XSS: QUOTES}, "description": XSS_LOG,
+        "notes": [XSS_IMG, LONG],
+        "chosen": {XSS: QUOTES},
+        "description": XSS_LOG,
     }
-    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA"
-           "AABJRU5ErkJggg==")
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA"
+        "AABJRU5ErkJggg=="
+    )
     side = {"index": 1, "split": "train", "origin": XSS_LOG, "label": XSS, "text": XSS_IMG + QUOTES + UNICODE}
     return {
         "schema": "transferlab.run/1",
-        "task": {"modality": XSS, "labels": labels, "splits": {"train": 3000, "val": 600, "test": 600},
-                 "source": XSS_IMG},
+        "task": {
+            "modality": XSS,
+            "labels": labels,
+            "splits": {"train": 3000, "val": 600, "test": 600},
+            "source": XSS_IMG,
+        },
         "notes": [XSS_LOG, QUOTES],
-        "verdicts": [{"code": XSS, "severity": "error", "rungs": [XSS_LOG], "message": XSS_IMG, "action": QUOTES,
-                      "evidence": {XSS: {XSS_LOG: UNICODE}, "comparison": {"a": XSS, "b": XSS_LOG, "delta": 0.1,
-                                                                           "ci": [0.0, 0.2], "p_value": 0.04}}}],
+        "verdicts": [
+            {
+                "code": XSS,
+                "severity": "error",
+                "rungs": [XSS_LOG],
+                "message": XSS_IMG,
+                "action": QUOTES,
+                "evidence": {
+                    XSS: {XSS_LOG: UNICODE},
+                    "comparison": {"a": XSS, "b": XSS_LOG, "delta": 0.1, "ci": [0.0, 0.2], "p_value": 0.04},
+                },
+            }
+        ],
         "recommendation": {"rung": XSS_LOG, "why": XSS_IMG, "within_noise_of_best": [XSS, XSS_LOG]},
-        "audit": {"findings": [
-            {"check": XSS, "severity": "error", "count": 2, "message": XSS_LOG,
-             "examples": [{"a": {**side, "thumbnail": png}, "b": {**side, "thumbnail": "javascript:alert(1)"},
-                           "kind": XSS, "similarity": 0.99}, {XSS: XSS_IMG}]}]},
-        "ranking": [{"backbone": XSS_LOG, "scores": {"logme": 0.5, XSS: 1.0}, "params": 1e6, "items_per_second": 10.0,
-                     "pretrained_on": XSS_IMG, "licence": QUOTES, "source": LONG,
-                     "achieved_test_accuracy": {XSS: 0.61}},
-                    {"backbone": UNICODE, "scores": {"logme": 0.2}, "params": 1e7, "items_per_second": 5.0}],
+        "audit": {
+            "findings": [
+                {
+                    "check": XSS,
+                    "severity": "error",
+                    "count": 2,
+                    "message": XSS_LOG,
+                    "examples": [
+                        {
+                            "a": {**side, "thumbnail": png},
+                            "b": {**side, "thumbnail": "javascript:alert(1)"},
+                            "kind": XSS,
+                            "similarity": 0.99,
+                        },
+                        {XSS: XSS_IMG},
+                    ],
+                }
+            ]
+        },
+        "ranking": [
+            {
+                "backbone": XSS_LOG,
+                "scores": {"logme": 0.5, XSS: 1.0},
+                "params": 1e6,
+                "items_per_second": 10.0,
+                "pretrained_on": XSS_IMG,
+                "licence": QUOTES,
+                "source": LONG,
+                "achieved_test_accuracy": {XSS: 0.61},
+            },
+            {"backbone": UNICODE, "scores": {"logme": 0.2}, "params": 1e7, "items_per_second": 5.0},
+        ],
         "rungs": [rung],
-        "learning_curve": {"metric": XSS, "target": 0.9, "rungs": {XSS_LOG: {
-            "n_per_class": [5.0, 10.0, 20.0, 35.0, 50.0], "score_mean": [0.3, 0.4, 0.5, 0.56, 0.6],
-            "score_sd": [0.05, 0.04, 0.03, 0.02, 0.01], "fits": [{"a": 0.9, "b": 0.5, "c": 0.8}],
-            "plateau": {"estimate": 0.8, "range": [0.8, 0.8]}, "examples_per_class": None, "verdict": XSS_IMG}}},
+        "learning_curve": {
+            "metric": XSS,
+            "target": 0.9,
+            "rungs": {
+                XSS_LOG: {
+                    "n_per_class": [5.0, 10.0, 20.0, 35.0, 50.0],
+                    "score_mean": [0.3, 0.4, 0.5, 0.56, 0.6],
+                    "score_sd": [0.05, 0.04, 0.03, 0.02, 0.01],
+                    "fits": [{"a": 0.9, "b": 0.5, "c": 0.8}],
+                    "plateau": {"estimate": 0.8, "range": [0.8, 0.8]},
+                    "examples_per_class": None,
+                    "verdict": XSS_IMG,
+                }
+            },
+        },
         "environment": {XSS: XSS_LOG, "device": QUOTES, "seed": 0},
         "artifacts": {XSS: "javascript:alert(1)", "results": "results.json"},
     }
@@ -302,6 +415,6 @@ def test_new_sections_show_their_numbers():
     html = render_html(hostile_results())
     assert "+0.300 at the best and last epoch (2)" in html  # train 0.9 − validation 0.6
     assert "sd 0.014 over 2 seeds" in html and "accuracy per seed: 0.600, 0.620" in html
-    assert "0.400<span class=\"ci\">−0.210</span>" in html and "rgba(220, 38, 38, 0.420)" in html
+    assert '0.400<span class="ci">−0.210</span>' in html and "rgba(220, 38, 38, 0.420)" in html
     assert "0.800 [0.800, 0.800]" in html and '<polyline class="fit"' in html and 'class="target"' in html
     assert '<polygon class="gap"' in html

@@ -32,8 +32,13 @@ transferlab.resume(sys.argv[1], quiet=True)
 
 def _start(code: str, *args: str, cache: Path) -> subprocess.Popen:
     env = {**os.environ, "TRANSFERLAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(proc: subprocess.Popen) -> None:
@@ -44,16 +49,27 @@ def _finish(proc: subprocess.Popen) -> None:
 def _essentials(run_dir: Path) -> dict:
     """What must not change between an interrupted-and-resumed run and an uninterrupted one."""
     r = json.loads((run_dir / "results.json").read_text())
-    rungs = {x["name"]: {"predictions": x["predictions"], "seeds": x["seeds"],
-                         "test": {m: x["test"][m] for m in ("accuracy", "macro_f1", "per_class", "confusion_matrix")},
-                         "val": x["val"]["accuracy"], "ood": {k: v["accuracy"] for k, v in x.get("ood", {}).items()},
-                         "chosen": x["chosen"], "artifact": bool(x.get("artifact"))}
-             for x in r["rungs"]}
-    return {"task": r["task"], "findings": [(f["check"], f["count"]) for f in r["audit"]["findings"]],
-            "ranking": [(c["backbone"], c["scores"]) for c in r["ranking"]], "rungs": rungs,
-            "verdicts": [(v["code"], v["rungs"]) for v in r["verdicts"]],
-            "recommendation": r["recommendation"]["rung"],
-            "learning_curve": json.dumps(r["learning_curve"], sort_keys=True)}
+    rungs = {
+        x["name"]: {
+            "predictions": x["predictions"],
+            "seeds": x["seeds"],
+            "test": {m: x["test"][m] for m in ("accuracy", "macro_f1", "per_class", "confusion_matrix")},
+            "val": x["val"]["accuracy"],
+            "ood": {k: v["accuracy"] for k, v in x.get("ood", {}).items()},
+            "chosen": x["chosen"],
+            "artifact": bool(x.get("artifact")),
+        }
+        for x in r["rungs"]
+    }
+    return {
+        "task": r["task"],
+        "findings": [(f["check"], f["count"]) for f in r["audit"]["findings"]],
+        "ranking": [(c["backbone"], c["scores"]) for c in r["ranking"]],
+        "rungs": rungs,
+        "verdicts": [(v["code"], v["rungs"]) for v in r["verdicts"]],
+        "recommendation": r["recommendation"]["rung"],
+        "learning_curve": json.dumps(r["learning_curve"], sort_keys=True),
+    }
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> bool:
@@ -136,5 +152,11 @@ def test_a_new_run_will_not_overwrite_an_unfinished_one(reference, tiny_bert, tm
     run_dir = tmp_path / "run"
     (run_dir / "stages").mkdir(parents=True)
     with pytest.raises(ConfigError, match="--resume"):
-        transferlab.run(str(reference["data"]), text_column="review", label_column="stars", rungs=["majority"],
-                        out=str(run_dir), quiet=True)
+        transferlab.run(
+            str(reference["data"]),
+            text_column="review",
+            label_column="stars",
+            rungs=["majority"],
+            out=str(run_dir),
+            quiet=True,
+        )

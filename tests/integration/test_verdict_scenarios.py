@@ -22,9 +22,20 @@ def test_learning_rate_100x_too_high_is_caught_by_the_screen(tmp_path):
     ds = demo_data("image")
     idx = np.random.default_rng(0).permutation(len(ds))[:700]
     data = from_arrays([ds.items[i] for i in idx], [ds.labels[i] for i in idx])
-    r = transferlab.run(data, backbones=["mobilenet_v2"], rungs="frozen,finetune", image_size=64, epochs=2,
-                        head_epochs=10, batch_size=32, top_lr_ratio=10.0, bottom_lr_ratio=1.0,
-                        lr_factors=[1, 0.1, 0.01], out=str(tmp_path / "r"), quiet=True)
+    r = transferlab.run(
+        data,
+        backbones=["mobilenet_v2"],
+        rungs="frozen,finetune",
+        image_size=64,
+        epochs=2,
+        head_epochs=10,
+        batch_size=32,
+        top_lr_ratio=10.0,
+        bottom_lr_ratio=1.0,
+        lr_factors=[1, 0.1, 0.01],
+        out=str(tmp_path / "r"),
+        quiet=True,
+    )
     finetune = r.rung("finetune:mobilenet_v2")
     assert finetune["chosen"]["lr"] == pytest.approx(1e-4) and len(finetune["chosen"]["lr_trials"]) == 3
     too_high = [v for v in r["verdicts"] if v["code"] == "learning_rate_too_high"]
@@ -36,12 +47,24 @@ def test_learning_rate_100x_too_high_is_caught_by_the_screen(tmp_path):
 
 
 # Train on some words, test on their synonyms: a bag of words cannot generalise, sentence embeddings can.
-TRAIN = {"animal": ["dog", "cat", "horse", "cow", "sheep", "rabbit"],
-         "vehicle": ["car", "truck", "bus", "train", "bicycle", "plane"]}
-TEST = {"animal": ["puppy", "kitten", "pony", "goat", "lamb", "hamster"],
-        "vehicle": ["automobile", "lorry", "coach", "tram", "motorbike", "jet"]}
-TEMPLATES = ["I saw a {} yesterday", "there is a {} outside", "my neighbour has a {}", "look at that {}",
-             "the {} was very fast", "a photo of a {}", "we talked about the {}", "the old {} is here"]
+TRAIN = {
+    "animal": ["dog", "cat", "horse", "cow", "sheep", "rabbit"],
+    "vehicle": ["car", "truck", "bus", "train", "bicycle", "plane"],
+}
+TEST = {
+    "animal": ["puppy", "kitten", "pony", "goat", "lamb", "hamster"],
+    "vehicle": ["automobile", "lorry", "coach", "tram", "motorbike", "jet"],
+}
+TEMPLATES = [
+    "I saw a {} yesterday",
+    "there is a {} outside",
+    "my neighbour has a {}",
+    "look at that {}",
+    "the {} was very fast",
+    "a photo of a {}",
+    "we talked about the {}",
+    "the old {} is here",
+]
 
 
 def test_clean_balanced_easy_task_yields_no_warnings(tmp_path):
@@ -52,8 +75,13 @@ def test_clean_balanced_easy_task_yields_no_warnings(tmp_path):
                 texts.append(template.format(noun))
                 labels.append(label)
                 splits.append(split_of(i))
-    r = transferlab.run(from_arrays(texts, labels, splits=splits), backbones=["minilm"],
-                        rungs="majority,classical,frozen", out=str(tmp_path / "r"), quiet=True)
+    r = transferlab.run(
+        from_arrays(texts, labels, splits=splits),
+        backbones=["minilm"],
+        rungs="majority,classical,frozen",
+        out=str(tmp_path / "r"),
+        quiet=True,
+    )
     assert r.rung("frozen:minilm")["test"]["accuracy"]["mean"] > 0.9
     assert _codes(r, "warning") == [] and _codes(r, "error") == [], r["verdicts"]
     assert "transfer_helped" in _codes(r)

@@ -34,8 +34,11 @@ def write_tones(root: Path, n_per_class: int = 12, seed: int = 0) -> Path:
         (root / label).mkdir(parents=True, exist_ok=True)
         for i in range(n_per_class):
             rate = (8000, 22050)[i % 2]
-            sf.write(root / label / f"{i}.{('wav', 'flac')[i % 2]}",
-                     tone(rng.uniform(lo, hi), rng.uniform(0.2, 0.6), rate, rng), rate)
+            sf.write(
+                root / label / f"{i}.{('wav', 'flac')[i % 2]}",
+                tone(rng.uniform(lo, hi), rng.uniform(0.2, 0.6), rate, rng),
+                rate,
+            )
     return root
 
 
@@ -45,6 +48,7 @@ def tones(tmp_path_factory) -> Path:
 
 
 # --- source ---------------------------------------------------------------------------------
+
 
 def test_folder_is_detected_as_audio_and_respects_split_folders(tones, tmp_path):
     ds = load_data(tones)
@@ -94,7 +98,9 @@ def test_stereo_is_mixed_to_mono_and_formats_read(tmp_path):
         assert read_audio(tmp_path / f"a.{fmt}").rate == 8000
 
 
-@pytest.mark.parametrize("content, match", [(b"", "empty file"), (b"RIFF\x00\x00not audio at all", "not a readable audio")])
+@pytest.mark.parametrize(
+    "content, match", [(b"", "empty file"), (b"RIFF\x00\x00not audio at all", "not a readable audio")]
+)
 def test_unreadable_file_fails_naming_it(tones, tmp_path, content, match):
     root = shutil.copytree(tones, tmp_path / "bad")
     (root / "high" / "broken.wav").write_bytes(content)
@@ -141,8 +147,14 @@ def test_clip_seconds_setting_is_validated():
 # --- backbones ------------------------------------------------------------------------------
 
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-WAV2VEC_SMALL = dict(SMALL, conv_dim=(16, 16), conv_stride=(5, 4), conv_kernel=(10, 8), num_conv_pos_embeddings=16,
-                     num_conv_pos_embedding_groups=2)
+WAV2VEC_SMALL = dict(
+    SMALL,
+    conv_dim=(16, 16),
+    conv_stride=(5, 4),
+    conv_kernel=(10, 8),
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=2,
+)
 
 
 @pytest.fixture(scope="module", params=["wav2vec2", "hubert", "ast"])
@@ -153,11 +165,15 @@ def tiny_audio_model(request, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp(request.param)
     torch.manual_seed(1234)
     if request.param == "ast":
-        tf.ASTModel(tf.ASTConfig(**SMALL, num_mel_bins=16, max_length=48, frequency_stride=8,
-                                 time_stride=8)).save_pretrained(folder)
+        tf.ASTModel(
+            tf.ASTConfig(**SMALL, num_mel_bins=16, max_length=48, frequency_stride=8, time_stride=8)
+        ).save_pretrained(folder)
         tf.ASTFeatureExtractor(num_mel_bins=16, max_length=48).save_pretrained(folder)
     else:
-        model, config = {"wav2vec2": (tf.Wav2Vec2Model, tf.Wav2Vec2Config), "hubert": (tf.HubertModel, tf.HubertConfig)}[request.param]
+        model, config = {
+            "wav2vec2": (tf.Wav2Vec2Model, tf.Wav2Vec2Config),
+            "hubert": (tf.HubertModel, tf.HubertConfig),
+        }[request.param]
         model(config(**WAV2VEC_SMALL)).save_pretrained(folder)
         tf.Wav2Vec2FeatureExtractor(sampling_rate=16_000).save_pretrained(folder)
     return folder
@@ -238,6 +254,7 @@ def test_audio_backbone_refuses_text_data(tmp_path):
 
 # --- classical rung, corruptions, audit -----------------------------------------------------
 
+
 def test_mfcc_classical_separates_tones(tones):
     from transferlab.rungs import RUNGS
     from transferlab.rungs.classical import audio_features
@@ -264,7 +281,7 @@ def test_audio_corruptions_are_deterministic_and_leave_files_alone(tones):
         assert all(np.array_equal(a.samples, b.samples) for a, b in zip(clips, again[name]))
     clean = read_audio(files[0]).samples
     noise = sets["white_noise"][0].samples - clean
-    snr = 10 * np.log10(np.mean(clean ** 2) / np.mean(noise ** 2))
+    snr = 10 * np.log10(np.mean(clean**2) / np.mean(noise**2))
     assert 9 < snr < 11
     assert np.allclose(sets["gain"][0].samples, clean * 0.1, atol=1e-6)
     shifted = sets["time_shift"][0]

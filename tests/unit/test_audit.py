@@ -20,13 +20,34 @@ from transferlab.data.splits import Task
 from transferlab.errors import DataError
 
 CLASSES = ["alpha", "beta", "gamma"]
-SYLLABLES = ["ka", "lo", "mi", "ter", "san", "dor", "vel", "ix", "pra", "qu", "ne", "bo", "ru", "fen", "tal",
-             "gri", "os", "um", "zel", "ha"]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ter",
+    "san",
+    "dor",
+    "vel",
+    "ix",
+    "pra",
+    "qu",
+    "ne",
+    "bo",
+    "ru",
+    "fen",
+    "tal",
+    "gri",
+    "os",
+    "um",
+    "zel",
+    "ha",
+]
 PER_KIND = 20
 MIN_RECALL = 0.9
 
 
 # ---------------------------------------------------------------- clean data
+
 
 def clean_texts(n: int, rng: np.random.Generator) -> list[str]:
     """Distinct sentences of 10-22 pseudo-words, capitalised, with commas and a full stop."""
@@ -80,6 +101,7 @@ def clean_splits(n: int, rng: np.random.Generator) -> tuple[list[str], list[str]
 
 # ---------------------------------------------------------------- faults
 
+
 def _char_edits(text: str, rng: np.random.Generator, k: int = 3) -> str:
     chars = list(text)
     for _ in range(k):
@@ -100,7 +122,7 @@ TEXT_FAULTS = {
     "char edits": _char_edits,
     "casing": lambda t, rng: t.upper(),
     "punctuation": lambda t, rng: t.translate(str.maketrans("", "", string.punctuation)),
-    "truncation": lambda t, rng: t[:int(0.7 * len(t))],
+    "truncation": lambda t, rng: t[: int(0.7 * len(t))],
 }
 
 
@@ -114,7 +136,7 @@ def _crop(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = a.shape[:2]
     ch, cw = int(0.9 * h), int(0.9 * w)
     y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-    return a[y:y + ch, x:x + cw]
+    return a[y : y + ch, x : x + cw]
 
 
 def _jpeg(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -188,13 +210,21 @@ def recall(found: set[frozenset], planted: list[tuple[int, int]]) -> float:
 
 # ---------------------------------------------------------------- recall and false alarms
 
+
 @pytest.fixture(scope="module", params=["text", "image"])
 def audited(request):
     n = 300
     task, planted, conflicts = planted_set(request.param, n)
     clean = clean_task(request.param, n)
-    return (request.param, task, planted, conflicts, run_audit(AuditInputs(task)),
-            run_audit(AuditInputs(clean)), len(clean.items))
+    return (
+        request.param,
+        task,
+        planted,
+        conflicts,
+        run_audit(AuditInputs(task)),
+        run_audit(AuditInputs(clean)),
+        len(clean.items),
+    )
 
 
 def test_recall_per_fault_kind(audited):
@@ -214,8 +244,11 @@ def test_no_false_alarms_on_clean_data(audited):
     pairs = pairs_of(clean_report, "exact_duplicates", "near_duplicates", "label_conflicts")
     print(f"\n{modality} false alarms on {n} clean examples: {len(pairs)} pairs")
     assert not alarms and not pairs
-    assert all(f.count == 0 for f in clean_report.findings if f.check in ("exact_duplicates", "near_duplicates",
-                                                                           "label_conflicts"))
+    assert all(
+        f.count == 0
+        for f in clean_report.findings
+        if f.check in ("exact_duplicates", "near_duplicates", "label_conflicts")
+    )
 
 
 def test_imbalance_planted_and_clean():
@@ -226,8 +259,7 @@ def test_imbalance_planted_and_clean():
     assert [f.severity for f in balanced.findings] == ["info"]
     drop = [i for i in range(240) if labels[i] == "gamma" and splits[i] == "train"][5:]  # keep 5 of ~40
     keep = [i for i in range(240) if i not in set(drop)]
-    task = make_task(from_arrays([texts[i] for i in keep], [labels[i] for i in keep],
-                                 splits=[splits[i] for i in keep]))
+    task = make_task(from_arrays([texts[i] for i in keep], [labels[i] for i in keep], splits=[splits[i] for i in keep]))
     (finding,) = run_audit(AuditInputs(task), ["class_imbalance"]).findings
     assert finding.severity == "warning" and finding.count == 1 and "'gamma' (5)" in finding.message
 
@@ -237,8 +269,9 @@ def test_small_test_classes_and_label_shift():
     texts = clean_texts(300, rng)
     labels = ["alpha"] * 100 + ["beta"] * 100 + ["gamma"] * 100
     splits = (["train"] * 60 + ["val"] * 20 + ["test"] * 20) * 2 + ["train"] * 60 + ["val"] * 37 + ["test"] * 3
-    report = run_audit(AuditInputs(make_task(from_arrays(texts, labels, splits=splits))),
-                       ["class_imbalance", "label_shift"])
+    report = run_audit(
+        AuditInputs(make_task(from_arrays(texts, labels, splits=splits))), ["class_imbalance", "label_shift"]
+    )
     small = [f for f in report.findings if "too few to evaluate" in f.message]
     assert small and small[0].examples == [{"label": "gamma", "test": 3}]
     shift = next(f for f in report.findings if f.check == "label_shift")
@@ -247,6 +280,7 @@ def test_small_test_classes_and_label_shift():
 
 
 # ---------------------------------------------------------------- leakage policy
+
 
 @pytest.fixture(scope="module")
 def leaky():
@@ -265,17 +299,26 @@ def test_dedupe_removes_only_earlier_copies(leaky):
     i = deduped.origins.index(task.origins[0])  # fields stay aligned
     assert deduped.items[i] == task.items[0] and deduped.y[i] == task.y[0] and deduped.hashes[i] == task.hashes[0]
     share = len(copies) / task.sizes()["train"]
-    assert notes == [f"Removed {len(copies)} training examples that duplicated validation or test examples "
-                     f"({share:.1%} of the training split; confirmed: --confirm-dedupe)."]
+    assert notes == [
+        f"Removed {len(copies)} training examples that duplicated validation or test examples "
+        f"({share:.1%} of the training split; confirmed: --confirm-dedupe)."
+    ]
     again = run_audit(AuditInputs(deduped), ["exact_duplicates", "near_duplicates"])
     assert not again.errors()
 
 
 def test_dedupe_drops_validation_copies_of_test_and_whole_duplicate_groups():
     base = "Vel kator mi sandor ix pra quelo bo rutal fen gri osum zelha ter kami lo."
-    texts = [base, base, base.upper(), base[:60], "Another sentence entirely, about nothing much at all.",
-             "Ter san dor vel quite unrelated to the others.", "Numbers: one, two, three, four.",
-             "Zebras graze on the open plain."]
+    texts = [
+        base,
+        base,
+        base.upper(),
+        base[:60],
+        "Another sentence entirely, about nothing much at all.",
+        "Ter san dor vel quite unrelated to the others.",
+        "Numbers: one, two, three, four.",
+        "Zebras graze on the open plain.",
+    ]
     labels = ["a", "a", "a", "a", "b", "a", "b", "b"]
     splits = ["train", "train", "val", "test", "train", "train", "val", "test"]
     task = make_task(from_arrays(texts, labels, splits=splits))
@@ -283,8 +326,10 @@ def test_dedupe_drops_validation_copies_of_test_and_whole_duplicate_groups():
     deduped, notes = apply_leakage_policy(task, run_audit(AuditInputs(task)), max_share=None)  # no limit
     assert deduped.items == texts[3:]  # both training copies and the validation copy go; test stays
     assert deduped.groups.tolist() == list("defgh")
-    assert notes == ["Removed 2 training examples that duplicated validation or test examples.",
-                     "Removed 1 validation example that duplicated test examples."]
+    assert notes == [
+        "Removed 2 training examples that duplicated validation or test examples.",
+        "Removed 1 validation example that duplicated test examples.",
+    ]
 
 
 def test_dedupe_stops_above_the_share_and_names_sample_pairs(leaky):
@@ -325,8 +370,11 @@ def test_dedupe_below_the_share_is_unchanged_and_counts_validation_too():
     for k in range(4):  # four validation copies of test examples: 5.3% of the validation split
         items[val[k]] = items[test[k + 1]]
     t2 = make_task(from_arrays(items, [task.classes[c] for c in task.y], splits=task.split.tolist()))
-    with pytest.raises(DataError, match=rf"would remove 1 of {len(train)} training examples \(0.7%\) and 4 of "
-                                        rf"{len(val)} validation examples \(5.3%\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"would remove 1 of {len(train)} training examples \(0.7%\) and 4 of "
+        rf"{len(val)} validation examples \(5.3%\)",
+    ):
         apply_leakage_policy(t2, run_audit(AuditInputs(t2), ["exact_duplicates"]))
 
 
@@ -359,6 +407,7 @@ def test_warn_keeps_everything_and_clean_data_is_untouched(leaky):
 
 
 # ---------------------------------------------------------------- groups, times, skipping
+
 
 def test_group_overlap():
     task = clean_task("text", 90)
@@ -396,9 +445,15 @@ def test_checks_skip_when_inputs_are_missing():
     assert set(skipped) == {"group_overlap", "time_overlap"}
     assert "needs a group id per example" in skipped["group_overlap"]
     assert set(report.seconds) == set(CHECKS.list_()) - set(skipped)
-    audio = Task("audio", ["a", "b"], [f"clip{i}.wav" for i in range(6)], np.array([0, 1] * 3),
-                 np.array(["train", "train", "val", "val", "test", "test"]), [f"clip{i}.wav" for i in range(6)],
-                 [f"h{i}" for i in range(6)])
+    audio = Task(
+        "audio",
+        ["a", "b"],
+        [f"clip{i}.wav" for i in range(6)],
+        np.array([0, 1] * 3),
+        np.array(["train", "train", "val", "val", "test", "test"]),
+        [f"clip{i}.wav" for i in range(6)],
+        [f"h{i}" for i in range(6)],
+    )
     skipped = {f.check for f in run_audit(AuditInputs(audio)).skipped}
     assert "near_duplicates" in skipped
     with pytest.raises(DataError, match="one per example"):
@@ -413,14 +468,22 @@ def test_audio_near_duplicates_from_embeddings():
     copies = np.flatnonzero(split == "train")[:10]
     sources = np.flatnonzero(split == "test")[:10]
     x[copies] = x[sources] + 0.05 * rng.standard_normal((10, d))  # cosine about 0.998
-    task = Task("audio", ["a", "b"], [f"clip{i}.wav" for i in range(n)], np.arange(n) % 2, split,
-                [f"clip{i}.wav" for i in range(n)], [f"h{i}" for i in range(n)])
+    task = Task(
+        "audio",
+        ["a", "b"],
+        [f"clip{i}.wav" for i in range(n)],
+        np.arange(n) % 2,
+        split,
+        [f"clip{i}.wav" for i in range(n)],
+        [f"h{i}" for i in range(n)],
+    )
     report = run_audit(AuditInputs(task, features=x), ["near_duplicates"])
     assert pairs_of(report, "near_duplicates") == {frozenset(p) for p in zip(copies.tolist(), sources.tolist())}
     assert report.findings[0].examples[0]["method"] == "embedding cosine"
 
 
 # ---------------------------------------------------------------- building blocks
+
 
 def test_exact_duplicates_by_content(tmp_path):
     from PIL import Image
@@ -433,8 +496,9 @@ def test_exact_duplicates_by_content(tmp_path):
     for i, other in enumerate(clean_images(4, np.random.default_rng(1))):
         paths.append(str(tmp_path / f"other{i}.png"))
         Image.fromarray(other).save(paths[-1])
-    task = make_task(from_arrays(paths, ["a", "b", "a", "b", "a", "b"],
-                                 splits=["train", "test", "train", "val", "test", "train"]))
+    task = make_task(
+        from_arrays(paths, ["a", "b", "a", "b", "a", "b"], splits=["train", "test", "train", "val", "test", "train"])
+    )
     assert task.hashes[0] != task.hashes[1]
     (finding,) = run_audit(AuditInputs(task), ["exact_duplicates"]).findings
     assert finding.severity == "error" and finding.pairs == [(0, 1)]
@@ -481,14 +545,24 @@ def test_report_is_json_and_registry_is_complete(leaky):
     assert {"check", "severity", "count", "message", "examples"} == set(out["findings"][0])
     assert all(len(e["a"]["text"]) <= 200 for f in out["findings"] for e in f["examples"] if "a" in e)
     assert out["findings"][0]["severity"] == "error"
-    assert CHECKS.list_() == sorted(["exact_duplicates", "near_duplicates", "label_conflicts", "class_imbalance",
-                                     "label_shift", "group_overlap", "time_overlap"])
+    assert CHECKS.list_() == sorted(
+        [
+            "exact_duplicates",
+            "near_duplicates",
+            "label_conflicts",
+            "class_imbalance",
+            "label_shift",
+            "group_overlap",
+            "time_overlap",
+        ]
+    )
     with pytest.raises(RuntimeError, match="registered twice"):
         CHECKS.register("label_shift")(object)
     assert isinstance(report.findings[0], Finding)
 
 
 # ---------------------------------------------------------------- real look-alikes
+
 
 def _digit_images(n: int) -> tuple[list[np.ndarray], list[str]]:
     from sklearn.datasets import load_digits
@@ -530,8 +604,9 @@ def test_flat_patches_of_different_brightness_are_not_duplicates():
     from skimage import data
 
     patches = [(im * 255).astype(np.uint8) for im in data.lfw_subset()[100:]]
-    task = make_task(from_arrays(patches, ["patch"] * 50 + ["other"] * 50,
-                                 splits=["train", "test"] * 50, modality="image"))
+    task = make_task(
+        from_arrays(patches, ["patch"] * 50 + ["other"] * 50, splits=["train", "test"] * 50, modality="image")
+    )
     report = run_audit(AuditInputs(task), ["near_duplicates", "label_conflicts"])
     flagged = pairs_of(report, "near_duplicates") | pairs_of(report, "label_conflicts")
     assert len(flagged) <= 1, flagged

@@ -24,13 +24,16 @@ def test_image_augmentation_only_in_training_transform(tiny_torchvision_weights)
     assert any(not torch.equal(outs[0], o) for o in outs[1:])
 
 
-@pytest.mark.parametrize("name, match", [
-    ("resnet-9000", "Unknown backbone 'resnet-9000'.*minilm"),
-    ("timm:not_a_model_xyz", "timm has no model 'not_a_model_xyz'"),
-    ("torchvision:nope", "torchvision has no model 'nope'"),
-    ("hf:/no/such/folder", "does not exist"),
-    ("timm:", "names no model"),
-])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("resnet-9000", "Unknown backbone 'resnet-9000'.*minilm"),
+        ("timm:not_a_model_xyz", "timm has no model 'not_a_model_xyz'"),
+        ("torchvision:nope", "torchvision has no model 'nope'"),
+        ("hf:/no/such/folder", "does not exist"),
+        ("timm:", "names no model"),
+    ],
+)
 def test_unknown_backbones_fail_clearly(name, match):
     with pytest.raises(BackboneError, match=match):
         resolve(name)

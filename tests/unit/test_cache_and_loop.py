@@ -70,8 +70,14 @@ def test_loop_learns_stops_early_and_restores_best():
     wrapped.add_module("m", model)
     make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
     groups = [ParamGroup("all", list(model.parameters()), 0.05)]
-    res = fit(wrapped, make_batch, (list(xtr), ytr), (list(xva), yva), groups,
-              LoopConfig(epochs=30, batch_size=32, patience=2))
+    res = fit(
+        wrapped,
+        make_batch,
+        (list(xtr), ytr),
+        (list(xva), yva),
+        groups,
+        LoopConfig(epochs=30, batch_size=32, patience=2),
+    )
     assert res.best_val > 0.95
     assert res.stopped_early and len(res.curves["epoch"]) < 30
     assert res.curves["val_metric"][res.best_epoch - 1] == res.best_val
@@ -90,9 +96,15 @@ def test_start_score_keeps_initial_weights_when_nothing_beats_them():
     wrapped.forward = lambda x: model(x)
     wrapped.add_module("m", model)
     make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
-    res = fit(wrapped, make_batch, (list(xtr), ytr), (list(xtr), ytr),
-              [ParamGroup("all", list(model.parameters()), 0.1)], LoopConfig(epochs=2, patience=5),
-              start_score=1.01)
+    res = fit(
+        wrapped,
+        make_batch,
+        (list(xtr), ytr),
+        (list(xtr), ytr),
+        [ParamGroup("all", list(model.parameters()), 0.1)],
+        LoopConfig(epochs=2, patience=5),
+        start_score=1.01,
+    )
     assert res.best_epoch == 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 

@@ -28,8 +28,9 @@ def parse(monkeypatch, tmp_path):
     calls = []
 
     def execute(data, settings, quiet, as_json, spec=None, mode="run"):
-        calls.append({"data": data, "settings": settings, "quiet": quiet, "as_json": as_json, "spec": spec,
-                      "mode": mode})
+        calls.append(
+            {"data": data, "settings": settings, "quiet": quiet, "as_json": as_json, "spec": spec, "mode": mode}
+        )
 
     monkeypatch.setattr(cli, "_execute", execute)
     monkeypatch.chdir(tmp_path)
@@ -155,8 +156,11 @@ OLD_RUN_FLAGS = [
     (["--no-corruptions"], {"corruptions": False}),
     (["--top-k", "2"], {"top_k": 2}),
     (["--trust-remote-code"], {"trust_remote_code": True}),
-    pytest.param(["--mlflow", "file:./mlruns"], {"mlflow": "file:./mlruns"},
-                 marks=pytest.mark.skipif(NO_MLFLOW, reason="mlflow is not installed")),
+    pytest.param(
+        ["--mlflow", "file:./mlruns"],
+        {"mlflow": "file:./mlruns"},
+        marks=pytest.mark.skipif(NO_MLFLOW, reason="mlflow is not installed"),
+    ),
     (["--mlflow-experiment", "reviews"], {"mlflow_experiment": "reviews"}),
 ]
 
@@ -173,51 +177,137 @@ def test_old_flags_of_the_other_options_and_commands(parse, tmp_path):
     call = parse("run", "--resume", tmp_path / "old-run", "--quiet")
     assert (call["mode"], call["settings"], call["quiet"]) == ("resume", {"run_dir": tmp_path / "old-run"}, True)
 
-    columns = ["--text-column", "t", "--label-column", "l", "--split-column", "s", "--group-column", "g",
-               "--time-column", "d", "-o", "out", "--seed", "2", "--max-length", "32", "--image-size", "64",
-               "--clip-seconds", "2", "-q", "--json"]
-    shared = {"text_column": "t", "label_column": "l", "split_column": "s", "group_column": "g", "time_column": "d",
-              "out": "out", "seed": 2, "max_length": 32, "image_size": 64, "clip_seconds": 2.0}
+    columns = [
+        "--text-column",
+        "t",
+        "--label-column",
+        "l",
+        "--split-column",
+        "s",
+        "--group-column",
+        "g",
+        "--time-column",
+        "d",
+        "-o",
+        "out",
+        "--seed",
+        "2",
+        "--max-length",
+        "32",
+        "--image-size",
+        "64",
+        "--clip-seconds",
+        "2",
+        "-q",
+        "--json",
+    ]
+    shared = {
+        "text_column": "t",
+        "label_column": "l",
+        "split_column": "s",
+        "group_column": "g",
+        "time_column": "d",
+        "out": "out",
+        "seed": 2,
+        "max_length": 32,
+        "image_size": 64,
+        "clip_seconds": 2.0,
+    }
     call = parse("audit", "data.csv", *columns, "-b", "minilm", "--on-leakage", "fail")
     assert call["mode"] == "audit" and call["settings"] == {**shared, "backbones": ["minilm"], "on_leakage": "fail"}
     assert parse("audit", "data.csv")["settings"] == {}  # runner.audit applies on_leakage=warn itself
-    call = parse("rank", "data.csv", *columns, "--backbone", "minilm", "-b", "mobilenet_v2", "--max-train", "20",
-                 "--trust-remote-code")
-    assert call["mode"] == "rank" and call["settings"] == {**shared, "backbones": ["minilm", "mobilenet_v2"],
-                                                           "max_train": 20, "trust_remote_code": True}
+    call = parse(
+        "rank",
+        "data.csv",
+        *columns,
+        "--backbone",
+        "minilm",
+        "-b",
+        "mobilenet_v2",
+        "--max-train",
+        "20",
+        "--trust-remote-code",
+    )
+    assert call["mode"] == "rank" and call["settings"] == {
+        **shared,
+        "backbones": ["minilm", "mobilenet_v2"],
+        "max_train": 20,
+        "trust_remote_code": True,
+    }
     assert CliRunner().invoke(app, ["rank", "data.csv"]).exit_code == 2  # --backbone is still required
 
 
 def test_demo_options_override_the_demo(parse, monkeypatch):
     monkeypatch.setattr("transferlab.demo.demo_data", lambda modality: None)
-    spec = parse("demo", "--modality", "image", "-o", "o", "--rungs", "majority", "-b", "mobilenet_v2",
-                 "--epochs", "1", "--max-train", "30", "--seed", "5", "-q", "--json")["spec"]
-    assert (spec.out, spec.rungs, spec.backbones, spec.epochs, spec.max_train, spec.seed, spec.name) == \
-        ("o", ["majority"], ["mobilenet_v2"], 1, 30, 5, "demo-image")
+    spec = parse(
+        "demo",
+        "--modality",
+        "image",
+        "-o",
+        "o",
+        "--rungs",
+        "majority",
+        "-b",
+        "mobilenet_v2",
+        "--epochs",
+        "1",
+        "--max-train",
+        "30",
+        "--seed",
+        "5",
+        "-q",
+        "--json",
+    )["spec"]
+    assert (spec.out, spec.rungs, spec.backbones, spec.epochs, spec.max_train, spec.seed, spec.name) == (
+        "o",
+        ["majority"],
+        ["mobilenet_v2"],
+        1,
+        30,
+        5,
+        "demo-image",
+    )
     spec = parse("demo")["spec"]
     assert (spec.epochs, spec.max_train, spec.seed) == (2, 400, 0)  # the demo's own, not RunSpec's defaults
 
 
 def test_typed_flags_override_the_config_and_untyped_ones_do_not(parse, tmp_path):
     cfg = tmp_path / "spec.yaml"
-    cfg.write_text("data: d.csv\nepochs: 2\nseed: 3\nmax_train: 40\ncorruptions: false\n"
-                   "rungs: [majority, classical]\nbackbones: [minilm]\n")
+    cfg.write_text(
+        "data: d.csv\nepochs: 2\nseed: 3\nmax_train: 40\ncorruptions: false\n"
+        "rungs: [majority, classical]\nbackbones: [minilm]\n"
+    )
     call = parse("run", "--config", cfg)
     assert call["data"] == str(tmp_path / "d.csv")
-    assert call["settings"] == {"epochs": 2, "seed": 3, "max_train": 40, "corruptions": False,
-                                "rungs": ["majority", "classical"], "backbones": ["minilm"]}  # no CLI default leaks in
+    assert call["settings"] == {
+        "epochs": 2,
+        "seed": 3,
+        "max_train": 40,
+        "corruptions": False,
+        "rungs": ["majority", "classical"],
+        "backbones": ["minilm"],
+    }  # no CLI default leaks in
     call = parse("run", "other.csv", "-c", cfg, "--epochs", "5", "--corruptions", "--seed", "0", "-b", "hf:x")
     assert call["data"] == "other.csv"
-    assert call["settings"] == {"epochs": 5, "seed": 0, "max_train": 40, "corruptions": True,
-                                "rungs": ["majority", "classical"], "backbones": ["hf:x"]}  # --seed 0 is typed
+    assert call["settings"] == {
+        "epochs": 5,
+        "seed": 0,
+        "max_train": 40,
+        "corruptions": True,
+        "rungs": ["majority", "classical"],
+        "backbones": ["hf:x"],
+    }  # --seed 0 is typed
 
 
-@pytest.mark.parametrize("words, message", [
-    (["--val-fraction", "0.7"], "The 'val_fraction' setting must be between 0 and 0.5. Got 0.7 instead."),
-    (["--metric", "auc"], "The 'metric' setting must be one of accuracy, balanced_accuracy, macro_f1."),
-    (["--rungs", "majority,magic"], "Unknown rung 'magic' in rungs."),
-    (["--zero-shot-template", "a review"], "The 'zero_shot_template' setting must contain {}"),
-])
+@pytest.mark.parametrize(
+    "words, message",
+    [
+        (["--val-fraction", "0.7"], "The 'val_fraction' setting must be between 0 and 0.5. Got 0.7 instead."),
+        (["--metric", "auc"], "The 'metric' setting must be one of accuracy, balanced_accuracy, macro_f1."),
+        (["--rungs", "majority,magic"], "Unknown rung 'magic' in rungs."),
+        (["--zero-shot-template", "a review"], "The 'zero_shot_template' setting must contain {}"),
+    ],
+)
 def test_values_are_checked_by_runspec_with_one_line(words, message, tmp_path):
     res = CliRunner().invoke(app, ["run", str(tmp_path / "d.csv"), *words, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
@@ -260,8 +350,22 @@ def _future_app() -> typer.Typer:
 
 
 def test_new_fields_become_options_with_no_cli_code():
-    res = CliRunner().invoke(_future_app(), ["--factors", "0.5,0.25", "--confirm", "--share", "0.2",
-                                             "--small-epochs", "4", "--mapping", "{a: first}", "--epochs", "2"])
+    res = CliRunner().invoke(
+        _future_app(),
+        [
+            "--factors",
+            "0.5,0.25",
+            "--confirm",
+            "--share",
+            "0.2",
+            "--small-epochs",
+            "4",
+            "--mapping",
+            "{a: first}",
+            "--epochs",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "factors=[0.5, 0.25]" in res.stdout and "confirm=True" in res.stdout and "share=0.2" in res.stdout
     assert "small_epochs=4" in res.stdout and "mapping={'a': 'first'}" in res.stdout and "epochs=2" in res.stdout
@@ -278,7 +382,9 @@ def test_the_cli_loads_without_the_rung_registry():
     import subprocess
     import sys
 
-    code = ("import sys; from typer.testing import CliRunner; from transferlab.cli import app; "
-            "assert CliRunner().invoke(app, ['--help']).exit_code == 0; print(sorted({'torch', 'transferlab.rungs'} & set(sys.modules)))")
+    code = (
+        "import sys; from typer.testing import CliRunner; from transferlab.cli import app; "
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0; print(sorted({'torch', 'transferlab.rungs'} & set(sys.modules)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

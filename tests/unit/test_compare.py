@@ -11,8 +11,14 @@ import transferlab
 from transferlab.cli import app
 from transferlab.errors import ConfigError, DataError
 
-FAST = dict(text_column="review", label_column="stars", rungs="majority,classical", quiet=True,
-            learning_curve=False, corruptions=False)
+FAST = dict(
+    text_column="review",
+    label_column="stars",
+    rungs="majority,classical",
+    quiet=True,
+    learning_curve=False,
+    corruptions=False,
+)
 
 
 @pytest.fixture

@@ -20,9 +20,18 @@ def _write(tmp_path, text: str) -> Path:
 
 
 def test_round_trip_keeps_every_setting(tmp_path):
-    spec = RunSpec(backbones=["minilm", "hf:some/model"], rungs="majority,classical,frozen", lr=3e-5, epochs=2,
-                   max_train=50, target=0.85, label_descriptions={"pos": "a happy review"}, notes=["a: b", "#c"],
-                   mlflow_experiment="reviews", audit=False)
+    spec = RunSpec(
+        backbones=["minilm", "hf:some/model"],
+        rungs="majority,classical,frozen",
+        lr=3e-5,
+        epochs=2,
+        max_train=50,
+        target=0.85,
+        label_descriptions={"pos": "a happy review"},
+        notes=["a: b", "#c"],
+        mlflow_experiment="reviews",
+        audit=False,
+    )
     path = spec.to_yaml(tmp_path / "out.yaml", data="reviews.csv")
     text = path.read_text()
     assert "# Learning rate of a new head" in text  # every field carries its help text
@@ -46,19 +55,22 @@ def test_numbers_yaml_reads_as_strings_are_numbers(tmp_path):
     assert spec.lr == 0.001 and spec.rungs == ["majority", "classical"] and spec.backbones == ["minilm"]
 
 
-@pytest.mark.parametrize("text, fragments", [
-    ("rungs: [majority]\nepoch: 3\n", ["line 2", "unknown setting 'epoch'", "Did you mean 'epochs'"]),
-    ("epochs: three\n", ["line 1", "'epochs' setting must be a whole number", "'three'"]),
-    ("backbones: 3\n", ["'backbones' setting must be a list of strings", "Got 3 (int)"]),
-    ("audit: maybe\n", ["'audit' setting must be true or false"]),
-    ("seed: 1\nrungs: [majority\n", ["line 3", "not valid YAML"]),
-    ("seed: 1\nseed: 2\n", ["line 2", "'seed' is set twice (first on line 1)"]),
-    ("- majority\n", ["a run spec is a mapping"]),
-    ("epochs: 0\n", ["spec.yaml: The 'epochs' setting must be a whole number >= 1"]),
-    ("max_dedupe_share: 5\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1", "Got 5 instead"]),
-    ("max_dedupe_share: -0.1\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1"]),
-    ("confirm_dedupe: maybe\n", ["'confirm_dedupe' setting must be true or false"]),
-])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("rungs: [majority]\nepoch: 3\n", ["line 2", "unknown setting 'epoch'", "Did you mean 'epochs'"]),
+        ("epochs: three\n", ["line 1", "'epochs' setting must be a whole number", "'three'"]),
+        ("backbones: 3\n", ["'backbones' setting must be a list of strings", "Got 3 (int)"]),
+        ("audit: maybe\n", ["'audit' setting must be true or false"]),
+        ("seed: 1\nrungs: [majority\n", ["line 3", "not valid YAML"]),
+        ("seed: 1\nseed: 2\n", ["line 2", "'seed' is set twice (first on line 1)"]),
+        ("- majority\n", ["a run spec is a mapping"]),
+        ("epochs: 0\n", ["spec.yaml: The 'epochs' setting must be a whole number >= 1"]),
+        ("max_dedupe_share: 5\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1", "Got 5 instead"]),
+        ("max_dedupe_share: -0.1\n", ["The 'max_dedupe_share' setting must be a share from 0 to 1"]),
+        ("confirm_dedupe: maybe\n", ["'confirm_dedupe' setting must be true or false"]),
+    ],
+)
 def test_errors_name_the_file_line_and_key(tmp_path, text, fragments):
     with pytest.raises(ConfigError) as exc:
         RunSpec.from_yaml(_write(tmp_path, text))
@@ -83,16 +95,33 @@ def _spec_of(run_dir: Path) -> dict:
 
 
 def test_cli_config_with_overrides(reviews_csv, tmp_path):
-    cfg = _write(tmp_path, f"data: {reviews_csv.name}\ntext_column: review\nlabel_column: stars\n"
-                           "rungs: majority,classical\nepochs: 2\nmax_train: 40\nseed: 3\ncorruptions: true\n"
-                           "learning_curve: false\n")
+    cfg = _write(
+        tmp_path,
+        f"data: {reviews_csv.name}\ntext_column: review\nlabel_column: stars\n"
+        "rungs: majority,classical\nepochs: 2\nmax_train: 40\nseed: 3\ncorruptions: true\n"
+        "learning_curve: false\n",
+    )
     cli = CliRunner()
     res = cli.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "a"), "-q"])
     assert res.exit_code == 0, res.output
     spec = _spec_of(tmp_path / "a")
     assert (spec["epochs"], spec["max_train"], spec["seed"], spec["rungs"]) == (2, 40, 3, ["majority", "classical"])
-    res = cli.invoke(app, ["run", "--config", str(cfg), "--out", str(tmp_path / "b"), "--max-train", "30",
-                           "--no-corruptions", "--rungs", "majority", "-q"])
+    res = cli.invoke(
+        app,
+        [
+            "run",
+            "--config",
+            str(cfg),
+            "--out",
+            str(tmp_path / "b"),
+            "--max-train",
+            "30",
+            "--no-corruptions",
+            "--rungs",
+            "majority",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     spec = _spec_of(tmp_path / "b")
     assert (spec["max_train"], spec["corruptions"], spec["rungs"]) == (30, False, ["majority"])  # flags win
@@ -100,8 +129,20 @@ def test_cli_config_with_overrides(reviews_csv, tmp_path):
 
 
 def test_cli_example_spec_runs(reviews_csv, tmp_path):
-    res = CliRunner().invoke(app, ["run", str(reviews_csv), "--config", str(EXAMPLE), "--rungs", "majority,classical",
-                                   "--out", str(tmp_path / "r"), "-q"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(reviews_csv),
+            "--config",
+            str(EXAMPLE),
+            "--rungs",
+            "majority,classical",
+            "--out",
+            str(tmp_path / "r"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     spec = _spec_of(tmp_path / "r")
     assert spec["max_length"] == 128 and spec["target"] == 0.9 and spec["backbones"] == ["minilm"]

@@ -25,8 +25,15 @@ from transferlab.rungs import FITTED, ROLES, RUNGS, SEEDINGS, Context, Fitted, R
 from transferlab.stages import CachedFeatures
 from transferlab.verdicts import RULES, VerdictContext, decidable, rules  # noqa: F401  (registration)
 
-DECLARED_FLAGS = ("needs_backbone", "needs_features", "trains_backbone", "learns_from_labels", "cheap",
-                  "in_default_ladder", "trained_learning_curve")
+DECLARED_FLAGS = (
+    "needs_backbone",
+    "needs_features",
+    "trains_backbone",
+    "learns_from_labels",
+    "cheap",
+    "in_default_ladder",
+    "trained_learning_curve",
+)
 
 
 # --- rungs ------------------------------------------------------------------------------------------
@@ -52,8 +59,9 @@ def test_rung_declares_a_valid_role(name):
 def test_strategies_are_simplest_first_and_refuse_unknown_attributes():
     ranks = [RUNGS.get(n).simplicity for n in strategies()]
     assert ranks == sorted(ranks) and sorted(strategies()) == RUNGS.list_()
-    assert set(strategies(role="control")) | set(strategies(role="transfer")) | set(strategies(role="baseline")) \
-        == set(RUNGS.list_())
+    assert set(strategies(role="control")) | set(strategies(role="transfer")) | set(strategies(role="baseline")) == set(
+        RUNGS.list_()
+    )
     assert RunSpec().rungs == strategies(in_default_ladder=True)
     with pytest.raises(TypeError, match="no attribute 'colour'"):
         strategies(colour="red")
@@ -74,16 +82,27 @@ def tiny_image_task():
         bright = i % 2 == 0
         img = np.full((32, 32, 3), 30 if bright else 220, dtype=np.uint8)
         x, y = rng.integers(0, 16, 2)
-        img[y:y + 12, x:x + 12] = 220 if bright else 30
+        img[y : y + 12, x : x + 12] = 220 if bright else 30
         images.append(img)
         labels.append("bright" if bright else "dark")
     return make_task(from_arrays(images, labels), seed=0)
 
 
 def _spec(name: str) -> RunSpec:
-    return RunSpec(rungs=[name], epochs=1, head_epochs=1, unfreeze_stages=1, patience=1, small_epochs=2,
-                   small_patience=1, batch_size=8, max_length=16, image_size=32, extract_batch_size=16,
-                   learning_curve_trained=True)
+    return RunSpec(
+        rungs=[name],
+        epochs=1,
+        head_epochs=1,
+        unfreeze_stages=1,
+        patience=1,
+        small_epochs=2,
+        small_patience=1,
+        batch_size=8,
+        max_length=16,
+        image_size=32,
+        extract_batch_size=16,
+        learning_curve_trained=True,
+    )
 
 
 def _fit(rung: type[Rung], task, spec: RunSpec, backbone: Backbone | None):
@@ -152,10 +171,12 @@ def test_rung_runs_on_tiny_data_and_never_sees_test_labels(name, modality, reque
 
 # a tiny random model of each kind of backbone a fitted model may hold: (name to resolve, modality);
 # "image" also runs the rungs without a backbone, the others only those with one
-SAVE_BACKBONES = {"text": (lambda f, tmp: f"hf:{f('tiny_bert')}", "text"),
-                  "image": (lambda f, tmp: f"torchvision:mobilenet_v3_small@{f('tiny_torchvision_weights')}", "image"),
-                  "clip": (lambda f, tmp: f"clip:{f('tiny_clip')}", "image"),
-                  "timm": (lambda f, tmp: _tiny_timm(tmp), "image")}
+SAVE_BACKBONES = {
+    "text": (lambda f, tmp: f"hf:{f('tiny_bert')}", "text"),
+    "image": (lambda f, tmp: f"torchvision:mobilenet_v3_small@{f('tiny_torchvision_weights')}", "image"),
+    "clip": (lambda f, tmp: f"clip:{f('tiny_clip')}", "image"),
+    "timm": (lambda f, tmp: _tiny_timm(tmp), "image"),
+}
 
 
 @pytest.mark.parametrize("backbone", list(SAVE_BACKBONES))
@@ -172,8 +193,11 @@ def test_fitted_model_saves_and_loads_bit_for_bit(name, backbone, request, tmp_p
     task = request.getfixturevalue(f"tiny_{modality}_task")
     # batches of 2: the loaded model must batch (and so pad) the test items as the run did
     spec = replace(_spec(name), cache_dir=str(tmp_path / "cache"), extract_batch_size=2)
-    resolved = resolve(source(request.getfixturevalue, tmp_path), max_length=16, image_size=32) \
-        if rung.needs_backbone else None
+    resolved = (
+        resolve(source(request.getfixturevalue, tmp_path), max_length=16, image_size=32)
+        if rung.needs_backbone
+        else None
+    )
     reason = rung().applies_to(resolved, spec) if resolved is not None else None
     if reason:
         pytest.skip(f"{name} does not apply to a tiny {backbone} backbone: {reason}")
@@ -185,7 +209,9 @@ def test_fitted_model_saves_and_loads_bit_for_bit(name, backbone, request, tmp_p
     folder = tmp_path / "model"
     folder.mkdir()
     meta = out.save(folder)
-    assert (folder / "model.safetensors").is_file() and not [f for f in folder.rglob("*") if f.suffix in (".pkl", ".pt")]
+    assert (folder / "model.safetensors").is_file() and not [
+        f for f in folder.rglob("*") if f.suffix in (".pkl", ".pt")
+    ]
     why = out.model.not_exportable
     if why is not None:
         assert isinstance(why, str) and why.strip() and meta["not_exportable"] == why
@@ -198,8 +224,10 @@ def test_fitted_model_saves_and_loads_bit_for_bit(name, backbone, request, tmp_p
     assert proba.dtype == np.float64 and proba.shape == out.test_proba.shape
     assert np.array_equal(proba, out.test_proba), f"max difference {np.abs(proba - out.test_proba).max()}"
     if hasattr(out.model, "features"):  # the features too: saturated probabilities could hide a difference
-        dense = [f.toarray() if hasattr(f, "toarray") else np.asarray(f)
-                 for f in (out.model.features(test_items), loaded.features(test_items))]
+        dense = [
+            f.toarray() if hasattr(f, "toarray") else np.asarray(f)
+            for f in (out.model.features(test_items), loaded.features(test_items))
+        ]
         assert np.array_equal(*dense)
     assert loaded.predict_proba([]).shape == (0, len(task.classes))
 
@@ -264,8 +292,9 @@ def test_packaged_backbone_meets_the_contract(name, spoken_words):
         b = resolve(name, image_size=64, max_length=16)
     except MissingDependencyError as exc:
         pytest.skip(str(exc))
-    items = {"text": TEXT, "image": IMAGES,
-             "audio": [str(p) for p in sorted(spoken_words.rglob("*.wav"))[:2]]}[b.modality]
+    items = {"text": TEXT, "image": IMAGES, "audio": [str(p) for p in sorted(spoken_words.rglob("*.wav"))[:2]]}[
+        b.modality
+    ]
     _meets_the_backbone_contract(b, items)
 
 
@@ -281,8 +310,12 @@ def audit_inputs():
     n = len(texts)
     task = make_task(from_arrays(texts, labels), seed=0)
     rng = np.random.default_rng(0)
-    return AuditInputs(task, features=rng.normal(size=(n, 8)).astype(np.float32),
-                       groups=np.arange(n) % 7, times=np.arange(n, dtype=float))
+    return AuditInputs(
+        task,
+        features=rng.normal(size=(n, 8)).astype(np.float32),
+        groups=np.arange(n) % 7,
+        times=np.arange(n, dtype=float),
+    )
 
 
 @pytest.mark.parametrize("name", CHECKS.list_())
@@ -308,8 +341,13 @@ def test_audit_check_meets_the_contract(name, audit_inputs):
 CLASSES = ["a", "b"]
 RNG = np.random.default_rng(0)
 Y_TEST, Y_TRAIN, Y_VAL = RNG.integers(0, 2, 300), np.array([0] * 500 + [1] * 100), RNG.integers(0, 2, 200)
-CURVES = {"epoch": [0, 1, 2], "phase": ["head warm-up", "top", "all"], "train_metric": [0.6, 0.9, 1.0],
-          "val_metric": [0.62, 0.6, 0.5], "metric": "accuracy"}
+CURVES = {
+    "epoch": [0, 1, 2],
+    "phase": ["head warm-up", "top", "all"],
+    "train_metric": [0.6, 0.9, 1.0],
+    "val_metric": [0.62, 0.6, 0.5],
+    "metric": "accuracy",
+}
 
 
 def _near(y: np.ndarray, accuracy: float | None, seed: int) -> np.ndarray:
@@ -327,12 +365,20 @@ def _record(strategy: str, accuracy: float | None, seed: int) -> dict:
     test, val = _near(Y_TEST, accuracy, seed), _near(Y_VAL, accuracy, seed + 100)
     if rung.role == "baseline":
         test, val = np.zeros_like(Y_TEST), np.zeros_like(Y_VAL)
-    return {"name": f"{strategy}:m" if backbone else strategy, "strategy": strategy, "backbone": backbone,
-            "test": evaluate(Y_TEST, test, CLASSES), "val": evaluate(Y_VAL, val, CLASSES, with_details=False),
-            "predictions": {"test": test.tolist(), "val": val.tolist()},
-            "curves": CURVES if rung.seeding == "train" else {},
-            "cost": {"fit_seconds": 100.0 if rung.trains_backbone else 1.0, "extract_seconds": 0.5,
-                     "predict_ms_per_item": 1.0}}
+    return {
+        "name": f"{strategy}:m" if backbone else strategy,
+        "strategy": strategy,
+        "backbone": backbone,
+        "test": evaluate(Y_TEST, test, CLASSES),
+        "val": evaluate(Y_VAL, val, CLASSES, with_details=False),
+        "predictions": {"test": test.tolist(), "val": val.tolist()},
+        "curves": CURVES if rung.seeding == "train" else {},
+        "cost": {
+            "fit_seconds": 100.0 if rung.trains_backbone else 1.0,
+            "extract_seconds": 0.5,
+            "predict_ms_per_item": 1.0,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -342,18 +388,28 @@ def scenarios() -> list[VerdictContext]:
     duplicate = {"check": "exact_duplicates", "severity": "error", "count": 3, "message": "3 copies"}
     out = []
     for i, (transfer_acc, control_acc) in enumerate(((0.95, 0.8), (0.6, 0.8), (0.8, 0.8), (None, None))):
-        recs = [_record(s, control_acc if RUNGS.get(s).role == "control" else transfer_acc, seed)
-                for seed, s in enumerate(strategies())]
+        recs = [
+            _record(s, control_acc if RUNGS.get(s).role == "control" else transfer_acc, seed)
+            for seed, s in enumerate(strategies())
+        ]
         if i == 1:  # transfer behind: the recipe's rate was too high, a lower one of the screen did better
             for r in recs:
                 if RUNGS.get(r["strategy"]).trains_backbone:
-                    r["chosen"] = {"lr": 1e-5, "lr_trials": [
-                        {"lr": 1e-4, "factor": 1, "chosen": False, "screen_val_metric": 0.4, "val_metric": 0.4},
-                        {"lr": 1e-5, "factor": 0.1, "chosen": True, "screen_val_metric": 0.7, "val_metric": 0.75}]}
-        out.append(VerdictContext(recs, Y_TEST, Y_TRAIN, CLASSES, "accuracy", [duplicate] if i == 1 else [],
-                                  "warn", y_val=Y_VAL))
-    one_class = VerdictContext([_record(s, 0.8, 7) for s in strategies()], np.zeros(300, dtype=int), Y_TRAIN,
-                               CLASSES, "accuracy", y_val=Y_VAL)
+                    r["chosen"] = {
+                        "lr": 1e-5,
+                        "lr_trials": [
+                            {"lr": 1e-4, "factor": 1, "chosen": False, "screen_val_metric": 0.4, "val_metric": 0.4},
+                            {"lr": 1e-5, "factor": 0.1, "chosen": True, "screen_val_metric": 0.7, "val_metric": 0.75},
+                        ],
+                    }
+        out.append(
+            VerdictContext(
+                recs, Y_TEST, Y_TRAIN, CLASSES, "accuracy", [duplicate] if i == 1 else [], "warn", y_val=Y_VAL
+            )
+        )
+    one_class = VerdictContext(
+        [_record(s, 0.8, 7) for s in strategies()], np.zeros(300, dtype=int), Y_TRAIN, CLASSES, "accuracy", y_val=Y_VAL
+    )
     return out + [one_class]
 
 

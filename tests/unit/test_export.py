@@ -20,8 +20,9 @@ from transferlab.cli import app
 from transferlab.export import ArtifactError, export, predict_file
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "load_exported.py"
-FAST = dict(epochs=1, head_epochs=2, audit=False, corruptions=False, learning_curve=False, seeds=1, quiet=True,
-            small_epochs=3)
+FAST = dict(
+    epochs=1, head_epochs=2, audit=False, corruptions=False, learning_curve=False, seeds=1, quiet=True, small_epochs=3
+)
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +32,18 @@ def text_run(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("text")
     texts, labels = synthetic_reviews(20)
     pd.DataFrame({"review": texts, "stars": labels}).to_csv(root / "reviews.csv", index=False)
-    r = transferlab.run(root / "reviews.csv", text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs="majority,classical,zero_shot,frozen,finetune,scratch_small", out=str(root / "run"), max_length=16,
-                        cache_dir=str(root / "cache"), extract_batch_size=4, **FAST)
+    r = transferlab.run(
+        root / "reviews.csv",
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,classical,zero_shot,frozen,finetune,scratch_small",
+        out=str(root / "run"),
+        max_length=16,
+        cache_dir=str(root / "cache"),
+        extract_batch_size=4,
+        **FAST,
+    )
     return r, root
 
 
@@ -47,12 +57,20 @@ def image_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("image")
     torch.manual_seed(1234)
     weights = root / "mnv3.safetensors"
-    save_file({k: v.contiguous() for k, v in torchvision.models.mobilenet_v3_small(weights=None).state_dict().items()},
-              str(weights))
+    save_file(
+        {k: v.contiguous() for k, v in torchvision.models.mobilenet_v3_small(weights=None).state_dict().items()},
+        str(weights),
+    )
     folder = write_image_folder(root / "shapes", n_per_class=10)
-    r = transferlab.run(folder, backbones=[f"torchvision:mobilenet_v3_small@{weights}"], image_size=32,
-                        rungs="majority,classical,frozen,full,scratch_small", out=str(root / "run"), cache_dir=str(root / "cache"),
-                        **FAST)
+    r = transferlab.run(
+        folder,
+        backbones=[f"torchvision:mobilenet_v3_small@{weights}"],
+        image_size=32,
+        rungs="majority,classical,frozen,full,scratch_small",
+        out=str(root / "run"),
+        cache_dir=str(root / "cache"),
+        **FAST,
+    )
     return r, root
 
 
@@ -93,8 +111,10 @@ def test_image_export_reproduces_the_runs_test_predictions(image_run, rung, tmp_
     results, _ = image_run
     record = next(r for r in results["rungs"] if r["strategy"] == rung)
     out = export(results.path, record["name"], tmp_path / "art")
-    assert transferlab.load_artifact(out).predict_proba(held_out_items(results)).argmax(1).tolist() == \
-        record["predictions"]["test"]
+    assert (
+        transferlab.load_artifact(out).predict_proba(held_out_items(results)).argmax(1).tolist()
+        == record["predictions"]["test"]
+    )
     if rung == "scratch_small":  # a small CNN on the 32x32 RGB images, rebuilt from config.json alone
         arch = json.loads((out / "config.json").read_text())["head"]["architecture"]
         prep = json.loads((out / "small_preprocessing.json").read_text())
@@ -148,8 +168,13 @@ def test_example_runs_without_transferlab_and_reproduces_the_run(text_run, tmp_p
     # importing transferlab fails in the subprocess: the example must stand alone
     argv = [str(EXAMPLE), str(out), str(tmp_path / "test.csv"), "--text-column", "review", "--json"]
     code = f"import runpy, sys; sys.modules['transferlab'] = None; sys.argv = {argv!r}; runpy.run_path(sys.argv[0], run_name='__main__')"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)
     labels = results["task"]["labels"]
@@ -159,8 +184,18 @@ def test_example_runs_without_transferlab_and_reproduces_the_run(text_run, tmp_p
     assert np.allclose([r["proba"] for r in rows], predicted["proba"], atol=1e-6)
 
 
-@pytest.mark.parametrize("which", ["text classical", "text zero_shot", "text frozen", "image frozen", "image full",
-                                   "text scratch_small", "image scratch_small"])
+@pytest.mark.parametrize(
+    "which",
+    [
+        "text classical",
+        "text zero_shot",
+        "text frozen",
+        "image frozen",
+        "image full",
+        "text scratch_small",
+        "image scratch_small",
+    ],
+)
 def test_example_matches_transferlab_on_every_head(which, text_run, image_run, tmp_path):
     modality, strategy = which.split()
     results, _ = text_run if modality == "text" else image_run
@@ -179,7 +214,9 @@ def test_cli_export_default_rung_and_predict_with_labels(text_run, tmp_path):
     assert res.exit_code == 0, res.output
     config = json.loads((tmp_path / "art" / "config.json").read_text())
     assert config["rung"] == results["recommendation"]["rung"]
-    res = runner.invoke(app, ["predict", str(tmp_path / "art"), str(root / "reviews.csv"), "--out", str(tmp_path / "p.csv")])
+    res = runner.invoke(
+        app, ["predict", str(tmp_path / "art"), str(root / "reviews.csv"), "--out", str(tmp_path / "p.csv")]
+    )
     assert res.exit_code == 0, res.output
     assert "accuracy" in res.output and "macro-F1" in res.output  # the run's label column 'stars' is found
     table = pd.read_csv(tmp_path / "p.csv")
@@ -187,7 +224,9 @@ def test_cli_export_default_rung_and_predict_with_labels(text_run, tmp_path):
     assert table["origin"][0] == "reviews.csv row 2" and len(table) == 40
     # without labels: predictions only
     pd.DataFrame({"review": ["great tasty fresh", "awful stale"]}).to_csv(tmp_path / "new.csv", index=False)
-    res = runner.invoke(app, ["predict", str(tmp_path / "art"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "q.csv")])
+    res = runner.invoke(
+        app, ["predict", str(tmp_path / "art"), str(tmp_path / "new.csv"), "--out", str(tmp_path / "q.csv")]
+    )
     assert res.exit_code == 0 and "accuracy" not in res.output
     assert list(pd.read_csv(tmp_path / "q.csv").columns) == ["origin", "predicted", "p_neg", "p_pos"]
 
@@ -240,8 +279,15 @@ def test_clear_errors(text_run, image_run, tmp_path):
 
 
 def test_run_without_saved_models_cannot_be_exported(reviews_csv, tmp_path):
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs="majority,classical",
-                        out=str(tmp_path / "run"), save_models=False, **FAST)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        rungs="majority,classical",
+        out=str(tmp_path / "run"),
+        save_models=False,
+        **FAST,
+    )
     assert not (r.path / "models").exists()
     with pytest.raises(ArtifactError, match="save_models=False"):
         export(r.path, "classical")

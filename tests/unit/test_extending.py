@@ -45,7 +45,7 @@ class CharGram(Backbone):
         for text in items:
             offsets.append(len(ids))
             padded = f"  {str(text).lower()} "
-            ids += [zlib.crc32(padded[i:i + 3].encode()) % self.buckets for i in range(len(padded) - 2)]
+            ids += [zlib.crc32(padded[i : i + 3].encode()) % self.buckets for i in range(len(padded) - 2)]
         return {"ids": torch.tensor(ids, dtype=torch.long), "offsets": torch.tensor(offsets, dtype=torch.long)}
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
@@ -88,15 +88,27 @@ class NearestCentroid(Rung):
         centroids = _unit(np.stack([_unit(X_train)[y_train == c].mean(0) for c in range(k)]))
         # the fitted model: a linear head on the backbone's features (argmax of x @ centroids.T), so the
         # packaged logistic-regression model predicts, saves, loads and exports it
-        model = LogregFitted(self.strategy, BackboneFeatures.for_run(ctx.backbone, ctx.spec),
-                             {"logreg.coef": centroids, "logreg.intercept": np.zeros(k), "logreg.classes": np.arange(k)}, k)
+        model = LogregFitted(
+            self.strategy,
+            BackboneFeatures.for_run(ctx.backbone, ctx.spec),
+            {"logreg.coef": centroids, "logreg.intercept": np.zeros(k), "logreg.classes": np.arange(k)},
+            k,
+        )
         fit = time.perf_counter() - start
         start = time.perf_counter()
         proba = model.proba_of(X_test)
         predict = time.perf_counter() - start
-        return RungOutput(model.proba_of(X_val).argmax(1), proba.argmax(1), fit, predict, test_proba=proba, model=model,
-                          trainable_params=0, total_params=ctx.backbone.num_params(),
-                          notes=["No training: the nearest class mean on the frozen features."])
+        return RungOutput(
+            model.proba_of(X_val).argmax(1),
+            proba.argmax(1),
+            fit,
+            predict,
+            test_proba=proba,
+            model=model,
+            trainable_params=0,
+            total_params=ctx.backbone.num_params(),
+            notes=["No training: the nearest class mean on the frozen features."],
+        )
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -119,8 +131,15 @@ class ShortTexts(Check):
         short = [i for i, text in enumerate(task.items) if len(str(text).split()) < self.min_words]
         if not short:
             return [self.finding("info", 0, "Every text has at least three words.")]
-        return [self.finding("warning", len(short), f"{len(short)} texts have fewer than {self.min_words} words; "
-                             "check that they are not truncated or empty.", [describe(task, i) for i in short[:5]])]
+        return [
+            self.finding(
+                "warning",
+                len(short),
+                f"{len(short)} texts have fewer than {self.min_words} words; "
+                "check that they are not truncated or empty.",
+                [describe(task, i) for i in short[:5]],
+            )
+        ]
 
 
 # --- a verdict rule: a rung much slower to predict than the best one ------------------------------------
@@ -136,9 +155,17 @@ def slow_prediction(ctx: VerdictContext) -> list[dict]:
     if best is fastest or ratio < 10:
         return []
     c = ctx.compare(best, fastest)
-    return [verdict("slow_prediction", "info", [best["name"], fastest["name"]],
-                    f"{best['name']} predicts {ratio:.0f}x slower than {fastest['name']}.",
-                    "Weigh the difference in score against the serving cost.", comparison=c, ratio=ratio)]
+    return [
+        verdict(
+            "slow_prediction",
+            "info",
+            [best["name"], fastest["name"]],
+            f"{best['name']} predicts {ratio:.0f}x slower than {fastest['name']}.",
+            "Weigh the difference in score against the serving cost.",
+            comparison=c,
+            ratio=ratio,
+        )
+    ]
 
 
 # --- registration, undone after each test so the registries stay as the package defines them -----------
@@ -153,8 +180,12 @@ def extended():
     register(ShortTexts)
     RULES.register("slow_prediction")(lambda ctx: calls.append(ctx) or slow_prediction(ctx))
     yield calls
-    for registry, name in ((SOURCES, "chargram"), (RUNGS, "nearest_centroid"), (CHECKS, "short_texts"),
-                           (RULES, "slow_prediction")):
+    for registry, name in (
+        (SOURCES, "chargram"),
+        (RUNGS, "nearest_centroid"),
+        (CHECKS, "short_texts"),
+        (RULES, "slow_prediction"),
+    ):
         registry.unregister(name)
 
 
@@ -184,8 +215,9 @@ def test_a_registered_rung_is_in_every_list_of_rungs(extended):
     assert "zero_shot, nearest_centroid, frozen" in RunSpec.help()["rungs"]
     assert "nearest_centroid" in strategies(role="transfer") and "nearest_centroid" in strategies(cheap=True)
     assert "nearest_centroid" not in strategies(in_default_ladder=True) + strategies(role="control")
-    tied = [{"name": s, "strategy": s, "cost": {"fit_seconds": 0.0}}
-            for s in ("frozen", "nearest_centroid", "classical")]
+    tied = [
+        {"name": s, "strategy": s, "cost": {"fit_seconds": 0.0}} for s in ("frozen", "nearest_centroid", "classical")
+    ]
     assert [r["name"] for r, _ in cost_order(tied)] == ["classical", "nearest_centroid", "frozen"]
 
 
@@ -209,10 +241,20 @@ def _reviews() -> tuple[list[str], list[str]]:
 def test_a_run_uses_every_extension(extended, spread_bert, tmp_path):
     texts, labels = _reviews()
     hf = f"hf:{spread_bert}"  # texts embed apart, so the exported head meets no near-ties
-    results = transferlab.run(from_arrays(texts, labels), backbones=["chargram:32", hf], top_k=1, seeds=2,
-                              rungs="majority,classical,frozen,nearest_centroid,finetune", epochs=1, head_epochs=2,
-                              max_length=16, corruptions=False, learning_curve=False, out=str(tmp_path / "run"),
-                              quiet=True)
+    results = transferlab.run(
+        from_arrays(texts, labels),
+        backbones=["chargram:32", hf],
+        top_k=1,
+        seeds=2,
+        rungs="majority,classical,frozen,nearest_centroid,finetune",
+        epochs=1,
+        head_epochs=2,
+        max_length=16,
+        corruptions=False,
+        learning_curve=False,
+        out=str(tmp_path / "run"),
+        quiet=True,
+    )
     by = {r["name"]: r for r in results["rungs"]}
     # cheap: run for both candidates beyond --top-k 1, which trains (finetune) only one of them
     assert {"nearest_centroid:chargram:32", f"nearest_centroid:{hf}"} <= set(by)
@@ -234,8 +276,10 @@ def test_a_run_uses_every_extension(extended, spread_bert, tmp_path):
     assert len(extended) == 1
     kept = [v for v in results["verdicts"] if v["code"] == "slow_prediction"]
     assert len(kept) == len(slow_prediction(ctx))
-    slow = [dict(r, cost=dict(r["cost"], predict_ms_per_item=ms), test=dict(r["test"], accuracy={"mean": acc}))
-            for r, ms, acc in ((by["classical"], 1.0, 0.8), (centroid, 50.0, 0.9))]  # the best is the slowest
+    slow = [
+        dict(r, cost=dict(r["cost"], predict_ms_per_item=ms), test=dict(r["test"], accuracy={"mean": acc}))
+        for r, ms, acc in ((by["classical"], 1.0, 0.8), (centroid, 50.0, 0.9))
+    ]  # the best is the slowest
     speaks = slow_prediction(VerdictContext(slow, ctx.y_test, ctx.y_train, ctx.classes, "accuracy"))
     assert [v["code"] for v in speaks] == ["slow_prediction"] and speaks[0]["evidence"]["ratio"] == 50
 

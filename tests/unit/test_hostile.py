@@ -66,6 +66,7 @@ def _skipped(ds, kind: str) -> list[str]:
 
 # --- image files that cannot be decoded: refused, every one named ---------------------------
 
+
 def _truncated_png() -> bytes:
     data = _encoded(_picture(64), "PNG")
     return data[: len(data) // 2]
@@ -145,6 +146,7 @@ def test_any_truncated_image_is_refused_before_training(tmp_path_factory, cut, f
 
 # --- odd but valid images: loaded, and loaded right -----------------------------------------
 
+
 def test_odd_modes_load_as_sensible_rgb(tmp_path):
     grad16 = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
     Image.fromarray(grad16).save(tmp_path / "deep.png")
@@ -189,6 +191,7 @@ def test_odd_images_run_end_to_end(images, tmp_path):
 
 # --- things in an image folder that are not examples: ignored and counted -------------------
 
+
 def test_non_image_and_hidden_files_are_skipped_and_counted(images, tmp_path):
     (images / "dark" / "README.txt").write_text("notes")
     (images / "dark" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
@@ -201,8 +204,13 @@ def test_non_image_and_hidden_files_are_skipped_and_counted(images, tmp_path):
     ds = load_data(images)
     assert sorted(set(ds.labels)) == ["bright", "dark"] and len(ds) == 12
     ignored = _skipped(ds, "ignored")
-    assert sorted(Path(o).name for o in ignored) == [".DS_Store", "._0.png", ".ipynb_checkpoints", "README.txt",
-                                                    "labels.csv"]
+    assert sorted(Path(o).name for o in ignored) == [
+        ".DS_Store",
+        "._0.png",
+        ".ipynb_checkpoints",
+        "README.txt",
+        "labels.csv",
+    ]
     assert _skipped(ds, "empty_class") == [str(images / "empty_class")]
 
     res = transferlab.audit(images, out=str(tmp_path / "a"), quiet=True)
@@ -258,6 +266,7 @@ def test_image_arrays_of_the_wrong_shape_or_range():
 
 # --- symlinks: followed inside the data root, refused when they leave it --------------------
 
+
 def test_symlink_leaving_the_root_is_refused(images, tmp_path):
     secret = tmp_path / "private"
     secret.mkdir()
@@ -278,6 +287,7 @@ def test_symlink_inside_the_root_is_followed_once(images):
 
 
 # --- tables: encodings -----------------------------------------------------------------------
+
 
 def _csv_text(n: int = 10) -> str:
     texts, labels = synthetic_reviews(n)
@@ -305,6 +315,7 @@ def test_utf16_without_bom_is_refused(tmp_path):
 
 
 # --- tables: shape -----------------------------------------------------------------------------
+
 
 def _write(tmp_path, name: str, content: str) -> Path:
     (tmp_path / name).write_text(content, encoding="utf-8")
@@ -344,7 +355,7 @@ def test_missing_labels_name_the_row(tmp_path, bad):
         p = _write(tmp_path, "d.jsonl", "\n".join(lines))
         _error(lambda: load_data(p), "d.jsonl row 4", "label column 'label' is empty")
         return
-    p = _write(tmp_path, "d.csv", "text,label\n" + ROWS + f"hello,\"{bad}\"\n")
+    p = _write(tmp_path, "d.csv", "text,label\n" + ROWS + f'hello,"{bad}"\n')
     _error(lambda: load_data(p), "d.csv row 12", "label column 'label' is empty")
 
 
@@ -360,7 +371,8 @@ def test_parquet_with_non_string_labels_and_texts(tmp_path):
     pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": [True, False] * 4}).to_parquet(tmp_path / "b.parquet")
     assert sorted(set(load_data(tmp_path / "b.parquet").labels)) == ["False", "True"]
     pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": [0.0, 1.0] * 3 + [np.nan, 1.0]}).to_parquet(
-        tmp_path / "f.parquet")
+        tmp_path / "f.parquet"
+    )
     _error(lambda: load_data(tmp_path / "f.parquet"), "f.parquet row 7", "label column 'label' is empty")
     pd.DataFrame({"text": [[1, 2]] * 4, "label": ["a", "b"] * 2}).to_parquet(tmp_path / "l.parquet")
     _error(lambda: load_data(tmp_path / "l.parquet"), "l.parquet row 1", "text column 'text'", "expected a string")
@@ -384,8 +396,18 @@ def test_jsonl_broken_line_and_blank_lines(tmp_path):
     _error(lambda: load_data(p), "arr.jsonl line 3", "JSON object")
 
 
-@pytest.mark.parametrize("name,content", [("e.csv", ""), ("e.jsonl", ""), ("e.parquet", ""), ("w.csv", "\n\n  \n"),
-                                          ("w.jsonl", "\n \n"), ("h.csv", "text,label\n"), ("j.parquet", "PAR1junk")])
+@pytest.mark.parametrize(
+    "name,content",
+    [
+        ("e.csv", ""),
+        ("e.jsonl", ""),
+        ("e.parquet", ""),
+        ("w.csv", "\n\n  \n"),
+        ("w.jsonl", "\n \n"),
+        ("h.csv", "text,label\n"),
+        ("j.parquet", "PAR1junk"),
+    ],
+)
 def test_empty_and_header_only_files(tmp_path, name, content):
     p = _write(tmp_path, name, content)
     msg = _error(lambda: load_data(p), name)
@@ -408,7 +430,8 @@ def test_empty_texts_name_the_row(tmp_path):
 
 def test_split_group_and_time_columns_with_bad_values(tmp_path):
     base = "text,label,split,g,t\n" + "".join(
-        f"t{i},{'ab'[i % 2]},{['train', 'val', 'test'][i % 3]},g{i % 4},2024-01-{i + 1:02d}\n" for i in range(12))
+        f"t{i},{'ab'[i % 2]},{['train', 'val', 'test'][i % 3]},g{i % 4},2024-01-{i + 1:02d}\n" for i in range(12)
+    )
     ok = _write(tmp_path, "ok.csv", base)
     assert len(load_data(ok, split_column="split", group_column="g", time_column="t")) == 12
     p = _write(tmp_path, "s.csv", base + "x,a,,g1,2024-02-01\n")
@@ -425,9 +448,12 @@ def test_split_group_and_time_columns_with_bad_values(tmp_path):
 
 # --- strange texts: accepted and carried through unharmed -----------------------------------
 
+
 @HYPOTHESIS
-@given(texts=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=6),
-       labels=st.lists(st.text(max_size=8), min_size=1, max_size=6))
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=6),
+    labels=st.lists(st.text(max_size=8), min_size=1, max_size=6),
+)
 def test_any_unicode_text_and_label_round_trip_through_csv(tmp_path_factory, texts, labels):
     """Whatever the characters, a CSV row either loads as written or is refused naming its row."""
     n = min(len(texts), len(labels))

@@ -51,6 +51,6 @@ def private_imports() -> set[tuple[str, str, str]]:
 
 def test_no_module_imports_another_modules_private_names():
     new = private_imports() - KNOWN
-    assert not new, ("Private names imported across modules (make them public, or keep the code in one "
-                     f"module): {sorted(new)}")
-
+    assert not new, (
+        f"Private names imported across modules (make them public, or keep the code in one module): {sorted(new)}"
+    )

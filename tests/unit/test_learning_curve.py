@@ -14,7 +14,7 @@ def test_nested_subsets_are_nested_and_stratified():
 
 def test_power_law_recovers_a_known_curve_and_the_examples_needed():
     n = np.array([5, 10, 20, 40, 80, 160], dtype=float)
-    scores = 0.95 - 0.6 * n ** -0.5
+    scores = 0.95 - 0.6 * n**-0.5
     fit = fit_power_law(n, scores)
     assert abs(fit["c"] - 0.95) < 0.01 and abs(fit["b"] - 0.5) < 0.05
     assert abs(needed_per_class(fit, 0.9) - (0.6 / 0.05) ** 2) / 144 < 0.1
@@ -37,8 +37,16 @@ def test_learning_curve_estimates_or_says_out_of_reach():
 
 
 def test_run_reports_learning_curves_for_cheap_rungs(reviews_csv, tmp_path):
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs="majority,classical",
-                        target=0.95, out=str(tmp_path / "r"), quiet=True, corruptions=False)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        rungs="majority,classical",
+        target=0.95,
+        out=str(tmp_path / "r"),
+        quiet=True,
+        corruptions=False,
+    )
     lc = r["learning_curve"]
     assert lc["target"] == 0.95 and list(lc["rungs"]) == ["classical"]
     assert len(lc["rungs"]["classical"]["n_per_class"]) == 5
@@ -47,15 +55,36 @@ def test_run_reports_learning_curves_for_cheap_rungs(reviews_csv, tmp_path):
 def test_trained_rung_learning_curve_when_asked(tiny_bert, reviews_csv, tmp_path):
     import transferlab
 
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs=["finetune"], learning_curve_trained=True, epochs=1, head_epochs=2, max_length=16,
-                        corruptions=False, out=str(tmp_path / "r"), quiet=True)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["finetune"],
+        learning_curve_trained=True,
+        epochs=1,
+        head_epochs=2,
+        max_length=16,
+        corruptions=False,
+        out=str(tmp_path / "r"),
+        quiet=True,
+    )
     name = r["rungs"][0]["name"]
     curve = r["learning_curve"]["rungs"][name]
     assert len(curve["n_per_class"]) == 3 and curve["seeds"] == 1
     # the last point is the rung's own model on the whole training set, not a refit
     assert curve["score_mean"][-1] == r["rungs"][0]["test"]["accuracy"]["mean"]
-    off = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                          rungs=["finetune"], epochs=1, head_epochs=2, max_length=16, corruptions=False,
-                          out=str(tmp_path / "r2"), quiet=True)
+    off = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["finetune"],
+        epochs=1,
+        head_epochs=2,
+        max_length=16,
+        corruptions=False,
+        out=str(tmp_path / "r2"),
+        quiet=True,
+    )
     assert not off["learning_curve"]

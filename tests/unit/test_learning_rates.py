@@ -47,17 +47,34 @@ def _pred(acc, seed):
 def _rung(name, strategy, pred, val=None, chosen=None, curves=None):
     test = evaluate(Y, pred, CLASSES)
     val = test["accuracy"]["mean"] if val is None else val  # rules choose rungs on validation
-    return {"name": name, "strategy": strategy, "backbone": "m", "test": test,
-            "val": {"accuracy": {"mean": val}},
-            "predictions": {"test": pred.tolist()}, "curves": curves or {}, "cost": {"fit_seconds": 1.0},
-            "chosen": chosen or {}}
+    return {
+        "name": name,
+        "strategy": strategy,
+        "backbone": "m",
+        "test": test,
+        "val": {"accuracy": {"mean": val}},
+        "predictions": {"test": pred.tolist()},
+        "curves": curves or {},
+        "cost": {"fit_seconds": 1.0},
+        "chosen": chosen or {},
+    }
 
 
 def _trials(*rows):
     """(lr, factor, screen validation score, kept) -> lr_trials as the trained rungs record them."""
-    return [{"lr": lr, "factor": f, "chosen": kept, "screen_epochs": 1, "screen_val_metric": v,
-             "val_metric": v + (0.02 if kept else 0.0), "epochs": 3 if kept else 1, "curves": {}}
-            for lr, f, v, kept in rows]
+    return [
+        {
+            "lr": lr,
+            "factor": f,
+            "chosen": kept,
+            "screen_epochs": 1,
+            "screen_val_metric": v,
+            "val_metric": v + (0.02 if kept else 0.0),
+            "epochs": 3 if kept else 1,
+            "curves": {},
+        }
+        for lr, f, v, kept in rows
+    ]
 
 
 def _verdicts(rungs):
@@ -127,10 +144,23 @@ def test_screen_keeps_the_lower_rate_when_the_recipe_rate_is_far_too_high(tiny_b
     """A real run: full's rate 100x too high (0.1 for AdamW) against one 100x lower."""
     import transferlab
 
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs=["frozen", "full"], out=str(tmp_path / "run"), epochs=2, max_length=16, quiet=True,
-                        lr=1e-3, top_lr_ratio=100, lr_factors=[1, 0.01], seeds=1, learning_curve=False,
-                        corruptions=False)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["frozen", "full"],
+        out=str(tmp_path / "run"),
+        epochs=2,
+        max_length=16,
+        quiet=True,
+        lr=1e-3,
+        top_lr_ratio=100,
+        lr_factors=[1, 0.01],
+        seeds=1,
+        learning_curve=False,
+        corruptions=False,
+    )
     full = [x for x in r["rungs"] if x["strategy"] == "full"][0]
     chosen = full["chosen"]
     assert chosen["lr"] == pytest.approx(1e-3) and chosen["lr_factor"] == 0.01
@@ -177,7 +207,14 @@ def test_batchnorm_statistics_follow_the_setting_while_its_weights_train(freeze)
     bn = net.body[1]
     stats, weight = bn.running_mean.clone(), bn.weight.detach().clone()
     make_batch = lambda rows, train: {"x": torch.from_numpy(np.stack(rows))}  # noqa: E731
-    fit(net, make_batch, (list(x), y), (list(x), y), [ParamGroup("all", list(net.parameters()), 0.05)],
-        LoopConfig(epochs=2, batch_size=16, patience=5, freeze_batchnorm_stats=freeze), start_score=-1.0)
+    fit(
+        net,
+        make_batch,
+        (list(x), y),
+        (list(x), y),
+        [ParamGroup("all", list(net.parameters()), 0.05)],
+        LoopConfig(epochs=2, batch_size=16, patience=5, freeze_batchnorm_stats=freeze),
+        start_score=-1.0,
+    )
     assert not torch.equal(bn.weight.detach(), weight)  # the layer's parameters trained either way
     assert torch.equal(bn.running_mean, stats) == freeze

@@ -20,8 +20,16 @@ def _data(n=300, seed=0):
 def _brute_force(X, y, folds=3, seed=0) -> dict[str, float]:
     """Cross-validated log loss of every C of the grid, each fitted from scratch to a tight tolerance."""
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return {f"{g:g}": -cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=g, max_iter=5000, tol=1e-6)),
-                                       X, y, cv=cv, scoring="neg_log_loss").mean() for g in C_GRID}
+    return {
+        f"{g:g}": -cross_val_score(
+            make_pipeline(StandardScaler(), LogisticRegression(C=g, max_iter=5000, tol=1e-6)),
+            X,
+            y,
+            cv=cv,
+            scoring="neg_log_loss",
+        ).mean()
+        for g in C_GRID
+    }
 
 
 def test_c_is_the_cross_validated_best_on_train_and_matches_a_brute_force_search():
@@ -38,21 +46,30 @@ def test_c_is_the_cross_validated_best_on_train_and_matches_a_brute_force_search
     assert model[-1].coef_.shape == (3, 40) and model[-1].C == c and not model[-1].warm_start
 
 
-@pytest.mark.parametrize("n, d, classes, separation, best", [(300, 40, 3, 1.0, 0.1), (200, 200, 2, 1.0, 0.0316),
-                                                           (400, 10, 3, 1.0, 0.316), (400, 10, 3, 0.5, 0.1)])
+@pytest.mark.parametrize(
+    "n, d, classes, separation, best",
+    [(300, 40, 3, 1.0, 0.1), (200, 200, 2, 1.0, 0.0316), (400, 10, 3, 1.0, 0.316), (400, 10, 3, 0.5, 0.1)],
+)
 def test_the_walk_stops_past_the_minimum_and_picks_the_brute_force_c(n, d, classes, separation, best):
     """Constructed problems with their minimum inside the grid: 5 informative features among
     many (weakly regularised fits overfit: the loss rises steeply after the best C) or among
     few (the loss flattens after it: the walk must not stop in a plateau)."""
-    X, y = make_classification(n_samples=n, n_features=d, n_informative=5, n_redundant=0, n_classes=classes,
-                               class_sep=separation, random_state=0)
+    X, y = make_classification(
+        n_samples=n,
+        n_features=d,
+        n_informative=5,
+        n_redundant=0,
+        n_classes=classes,
+        class_sep=separation,
+        random_state=0,
+    )
     manual = _brute_force(X, y)
     assert min(manual, key=manual.get) == f"{best:g}"  # the problem is what it claims to be
     _, c, how = fit_logreg(X, y, None, None, metric="accuracy", seed=0)
     assert c == best
     tried = {float(g): v for g, v in how["cv_log_loss_by_C"].items()}
     decades = [g for g in C_GRID[::2] if g in tried]
-    assert decades == list(C_GRID[::2])[:len(decades)]  # walked a decade at a time from the smallest C
+    assert decades == list(C_GRID[::2])[: len(decades)]  # walked a decade at a time from the smallest C
     best_decade = min(decades, key=tried.get)
     halves = set(tried) - set(decades)  # then the half-decade steps either side of the best decade
     assert len(halves) <= 2 and all(abs(abs(np.log10(g / best_decade)) - 0.5) < 0.01 for g in halves)
@@ -153,5 +170,7 @@ def test_the_saved_arrays_give_sklearns_probabilities(seen):
     for scale in (True, False):
         model, _, _ = linear.fit_logreg(X, y, X[:5], y[:5], metric="accuracy", seed=0, scale=scale)
         proba = logreg_proba(linear.logreg_tensors(model), X, 4)
-        np.testing.assert_allclose(proba[:, model.classes_], model.predict_proba(X), rtol=1e-5, atol=1e-6)  # sklearn may compute in float32
+        np.testing.assert_allclose(
+            proba[:, model.classes_], model.predict_proba(X), rtol=1e-5, atol=1e-6
+        )  # sklearn may compute in float32
         assert (proba[:, [c for c in range(4) if c not in seen]] == 0).all()

@@ -48,6 +48,7 @@ def _context(data, backbone, **settings) -> Context:
 
 # --- lora -----------------------------------------------------------------------------------------
 
+
 def test_default_targets_per_architecture(tiny_bert, tiny_clip, tiny_mobilenet):
     bert = resolve(f"hf:{tiny_bert}", max_length=16).encoder()
     names, what = find_targets(bert)
@@ -100,7 +101,9 @@ def test_lora_trains_only_adapters_and_head_and_saves_a_reloadable_adapter(sprea
     assert out.trainable_params == adapter + head and out.cost["adapter_bytes"] == 4 * adapter
     assert out.total_params == backbone.num_params() + adapter + head
     assert len(out.curves["val_metric"]) >= 1 and out.curves["best_epoch"] >= 1
-    assert any(float(p.detach().abs().sum()) > 0 for n, p in model.encoder.named_parameters() if "lora_B" in n)  # B left 0
+    assert any(
+        float(p.detach().abs().sum()) > 0 for n, p in model.encoder.named_parameters() if "lora_B" in n
+    )  # B left 0
     after = backbone.encoder().state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # the shared pretrained encoder is untouched
 
@@ -123,7 +126,9 @@ def test_lora_trains_only_adapters_and_head_and_saves_a_reloadable_adapter(sprea
     plain.load_state_dict(merged)
     plain.eval()
     with torch.inference_mode():
-        np.testing.assert_allclose(torch.softmax(plain(**backbone.preprocess(items)).double(), 1).numpy(), proba, atol=1e-4)
+        np.testing.assert_allclose(
+            torch.softmax(plain(**backbone.preprocess(items)).double(), 1).numpy(), proba, atol=1e-4
+        )
 
 
 def test_lora_on_a_cnn_keeps_batchnorm_statistics(tiny_mobilenet, image_folder):
@@ -139,6 +144,7 @@ def test_lora_on_a_cnn_keeps_batchnorm_statistics(tiny_mobilenet, image_folder):
 
 
 # --- zero_shot ------------------------------------------------------------------------------------
+
 
 def test_items_identical_to_a_prompt_get_that_label(spread_bert):
     """With no training the prediction is the most similar prompt: an item that is a prompt must win."""
@@ -190,9 +196,15 @@ def test_label_descriptions_from_files(tmp_path):
         read_label_descriptions(str(tmp_path / "bad.json"), classes)
 
 
-@pytest.mark.parametrize("settings, field", [({"lora_rank": 0}, "lora_rank"), ({"lora_alpha": -1}, "lora_alpha"),
-                                             ({"lora_dropout": 1.5}, "lora_dropout"),
-                                             ({"zero_shot_template": "a photo"}, "zero_shot_template")])
+@pytest.mark.parametrize(
+    "settings, field",
+    [
+        ({"lora_rank": 0}, "lora_rank"),
+        ({"lora_alpha": -1}, "lora_alpha"),
+        ({"lora_dropout": 1.5}, "lora_dropout"),
+        ({"zero_shot_template": "a photo"}, "zero_shot_template"),
+    ],
+)
 def test_bad_settings_name_the_field(settings, field):
     with pytest.raises(ConfigError, match=field):
         RunSpec(**settings)
@@ -200,6 +212,7 @@ def test_bad_settings_name_the_field(settings, field):
 
 
 # --- CLIP -----------------------------------------------------------------------------------------
+
 
 def test_clip_backbone_matches_transformers(tiny_clip):
     from transformers import CLIPModel
@@ -217,13 +230,25 @@ def test_clip_backbone_matches_transformers(tiny_clip):
     np.testing.assert_allclose(backbone.embed_texts(["a photo of a cat.", "a dog"]), text_ref, atol=1e-5)
     assert backbone.feature_dim == 16 and len(backbone.layer_groups(backbone.trainable_copy())) == 4
     # another size is fed with interpolated position embeddings
-    assert resolve(f"clip:{tiny_clip}", image_size=48).encoder()(pixel_values=torch.randn(1, 3, 48, 48)).shape == (1, 16)
+    assert resolve(f"clip:{tiny_clip}", image_size=48).encoder()(pixel_values=torch.randn(1, 3, 48, 48)).shape == (
+        1,
+        16,
+    )
 
 
 def test_clip_runs_frozen_zero_shot_and_lora(tiny_clip, image_folder, tmp_path):
-    r = transferlab.run(str(image_folder), backbones=[f"clip:{tiny_clip}"], rungs=["frozen", "zero_shot", "lora"],
-                        image_size=32, epochs=2, batch_size=8, out=str(tmp_path / "run"), quiet=True,
-                        corruptions=False, learning_curve=False)
+    r = transferlab.run(
+        str(image_folder),
+        backbones=[f"clip:{tiny_clip}"],
+        rungs=["frozen", "zero_shot", "lora"],
+        image_size=32,
+        epochs=2,
+        batch_size=8,
+        out=str(tmp_path / "run"),
+        quiet=True,
+        corruptions=False,
+        learning_curve=False,
+    )
     by = {x["strategy"]: x for x in r["rungs"]}
     assert set(by) == {"frozen", "zero_shot", "lora"}
     assert by["zero_shot"]["chosen"]["prompts"] == {"bright": "a photo of a bright.", "dark": "a photo of a dark."}
@@ -249,9 +274,19 @@ def test_clip_runs_frozen_zero_shot_and_lora(tiny_clip, image_folder, tmp_path):
 
 
 def test_runner_notes_rungs_that_do_not_apply(tiny_mobilenet, make_image_folder, tmp_path):
-    r = transferlab.run(str(make_image_folder(tmp_path / "img", n_per_class=8)), backbones=[f"torchvision:mobilenet_v2@{tiny_mobilenet}"],
-                        rungs=["majority", "zero_shot", "lora"], lora_targets=["query"], image_size=32, epochs=1,
-                        out=str(tmp_path / "run"), quiet=True, corruptions=False, learning_curve=False, audit=False)
+    r = transferlab.run(
+        str(make_image_folder(tmp_path / "img", n_per_class=8)),
+        backbones=[f"torchvision:mobilenet_v2@{tiny_mobilenet}"],
+        rungs=["majority", "zero_shot", "lora"],
+        lora_targets=["query"],
+        image_size=32,
+        epochs=1,
+        out=str(tmp_path / "run"),
+        quiet=True,
+        corruptions=False,
+        learning_curve=False,
+        audit=False,
+    )
     assert [x["strategy"] for x in r["rungs"]] == ["majority"]
     notes = " ".join(r["notes"])
     assert "zero_shot:torchvision:mobilenet_v2" in notes and "needs a CLIP backbone" in notes
@@ -264,14 +299,41 @@ def test_cli_flags_reach_the_rungs(spread_bert, reviews_csv, tmp_path):
     from transferlab.cli import app
 
     (tmp_path / "labels.json").write_text(json.dumps({"pos": "great", "neg": "awful"}))
-    res = CliRunner().invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
-                                   "--backbone", f"hf:{spread_bert}", "--rungs", "zero_shot,lora", "--epochs", "1",
-                                   "--max-length", "16", "--lora-rank", "2", "--lora-alpha", "4", "--lora-targets",
-                                   "query,value", "--label-descriptions", str(tmp_path / "labels.json"),
-                                   "--zero-shot-template", "it was {}", "--out", str(tmp_path / "r"), "--json",
-                                   "--no-corruptions"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{spread_bert}",
+            "--rungs",
+            "zero_shot,lora",
+            "--epochs",
+            "1",
+            "--max-length",
+            "16",
+            "--lora-rank",
+            "2",
+            "--lora-alpha",
+            "4",
+            "--lora-targets",
+            "query,value",
+            "--label-descriptions",
+            str(tmp_path / "labels.json"),
+            "--zero-shot-template",
+            "it was {}",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+            "--no-corruptions",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    r = json.loads(res.stdout[res.stdout.index("{"):])
+    r = json.loads(res.stdout[res.stdout.index("{") :])
     by = {x["strategy"]: x for x in r["rungs"]}
     assert by["zero_shot"]["chosen"]["prompts"] == {"neg": "it was awful", "pos": "it was great"}
     assert by["lora"]["chosen"]["lora_rank"] == 2 and by["lora"]["chosen"]["lora_layers"] == 4
@@ -284,15 +346,36 @@ def test_cli_flags_reach_the_rungs(spread_bert, reviews_csv, tmp_path):
 
     artifact = load_artifact(export(tmp_path / "r", rung=by["lora"]["name"], out=tmp_path / "exported"))
     texts = pd.read_csv(reviews_csv)["review"].tolist()
-    test = [int(row["index"]) for row in csv.DictReader(open(tmp_path / "r" / "split_manifest.csv")) if row["split"] == "test"]
+    test = [
+        int(row["index"])
+        for row in csv.DictReader(open(tmp_path / "r" / "split_manifest.csv"))
+        if row["split"] == "test"
+    ]
     assert artifact.predict_proba([texts[i] for i in test]).argmax(1).tolist() == by["lora"]["predictions"]["test"]
-    bad = CliRunner().invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
-                                   "--backbone", f"hf:{spread_bert}", "--rungs", "zero_shot", "--label-descriptions",
-                                   str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "r2")])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{spread_bert}",
+            "--rungs",
+            "zero_shot",
+            "--label-descriptions",
+            str(tmp_path / "nope.yaml"),
+            "--out",
+            str(tmp_path / "r2"),
+        ],
+    )
     assert bad.exit_code == 2 and "nope.yaml" in bad.output
 
 
 # --- verdicts -------------------------------------------------------------------------------------
+
 
 def test_verdicts_treat_lora_as_training_and_zero_shot_as_no_training():
     from transferlab.evaluation import evaluate
@@ -306,16 +389,28 @@ def test_verdicts_treat_lora_as_training_and_zero_shot_as_no_training():
     def rung(name, strategy, acc, seed, fit=1.0):
         pred = np.where(np.random.default_rng(seed).random(len(y)) < acc, y, 1 - y)
         val = np.where(np.random.default_rng(seed + 1).random(len(y_val)) < acc, y_val, 1 - y_val)
-        return {"name": name, "strategy": strategy, "backbone": "m", "test": evaluate(y, pred, ["a", "b"]),
-                "val": evaluate(y_val, val, ["a", "b"], with_details=False),
-                "predictions": {"test": pred.tolist(), "val": val.tolist()}, "curves": {}, "cost": {"fit_seconds": fit}}
+        return {
+            "name": name,
+            "strategy": strategy,
+            "backbone": "m",
+            "test": evaluate(y, pred, ["a", "b"]),
+            "val": evaluate(y_val, val, ["a", "b"], with_details=False),
+            "predictions": {"test": pred.tolist(), "val": val.tolist()},
+            "curves": {},
+            "cost": {"fit_seconds": fit},
+        }
 
     def codes(rungs):
-        return {v["code"]: v for v in run_verdicts(VerdictContext(rungs, y, rng.integers(0, 2, 800), ["a", "b"], "accuracy"))}
+        return {
+            v["code"]: v
+            for v in run_verdicts(VerdictContext(rungs, y, rng.integers(0, 2, 800), ["a", "b"], "accuracy"))
+        }
 
     frozen, zero = rung("frozen:m", "frozen", 0.9, 1), rung("zero_shot:m", "zero_shot", 0.89, 3, fit=0.1)
     found = codes([frozen, rung("lora:m", "lora", 0.6, 2, fit=100.0), zero])
     assert found["catastrophic_forgetting"]["rungs"] == ["lora:m"]
     assert "lora:m" in found["finetune_not_worth_cost"]["rungs"]
     assert found["no_training_needed"]["rungs"] == ["zero_shot:m", "frozen:m"]
-    assert "no_training_needed" not in codes([rung("lora:m", "lora", 0.97, 2), rung("zero_shot:m", "zero_shot", 0.7, 3)])
+    assert "no_training_needed" not in codes(
+        [rung("lora:m", "lora", 0.97, 2), rung("zero_shot:m", "zero_shot", 0.7, 3)]
+    )

@@ -21,8 +21,9 @@ def _spec(tiny_bert, tmp_path, **settings):
 
 def _plan(reviews_csv, spec, probes=None):
     task = prepare_task(reviews_csv, spec)
-    return make_plan(task, resolve_backbones(spec, task.modality), spec, probes=probes,
-                     ood_items=ood_item_count(task, spec))
+    return make_plan(
+        task, resolve_backbones(spec, task.modality), spec, probes=probes, ood_items=ood_item_count(task, spec)
+    )
 
 
 def _rung_seconds(plan):
@@ -46,17 +47,26 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
 
 def test_each_learning_rate_screened_costs_an_epoch(tiny_bert, reviews_csv, tmp_path):
     one = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[1.0]))
-    three = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]),
-                  one.probes)
+    three = _plan(
+        reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]), one.probes
+    )
     name = f"full:hf:{tiny_bert}"
     assert three.stage(name).seconds > one.stage(name).seconds
     assert "3 rates screened" in three.stage(name).how
 
 
 def test_run_records_plan_with_actuals_and_report_shows_them(tiny_bert, reviews_csv, tmp_path):
-    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}"], rungs="majority,frozen,finetune,lora",
-                        lora_targets=["no_such_layer"], epochs=1, out=str(tmp_path / "run"),
-                        cache_dir=str(tmp_path / "cache"), quiet=True, **TEXT)
+    r = transferlab.run(
+        reviews_csv,
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,frozen,finetune,lora",
+        lora_targets=["no_such_layer"],
+        epochs=1,
+        out=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        quiet=True,
+        **TEXT,
+    )
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
     plan = saved["plan"]
     rung_stages = [s["name"] for s in plan["stages"] if s["kind"] == "rung"]
@@ -74,10 +84,29 @@ def test_run_records_plan_with_actuals_and_report_shows_them(tiny_bert, reviews_
 
 def test_cli_plan_prints_a_table_and_trains_nothing(tiny_bert, reviews_csv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
-                                   "--backbone", f"hf:{tiny_bert}", "--rungs", "majority,frozen,full",
-                                   "--max-length", "16", "--epochs", "2", "--out", str(tmp_path / "run"),
-                                   "--cache-dir", str(tmp_path / "cache")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{tiny_bert}",
+            "--rungs",
+            "majority,frozen,full",
+            "--max-length",
+            "16",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
     assert lines[0].split()[:3] == ["stage", "time", "memory"]
@@ -88,17 +117,40 @@ def test_cli_plan_prints_a_table_and_trains_nothing(tiny_bert, reviews_csv, tmp_
 
 
 def test_cli_plan_json(tiny_bert, reviews_csv, tmp_path):
-    res = CliRunner().invoke(app, ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
-                                   "--backbone", f"hf:{tiny_bert}", "--rungs", "majority,scratch", "--max-length", "16",
-                                   "--cache-dir", str(tmp_path / "cache"), "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{tiny_bert}",
+            "--rungs",
+            "majority,scratch",
+            "--max-length",
+            "16",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert [s["name"] for s in data["stages"] if s["kind"] == "rung"] == ["majority", f"scratch:hf:{tiny_bert}"]
     assert data["total_seconds"] == pytest.approx(sum(s["seconds"] for s in data["stages"]), abs=0.05)
 
 
-@pytest.mark.parametrize("args, named", [(["--epochs", "0"], "epochs"), (["--rungs", "majority,lora-ish"], "lora-ish"),
-                                         (["--label-column", "nope"], "nope")])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--epochs", "0"], "epochs"),
+        (["--rungs", "majority,lora-ish"], "lora-ish"),
+        (["--label-column", "nope"], "nope"),
+    ],
+)
 def test_cli_plan_bad_option_is_a_clear_error(reviews_csv, tmp_path, args, named):
     base = ["plan", str(reviews_csv), "--text-column", "review", "--label-column", "stars", "--rungs", "majority"]
     res = CliRunner().invoke(app, base + args)
@@ -116,8 +168,9 @@ class _Recorded(Progress):
 
 
 def test_clock_shows_stage_k_of_n_and_corrects_remaining_time():
-    plan = RunPlan([StagePlan("audit", 10.0, 0, "x", "audit"), StagePlan("a", 10.0, 0, "x"),
-                    StagePlan("b", 30.0, 0, "x")])
+    plan = RunPlan(
+        [StagePlan("audit", 10.0, 0, "x", "audit"), StagePlan("a", 10.0, 0, "x"), StagePlan("b", 30.0, 0, "x")]
+    )
     progress = _Recorded()
     clock = RunClock(plan, progress)
     assert clock.remaining(set()) == pytest.approx(50.0)
@@ -140,6 +193,7 @@ def test_out_of_distribution_items_are_embedded_once_per_backbone(tiny_bert, rev
     assert "out-of-distribution" in how["zero_shot"]  # embeds the corrupted copies; the cache keeps them
     assert "out-of-distribution" not in how["frozen"]  # reads them back
     assert "out-of-distribution" in how["full"]  # predicts through its own trained copy
-    no_ood = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1,
-                                      corruptions=False), plan.probes)
+    no_ood = _plan(
+        reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1, corruptions=False), plan.probes
+    )
     assert no_ood.total_seconds < plan.total_seconds

@@ -39,8 +39,9 @@ def dense_log_evidence(f, y, log_alpha, log_beta):
     a = alpha * np.eye(d) + beta * f.T @ f
     m = beta * np.linalg.solve(a, f.T @ y)
     r = y - f @ m
-    evidence = (d * log_alpha + n * log_beta - n * np.log(2 * np.pi) - beta * r @ r
-                - alpha * m @ m - np.linalg.slogdet(a)[1]) / 2
+    evidence = (
+        d * log_alpha + n * log_beta - n * np.log(2 * np.pi) - beta * r @ r - alpha * m @ m - np.linalg.slogdet(a)[1]
+    ) / 2
     return evidence / n
 
 
@@ -49,8 +50,7 @@ def optimised_log_evidence(f, y):
     # too ill-conditioned for a dense solve to be trusted.
     best = -np.inf
     for start in [(0.0, 0.0), (5.0, 5.0), (5.0, 15.0)]:
-        res = minimize(lambda p: -dense_log_evidence(f, y, *p), start, method="L-BFGS-B",
-                       bounds=[(-20, 20)] * 2)
+        res = minimize(lambda p: -dense_log_evidence(f, y, *p), start, method="L-BFGS-B", bounds=[(-20, 20)] * 2)
         best = max(best, -res.fun)
     return best
 
@@ -60,8 +60,7 @@ def test_logme_matches_direct_maximisation_of_the_evidence(regime):
     f, y = blobs(regime)
     per_class = [log_evidence(f, (y == c).astype(float)) for c in range(3)]
     for c, ours in enumerate(per_class):
-        assert ours == pytest.approx(optimised_log_evidence(f, (y == c).astype(float)),
-                                     rel=1e-3, abs=1e-4)
+        assert ours == pytest.approx(optimised_log_evidence(f, (y == c).astype(float)), rel=1e-3, abs=1e-4)
     assert logme(f, y) == pytest.approx(np.mean(per_class), rel=1e-6)
 
 
@@ -166,17 +165,20 @@ def test_stratified_subsample_keeps_proportions_and_every_class():
 X, Y = np.ones((10, 3)), np.arange(10) % 2
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: logme(np.ones(5), Y[:5]), r"features must be a 2-D array \(N, D\); got shape \(5,\)"),
-    (lambda: logme(X, Y[:9]), "labels has 9 entries but features has 10 rows"),
-    (lambda: hscore(np.full((10, 3), np.nan), Y), "features contains 30 NaN or infinite"),
-    (lambda: knn_accuracy(X, np.zeros(10, int)), "labels must contain at least 2 classes"),
-    (lambda: logme(X, Y.astype(float)), "labels must be integer"),
-    (lambda: leep(np.full((10, 3), 0.5), Y), "source_probs rows must sum to 1"),
-    (lambda: leep(one_hot_probs(Y, 3), Y[:9]), "labels has 9 entries but source_probs has 10 rows"),
-    (lambda: nce(np.zeros((10, 2), int), Y), "source_labels must be a 1-D array"),
-    (lambda: score_features(X, np.arange(10) % 5, max_items=8), "max_items=8"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: logme(np.ones(5), Y[:5]), r"features must be a 2-D array \(N, D\); got shape \(5,\)"),
+        (lambda: logme(X, Y[:9]), "labels has 9 entries but features has 10 rows"),
+        (lambda: hscore(np.full((10, 3), np.nan), Y), "features contains 30 NaN or infinite"),
+        (lambda: knn_accuracy(X, np.zeros(10, int)), "labels must contain at least 2 classes"),
+        (lambda: logme(X, Y.astype(float)), "labels must be integer"),
+        (lambda: leep(np.full((10, 3), 0.5), Y), "source_probs rows must sum to 1"),
+        (lambda: leep(one_hot_probs(Y, 3), Y[:9]), "labels has 9 entries but source_probs has 10 rows"),
+        (lambda: nce(np.zeros((10, 2), int), Y), "source_labels must be a 1-D array"),
+        (lambda: score_features(X, np.arange(10) % 5, max_items=8), "max_items=8"),
+    ],
+)
 def test_invalid_inputs_raise_value_errors_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -199,8 +201,9 @@ def test_hscore_shrinkage_is_the_papers_definition(regime):
     f, y = blobs(regime)
     assert hscore_shrinkage(f, y, standardize=False) == pytest.approx(paper_hscore_shrinkage(f, y), rel=1e-6)
     live = f.std(axis=0) > 0  # rank-deficient features have no constant columns, but check
-    assert hscore_shrinkage(f, y) == pytest.approx(paper_hscore_shrinkage(f[:, live] / f[:, live].std(axis=0), y),
-                                                   rel=1e-6)
+    assert hscore_shrinkage(f, y) == pytest.approx(
+        paper_hscore_shrinkage(f[:, live] / f[:, live].std(axis=0), y), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("n, d", [(20, 64), (40, 200), (100, 50)])
@@ -289,8 +292,9 @@ def test_source_probabilities_are_the_full_classifiers_softmax(tiny_mobilenet, t
     assert {"leep", "nce"} <= set(scores) and not scores.unavailable.keys() & {"leep", "nce"}
 
 
-def test_leep_of_an_informative_source_head_beats_the_same_head_shuffled(tiny_mobilenet, tiny_torchvision_weights,
-                                                                         make_image_folder, tmp_path):
+def test_leep_of_an_informative_source_head_beats_the_same_head_shuffled(
+    tiny_mobilenet, tiny_torchvision_weights, make_image_folder, tmp_path
+):
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -304,12 +308,20 @@ def test_leep_of_an_informative_source_head_beats_the_same_head_shuffled(tiny_mo
     d = f[y == 1].mean(0) - f[y == 0].mean(0)
     u, mid = 6 * d / (d @ d), (f[y == 1].mean(0) + f[y == 0].mean(0)) / 2
     state = load_file(str(tiny_torchvision_weights))
-    w0, b0, w3 = (torch.zeros_like(state[k]) for k in ("classifier.0.weight", "classifier.0.bias", "classifier.3.weight"))
+    w0, b0, w3 = (
+        torch.zeros_like(state[k]) for k in ("classifier.0.weight", "classifier.0.bias", "classifier.3.weight")
+    )
     w0[0], w0[1] = torch.from_numpy(u), torch.from_numpy(-u)
     b0[0], b0[1] = -float(u @ mid), float(u @ mid)
     w3[7, 0] = w3[42, 1] = 5.0
-    state.update({"classifier.0.weight": w0, "classifier.0.bias": b0, "classifier.3.weight": w3,
-                  "classifier.3.bias": torch.zeros_like(state["classifier.3.bias"])})
+    state.update(
+        {
+            "classifier.0.weight": w0,
+            "classifier.0.bias": b0,
+            "classifier.3.weight": w3,
+            "classifier.3.bias": torch.zeros_like(state["classifier.3.bias"]),
+        }
+    )
     save_file(state, str(tmp_path / "informed.safetensors"))
     informed = resolve(f"torchvision:mobilenet_v3_small@{tmp_path / 'informed.safetensors'}", image_size=32)
     probs, _ = source_probabilities(informed, image_features(informed, tmp_path / "shapes")[1])
@@ -345,8 +357,13 @@ def test_measure_cost_reports_peak_memory_of_one_batch(tiny_mobilenet, image_fol
 def test_a_run_ranks_image_classifiers_with_leep_nce_and_memory(tiny_torchvision_weights, image_folder, tmp_path):
     import transferlab
 
-    r = transferlab.rank(str(image_folder), backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
-                         image_size=32, out=str(tmp_path / "r"), quiet=True)
+    r = transferlab.rank(
+        str(image_folder),
+        backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
+        image_size=32,
+        out=str(tmp_path / "r"),
+        quiet=True,
+    )
     (c,) = r["ranking"]
     assert {"leep", "nce"} <= set(c["scores"])  # from the model's own 1000-class head
     assert c["peak_memory_mb"] > c["weights_mb"] > 0 and c["peak_memory_batch"] > 0
@@ -373,7 +390,9 @@ def test_wilson_interval_covers_the_rate_and_narrows_with_n():
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
     n = items_for_interval(0.03)
     lo, hi = wilson_interval(n // 2, n)
-    assert hi - lo <= 0.0601 and wilson_interval(n // 2 - 40, n - 80)[1] - wilson_interval(n // 2 - 40, n - 80)[0] > 0.06
+    assert (
+        hi - lo <= 0.0601 and wilson_interval(n // 2 - 40, n - 80)[1] - wilson_interval(n // 2 - 40, n - 80)[0] > 0.06
+    )
 
 
 def separable(n: int, d: int, noise: float, seed: int):
@@ -416,8 +435,15 @@ def test_a_run_gives_each_candidate_a_predicted_accuracy_and_p_best(tiny_bert, r
     import transferlab
 
     twin = shutil.copytree(tiny_bert, tmp_path / "twin")
-    r = transferlab.rank(reviews_csv, text_column="review", label_column="stars", out=str(tmp_path / "r"),
-                         backbones=[f"hf:{tiny_bert}", f"hf:{twin}"], max_length=16, quiet=True)
+    r = transferlab.rank(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        out=str(tmp_path / "r"),
+        backbones=[f"hf:{tiny_bert}", f"hf:{twin}"],
+        max_length=16,
+        quiet=True,
+    )
     assert len(r["ranking"]) == 2
     for c in r["ranking"]:
         pred = c["predicted_frozen_accuracy"]
@@ -441,10 +467,20 @@ def test_ledoit_wolf_shrinkage_from_singular_values_matches_scikit_learn(regime)
 
 
 def _ranked(name, probe, p_best):
-    return {"backbone": name, "scores": {"logme": -0.5, "linear_probe_accuracy": probe},
-            "predicted_frozen_accuracy": {"mean": probe, "ci": [probe - 0.04, probe + 0.03], "n": 500,
-                                          "by": "linear_probe_accuracy"},
-            "p_best": p_best, "params": 1000, "feature_dim": 8, "items_per_second": 10.0}
+    return {
+        "backbone": name,
+        "scores": {"logme": -0.5, "linear_probe_accuracy": probe},
+        "predicted_frozen_accuracy": {
+            "mean": probe,
+            "ci": [probe - 0.04, probe + 0.03],
+            "n": 500,
+            "by": "linear_probe_accuracy",
+        },
+        "p_best": p_best,
+        "params": 1000,
+        "feature_dim": 8,
+        "items_per_second": 10.0,
+    }
 
 
 def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
@@ -458,7 +494,10 @@ def test_report_and_terminal_show_the_predicted_accuracy_and_p_best():
     assert view["scores"][:2] == ["Predicted acc.", "P(best)"]
     good, weak = view["rows"]
     assert good["scores"][0]["value"] == "0.910 [0.870, 0.940]" and good["scores"][1] == {
-        "value": "0.97", "best": True, "why": None}
+        "value": "0.97",
+        "best": True,
+        "why": None,
+    }
     assert weak["scores"][1]["value"] == "0.03" and not weak["scores"][1]["best"]
     assert [name for name, _ in view["legend"][:2]] == ["Predicted acc.", "P(best)"]
     console = Console(record=True, width=160)

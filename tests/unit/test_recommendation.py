@@ -25,10 +25,15 @@ def _pred(y, correct: int, seed: int) -> np.ndarray:
 def rung(name, strategy, val_correct, test_acc=0.8, fit=1.0, extract=0.0, y_val=Y_VAL, y_test=Y_TEST):
     seed = zlib.crc32(name.encode())
     val, test = _pred(y_val, val_correct, seed), _pred(y_test, int(test_acc * len(y_test)), seed + 1)
-    return {"name": name, "strategy": strategy, "backbone": name.partition(":")[2] or None,
-            "test": evaluate(y_test, test, CLASSES), "val": evaluate(y_val, val, CLASSES, with_details=False),
-            "predictions": {"test": test.tolist(), "val": val.tolist()},
-            "cost": {"fit_seconds": fit, "extract_seconds": extract}}
+    return {
+        "name": name,
+        "strategy": strategy,
+        "backbone": name.partition(":")[2] or None,
+        "test": evaluate(y_test, test, CLASSES),
+        "val": evaluate(y_val, val, CLASSES, with_details=False),
+        "predictions": {"test": test.tolist(), "val": val.tolist()},
+        "cost": {"fit_seconds": fit, "extract_seconds": extract},
+    }
 
 
 def ctx(rungs, y_test=Y_TEST, y_val=Y_VAL):
@@ -67,14 +72,24 @@ def test_each_costlier_rung_must_beat_the_current_choice():
     rec = recommend(ctx([full, lora, classical, frozen]))
     assert rec["rung"] == "frozen:m"
     assert [(c["a"], c["b"], c["outcome"]) for c in rec["evidence"]] == [
-        ("frozen:m", "classical", "replaced"), ("full:m", "frozen:m", "kept"), ("lora:m", "frozen:m", "kept")]
-    assert "the costlier full:m was not shown to be better" in rec["why"] and "nor was 1 other costlier rung better" in rec["why"]
+        ("frozen:m", "classical", "replaced"),
+        ("full:m", "frozen:m", "kept"),
+        ("lora:m", "frozen:m", "kept"),
+    ]
+    assert (
+        "the costlier full:m was not shown to be better" in rec["why"]
+        and "nor was 1 other costlier rung better" in rec["why"]
+    )
 
 
 def test_timing_noise_within_a_tier_does_not_change_the_order():
     """Costs within 2x of each other form one tier, ordered by the strategies' fixed simplicity."""
+
     def names(fit_frozen, fit_classical):
-        rungs = [rung("frozen:m", "frozen", 150, fit=fit_frozen), rung("classical", "classical", 150, fit=fit_classical)]
+        rungs = [
+            rung("frozen:m", "frozen", 150, fit=fit_frozen),
+            rung("classical", "classical", 150, fit=fit_classical),
+        ]
         return [(r["name"], tier) for r, tier in cost_order(rungs)]
 
     assert names(10.0, 14.0) == names(14.0, 10.0) == [("classical", 0), ("frozen:m", 0)]
@@ -105,6 +120,10 @@ def test_no_recommendation_when_the_test_cannot_decide():
 
 def test_no_recommendation_when_validation_holds_one_class():
     y_val = np.zeros(172, dtype=int)
-    rec = recommend(ctx([rung("classical", "classical", 150, y_val=y_val),
-                         rung("frozen:m", "frozen", 100, y_val=y_val)], y_val=y_val))
+    rec = recommend(
+        ctx(
+            [rung("classical", "classical", 150, y_val=y_val), rung("frozen:m", "frozen", 100, y_val=y_val)],
+            y_val=y_val,
+        )
+    )
     assert rec["rung"] is None and "validation split holds only 'a'" in rec["why"]

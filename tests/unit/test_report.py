@@ -36,7 +36,10 @@ def sample_results() -> dict:
         "ranking": [],
         "rungs": [
             {
-                "name": "majority", "strategy": "majority", "backbone": None, "seeds": [0],
+                "name": "majority",
+                "strategy": "majority",
+                "backbone": None,
+                "seeds": [0],
                 "test": {
                     **_metrics(0.65, 0.5, 0.39),
                     "per_class": {
@@ -47,12 +50,13 @@ def sample_results() -> dict:
                 },
                 "val": _metrics(0.65, 0.5, 0.39),
                 "curves": {},
-                "cost": {"fit_seconds": 0.001, "trainable_params": 0, "total_params": 0,
-                         "predict_ms_per_item": 0.0001},
+                "cost": {"fit_seconds": 0.001, "trainable_params": 0, "total_params": 0, "predict_ms_per_item": 0.0001},
                 "notes": [],
             },
             {
-                "name": "finetune:minilm", "strategy": "finetune", "backbone": "minilm",
+                "name": "finetune:minilm",
+                "strategy": "finetune",
+                "backbone": "minilm",
                 "seeds": [0],
                 "test": {
                     **_metrics(0.842, 0.8, 0.81),
@@ -64,13 +68,21 @@ def sample_results() -> dict:
                 },
                 "val": _metrics(0.8, 0.78, 0.77),
                 "curves": {
-                    "epoch": [1, 2, 3, 4], "phase": ["head", "unfreeze 1/3", "unfreeze 2/3", "all"],
-                    "train_loss": [0.6, 0.5, 0.4, 0.35], "train_metric": [0.7, 0.75, 0.8, 0.85],
-                    "val_metric": [0.72, 0.78, 0.8, 0.79], "val_loss": [0.55, 0.5, 0.48, 0.5],
-                    "best_epoch": 3, "metric": "accuracy",
+                    "epoch": [1, 2, 3, 4],
+                    "phase": ["head", "unfreeze 1/3", "unfreeze 2/3", "all"],
+                    "train_loss": [0.6, 0.5, 0.4, 0.35],
+                    "train_metric": [0.7, 0.75, 0.8, 0.85],
+                    "val_metric": [0.72, 0.78, 0.8, 0.79],
+                    "val_loss": [0.55, 0.5, 0.48, 0.5],
+                    "best_epoch": 3,
+                    "metric": "accuracy",
                 },
-                "cost": {"fit_seconds": 95.2, "trainable_params": 22713602,
-                         "total_params": 22713602, "predict_ms_per_item": 12.5},
+                "cost": {
+                    "fit_seconds": 95.2,
+                    "trainable_params": 22713602,
+                    "total_params": 22713602,
+                    "predict_ms_per_item": 12.5,
+                },
                 "notes": ["stopped early at epoch 4"],
             },
         ],
@@ -88,8 +100,7 @@ def results():
 
 def test_report_has_every_section_in_order(results):
     html = render_html(results)
-    headings = ["transferlab report", "Verdicts", "Recommendation", "Strategy ladder", "Rung details",
-                "Environment"]
+    headings = ["transferlab report", "Verdicts", "Recommendation", "Strategy ladder", "Rung details", "Environment"]
     positions = [html.index(h) for h in headings]
     assert positions == sorted(positions)
     assert 'class="ladder"' in html and 'class="per-class"' in html
@@ -146,8 +157,7 @@ def test_optional_sections_may_be_missing(results):
     minimal = {
         "schema": "transferlab.run/1",
         "task": results["task"],
-        "rungs": [{"name": "classical", "test": {"accuracy": {"mean": 0.7, "ci": None},
-                                                 "macro_f1": {"mean": 0.6}}}],
+        "rungs": [{"name": "classical", "test": {"accuracy": {"mean": 0.7, "ci": None}, "macro_f1": {"mean": 0.6}}}],
         "environment": {},
         "verdicts": [],
         "audit": {},
@@ -160,8 +170,13 @@ def test_optional_sections_may_be_missing(results):
 
 
 def test_curves_with_one_epoch_and_gaps(results):
-    results["rungs"][1]["curves"] = {"epoch": [1], "train_metric": [0.7], "val_metric": [None],
-                                     "train_loss": [None], "metric": "accuracy"}
+    results["rungs"][1]["curves"] = {
+        "epoch": [1],
+        "train_metric": [0.7],
+        "val_metric": [None],
+        "train_loss": [None],
+        "metric": "accuracy",
+    }
     html = render_html(results)
     assert html.count('<svg class="chart"') == 1  # the loss chart has nothing to plot
     assert "<circle" in html and "nan" not in html.lower()
@@ -173,12 +188,18 @@ def test_curves_with_one_epoch_and_gaps(results):
 
 def test_ranking_and_audit_sections(results):
     results["ranking"] = [
-        {"backbone": "minilm", "scores": {"logme": 0.42, "knn": {"mean": 0.8, "ci": [0.7, 0.9]}},
-         "params": 22713602, "items_per_second": 850.0, "pretrained_on": "1B sentence pairs",
-         "licence": "apache-2.0"},
+        {
+            "backbone": "minilm",
+            "scores": {"logme": 0.42, "knn": {"mean": 0.8, "ci": [0.7, 0.9]}},
+            "params": 22713602,
+            "items_per_second": 850.0,
+            "pretrained_on": "1B sentence pairs",
+            "licence": "apache-2.0",
+        },
     ]
-    results["audit"]["findings"] = [{"severity": "warning", "check": "duplicates",
-                                     "message": "12 test items also occur in train"}]
+    results["audit"]["findings"] = [
+        {"severity": "warning", "check": "duplicates", "message": "12 test items also occur in train"}
+    ]
     html = render_html(results)
     assert 'id="ranking"' in html and "0.800 [0.700, 0.900]" in html and "apache-2.0" in html
     assert 'id="audit"' in html and 'class="card sev-warning"' in html and "12 test items" in html
@@ -214,17 +235,31 @@ def test_formatting():
 
 
 def _comparison(a="finetune:minilm", b="majority", delta=0.031, ci=(-0.004, 0.066), p=0.09):
-    return {"a": a, "b": b, "metric": "accuracy", "delta": delta, "ci": list(ci), "p_value": p,
-            "significant": p < 0.05, "mcnemar_p": 0.12}
+    return {
+        "a": a,
+        "b": b,
+        "metric": "accuracy",
+        "delta": delta,
+        "ci": list(ci),
+        "p_value": p,
+        "significant": p < 0.05,
+        "mcnemar_p": 0.12,
+    }
 
 
 def _verdict(code, severity, message, **evidence):
-    return {"code": code, "severity": severity, "rungs": ["finetune:minilm"], "message": message,
-            "action": f"act on {code}", "evidence": evidence}
+    return {
+        "code": code,
+        "severity": severity,
+        "rungs": ["finetune:minilm"],
+        "message": message,
+        "action": f"act on {code}",
+        "evidence": evidence,
+    }
 
 
 def _section(html: str, name: str) -> str:
-    return html[html.index(f'<section id="{name}">'):].split("</section>", 1)[0]
+    return html[html.index(f'<section id="{name}">') :].split("</section>", 1)[0]
 
 
 def test_verdicts_first_sorted_by_severity_with_evidence(results):
@@ -249,8 +284,16 @@ def test_verdicts_first_sorted_by_severity_with_evidence(results):
 
 
 def test_verdict_fields_are_escaped(results):
-    results["verdicts"] = [{"code": XSS, "severity": XSS, "rungs": [XSS], "message": XSS, "action": XSS,
-                            "evidence": {"comparison": _comparison(a=XSS), XSS: {"label": XSS}}}]
+    results["verdicts"] = [
+        {
+            "code": XSS,
+            "severity": XSS,
+            "rungs": [XSS],
+            "message": XSS,
+            "action": XSS,
+            "evidence": {"comparison": _comparison(a=XSS), XSS: {"label": XSS}},
+        }
+    ]
     html = render_html(results)
     assert "<script>alert" not in html
     assert _section(html, "verdicts").count("&lt;script&gt;") >= 6
@@ -265,7 +308,8 @@ def test_recommendation_names_the_rungs_within_noise(results):
 
 def test_recommendation_shows_the_validation_comparisons_that_chose_it(results):
     results["recommendation"]["evidence"] = [
-        {**_comparison(a="finetune:minilm", b="classical", delta=0.017, ci=(-0.02, 0.05), p=0.4), "outcome": "kept"}]
+        {**_comparison(a="finetune:minilm", b="classical", delta=0.017, ci=(-0.02, 0.05), p=0.4), "outcome": "kept"}
+    ]
     html = _section(render_html(results), "recommendation")
     assert "Comparisons on validation, cheapest rung first" in html
     assert "finetune:minilm − classical" in html and "Δ accuracy +0.017" in html and "(kept the cheaper)" in html
@@ -275,12 +319,23 @@ def _undecided(results: dict) -> dict:
     """The run of a time split whose test lost a class: an error verdict and no recommendation."""
     results["verdicts"] = [
         _verdict("within_noise", "info", "An older verdict."),
-        {"code": "test_cannot_decide", "severity": "error", "rungs": [], "action": "Split so that every class is in test.",
-         "message": "The test split cannot compare rungs: all 500 test examples are 'great'.",
-         "evidence": {"counts": {"great": 500, "other": 0}}}]
-    results["recommendation"] = {"rung": None, "why": "No recommendation: the test split cannot compare rungs.",
-                                 "metric": "accuracy", "within_noise_of_best": ["finetune:minilm"], "evidence": [],
-                                 "validation_choice": "finetune:minilm"}
+        {
+            "code": "test_cannot_decide",
+            "severity": "error",
+            "rungs": [],
+            "action": "Split so that every class is in test.",
+            "message": "The test split cannot compare rungs: all 500 test examples are 'great'.",
+            "evidence": {"counts": {"great": 500, "other": 0}},
+        },
+    ]
+    results["recommendation"] = {
+        "rung": None,
+        "why": "No recommendation: the test split cannot compare rungs.",
+        "metric": "accuracy",
+        "within_noise_of_best": ["finetune:minilm"],
+        "evidence": [],
+        "validation_choice": "finetune:minilm",
+    }
     return results
 
 
@@ -304,10 +359,24 @@ def test_a_test_that_cannot_decide_is_printed_before_the_ladder(results):
 
 
 def _candidate(name, logme, params, achieved=None):
-    out = {"backbone": name, "scores": {"logme": logme, "hscore": 0.9, "hscore_shrinkage": 0.5,
-                                        "knn_accuracy": 0.6, "linear_probe_accuracy": 0.62},
-           "score_seconds": 1.5, "params": params, "feature_dim": 384, "items_per_second": 40.0,
-           "features_from_cache": False, "pretrained_on": "web text", "licence": "mit", "source": name}
+    out = {
+        "backbone": name,
+        "scores": {
+            "logme": logme,
+            "hscore": 0.9,
+            "hscore_shrinkage": 0.5,
+            "knn_accuracy": 0.6,
+            "linear_probe_accuracy": 0.62,
+        },
+        "score_seconds": 1.5,
+        "params": params,
+        "feature_dim": 384,
+        "items_per_second": 40.0,
+        "features_from_cache": False,
+        "pretrained_on": "web text",
+        "licence": "mit",
+        "source": name,
+    }
     if achieved:
         out["achieved_test_accuracy"] = achieved
     return out
@@ -334,7 +403,7 @@ def test_ranking_with_three_candidates_plots_cost_and_outcome(results):
     assert ranking.count('<svg class="chart"') == 2 and ranking.count('<circle class="dot"') == 6
     assert "parameters (log scale)" in ranking
     assert "LogME against the best test accuracy reached" in ranking
-    assert "0.830<span class=\"ci\">full</span>" in ranking and '<td class="num top">-0.610</td>' in ranking
+    assert '0.830<span class="ci">full</span>' in ranking and '<td class="num top">-0.610</td>' in ranking
     assert "<script>" not in ranking and "&lt;script&gt;" in ranking
 
     results["ranking"][2]["params"] = None  # every candidate still gets a point, placed by speed
@@ -343,17 +412,35 @@ def test_ranking_with_three_candidates_plots_cost_and_outcome(results):
 
 
 def test_audit_pairs_show_only_png_data_thumbnails(results):
-    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
-           "wAAAABJRU5ErkJggg==")
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+        "wAAAABJRU5ErkJggg=="
+    )
     side = {"index": 3, "split": "train", "origin": "cats/1.png", "label": "cat"}
     bad = ["javascript:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", png + '" onerror="alert(1)']
     results["audit"]["findings"] = [
-        {"check": "near_duplicates", "severity": "error", "count": 4, "message": "Near copies across splits.",
-         "examples": [{"a": {**side, "thumbnail": png}, "b": {**side, "split": "test", "text": XSS},
-                       "similarity": 0.97, "kind": "near"}]
-                    + [{"a": side, "b": {**side, "thumbnail": t}, "kind": "near"} for t in bad]},
-        {"check": "class_imbalance", "severity": "warning", "count": 1, "message": "Imbalanced.",
-         "examples": [{"label": "cat", "train": 12}]},
+        {
+            "check": "near_duplicates",
+            "severity": "error",
+            "count": 4,
+            "message": "Near copies across splits.",
+            "examples": [
+                {
+                    "a": {**side, "thumbnail": png},
+                    "b": {**side, "split": "test", "text": XSS},
+                    "similarity": 0.97,
+                    "kind": "near",
+                }
+            ]
+            + [{"a": side, "b": {**side, "thumbnail": t}, "kind": "near"} for t in bad],
+        },
+        {
+            "check": "class_imbalance",
+            "severity": "warning",
+            "count": 1,
+            "message": "Imbalanced.",
+            "examples": [{"label": "cat", "train": 12}],
+        },
     ]
     audit = _section(render_html(results), "audit")
     assert audit.count("<img") == 1 and f'<img class="thumb" src="{png}"' in audit
@@ -365,31 +452,45 @@ def test_audit_pairs_show_only_png_data_thumbnails(results):
 
 
 def test_removed_pairs_section_shows_each_copy_next_to_what_it_duplicated(results):
-    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
-           "wAAAABJRU5ErkJggg==")
+    png = (
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9a"
+        "wAAAABJRU5ErkJggg=="
+    )
     assert 'id="removed"' not in render_html(results)  # nothing removed: no section
     copy = {"index": 7, "split": "train", "origin": "cats/7.png", "label": "cat", "thumbnail": png}
     kept = {"index": 40, "split": "test", "origin": "cats/40.png", "label": "cat", "thumbnail": "javascript:alert(1)"}
     results["audit"]["removed"] = [
         {"a": copy, "b": kept, "similarity": 0.93, "kind": "near", "method": "perceptual hash"},
-        {"a": {**copy, "origin": XSS, "text": XSS, "thumbnail": None}, "b": {**kept, "text": "kept text"},
-         "similarity": 1.0, "kind": "exact", "method": "exact"},
+        {
+            "a": {**copy, "origin": XSS, "text": XSS, "thumbnail": None},
+            "b": {**kept, "text": "kept text"},
+            "similarity": 1.0,
+            "kind": "exact",
+            "method": "exact",
+        },
     ]
-    results["audit"]["dedupe"] = {"removed": {"train": 30, "val": 2}, "share": {"train": 0.25, "val": 0.02},
-                                  "max_share": 0.05, "over_max_share": True, "confirmed": True}
+    results["audit"]["dedupe"] = {
+        "removed": {"train": 30, "val": 2},
+        "share": {"train": 0.25, "val": 0.02},
+        "max_share": 0.05,
+        "over_max_share": True,
+        "confirmed": True,
+    }
     html = render_html(results)
     removed = _section(html, "removed")
     assert html.index('<section id="removed">') > html.index("Strategy ladder")
     assert "Removed copy" in removed and "Kept example it duplicated" in removed
-    assert ("removed 30 training examples (25.0% of the split) and 2 validation examples (2.0% of the split), "
-            "more than it removes without asking") in removed
+    assert (
+        "removed 30 training examples (25.0% of the split) and 2 validation examples (2.0% of the split), "
+        "more than it removes without asking"
+    ) in removed
     assert "as confirmed (--confirm-dedupe)" in removed and "the first 2 of 32 removed copies" in removed
     assert removed.count('<tr class="pair-meta">') == 2
     assert "nearly identical · similarity 0.930 · method: perceptual hash" in removed
     assert "identical · similarity 1.000 · method: exact" in removed
     assert removed.count("<img") == 1 and f'<img class="thumb" src="{png}"' in removed
     assert "javascript:" not in removed and "<script>" not in removed
-    assert "<code class=\"origin\">&lt;script&gt;" in removed and "<blockquote>kept text</blockquote>" in removed
+    assert '<code class="origin">&lt;script&gt;' in removed and "<blockquote>kept text</blockquote>" in removed
     assert removed.index("cats/7.png") < removed.index("cats/40.png")  # the copy first, then what it duplicated
 
 
@@ -397,9 +498,9 @@ def test_ladder_fits_with_ece_and_embedding_time(results):
     results["rungs"][1]["test"]["ece"] = 0.0412
     results["rungs"][1]["cost"]["extract_seconds"] = 18.0
     ladder = _section(render_html(results), "ladder")
-    header = ladder[ladder.index("<thead>"):ladder.index("</thead>")]
+    header = ladder[ladder.index("<thead>") : ladder.index("</thead>")]
     assert len(re.findall(r"<th[ >]", header)) <= 9 and ">ECE</th>" in header
-    assert '<td class="num">0.041</td>' in ladder and "95.2 s<span class=\"ci\">+ 18 s embed</span>" in ladder
+    assert '<td class="num">0.041</td>' in ladder and '95.2 s<span class="ci">+ 18 s embed</span>' in ladder
     assert "<td>finetune</td>" not in ladder  # strategy and backbone are in the name
 
     del results["rungs"][1]["test"]["ece"]
@@ -409,8 +510,11 @@ def test_ladder_fits_with_ece_and_embedding_time(results):
 @pytest.mark.parametrize("width", [80, 120])
 def test_print_summary_fits_the_terminal(results, width):
     results["ranking"] = [_candidate("minilm", -0.676, 22713216), _candidate("x" * 60, -0.7, 4385920)]
-    results["verdicts"] = ["plain", _verdict("overfitting", "warning", "It overfits."),
-                           _verdict("negative_transfer", "error", "Transfer hurt.")]
+    results["verdicts"] = [
+        "plain",
+        _verdict("overfitting", "warning", "It overfits."),
+        _verdict("negative_transfer", "error", "Transfer hurt."),
+    ]
     results["recommendation"]["within_noise_of_best"] = ["finetune:minilm"]
     console = Console(record=True, width=width)
     print_summary(results, console=console)

@@ -19,8 +19,19 @@ from transferlab.stages.cache import ENTRY, MODEL, cache_root, code_files, code_
 
 # the rungs of every kind: a baseline, a control, a cheap frozen-feature rung, a trained one
 RUNG_LIST = "majority,classical,frozen,full"
-FAST = dict(rungs=RUNG_LIST, epochs=1, head_epochs=2, lr_factors=[1.0], max_length=16, seeds=2, learning_curve=True,
-            corruptions=True, quiet=True, text_column="review", label_column="stars")
+FAST = dict(
+    rungs=RUNG_LIST,
+    epochs=1,
+    head_epochs=2,
+    lr_factors=[1.0],
+    max_length=16,
+    seeds=2,
+    learning_curve=True,
+    corruptions=True,
+    quiet=True,
+    text_column="review",
+    label_column="stars",
+)
 TIMING = ("fit_seconds", "extract_seconds", "fit_seconds_all_seeds", "predict_ms_per_item")
 
 
@@ -38,8 +49,9 @@ def data(tmp_path_factory) -> Path:
 def first(tiny_bert, data, tmp_path_factory):
     """A cold run into a fresh cache folder; the cache folder is copied per test that changes it."""
     root = tmp_path_factory.mktemp("first")
-    r = transferlab.run(data, backbones=[f"hf:{tiny_bert}"], out=str(root / "run"), cache_dir=str(root / "cache"),
-                        **FAST)
+    r = transferlab.run(
+        data, backbones=[f"hf:{tiny_bert}"], out=str(root / "run"), cache_dir=str(root / "cache"), **FAST
+    )
     return r, root / "cache"
 
 
@@ -67,8 +79,9 @@ def _reused(results) -> dict[str, bool]:
 
 def test_an_unchanged_rerun_reuses_every_rung_with_the_same_records(first, tiny_bert, data, tmp_path):
     r1, _ = first
-    r2 = transferlab.run(data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "again"),
-                         cache_dir=_cache(first, tmp_path), **FAST)
+    r2 = transferlab.run(
+        data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "again"), cache_dir=_cache(first, tmp_path), **FAST
+    )
     assert [x["name"] for x in r2["rungs"]] == [x["name"] for x in r1["rungs"]]
     assert all(_reused(r2).values()), _reused(r2)
     for a, b in zip(r1["rungs"], r2["rungs"]):
@@ -82,8 +95,10 @@ def test_an_unchanged_rerun_reuses_every_rung_with_the_same_records(first, tiny_
     from transferlab.export import export
 
     artifact = export(r2.path, full["name"], tmp_path / "art")
-    assert transferlab.load_artifact(artifact).predict_proba(_test_items(r2, data)).argmax(1).tolist() == \
-        full["predictions"]["test"]
+    assert (
+        transferlab.load_artifact(artifact).predict_proba(_test_items(r2, data)).argmax(1).tolist()
+        == full["predictions"]["test"]
+    )
     assert "(reused)" in (r2.path / "report.html").read_text()
 
 
@@ -97,23 +112,39 @@ def _test_items(results, data: Path) -> list[str]:
 
 def test_force_refits_everything_and_gives_what_was_reused(first, tiny_bert, data, tmp_path):
     r1, _ = first
-    r2 = transferlab.run(data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "forced"),
-                         cache_dir=_cache(first, tmp_path), force=True, **FAST)
+    r2 = transferlab.run(
+        data,
+        backbones=[f"hf:{tiny_bert}"],
+        out=str(tmp_path / "forced"),
+        cache_dir=_cache(first, tmp_path),
+        force=True,
+        **FAST,
+    )
     assert not any(_reused(r2).values())
     for a, b in zip(r1["rungs"], r2["rungs"]):  # what a reuse hands on is what fitting again gives
         assert _without(b) == _without(a), a["name"]
 
 
 def test_changing_epochs_refits_only_the_trained_rungs(first, tiny_bert, data, tmp_path):
-    r2 = transferlab.run(data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "epochs"),
-                         cache_dir=_cache(first, tmp_path), **{**FAST, "epochs": 2})
+    r2 = transferlab.run(
+        data,
+        backbones=[f"hf:{tiny_bert}"],
+        out=str(tmp_path / "epochs"),
+        cache_dir=_cache(first, tmp_path),
+        **{**FAST, "epochs": 2},
+    )
     name = f"hf:{tiny_bert}"
     assert _reused(r2) == {"majority": True, "classical": True, f"frozen:{name}": True, f"full:{name}": False}
 
 
 def test_adding_a_backbone_runs_only_its_rungs(first, tiny_bert, spread_bert, data, tmp_path):
-    r2 = transferlab.run(data, backbones=[f"hf:{tiny_bert}", f"hf:{spread_bert}"], out=str(tmp_path / "two"),
-                         cache_dir=_cache(first, tmp_path), **FAST)
+    r2 = transferlab.run(
+        data,
+        backbones=[f"hf:{tiny_bert}", f"hf:{spread_bert}"],
+        out=str(tmp_path / "two"),
+        cache_dir=_cache(first, tmp_path),
+        **FAST,
+    )
     reused = _reused(r2)
     assert len(reused) == 6
     for name, was in reused.items():
@@ -129,8 +160,9 @@ def test_a_damaged_entry_is_ignored_with_a_warning(first, tiny_bert, data, tmp_p
     weights = next(p for p in (entries[full] / MODEL).rglob("*") if p.is_file())
     weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # the same size, other bytes
     (entries["classical"] / ENTRY).write_text('{"schema": "transferlab.rung-cache/1", "key": ')  # cut short
-    r2 = transferlab.run(data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "damaged"), cache_dir=str(cache),
-                         **FAST)
+    r2 = transferlab.run(
+        data, backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "damaged"), cache_dir=str(cache), **FAST
+    )
     assert _reused(r2) == {**{n: True for n in keys}, full: False, "classical": False}
     damaged = [n for n in r2["notes"] if "damaged" in n]
     assert len(damaged) == 2 and "checksums" in " ".join(damaged)
@@ -142,13 +174,15 @@ def test_a_damaged_entry_is_ignored_with_a_warning(first, tiny_bert, data, tmp_p
 
 # --- the key ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def keyed(tiny_bert, data):
     spec = RunSpec(backbones=[f"hf:{tiny_bert}"], **{k: v for k, v in FAST.items() if k != "quiet"})
     task = prepare_task(str(data), spec)
     backbone = resolve_backbones(spec, task.modality)[0]
-    jobs = [RungJob(s) for s in ("majority", "classical", "scratch_small")] + \
-           [RungJob(s, backbone) for s in ("frozen", "finetune", "full", "lora", "zero_shot")]
+    jobs = [RungJob(s) for s in ("majority", "classical", "scratch_small")] + [
+        RungJob(s, backbone) for s in ("frozen", "finetune", "full", "lora", "zero_shot")
+    ]
     return spec, task, jobs
 
 
@@ -184,8 +218,16 @@ def test_the_key_changes_exactly_when_the_result_could(keyed):
     assert _changed(base, _keys(keyed, ood="other OOD sets")) == ALL
     assert _changed(base, _keys(keyed, env={"threads": 2})) == ALL
     # where and how a run goes changes no result
-    for nothing in (dict(out="elsewhere"), dict(force=True), dict(executor="ray"), dict(top_k=1), dict(threads=3),
-                    dict(cache_dir="/tmp/x"), dict(notes=["hi"]), dict(name="other")):
+    for nothing in (
+        dict(out="elsewhere"),
+        dict(force=True),
+        dict(executor="ray"),
+        dict(top_k=1),
+        dict(threads=3),
+        dict(cache_dir="/tmp/x"),
+        dict(notes=["hi"]),
+        dict(name="other"),
+    ):
         assert _changed(base, _keys(keyed, **nothing)) == set(), nothing
 
 
@@ -208,8 +250,10 @@ def test_another_backbone_or_its_weights_change_only_its_rungs(keyed, spread_ber
     spec, task, jobs = keyed
     base = _keys(keyed)
     other = resolve_backbones(dataclasses.replace(spec, backbones=[f"hf:{spread_bert}"]), "text")[0]
-    moved = {j.strategy: rung_key(RungJob(j.strategy, other) if j.backbone else j, task, spec, None, "ood",
-                                  {"threads": 1}) for j in jobs}
+    moved = {
+        j.strategy: rung_key(RungJob(j.strategy, other) if j.backbone else j, task, spec, None, "ood", {"threads": 1})
+        for j in jobs
+    }
     assert _changed(base, moved) == {"frozen", "finetune", "full", "lora", "zero_shot"}
 
 

@@ -11,17 +11,32 @@ from transferlab.errors import ConfigError
 
 @pytest.fixture
 def finished_run(tiny_bert, reviews_csv, tmp_path):
-    return transferlab.run(reviews_csv, text_column="review", label_column="stars",
-                           backbones=[f"hf:{tiny_bert}"], out=str(tmp_path / "run"), epochs=2, head_epochs=5,
-                           max_length=16, quiet=True)
+    return transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        out=str(tmp_path / "run"),
+        epochs=2,
+        head_epochs=5,
+        max_length=16,
+        quiet=True,
+    )
 
 
 def test_every_rung_reports_held_out_metrics(finished_run):
     r = finished_run
     names = [x["name"] for x in r["rungs"]]
     assert names[:2] == ["majority", "classical"]
-    assert {n.split(":")[0] for n in names} == {"majority", "classical", "frozen", "finetune", "full", "scratch",
-                                                "scratch_small"}
+    assert {n.split(":")[0] for n in names} == {
+        "majority",
+        "classical",
+        "frozen",
+        "finetune",
+        "full",
+        "scratch",
+        "scratch_small",
+    }
     assert "scratch_small" in names  # no backbone: one rung, not one per candidate
     n_test = r["task"]["splits"]["test"]
     for rung in r["rungs"]:
@@ -64,8 +79,14 @@ def test_run_directory_is_complete_and_test_split_disjoint(finished_run):
 
 
 def test_second_run_reuses_cached_features(tiny_bert, reviews_csv, tmp_path):
-    kwargs = dict(text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                  rungs="frozen", max_length=16, quiet=True)
+    kwargs = dict(
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="frozen",
+        max_length=16,
+        quiet=True,
+    )
     first = transferlab.run(reviews_csv, out=str(tmp_path / "a"), **kwargs)
     second = transferlab.run(reviews_csv, out=str(tmp_path / "b"), **kwargs)
     assert not first["ranking"][0]["features_from_cache"]
@@ -75,17 +96,31 @@ def test_second_run_reuses_cached_features(tiny_bert, reviews_csv, tmp_path):
 
 
 def test_image_folder_run(image_folder, tiny_torchvision_weights, tmp_path):
-    r = transferlab.run(image_folder, backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
-                        rungs="majority,classical,frozen,finetune", out=str(tmp_path / "img"), epochs=1,
-                        head_epochs=3, image_size=32, batch_size=8, quiet=True)
+    r = transferlab.run(
+        image_folder,
+        backbones=[f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}"],
+        rungs="majority,classical,frozen,finetune",
+        out=str(tmp_path / "img"),
+        epochs=1,
+        head_epochs=3,
+        image_size=32,
+        batch_size=8,
+        quiet=True,
+    )
     assert r["task"]["modality"] == "image"
     assert r.rung("classical")["test"]["accuracy"]["mean"] == 1.0  # dark vs bright is trivial for HOG+pixels
 
 
 def test_finished_run_directory_is_not_overwritten(finished_run, reviews_csv):
     with pytest.raises(ConfigError, match="already holds a finished run"):
-        transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs="majority",
-                        out=str(finished_run.path), quiet=True)
+        transferlab.run(
+            reviews_csv,
+            text_column="review",
+            label_column="stars",
+            rungs="majority",
+            out=str(finished_run.path),
+            quiet=True,
+        )
 
 
 def test_bad_settings_fail_before_anything_is_written(reviews_csv, tmp_path):
@@ -98,16 +133,31 @@ def test_bad_settings_fail_before_anything_is_written(reviews_csv, tmp_path):
 
 def test_random_weight_backbone_yields_negative_transfer(tiny_bert, reviews_csv, tmp_path):
     """The tiny BERT's weights are random: its features carry no knowledge, TF-IDF does better."""
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs="majority,classical,frozen", out=str(tmp_path / "r"), max_length=16, quiet=True)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,classical,frozen",
+        out=str(tmp_path / "r"),
+        max_length=16,
+        quiet=True,
+    )
     codes = [v["code"] for v in r["verdicts"]]
     assert "negative_transfer" in codes and "transfer_helped" not in codes
     assert r["recommendation"]["rung"] == "classical"
 
 
 def test_rank_scores_candidates_without_training(tiny_bert, reviews_csv, tmp_path):
-    r = transferlab.rank(reviews_csv, text_column="review", label_column="stars", out=str(tmp_path / "rank"),
-                         backbones=[f"hf:{tiny_bert}"], max_length=16, quiet=True)
+    r = transferlab.rank(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        out=str(tmp_path / "rank"),
+        backbones=[f"hf:{tiny_bert}"],
+        max_length=16,
+        quiet=True,
+    )
     assert r["rungs"] == [] and r["recommendation"] is None
     (cand,) = r["ranking"]
     assert set(cand["scores"]) >= {"logme", "hscore", "hscore_shrinkage", "knn_accuracy", "linear_probe_accuracy"}
@@ -126,12 +176,19 @@ def test_top_k_trains_only_the_best_candidates(tiny_bert, reviews_csv, tmp_path)
     torch.manual_seed(99)
     BertModel(BertModel.from_pretrained(tiny_bert).config).save_pretrained(other)  # same shape, other weights
     kwargs = dict(text_column="review", label_column="stars", max_length=16, quiet=True, epochs=1, head_epochs=2)
-    r = transferlab.run(reviews_csv, backbones=[f"hf:{tiny_bert}", f"hf:{other}"], rungs="frozen,finetune", top_k=1,
-                        out=str(tmp_path / "k"), **kwargs)
+    r = transferlab.run(
+        reviews_csv,
+        backbones=[f"hf:{tiny_bert}", f"hf:{other}"],
+        rungs="frozen,finetune",
+        top_k=1,
+        out=str(tmp_path / "k"),
+        **kwargs,
+    )
     best, second = (c["backbone"] for c in r["ranking"])
     assert r["ranking"][0]["scores"]["logme"] >= r["ranking"][1]["scores"]["logme"]
     assert sorted(x["name"] for x in r["rungs"]) == sorted([f"frozen:{best}", f"finetune:{best}", f"frozen:{second}"])
     assert r["ranking"][1]["achieved_test_accuracy"].keys() == {"frozen"}
+
 
 def _test_split_without_negatives():
     """Reviews whose given test split holds one class: the newest data lost the other."""
@@ -145,15 +202,18 @@ def _test_split_without_negatives():
     for i in range(120):
         split = "train" if i < 80 else "val" if i < 100 else "test"
         label = "pos" if split == "test" else ["pos", "neg"][i % 2]
-        texts.append(" ".join(rng.choice(["the", "box", "was", "very", "quite"], 4)) + f" {i} " + rng.choice(words[label]))
+        texts.append(
+            " ".join(rng.choice(["the", "box", "was", "very", "quite"], 4)) + f" {i} " + rng.choice(words[label])
+        )
         labels.append(label)
         splits.append(split)
     return from_arrays(texts, labels, splits=splits)
 
 
 def test_one_class_test_split_gives_an_error_and_no_recommendation(tmp_path, capfd, recwarn):
-    r = transferlab.run(_test_split_without_negatives(), rungs="majority,classical", out=str(tmp_path / "r"),
-                        quiet=False)
+    r = transferlab.run(
+        _test_split_without_negatives(), rungs="majority,classical", out=str(tmp_path / "r"), quiet=False
+    )
     first = r["verdicts"][0]
     assert first["code"] == "test_cannot_decide" and first["severity"] == "error"
     assert first["evidence"]["counts"] == {"neg": 0, "pos": 20}

@@ -107,12 +107,18 @@ def test_every_torch_load_is_weights_only_and_no_bare_pickle():
 def _remote_code_folder(tmp_path: Path, marker: Path) -> Path:
     folder = tmp_path / "remote-model"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({
-        "model_type": "evil-bert",
-        "auto_map": {"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"}}))
+    (folder / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "evil-bert",
+                "auto_map": {"AutoConfig": "configuration_evil.EvilConfig", "AutoModel": "modeling_evil.EvilModel"},
+            }
+        )
+    )
     (folder / "configuration_evil.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
-        "from transformers import PretrainedConfig\n\nclass EvilConfig(PretrainedConfig):\n    model_type = 'evil-bert'\n")
+        "from transformers import PretrainedConfig\n\nclass EvilConfig(PretrainedConfig):\n    model_type = 'evil-bert'\n"
+    )
     return folder
 
 
@@ -134,8 +140,23 @@ def test_cli_remote_code_is_a_user_error(tmp_path, reviews_csv):
 
     marker = tmp_path / "ran"
     folder = _remote_code_folder(tmp_path, marker)
-    res = CliRunner().invoke(app, ["run", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
-                                   "--backbone", f"hf:{folder}", "--rungs", "frozen", "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(reviews_csv),
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--backbone",
+            f"hf:{folder}",
+            "--rungs",
+            "frozen",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 2 and "--trust-remote-code" in res.stderr, res.output
     assert not marker.exists() and not (tmp_path / "o").exists()
 
@@ -169,12 +190,16 @@ def test_run_writes_only_inside_its_directory(tmp_path, image_folder):
         Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(image_folder / "a..b" / f"{i}.png")
 
     def snapshot() -> dict:
-        return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.rglob("*")
-                if p.is_file() and "run" not in p.relative_to(tmp_path).parts and "cache" not in p.parts}
+        return {
+            str(p): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in tmp_path.rglob("*")
+            if p.is_file() and "run" not in p.relative_to(tmp_path).parts and "cache" not in p.parts
+        }
 
     before = snapshot()
-    res = transferlab.run(image_folder, out=str(tmp_path / "run"), rungs=["majority"], learning_curve=False,
-                          corruptions=False, quiet=True)
+    res = transferlab.run(
+        image_folder, out=str(tmp_path / "run"), rungs=["majority"], learning_curve=False, corruptions=False, quiet=True
+    )
     assert snapshot() == before  # the data untouched, nothing written beside the run directory
     assert "a..b" in res["task"]["labels"]
     manifest = (tmp_path / "run" / "split_manifest.csv").read_text(encoding="utf-8")

@@ -22,7 +22,9 @@ def test_repartition_keeps_test_sizes_and_class_mix():
     task = _task()
     again = repartition(task, 1)
     assert again is not None
-    assert (again.split[task.split == "test"] == "test").all() and (again.split == "test").sum() == (task.split == "test").sum()
+    assert (again.split[task.split == "test"] == "test").all() and (again.split == "test").sum() == (
+        task.split == "test"
+    ).sum()
     assert again.sizes() == task.sizes()
     for s in ("train", "val"):  # the same number of each class on each side
         assert np.array_equal(np.bincount(again.y[again.split == s]), np.bincount(task.y[task.split == s]))
@@ -117,8 +119,9 @@ def test_paired_bootstrap_with_seeds():
 
 def test_run_gives_cheap_rungs_three_seeds(tmp_path):
     texts, labels = synthetic_reviews(40)
-    r = transferlab.run(from_arrays(texts, labels), rungs=["majority", "classical"], out=str(tmp_path / "r"),
-                        quiet=True)
+    r = transferlab.run(
+        from_arrays(texts, labels), rungs=["majority", "classical"], out=str(tmp_path / "r"), quiet=True
+    )
     majority, classical = r.rung("majority"), r.rung("classical")
     assert majority["seeds"] == [0]
     assert classical["seeds"] == [0, 1, 2]
@@ -137,16 +140,35 @@ def test_run_on_a_fixed_split_runs_deterministic_rungs_once(tmp_path):
     df = pd.DataFrame({"text": texts, "label": labels, "split": split}).sample(frac=1, random_state=0)
     path = tmp_path / "d.csv"
     df.to_csv(path, index=False)
-    r = transferlab.run(str(path), text_column="text", label_column="label", split_column="split",
-                        rungs=["classical"], out=str(tmp_path / "r"), quiet=True)
+    r = transferlab.run(
+        str(path),
+        text_column="text",
+        label_column="label",
+        split_column="split",
+        rungs=["classical"],
+        out=str(tmp_path / "r"),
+        quiet=True,
+    )
     assert r.rung("classical")["seeds"] == [0]
     assert any("fixed" in n for n in r.rung("classical")["notes"])
 
 
 def test_trained_rungs_take_train_seeds(tiny_bert, reviews_csv, tmp_path):
-    r = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                        rungs=["frozen", "scratch"], train_seeds=2, seeds=2, out=str(tmp_path / "r"), epochs=1,
-                        max_length=16, quiet=True, learning_curve=False, corruptions=False)
+    r = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs=["frozen", "scratch"],
+        train_seeds=2,
+        seeds=2,
+        out=str(tmp_path / "r"),
+        epochs=1,
+        max_length=16,
+        quiet=True,
+        learning_curve=False,
+        corruptions=False,
+    )
     scratch = [x for x in r["rungs"] if x["strategy"] == "scratch"][0]
     frozen = [x for x in r["rungs"] if x["strategy"] == "frozen"][0]
     assert scratch["seeds"] == [0, 1] and frozen["seeds"] == [0, 1]
@@ -186,8 +208,9 @@ def test_resume_reads_the_duplicate_pairs_of_stage_files_from_before_they_had_th
 
     texts, labels = synthetic_reviews(40)
     data = from_arrays(texts + texts[:20], labels + labels[:20])  # copies, which redraws must keep together
-    first = transferlab.run(data, out=str(tmp_path / "r"), rungs=["majority", "classical"], on_leakage="warn",
-                            quiet=True)
+    first = transferlab.run(
+        data, out=str(tmp_path / "r"), rungs=["majority", "classical"], on_leakage="warn", quiet=True
+    )
     stage = tmp_path / "r" / "stages" / "audit.json"
     saved = json.loads(stage.read_text())
     pairs = [tuple(p) for p in saved["pairs"]]

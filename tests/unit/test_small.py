@@ -33,8 +33,9 @@ def fine_food(n: int) -> Dataset:
 
     data = demo.fine_food_reviews()
     keep = [i for i, s in enumerate(data.splits) if s == "train"][:n]
-    return Dataset("text", [data.items[i] for i in keep], [data.labels[i] for i in keep],
-                   [data.origins[i] for i in keep])
+    return Dataset(
+        "text", [data.items[i] for i in keep], [data.labels[i] for i in keep], [data.origins[i] for i in keep]
+    )
 
 
 def fit(task, spec, seed: int = 0):
@@ -120,8 +121,14 @@ def test_image_run_exports_the_same_probabilities(tmp_path):
     for i, (img, label) in enumerate(zip(data.items, data.labels)):
         (tmp_path / "digits" / label).mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(tmp_path / "digits" / label / f"{i}.png")
-    r = transferlab.run(tmp_path / "digits", rungs=["majority", "scratch_small"], out=str(tmp_path / "run"),
-                        small_epochs=15, small_flip=False, **QUIET)
+    r = transferlab.run(
+        tmp_path / "digits",
+        rungs=["majority", "scratch_small"],
+        out=str(tmp_path / "run"),
+        small_epochs=15,
+        small_flip=False,
+        **QUIET,
+    )
     record = r.rung("scratch_small")
     assert record["test"]["accuracy"]["mean"] > 0.6 and record["backbone"] is None
     out = export(r.path, "scratch_small", tmp_path / "art")
@@ -147,8 +154,15 @@ def test_train_seeds_and_the_trained_learning_curve(reviews_csv, tmp_path):
 
 
 def test_audio_learns_spoken_words_and_refuses_export(spoken_words, tmp_path):
-    r = transferlab.run(spoken_words, rungs=["majority", "scratch_small"], out=str(tmp_path / "run"), clip_seconds=1.0,
-                        small_epochs=10, test_fraction=0.25, **QUIET)
+    r = transferlab.run(
+        spoken_words,
+        rungs=["majority", "scratch_small"],
+        out=str(tmp_path / "run"),
+        clip_seconds=1.0,
+        small_epochs=10,
+        test_fraction=0.25,
+        **QUIET,
+    )
     record = r.rung("scratch_small")
     assert "log-mel spectrograms" in record["notes"][0]
     assert record["val"]["accuracy"]["mean"] > r.rung("majority")["val"]["accuracy"]["mean"]
@@ -157,8 +171,9 @@ def test_audio_learns_spoken_words_and_refuses_export(spoken_words, tmp_path):
         export(r.path, "scratch_small", tmp_path / "art")
 
 
-@pytest.mark.parametrize("setting, value", [("small_epochs", 0), ("small_patience", 1.5), ("small_lr", -1e-3),
-                                            ("small_flip", "no")])
+@pytest.mark.parametrize(
+    "setting, value", [("small_epochs", 0), ("small_patience", 1.5), ("small_lr", -1e-3), ("small_flip", "no")]
+)
 def test_bad_settings_name_the_field(setting, value):
     with pytest.raises(ConfigError, match=f"The '{setting}' setting must be"):
         RunSpec(**{setting: value})

@@ -30,8 +30,9 @@ def test_columns_detected_by_common_names(tmp_path):
 
 
 def test_parquet_and_split_column(tmp_path):
-    df = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"],
-                       "part": ["train", "train", "Validation", "test"]})
+    df = pd.DataFrame(
+        {"text": ["a", "b", "c", "d"], "label": ["x", "y", "x", "y"], "part": ["train", "train", "Validation", "test"]}
+    )
     df.to_parquet(tmp_path / "d.parquet")
     ds = load_data(tmp_path / "d.parquet", split_column="part")
     assert ds.splits == ["train", "train", "val", "test"]
@@ -99,7 +100,8 @@ def test_a_text_longer_than_the_csv_field_limit_is_read(tmp_path, suffix, sep):
     assert len(long) == 300_000 and len(long) > csv.field_size_limit()
     path = tmp_path / f"long{suffix}"
     pd.DataFrame({"text": [long, "a short one", "another short one"], "label": ["x", "y", "x"]}).to_csv(
-        path, sep=sep, index=False)
+        path, sep=sep, index=False
+    )
     limit = csv.field_size_limit()
     ds = load_data(path)
     assert ds.items[0] == long and ds.items[1:] == ["a short one", "another short one"]

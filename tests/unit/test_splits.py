@@ -103,8 +103,14 @@ def test_group_and_time_columns_from_csv(tmp_path):
 
     from transferlab.data import load_data
 
-    df = pd.DataFrame({"text": _texts(6), "label": ["a", "b"] * 3, "when": ["2024-01-0%d" % (i + 1) for i in range(6)],
-                       "who": ["x", "y", "z"] * 2})
+    df = pd.DataFrame(
+        {
+            "text": _texts(6),
+            "label": ["a", "b"] * 3,
+            "when": ["2024-01-0%d" % (i + 1) for i in range(6)],
+            "who": ["x", "y", "z"] * 2,
+        }
+    )
     df.to_csv(tmp_path / "d.csv", index=False)
     ds = load_data(tmp_path / "d.csv", group_column="who", time_column="when")
     assert ds.groups[:3] == ["x", "y", "z"] and len(ds.times) == 6

@@ -17,10 +17,22 @@ def test_parent_and_nested_rung_runs_hold_the_results(tiny_bert, reviews_csv, tm
     monkeypatch.chdir(tmp_path)  # nothing may land in the working directory anyway
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
-    results = transferlab.run(reviews_csv, text_column="review", label_column="stars", backbones=[f"hf:{tiny_bert}"],
-                              rungs="majority,classical,full", out=str(tmp_path / "run"), epochs=2, max_length=16,
-                              learning_curve=False, save_models=False, ood_max_items=8, mlflow=uri,
-                              mlflow_experiment="reviews", quiet=True)
+    results = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,classical,full",
+        out=str(tmp_path / "run"),
+        epochs=2,
+        max_length=16,
+        learning_curve=False,
+        save_models=False,
+        ood_max_items=8,
+        mlflow=uri,
+        mlflow_experiment="reviews",
+        quiet=True,
+    )
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("reviews")
     assert experiment.artifact_location.startswith((tmp_path / "store" / "mlartifacts").as_uri())
@@ -60,8 +72,17 @@ def test_parent_and_nested_rung_runs_hold_the_results(tiny_bert, reviews_csv, tm
 
 def test_tracking_failure_keeps_the_finished_run(reviews_csv, tmp_path, capsys):
     bad = "nosuchscheme://tracking"  # MLflow has no store for this scheme
-    results = transferlab.run(reviews_csv, text_column="review", label_column="stars", rungs="majority",
-                              out=str(tmp_path / "run"), learning_curve=False, corruptions=False, mlflow=bad, quiet=True)
+    results = transferlab.run(
+        reviews_csv,
+        text_column="review",
+        label_column="stars",
+        rungs="majority",
+        out=str(tmp_path / "run"),
+        learning_curve=False,
+        corruptions=False,
+        mlflow=bad,
+        quiet=True,
+    )
     assert (results.path / "results.json").is_file() and (results.path / "report.html").is_file()
     assert (results.path / "tracking_error.txt").is_file()
     err = capsys.readouterr().err

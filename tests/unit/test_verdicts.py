@@ -26,10 +26,16 @@ def rung(name, strategy, pred, backbone=None, curves=None, fit=1.0, val_acc=None
     """A rung record; its validation predictions are as accurate as its test ones unless ``val_acc``."""
     val_acc = float(np.mean(pred == Y)) if val_acc is None else val_acc
     val = _pred(val_acc, zlib.crc32(name.encode()), Y_VAL)
-    return {"name": name, "strategy": strategy, "backbone": backbone, "test": evaluate(Y, pred, CLASSES),
-            "val": evaluate(Y_VAL, val, CLASSES, with_details=False),
-            "predictions": {"test": pred.tolist(), "val": val.tolist()}, "curves": curves or {},
-            "cost": {"fit_seconds": fit}}
+    return {
+        "name": name,
+        "strategy": strategy,
+        "backbone": backbone,
+        "test": evaluate(Y, pred, CLASSES),
+        "val": evaluate(Y_VAL, val, CLASSES, with_details=False),
+        "predictions": {"test": pred.tolist(), "val": val.tolist()},
+        "curves": curves or {},
+        "cost": {"fit_seconds": fit},
+    }
 
 
 def codes(rungs, y_train=Y_TRAIN, audit=(), policy="warn"):
@@ -50,8 +56,13 @@ def test_catastrophic_forgetting_from_test_and_from_curves():
     frozen = rung("frozen:m", "frozen", _pred(0.9, 1), "m")
     full = rung("full:m", "full", _pred(0.6, 2), "m")
     assert "catastrophic_forgetting" in codes([frozen, full])
-    curves = {"epoch": [0, 1, 2], "phase": ["head warm-up", "top", "all"], "train_metric": [0.9, 0.9, 0.9],
-              "val_metric": [0.9, 0.88, 0.7], "metric": "accuracy"}
+    curves = {
+        "epoch": [0, 1, 2],
+        "phase": ["head warm-up", "top", "all"],
+        "train_metric": [0.9, 0.9, 0.9],
+        "val_metric": [0.9, 0.88, 0.7],
+        "metric": "accuracy",
+    }
     ft = rung("finetune:m", "finetune", _pred(0.9, 1), "m", curves=curves)
     assert codes([ft]).count("catastrophic_forgetting") == 1
     steady = dict(curves, val_metric=[0.9, 0.91, 0.92])
@@ -102,14 +113,31 @@ def test_leakage_from_audit_findings():
     assert codes([rung("classical", "classical", _pred(0.8, 1))], audit=audit, policy="dedupe") == ["leakage:info"]
     assert codes([rung("classical", "classical", _pred(0.8, 1))]) == []
     # removed beyond the share the user has to confirm: a warning that says how much, and that it was confirmed
-    dedupe = {"removed": {"train": 23, "val": 1}, "share": {"train": 0.23, "val": 0.01}, "max_share": 0.05,
-              "over_max_share": True, "confirmed": True}
-    found = run_verdicts(VerdictContext([rung("classical", "classical", _pred(0.8, 1))], Y, Y_TRAIN, CLASSES,
-                                        "accuracy", audit, "dedupe", dedupe=dedupe))
+    dedupe = {
+        "removed": {"train": 23, "val": 1},
+        "share": {"train": 0.23, "val": 0.01},
+        "max_share": 0.05,
+        "over_max_share": True,
+        "confirmed": True,
+    }
+    found = run_verdicts(
+        VerdictContext(
+            [rung("classical", "classical", _pred(0.8, 1))],
+            Y,
+            Y_TRAIN,
+            CLASSES,
+            "accuracy",
+            audit,
+            "dedupe",
+            dedupe=dedupe,
+        )
+    )
     leak = next(v for v in found if v["code"] == "leakage")
     assert leak["severity"] == "warning" and leak["evidence"]["dedupe"] == dedupe
-    assert ("23 training examples (23.0% of the split) and 1 validation example (1.0% of the split), more than "
-            "the 5% removed without asking, as confirmed (--confirm-dedupe)") in leak["message"]
+    assert (
+        "23 training examples (23.0% of the split) and 1 validation example (1.0% of the split), more than "
+        "the 5% removed without asking, as confirmed (--confirm-dedupe)"
+    ) in leak["message"]
 
 
 def test_transfer_chooses_both_sides_on_validation_not_test():
@@ -118,8 +146,11 @@ def test_transfer_chooses_both_sides_on_validation_not_test():
     b = rung("frozen:b", "frozen", _pred(0.75, 2), "b", val_acc=0.9)
     control = rung("classical", "classical", _pred(0.75, 3), val_acc=0.8)
     weak_control = rung("scratch_small", "scratch_small", _pred(0.95, 4), val_acc=0.5)  # best control on test
-    (v,) = [v for v in run_verdicts(VerdictContext([a, b, control, weak_control], Y, Y_TRAIN, CLASSES, "accuracy"))
-            if v["code"] in ("transfer_helped", "negative_transfer")]
+    (v,) = [
+        v
+        for v in run_verdicts(VerdictContext([a, b, control, weak_control], Y, Y_TRAIN, CLASSES, "accuracy"))
+        if v["code"] in ("transfer_helped", "negative_transfer")
+    ]
     assert v["rungs"] == ["frozen:b", "classical"] and v["evidence"]["chosen_on"] == "validation"
 
 
@@ -153,13 +184,24 @@ def _one_class_case():
     def r(name, strategy, acc, backbone=None, fit=1.0):
         pred = np.where(np.random.default_rng(zlib.crc32(name.encode())).random(300) < acc, 0, 1)
         val = _pred(acc, 7, y_val)
-        return {"name": name, "strategy": strategy, "backbone": backbone, "test": evaluate(y_test, pred, CLASSES),
-                "val": evaluate(y_val, val, CLASSES, with_details=False),
-                "predictions": {"test": pred.tolist(), "val": val.tolist()}, "curves": {}, "cost": {"fit_seconds": fit}}
+        return {
+            "name": name,
+            "strategy": strategy,
+            "backbone": backbone,
+            "test": evaluate(y_test, pred, CLASSES),
+            "val": evaluate(y_val, val, CLASSES, with_details=False),
+            "predictions": {"test": pred.tolist(), "val": val.tolist()},
+            "curves": {},
+            "cost": {"fit_seconds": fit},
+        }
 
-    rungs = [{**r("majority", "majority", 1.0), "predictions": {"test": [0] * 300, "val": [0] * 150}},
-             r("classical", "classical", 0.35), r("zero_shot:m", "zero_shot", 0.5, "m"),
-             r("frozen:m", "frozen", 0.35, "m"), r("finetune:m", "finetune", 0.1, "m", fit=500.0)]
+    rungs = [
+        {**r("majority", "majority", 1.0), "predictions": {"test": [0] * 300, "val": [0] * 150}},
+        r("classical", "classical", 0.35),
+        r("zero_shot:m", "zero_shot", 0.5, "m"),
+        r("frozen:m", "frozen", 0.35, "m"),
+        r("finetune:m", "finetune", 0.1, "m", fit=500.0),
+    ]
     return VerdictContext(rungs, y_test, y_train, CLASSES, "accuracy", y_val=y_val, split_by="time")
 
 
@@ -173,16 +215,27 @@ def test_one_class_test_yields_test_cannot_decide_and_no_comparison(monkeypatch)
     assert "stratified random split" in v["action"] and "--split-column" in v["action"]
     assert v["evidence"]["counts"] == {"a": 300, "b": 0}
     codes = {x["code"] for x in found}
-    assert not codes & {"negative_transfer", "transfer_helped", "within_noise", "finetune_not_worth_cost",
-                        "no_training_needed", "catastrophic_forgetting"}, codes
+    assert not codes & {
+        "negative_transfer",
+        "transfer_helped",
+        "within_noise",
+        "finetune_not_worth_cost",
+        "no_training_needed",
+        "catastrophic_forgetting",
+    }, codes
     assert all(x["evidence"].get("versus_majority") is None for x in found if x["code"] == "imbalance")
     undecided = ctx.compare(ctx.rungs[1], ctx.rungs[0])  # what a rule registered elsewhere would get
     assert undecided["decided"] is False and undecided["significant"] is False and "delta" not in undecided
     # the same records on a test taken at face value: every one of those comparisons would have been made
     monkeypatch.setattr(VerdictContext, "test_problem", property(lambda self: None))
     naive = {x["code"] for x in run_verdicts(_one_class_case())}
-    assert {"transfer_helped", "catastrophic_forgetting", "finetune_not_worth_cost", "no_training_needed",
-            "imbalance"} <= naive, naive
+    assert {
+        "transfer_helped",
+        "catastrophic_forgetting",
+        "finetune_not_worth_cost",
+        "no_training_needed",
+        "imbalance",
+    } <= naive, naive
 
 
 def test_a_class_too_thin_in_test_cannot_decide_but_a_naturally_rare_one_can():
@@ -233,7 +286,10 @@ def check_words_match_evidence(v: dict) -> list[str]:
         outcome = _outcome(c)
         noise = any(w in clause for w in NOISE_WORDS)
         if outcome == "noise":
-            assert "within noise" in clause and not BETTER.search(clause) and not WORSE.search(clause), (v["code"], clause)
+            assert "within noise" in clause and not BETTER.search(clause) and not WORSE.search(clause), (
+                v["code"],
+                clause,
+            )
         elif outcome == "better":
             assert BETTER.search(clause) and not noise and not WORSE.search(clause), (v["code"], clause)
         else:
@@ -246,16 +302,34 @@ def check_words_match_evidence(v: dict) -> list[str]:
 
 
 SCENARIOS = [  # (share of class a in test, {rung: test accuracy}); each gives some rule each outcome
-    (0.5, {"classical": 0.7, "frozen:m": 0.9, "finetune:m": 0.6, "full:m": 0.9, "lora:m": 0.9, "zero_shot:m": 0.55,
-           "scratch:m": 0.55}),
+    (
+        0.5,
+        {
+            "classical": 0.7,
+            "frozen:m": 0.9,
+            "finetune:m": 0.6,
+            "full:m": 0.9,
+            "lora:m": 0.9,
+            "zero_shot:m": 0.55,
+            "scratch:m": 0.55,
+        },
+    ),
     (0.5, {"classical": 0.9, "frozen:m": 0.7, "zero_shot:m": 0.55, "scratch_small": 0.6}),
     (0.5, {"classical": 0.8, "frozen:m": 0.8, "zero_shot:m": 0.93, "finetune:m": 0.8}),
     (0.5, {"classical": 0.6, "frozen:m": 0.8, "zero_shot:m": 0.8}),
     (0.8, {"classical": 0.8, "frozen:m": 0.79}),
     (0.8, {"classical": 0.7, "frozen:m": 0.68}),
 ]
-FIT = {"classical": 0.5, "scratch": 50, "scratch_small": 5, "zero_shot": 0.1, "frozen": 1.0, "finetune": 60,
-       "full": 40, "lora": 30}
+FIT = {
+    "classical": 0.5,
+    "scratch": 50,
+    "scratch_small": 5,
+    "zero_shot": 0.1,
+    "frozen": 1.0,
+    "finetune": 60,
+    "full": 40,
+    "lora": 30,
+}
 
 
 def _scenario(share_a: float, accuracies: dict):
@@ -266,8 +340,7 @@ def _scenario(share_a: float, accuracies: dict):
     for i, (name, acc) in enumerate(accuracies.items()):
         strategy = name.split(":")[0]
         rungs.append(rung(name, strategy, _pred(acc, 100 + i), "m" if ":" in name else None, fit=FIT[strategy]))
-    return VerdictContext(rungs, Y, np.where(np.random.default_rng(6).random(800) < share_a, 0, 1), CLASSES,
-                          "accuracy")
+    return VerdictContext(rungs, Y, np.where(np.random.default_rng(6).random(800) < share_a, 0, 1), CLASSES, "accuracy")
 
 
 def test_every_rule_words_its_verdict_from_its_own_evidence():
@@ -282,17 +355,35 @@ def test_every_rule_words_its_verdict_from_its_own_evidence():
                     seen.update((v["code"], o) for o in check_words_match_evidence(v))
     finally:
         Y = saved
-    expected = {("transfer_helped", "better"), ("negative_transfer", "worse"), ("negative_transfer", "noise"),
-                ("imbalance", "noise"), ("imbalance", "worse"), ("within_noise", "noise"),
-                ("finetune_not_worth_cost", "noise"), ("finetune_not_worth_cost", "worse"),
-                ("no_training_needed", "noise"), ("no_training_needed", "worse"), ("catastrophic_forgetting", "worse")}
+    expected = {
+        ("transfer_helped", "better"),
+        ("negative_transfer", "worse"),
+        ("negative_transfer", "noise"),
+        ("imbalance", "noise"),
+        ("imbalance", "worse"),
+        ("within_noise", "noise"),
+        ("finetune_not_worth_cost", "noise"),
+        ("finetune_not_worth_cost", "worse"),
+        ("no_training_needed", "noise"),
+        ("no_training_needed", "worse"),
+        ("catastrophic_forgetting", "worse"),
+    }
     assert expected <= seen, expected - seen
 
 
-@pytest.mark.parametrize("message, ok", [
-    ("X is within noise of always predicting the majority class (accuracy -0.637 [-0.681, -0.594], p=0.000).", False),
-    ("X is less accurate than always predicting the majority class (accuracy -0.637 [-0.681, -0.594], p=0.000).", True),
-])
+@pytest.mark.parametrize(
+    "message, ok",
+    [
+        (
+            "X is within noise of always predicting the majority class (accuracy -0.637 [-0.681, -0.594], p=0.000).",
+            False,
+        ),
+        (
+            "X is less accurate than always predicting the majority class (accuracy -0.637 [-0.681, -0.594], p=0.000).",
+            True,
+        ),
+    ],
+)
 def test_the_word_check_catches_noise_called_for_a_significant_gap(message, ok):
     c = {"delta": -0.637, "ci": [-0.681, -0.594], "p_value": 0.0, "significant": True}
     v = {"code": "imbalance", "message": message, "evidence": {"versus_majority": c}}

@@ -12,5 +12,14 @@ from .base import CHECKS, AuditInputs, Check, Finding, register
 from .matching import Matcher
 from .runner import AuditReport, apply_leakage_policy, run_audit
 
-__all__ = ["run_audit", "apply_leakage_policy", "AuditInputs", "AuditReport", "Finding", "Check", "CHECKS",
-           "Matcher", "register"]
+__all__ = [
+    "run_audit",
+    "apply_leakage_policy",
+    "AuditInputs",
+    "AuditReport",
+    "Finding",
+    "Check",
+    "CHECKS",
+    "Matcher",
+    "register",
+]

@@ -46,12 +46,15 @@ class AuditInputs:
                 continue
             value = np.asarray(value)
             if len(value) != n:
-                raise DataError(f"The audit got {len(value)} {name} for {n} examples; pass one per example, "
-                                "in the same order as the data.")
+                raise DataError(
+                    f"The audit got {len(value)} {name} for {n} examples; pass one per example, "
+                    "in the same order as the data."
+                )
             setattr(self, name, value)
         if self.features is not None and self.features.ndim != 2:
-            raise DataError(f"Audit features must be a 2-D array (examples x dimensions), got shape "
-                            f"{self.features.shape}.")
+            raise DataError(
+                f"Audit features must be a 2-D array (examples x dimensions), got shape {self.features.shape}."
+            )
 
     def has(self, name: str) -> bool:
         return name == "items" or getattr(self, name) is not None
@@ -75,8 +78,13 @@ class Finding:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity, "count": int(self.count),
-                "message": self.message, "examples": self.examples[:MAX_EXAMPLES]}
+        return {
+            "check": self.check,
+            "severity": self.severity,
+            "count": int(self.count),
+            "message": self.message,
+            "examples": self.examples[:MAX_EXAMPLES],
+        }
 
 
 class Check:
@@ -96,11 +104,18 @@ class Check:
     def run(self, inputs: AuditInputs) -> list[Finding]:
         raise NotImplementedError
 
-    def finding(self, severity: str, count: int, message: str, examples: list[dict] | None = None,
-                pairs: list[tuple[int, int]] | None = None,
-                matches: list[tuple[float, str]] | None = None) -> Finding:
-        return Finding(self.name, severity, int(count), message, (examples or [])[:MAX_EXAMPLES], pairs or [],
-                       matches or [])
+    def finding(
+        self,
+        severity: str,
+        count: int,
+        message: str,
+        examples: list[dict] | None = None,
+        pairs: list[tuple[int, int]] | None = None,
+        matches: list[tuple[float, str]] | None = None,
+    ) -> Finding:
+        return Finding(
+            self.name, severity, int(count), message, (examples or [])[:MAX_EXAMPLES], pairs or [], matches or []
+        )
 
 
 CHECKS: Registry[type[Check]] = Registry("audit check")
@@ -113,11 +128,15 @@ def register(cls: type[Check]) -> type[Check]:
 
 def describe(task: Task, i: int) -> dict[str, Any]:
     """A JSON-safe pointer to example ``i``: where it came from, its split and label (and text)."""
-    out = {"index": int(i), "split": str(task.split[i]), "origin": task.origins[i],
-           "label": task.classes[int(task.y[i])]}
+    out = {
+        "index": int(i),
+        "split": str(task.split[i]),
+        "origin": task.origins[i],
+        "label": task.classes[int(task.y[i])],
+    }
     if task.modality == "text":
         text = str(task.items[i])
-        out["text"] = text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS - 3] + "..."
+        out["text"] = text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 3] + "..."
     return out
 
 

@@ -41,8 +41,11 @@ class AuditReport:
         return [f for f in self.findings if f.severity == "error"]
 
     def to_dict(self) -> dict:
-        return {"findings": [f.to_dict() for f in self.findings], "skipped": [f.to_dict() for f in self.skipped],
-                "seconds": {k: round(v, 3) for k, v in self.seconds.items()}}
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "skipped": [f.to_dict() for f in self.skipped],
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
 
 
 def run_audit(inputs: AuditInputs, checks: list[str] | None = None) -> AuditReport:
@@ -89,8 +92,14 @@ def leaks(task: Task, report: AuditReport) -> list[Leak]:
     return out
 
 
-def apply_leakage_policy(task: Task, report: AuditReport, policy: str = "dedupe", *,
-                         max_share: float | None = MAX_DEDUPE_SHARE, confirmed: bool = False) -> tuple[Task, list[str]]:
+def apply_leakage_policy(
+    task: Task,
+    report: AuditReport,
+    policy: str = "dedupe",
+    *,
+    max_share: float | None = MAX_DEDUPE_SHARE,
+    confirmed: bool = False,
+) -> tuple[Task, list[str]]:
     """Apply the ``--on-leakage`` policy to cross-split (near-)duplicates; return the task and notes.
 
     * ``dedupe``: drop the copy in the earlier split of each pair (training copies of validation or
@@ -113,10 +122,13 @@ def apply_leakage_policy(task: Task, report: AuditReport, policy: str = "dedupe"
             f"{len(found)} pairs of examples in different splits are duplicates or near-duplicates, e.g. "
             f"{task.origins[a]} ({task.split[a]}) and {task.origins[b]} ({task.split[b]}). Scores on such data "
             "overstate how a model does on new data. Remove the copies from your files, or rerun with "
-            "--on-leakage dedupe (drop the earlier copies) or --on-leakage warn (keep them).")
+            "--on-leakage dedupe (drop the earlier copies) or --on-leakage warn (keep them)."
+        )
     if policy == "warn":
-        return task, [f"Kept {len(found)} cross-split duplicate or near-duplicate pairs (--on-leakage warn): "
-                      "validation and test scores may be optimistic."]
+        return task, [
+            f"Kept {len(found)} cross-split duplicate or near-duplicate pairs (--on-leakage warn): "
+            "validation and test scores may be optimistic."
+        ]
     drop = sorted({leak.drop for leak in found})
     removal = removal_shares(task, drop)
     over = max_share is not None and any(share > max_share for _, _, share in removal.values())
@@ -158,18 +170,21 @@ def removed_pairs(task: Task, report: AuditReport, limit: int = MAX_REMOVED_SHOW
 
 def _too_many_message(task: Task, found: list[Leak], removal: dict, max_share: float) -> str:
     """One line, like every user error: the counts, the least similar pairs, and the ways on."""
-    counts = " and ".join(f"{n} of {size} {SPLIT_WORDS[split]} examples ({share:.1%})"
-                          for split, (n, size, share) in removal.items() if n)
+    counts = " and ".join(
+        f"{n} of {size} {SPLIT_WORDS[split]} examples ({share:.1%})" for split, (n, size, share) in removal.items() if n
+    )
     # the least similar first: where a matcher that went wrong shows first
     sample = sorted(found, key=lambda leak: (np.nan_to_num(leak.similarity, nan=-1.0), leak.drop))[:DEDUPE_SAMPLE]
-    return (f"--on-leakage dedupe would remove {counts}, more than the {max_share * 100:g}% of a split it removes "
-            "without asking (max_dedupe_share). So many matches may be real copies, or a near-duplicate search "
-            "matching examples that only look alike; removing them unseen would cut the data and still call the "
-            f"test scores clean. {plural(len(found), 'pair')} in all; the least similar (removed copy ~ the example "
-            f"it matches): {'; '.join(_pair_line(task, leak) for leak in sample)}. To go on, look at the pairs with "
-            "`transferlab audit DATA` (same data and column options; its report.html shows them side by side as "
-            "thumbnails or text snippets), then rerun with --on-leakage warn to keep them, or with --on-leakage "
-            "dedupe --confirm-dedupe to remove them anyway.")
+    return (
+        f"--on-leakage dedupe would remove {counts}, more than the {max_share * 100:g}% of a split it removes "
+        "without asking (max_dedupe_share). So many matches may be real copies, or a near-duplicate search "
+        "matching examples that only look alike; removing them unseen would cut the data and still call the "
+        f"test scores clean. {plural(len(found), 'pair')} in all; the least similar (removed copy ~ the example "
+        f"it matches): {'; '.join(_pair_line(task, leak) for leak in sample)}. To go on, look at the pairs with "
+        "`transferlab audit DATA` (same data and column options; its report.html shows them side by side as "
+        "thumbnails or text snippets), then rerun with --on-leakage warn to keep them, or with --on-leakage "
+        "dedupe --confirm-dedupe to remove them anyway."
+    )
 
 
 def _pair_line(task: Task, leak: Leak) -> str:
@@ -190,8 +205,9 @@ def _dedupe_notes(removal: dict, confirmed: bool) -> list[str]:
         if n:
             word = SPLIT_WORDS[split]
             note = f"Removed {n} {word} example{'s' if n != 1 else ''} that duplicated {later} examples"
-            notes.append(note + (f" ({share:.1%} of the {word} split; confirmed: --confirm-dedupe)."
-                                 if confirmed else "."))
+            notes.append(
+                note + (f" ({share:.1%} of the {word} split; confirmed: --confirm-dedupe)." if confirmed else ".")
+            )
     return notes
 
 
@@ -204,11 +220,13 @@ def _check_classes_still_trainable(before: Task, after: Task) -> None:
             raise DataError(
                 f"Every {word} example duplicates an example of a later split, so dropping the copies leaves no "
                 f"{word} examples. Check the data (are the texts or files distinct?), or rerun with "
-                "--on-leakage warn to keep the copies.")
+                "--on-leakage warn to keep the copies."
+            )
     in_train = set(after.y[after.split == "train"].tolist())
     lost = sorted({int(c) for c in after.y[after.split != "train"]} - in_train)
     if lost:
         names = ", ".join(f"'{before.classes[c]}'" for c in lost)
         raise DataError(
             f"Dropping the training copies of validation and test examples leaves no training example of "
-            f"{names}. Add distinct training examples of {names}, or rerun with --on-leakage warn.")
+            f"{names}. Add distinct training examples of {names}, or rerun with --on-leakage warn."
+        )

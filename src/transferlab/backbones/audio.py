@@ -52,8 +52,9 @@ class AudioBackbone(Backbone):
     def waveforms(self, items: list, train: bool = False) -> np.ndarray:
         """(B, clip_samples) float32. In training the crop is random, drawn from torch's seeded RNG."""
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item())) if train else None
-        return np.stack([fit_length(self.prepare(load_waveform(x, self.sample_rate)), self.clip_samples, rng)
-                         for x in items])
+        return np.stack(
+            [fit_length(self.prepare(load_waveform(x, self.sample_rate)), self.clip_samples, rng) for x in items]
+        )
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
         blocks = largest_block_list(encoder)
@@ -61,6 +62,7 @@ class AudioBackbone(Backbone):
 
 
 # --- resemblyzer ----------------------------------------------------------------------------
+
 
 class GE2EEncoder(nn.Module):
     """Resemblyzer's VoiceEncoder network, batched over partial utterances.
@@ -93,12 +95,16 @@ class ResemblyzerBackbone(AudioBackbone):
         pkg = _resemblyzer()
         self.weights = Path(pkg.__file__).parent / "pretrained.pt"
         super().__init__(
-            "resemblyzer", sample_rate=pkg.sampling_rate,
-            provenance={"source": "Resemblyzer 0.1.4 VoiceEncoder (GE2E speaker encoder; weights in the package)",
-                        "pretrained_on": "speaker verification (GE2E loss) on LibriSpeech and VoxCeleb 1 and 2 "
-                                         "speech, mostly English, as in the Real-Time-Voice-Cloning encoder",
-                        "licence": "Apache-2.0"},
-            **options)
+            "resemblyzer",
+            sample_rate=pkg.sampling_rate,
+            provenance={
+                "source": "Resemblyzer 0.1.4 VoiceEncoder (GE2E speaker encoder; weights in the package)",
+                "pretrained_on": "speaker verification (GE2E loss) on LibriSpeech and VoxCeleb 1 and 2 "
+                "speech, mostly English, as in the Real-Time-Voice-Cloning encoder",
+                "licence": "Apache-2.0",
+            },
+            **options,
+        )
         from resemblyzer.voice_encoder import VoiceEncoder
 
         # fixed-length clips give fixed partial-utterance slices: computed once
@@ -151,6 +157,7 @@ def resemblyzer(**options: Any) -> Backbone:
 
 # --- Hugging Face audio models --------------------------------------------------------------
 
+
 def audio_config(repo_or_path: str, revision: str | None = None, trust_remote_code: bool = False):
     """The model's config when it is an audio model transformers knows, else None (not audio,
     or not loadable: the text source then reports the error)."""
@@ -158,12 +165,15 @@ def audio_config(repo_or_path: str, revision: str | None = None, trust_remote_co
     from transformers.models.auto import modeling_auto
 
     try:
-        config = transformers.AutoConfig.from_pretrained(repo_or_path, revision=revision,
-                                                         trust_remote_code=trust_remote_code)
+        config = transformers.AutoConfig.from_pretrained(
+            repo_or_path, revision=revision, trust_remote_code=trust_remote_code
+        )
     except Exception:
         return None
-    audio_types = {*modeling_auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES,
-                   *modeling_auto.MODEL_FOR_CTC_MAPPING_NAMES}
+    audio_types = {
+        *modeling_auto.MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES,
+        *modeling_auto.MODEL_FOR_CTC_MAPPING_NAMES,
+    }
     return config if config.model_type in audio_types else None
 
 
@@ -179,8 +189,17 @@ class PooledAudioEncoder(nn.Module):
 
 
 class HFAudioBackbone(AudioBackbone):
-    def __init__(self, repo_or_path: str, config, *, name: str | None = None, revision: str | None = None,
-                 trust_remote_code: bool = False, provenance: dict[str, str] | None = None, **options: Any):
+    def __init__(
+        self,
+        repo_or_path: str,
+        config,
+        *,
+        name: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        provenance: dict[str, str] | None = None,
+        **options: Any,
+    ):
         import transformers
 
         folder = Path(repo_or_path).expanduser()
@@ -189,14 +208,23 @@ class HFAudioBackbone(AudioBackbone):
         self.revision, self.trust_remote_code, self.config = revision, trust_remote_code, config
         try:
             self.extractor = transformers.AutoFeatureExtractor.from_pretrained(
-                self.repo, revision=revision, trust_remote_code=trust_remote_code)
+                self.repo, revision=revision, trust_remote_code=trust_remote_code
+            )
         except Exception as exc:
-            raise BackboneError(f"'{repo_or_path}' is a {config.model_type} audio model but its feature extractor "
-                                f"(preprocessor_config.json) could not be loaded: {str(exc).splitlines()[0]}") from None
-        super().__init__(name or f"hf:{repo_or_path}", sample_rate=self.extractor.sampling_rate,
-                         provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
-                                     **card_provenance(self.folder, self.repo), **(provenance or {})},
-                         **options)
+            raise BackboneError(
+                f"'{repo_or_path}' is a {config.model_type} audio model but its feature extractor "
+                f"(preprocessor_config.json) could not be loaded: {str(exc).splitlines()[0]}"
+            ) from None
+        super().__init__(
+            name or f"hf:{repo_or_path}",
+            sample_rate=self.extractor.sampling_rate,
+            provenance={
+                "source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
+                **card_provenance(self.folder, self.repo),
+                **(provenance or {}),
+            },
+            **options,
+        )
         if revision:
             self.provenance["revision"] = revision
 
@@ -207,8 +235,9 @@ class HFAudioBackbone(AudioBackbone):
 
         try:
             if pretrained:
-                model = transformers.AutoModel.from_pretrained(self.repo, revision=self.revision,
-                                                               trust_remote_code=self.trust_remote_code)
+                model = transformers.AutoModel.from_pretrained(
+                    self.repo, revision=self.revision, trust_remote_code=self.trust_remote_code
+                )
             else:
                 model = transformers.AutoModel.from_config(self.config, trust_remote_code=self.trust_remote_code)
         except Exception as exc:
@@ -219,8 +248,7 @@ class HFAudioBackbone(AudioBackbone):
         return PooledAudioEncoder(model)
 
     def preprocess(self, items: list, train: bool = False) -> dict[str, torch.Tensor]:
-        batch = self.extractor(list(self.waveforms(items, train)), sampling_rate=self.sample_rate,
-                               return_tensors="pt")
+        batch = self.extractor(list(self.waveforms(items, train)), sampling_rate=self.sample_rate, return_tensors="pt")
         # every clip has the same length, so there is no padding to mask
         return {k: v for k, v in batch.items() if k in ("input_values", "input_features")}
 

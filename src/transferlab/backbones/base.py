@@ -95,8 +95,13 @@ class Backbone:
         return str(self.provenance.get("revision", self.provenance.get("source", self.name)))
 
     def describe(self) -> dict[str, Any]:
-        return {"backbone": self.name, "modality": self.modality, "params": self.num_params(),
-                "feature_dim": self.feature_dim, **self.provenance}
+        return {
+            "backbone": self.name,
+            "modality": self.modality,
+            "params": self.num_params(),
+            "feature_dim": self.feature_dim,
+            **self.provenance,
+        }
 
     # --- saved with a fitted model (backbones/saving.py) -----------------------------------
     library: str | None = None  # the SAVED_FORMATS key that rebuilds this class; None: no saved format yet
@@ -173,7 +178,9 @@ def _resolve(name: str, **options: Any) -> Backbone:
         prefix, _, rest = name.partition(":")
         if prefix in SOURCES:
             if not rest:
-                raise BackboneError(f"Backbone '{name}' names no model after '{prefix}:'. Example: {prefix}:{_EXAMPLES.get(prefix, '<name>')}.")
+                raise BackboneError(
+                    f"Backbone '{name}' names no model after '{prefix}:'. Example: {prefix}:{_EXAMPLES.get(prefix, '<name>')}."
+                )
             return SOURCES.get(prefix)(rest, **options)
     if name in PACKAGED:
         return PACKAGED.get(name)(**options)
@@ -183,8 +190,12 @@ def _resolve(name: str, **options: Any) -> Backbone:
     )
 
 
-_EXAMPLES = {"hf": "sentence-transformers/all-MiniLM-L6-v2", "timm": "resnet18", "torchvision": "mobilenet_v2",
-             "clip": "openai/clip-vit-base-patch32"}
+_EXAMPLES = {
+    "hf": "sentence-transformers/all-MiniLM-L6-v2",
+    "timm": "resnet18",
+    "torchvision": "mobilenet_v2",
+    "clip": "openai/clip-vit-base-patch32",
+}
 
 
 def list_backbones() -> dict[str, list[str]]:

@@ -43,14 +43,23 @@ class CLIPImageEncoder(nn.Module):
 class CLIPBackbone(ImageBackbone):
     library = "clip"
 
-    def __init__(self, repo_or_path: str, *, image_size: int = 224, revision: str | None = None,
-                 provenance: dict[str, str] | None = None, **options: Any):
+    def __init__(
+        self,
+        repo_or_path: str,
+        *,
+        image_size: int = 224,
+        revision: str | None = None,
+        provenance: dict[str, str] | None = None,
+        **options: Any,
+    ):
         transformers = require("transformers", "image")
         folder = Path(repo_or_path).expanduser()
         self.folder = folder if folder.is_dir() else None
         if self.folder is None and (repo_or_path.startswith((".", "/", "~")) or repo_or_path.count("/") > 1):
-            raise BackboneError(f"CLIP model folder '{repo_or_path}' does not exist. Pass an existing folder or a "
-                                "Hub id like openai/clip-vit-base-patch32.")
+            raise BackboneError(
+                f"CLIP model folder '{repo_or_path}' does not exist. Pass an existing folder or a "
+                "Hub id like openai/clip-vit-base-patch32."
+            )
         self.repo, self.revision = (str(self.folder) if self.folder else repo_or_path), revision
         options.pop("max_length", None)
         options.pop("trust_remote_code", None)
@@ -58,11 +67,15 @@ class CLIPBackbone(ImageBackbone):
             self.config = transformers.CLIPConfig.from_pretrained(self.repo, revision=revision)
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.repo, revision=revision)
         except Exception as exc:
-            raise BackboneError(f"Could not load CLIP model '{repo_or_path}': {str(exc).splitlines()[0]} "
-                                "Without internet, pass a local folder: --backbone clip:/path/to/clip.") from None
+            raise BackboneError(
+                f"Could not load CLIP model '{repo_or_path}': {str(exc).splitlines()[0]} "
+                "Without internet, pass a local folder: --backbone clip:/path/to/clip."
+            ) from None
         if getattr(self.config, "model_type", "") != "clip":
-            raise BackboneError(f"'{repo_or_path}' is a {self.config.model_type} model, not CLIP. Use hf: for text "
-                                "encoders and timm: or torchvision: for other image models.")
+            raise BackboneError(
+                f"'{repo_or_path}' is a {self.config.model_type} model, not CLIP. Use hf: for text "
+                "encoders and timm: or torchvision: for other image models."
+            )
         try:
             processor = transformers.CLIPImageProcessor.from_pretrained(self.repo, revision=revision)
             mean, std = processor.image_mean, processor.image_std
@@ -70,10 +83,19 @@ class CLIPBackbone(ImageBackbone):
             mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         card = card_provenance(self.folder, self.repo)
         pretrained_on = "400M image-text pairs (OpenAI WIT)" if repo_or_path.startswith("openai/") else "unknown"
-        super().__init__(f"clip:{repo_or_path}", image_size=image_size, mean=mean, std=std,
-                         provenance={"source": f"CLIP, Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
-                                     "pretrained_on": pretrained_on, **card, **(provenance or {})},
-                         **options)
+        super().__init__(
+            f"clip:{repo_or_path}",
+            image_size=image_size,
+            mean=mean,
+            std=std,
+            provenance={
+                "source": f"CLIP, Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
+                "pretrained_on": pretrained_on,
+                **card,
+                **(provenance or {}),
+            },
+            **options,
+        )
         if revision:
             self.provenance["revision"] = revision
         self._text: tuple[nn.Module, nn.Module] | None = None
@@ -82,8 +104,9 @@ class CLIPBackbone(ImageBackbone):
         from transformers import CLIPModel
 
         try:
-            model = (CLIPModel.from_pretrained(self.repo, revision=self.revision) if pretrained
-                     else CLIPModel(self.config))
+            model = (
+                CLIPModel.from_pretrained(self.repo, revision=self.revision) if pretrained else CLIPModel(self.config)
+            )
         except Exception as exc:
             raise BackboneError(f"Could not load weights of '{self.name}': {str(exc).splitlines()[0]}") from None
         if pretrained:  # the text side embeds prompts for zero-shot; it is never trained
@@ -96,8 +119,10 @@ class CLIPBackbone(ImageBackbone):
         """(N, D) text embeddings in the space of the image features (CLIPModel.get_text_features)."""
         self.encoder()
         if self._text is None:
-            raise BackboneError(f"'{self.name}' was rebuilt from a saved model, which keeps CLIP's vision tower only; "
-                                "resolve the original CLIP model to embed texts.")
+            raise BackboneError(
+                f"'{self.name}' was rebuilt from a saved model, which keeps CLIP's vision tower only; "
+                "resolve the original CLIP model to embed texts."
+            )
         text_model, projection = self._text
         limit = int(self.config.text_config.max_position_embeddings)
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt")
@@ -113,9 +138,13 @@ class CLIPBackbone(ImageBackbone):
 
     # --- saved with a fitted model: the model config; the vision tower's weights come with the model ---
     def architecture(self) -> dict[str, Any]:
-        return {"resolve": self._resolve_recipe(), "library": "clip", "model_type": "clip",
-                "config": "backbone/config.json",
-                "interpolate_pos_encoding": self.image_size != int(self.config.vision_config.image_size)}
+        return {
+            "resolve": self._resolve_recipe(),
+            "library": "clip",
+            "model_type": "clip",
+            "config": "backbone/config.json",
+            "interpolate_pos_encoding": self.image_size != int(self.config.vision_config.image_size),
+        }
 
     def write_files(self, folder: Path) -> None:
         self.config.save_pretrained(folder / "backbone")
@@ -127,10 +156,22 @@ class CLIPBackbone(ImageBackbone):
 
         config_dir = folder / Path(desc["config"]).parent
         self = cls.__new__(cls)
-        self.folder, self.repo, self.revision, self.tokenizer, self._text = config_dir, str(config_dir), None, None, None
+        self.folder, self.repo, self.revision, self.tokenizer, self._text = (
+            config_dir,
+            str(config_dir),
+            None,
+            None,
+            None,
+        )
         self.config = transformers.CLIPConfig.from_pretrained(str(config_dir))
-        ImageBackbone.__init__(self, desc["name"], image_size=prep["image_size"], mean=prep["mean"], std=prep["std"],
-                               provenance={"source": f"saved model: {folder}"})
+        ImageBackbone.__init__(
+            self,
+            desc["name"],
+            image_size=prep["image_size"],
+            mean=prep["mean"],
+            std=prep["std"],
+            provenance={"source": f"saved model: {folder}"},
+        )
         return self
 
 

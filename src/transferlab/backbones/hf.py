@@ -117,42 +117,62 @@ def _refuse_remote_code(folder: Path | None, name: str, trust_remote_code: bool)
         raise BackboneError(
             f"Model folder '{name}' needs to run its own code ({', '.join(sorted(maps))} map to Python files in "
             "the folder). transferlab does not run it unless you pass --trust-remote-code; do so only if you "
-            "trust the folder's author.")
+            "trust the folder's author."
+        )
 
 
 class HFTextBackbone(Backbone):
     modality = "text"
     library = "transformers"
 
-    def __init__(self, repo_or_path: str, *, name: str | None = None, max_length: int = 256,
-                 revision: str | None = None, trust_remote_code: bool = False,
-                 provenance: dict[str, str] | None = None, **options: Any):
+    def __init__(
+        self,
+        repo_or_path: str,
+        *,
+        name: str | None = None,
+        max_length: int = 256,
+        revision: str | None = None,
+        trust_remote_code: bool = False,
+        provenance: dict[str, str] | None = None,
+        **options: Any,
+    ):
         transformers = require("transformers", "text")
         folder = Path(repo_or_path).expanduser()
         self.folder = folder if folder.is_dir() else None
         if self.folder is None and (repo_or_path.startswith((".", "/", "~")) or repo_or_path.count("/") > 1):
-            raise BackboneError(f"Model folder '{repo_or_path}' does not exist. Pass an existing folder or a Hub id like org/model.")
+            raise BackboneError(
+                f"Model folder '{repo_or_path}' does not exist. Pass an existing folder or a Hub id like org/model."
+            )
         self.repo = str(self.folder) if self.folder else repo_or_path
         self.revision = revision
         self.trust_remote_code = trust_remote_code
         self.max_length = int(max_length)
         _refuse_remote_code(self.folder, repo_or_path, trust_remote_code)
         card = card_provenance(self.folder, self.repo)
-        super().__init__(name or f"hf:{repo_or_path}",
-                         provenance={"source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
-                                     **card, **(provenance or {})},
-                         **options)
+        super().__init__(
+            name or f"hf:{repo_or_path}",
+            provenance={
+                "source": f"Hugging Face {'folder' if self.folder else 'Hub'}: {self.repo}",
+                **card,
+                **(provenance or {}),
+            },
+            **options,
+        )
         if revision:
             self.provenance["revision"] = revision
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(
-                self.repo, revision=revision, trust_remote_code=trust_remote_code)
+                self.repo, revision=revision, trust_remote_code=trust_remote_code
+            )
             self.config = transformers.AutoConfig.from_pretrained(
-                self.repo, revision=revision, trust_remote_code=trust_remote_code)
+                self.repo, revision=revision, trust_remote_code=trust_remote_code
+            )
         except Exception as exc:
             if "trust_remote_code" in str(exc) and not trust_remote_code:
-                raise BackboneError(f"Hugging Face model '{repo_or_path}' needs to run its own code. Pass "
-                                    "--trust-remote-code only if you trust its author.") from None
+                raise BackboneError(
+                    f"Hugging Face model '{repo_or_path}' needs to run its own code. Pass "
+                    "--trust-remote-code only if you trust its author."
+                ) from None
             raise BackboneError(
                 f"Could not load Hugging Face model '{repo_or_path}': {str(exc).splitlines()[0]} "
                 "Without internet, pass a local folder: --backbone hf:/path/to/model."
@@ -165,7 +185,10 @@ class HFTextBackbone(Backbone):
         for module in modules:
             kind = str(module.get("type", ""))
             if kind.endswith("Pooling"):
-                cfg = _read_json(self.folder, self.repo, f"{module.get('path', '1_Pooling')}/config.json", self.revision) or {}
+                cfg = (
+                    _read_json(self.folder, self.repo, f"{module.get('path', '1_Pooling')}/config.json", self.revision)
+                    or {}
+                )
                 if cfg.get("pooling_mode_cls_token"):
                     pooling = "cls"
                 elif cfg.get("pooling_mode_max_tokens"):
@@ -180,7 +203,8 @@ class HFTextBackbone(Backbone):
         try:
             if pretrained:
                 model = transformers.AutoModel.from_pretrained(
-                    self.repo, revision=self.revision, trust_remote_code=self.trust_remote_code)
+                    self.repo, revision=self.revision, trust_remote_code=self.trust_remote_code
+                )
             else:
                 model = transformers.AutoModel.from_config(self.config, trust_remote_code=self.trust_remote_code)
         except Exception as exc:
@@ -190,8 +214,9 @@ class HFTextBackbone(Backbone):
         return encoder
 
     def preprocess(self, items: list, train: bool = False) -> dict[str, torch.Tensor]:
-        enc = self.tokenizer(list(items), padding=True, truncation=True, max_length=self.max_length,
-                             return_tensors="pt")
+        enc = self.tokenizer(
+            list(items), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     def layer_groups(self, encoder: nn.Module) -> list[list[nn.Parameter]]:
@@ -212,15 +237,28 @@ class HFTextBackbone(Backbone):
 
     # --- saved with a fitted model ---
     def architecture(self) -> dict[str, Any]:
-        return {"resolve": {"name": self.name, "options": {"max_length": self.max_length,
-                                                           "trust_remote_code": self.trust_remote_code}},
-                "library": "transformers", "model_type": self.config.model_type,
-                "architectures": self.config.architectures, "config": "backbone/config.json"}
+        return {
+            "resolve": {
+                "name": self.name,
+                "options": {"max_length": self.max_length, "trust_remote_code": self.trust_remote_code},
+            },
+            "library": "transformers",
+            "model_type": self.config.model_type,
+            "architectures": self.config.architectures,
+            "config": "backbone/config.json",
+        }
 
     def saved_preprocessing(self) -> dict[str, Any]:
-        return {"modality": "text", "tokenizer": "tokenizer", "max_length": self.max_length, "padding": "longest",
-                "truncation": True, "pooling": self.pooling, "normalize": self.normalize,
-                "sort_by": "character length"}
+        return {
+            "modality": "text",
+            "tokenizer": "tokenizer",
+            "max_length": self.max_length,
+            "padding": "longest",
+            "truncation": True,
+            "pooling": self.pooling,
+            "normalize": self.normalize,
+            "sort_by": "character length",
+        }
 
     def write_files(self, folder: Path) -> None:
         self.tokenizer.save_pretrained(folder / "tokenizer")
@@ -237,7 +275,11 @@ class HFTextBackbone(Backbone):
         self = cls.__new__(cls)
         Backbone.__init__(self, desc["name"], provenance={"source": f"saved model: {folder}"})
         self.folder, self.repo, self.revision, self.trust_remote_code = config_dir, str(config_dir), None, False
-        self.max_length, self.pooling, self.normalize = int(prep["max_length"]), prep["pooling"], bool(prep["normalize"])
+        self.max_length, self.pooling, self.normalize = (
+            int(prep["max_length"]),
+            prep["pooling"],
+            bool(prep["normalize"]),
+        )
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
         self.config = transformers.AutoConfig.from_pretrained(str(config_dir))
         return self

@@ -79,8 +79,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
         try:
             return load_file(str(p))
         except Exception as exc:  # SafetensorError on a damaged or foreign file
-            raise BackboneError(f"Could not read weights from '{p}': {str(exc).splitlines()[0]}. Pass a complete "
-                                ".safetensors file.") from None
+            raise BackboneError(
+                f"Could not read weights from '{p}': {str(exc).splitlines()[0]}. Pass a complete .safetensors file."
+            ) from None
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -96,8 +97,15 @@ class ImageBackbone(Backbone):
     modality = "image"
     may_have_source_head = True
 
-    def __init__(self, name: str, *, image_size: int = 224, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD, **kwargs: Any):
+    def __init__(
+        self,
+        name: str,
+        *,
+        image_size: int = 224,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        **kwargs: Any,
+    ):
         super().__init__(name, **kwargs)
         self.configure(image_size, mean, std)
 
@@ -111,8 +119,9 @@ class ImageBackbone(Backbone):
         norm = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(self.mean, self.std)]
         self._eval_tf = T.Compose([T.Resize(size, antialias=True), *norm])
         # Augmentation exists only in the training transform, so it can only touch training data.
-        self._train_tf = T.Compose([T.RandomResizedCrop(size, scale=(0.8, 1.0), antialias=True),
-                                    T.RandomHorizontalFlip(), *norm])
+        self._train_tf = T.Compose(
+            [T.RandomResizedCrop(size, scale=(0.8, 1.0), antialias=True), T.RandomHorizontalFlip(), *norm]
+        )
 
     def preprocess(self, items: list, train: bool = False) -> dict[str, torch.Tensor]:
         tf = self._train_tf if train else self._eval_tf
@@ -122,9 +131,15 @@ class ImageBackbone(Backbone):
         return f"size={self.image_size}|mean={self.mean}|std={self.std}"
 
     def saved_preprocessing(self) -> dict[str, Any]:
-        return {"modality": "image", "convert": "RGB", "image_size": self.image_size,
-                "resize": "bilinear, antialiased, to image_size x image_size (aspect ratio not kept), no crop",
-                "scale": "pixel / 255", "mean": list(self.mean), "std": list(self.std)}
+        return {
+            "modality": "image",
+            "convert": "RGB",
+            "image_size": self.image_size,
+            "resize": "bilinear, antialiased, to image_size x image_size (aspect ratio not kept), no crop",
+            "scale": "pixel / 255",
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
 
     def _resolve_recipe(self) -> dict[str, Any]:
         return {"name": self.name, "options": {"image_size": self.image_size}}
@@ -175,17 +190,27 @@ class TimmBackbone(ImageBackbone):
     def __init__(self, rest: str, **kwargs: Any):
         self.timm = require("timm", "image")
         self.arch, self.weights_file = _split_weights(rest)
-        if self.arch not in self.timm.list_models(pretrained=False) and self.arch.split(".")[0] not in self.timm.list_models():
+        if (
+            self.arch not in self.timm.list_models(pretrained=False)
+            and self.arch.split(".")[0] not in self.timm.list_models()
+        ):
             raise BackboneError(f"timm has no model '{self.arch}'. See timm.list_models(); e.g. timm:resnet18.")
         cfg = self.timm.get_pretrained_cfg(self.arch) if hasattr(self.timm, "get_pretrained_cfg") else None
         mean = getattr(cfg, "mean", None) or IMAGENET_MEAN
         std = getattr(cfg, "std", None) or IMAGENET_STD
         pretrained_on = self._pretrained_on(cfg)
-        super().__init__(f"timm:{rest}", mean=mean, std=std,
-                         provenance={"source": f"timm {self.arch}" + (f" with {self.weights_file}" if self.weights_file else " (Hugging Face Hub weights)"),
-                                     "pretrained_on": pretrained_on,
-                                     "licence": str(getattr(cfg, "license", None) or "unknown")},
-                         **kwargs)
+        super().__init__(
+            f"timm:{rest}",
+            mean=mean,
+            std=std,
+            provenance={
+                "source": f"timm {self.arch}"
+                + (f" with {self.weights_file}" if self.weights_file else " (Hugging Face Hub weights)"),
+                "pretrained_on": pretrained_on,
+                "licence": str(getattr(cfg, "license", None) or "unknown"),
+            },
+            **kwargs,
+        )
 
     @staticmethod
     def _pretrained_on(cfg: Any) -> str:
@@ -250,11 +275,16 @@ class TorchvisionBackbone(ImageBackbone):
 
         self.arch, self.weights_file = _split_weights(rest)
         if self.arch not in torchvision.models.list_models():
-            raise BackboneError(f"torchvision has no model '{self.arch}'. See torchvision.models.list_models(); e.g. torchvision:resnet18.")
+            raise BackboneError(
+                f"torchvision has no model '{self.arch}'. See torchvision.models.list_models(); e.g. torchvision:resnet18."
+            )
         default = None if self.weights_file else torchvision.models.get_model_weights(self.arch).DEFAULT
-        prov = {"source": f"torchvision {self.arch}" + (f" with {self.weights_file}" if self.weights_file else f" ({default})"),
-                "pretrained_on": "ImageNet-1k" if default is None or "IMAGENET1K" in str(default) else str(default),
-                "licence": "BSD-3-Clause (torchvision weights)"}
+        prov = {
+            "source": f"torchvision {self.arch}"
+            + (f" with {self.weights_file}" if self.weights_file else f" ({default})"),
+            "pretrained_on": "ImageNet-1k" if default is None or "IMAGENET1K" in str(default) else str(default),
+            "licence": "BSD-3-Clause (torchvision weights)",
+        }
         super().__init__(f"torchvision:{rest}", provenance={**prov, **(provenance or {})}, **kwargs)
 
     def _build(self, pretrained: bool) -> nn.Module:

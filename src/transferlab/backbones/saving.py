@@ -24,9 +24,11 @@ PREPROCESSING = "preprocessing.json"
 def unsupported(backbone: Backbone) -> str | None:
     """Why a model holding ``backbone`` cannot be saved in a loadable form, or None."""
     if backbone.library is None or backbone.library not in SAVED_FORMATS:
-        return (f"Backbone '{backbone.name}' ({type(backbone).__name__}) has no export format yet, so a model on it "
-                f"is kept in the run but cannot be loaded again or exported (backbone formats: "
-                f"{', '.join(_supported())}).")
+        return (
+            f"Backbone '{backbone.name}' ({type(backbone).__name__}) has no export format yet, so a model on it "
+            f"is kept in the run but cannot be loaded again or exported (backbone formats: "
+            f"{', '.join(_supported())})."
+        )
     return None
 
 
@@ -41,9 +43,14 @@ def describe(backbone: Backbone) -> dict[str, Any]:
     reason = unsupported(backbone)
     if reason:
         raise ArtifactError(reason)
-    return {"name": backbone.name, "source": backbone.provenance.get("source", backbone.name),
-            "modality": backbone.modality, "feature_dim": backbone.feature_dim, "weights_id": backbone.cache_id(),
-            **backbone.architecture()}
+    return {
+        "name": backbone.name,
+        "source": backbone.provenance.get("source", backbone.name),
+        "modality": backbone.modality,
+        "feature_dim": backbone.feature_dim,
+        "weights_id": backbone.cache_id(),
+        **backbone.architecture(),
+    }
 
 
 def write(backbone: Backbone, folder: Path, batch_size: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -61,13 +68,17 @@ def rebuild(desc: dict[str, Any], prep: dict[str, Any], folder: Path) -> Backbon
     _supported()
     library = str(desc.get("library"))
     if library not in SAVED_FORMATS:
-        raise ArtifactError(f"{folder}: backbone library {library!r} is not known to this version of transferlab "
-                            f"(known: {', '.join(SAVED_FORMATS.list_())}). Upgrade transferlab.")
+        raise ArtifactError(
+            f"{folder}: backbone library {library!r} is not known to this version of transferlab "
+            f"(known: {', '.join(SAVED_FORMATS.list_())}). Upgrade transferlab."
+        )
     try:
         return SAVED_FORMATS.get(library).rebuild(desc, prep, folder)
     except (KeyError, TypeError) as exc:
-        raise ArtifactError(f"{folder}: the saved description of backbone '{desc.get('name')}' cannot be read "
-                            f"({exc!r}). Save or export the model again with this version of transferlab.") from None
+        raise ArtifactError(
+            f"{folder}: the saved description of backbone '{desc.get('name')}' cannot be read "
+            f"({exc!r}). Save or export the model again with this version of transferlab."
+        ) from None
 
 
 def pretrained_state(desc: dict[str, Any], who: str) -> dict:
@@ -77,10 +88,14 @@ def pretrained_state(desc: dict[str, Any], who: str) -> dict:
     try:
         backbone = resolve(desc["resolve"]["name"], **desc["resolve"]["options"])
     except TransferlabError as exc:
-        raise ArtifactError(f"{who} keeps its backbone frozen, so its encoder's weights are read from "
-                            f"'{desc['resolve']['name']}', which cannot be loaded now: {exc}") from None
+        raise ArtifactError(
+            f"{who} keeps its backbone frozen, so its encoder's weights are read from "
+            f"'{desc['resolve']['name']}', which cannot be loaded now: {exc}"
+        ) from None
     encoder = backbone.encoder()
     if backbone.cache_id() != desc["weights_id"]:
-        raise ArtifactError(f"The weights or preprocessing of backbone '{desc['name']}' changed since the run "
-                            f"({backbone.cache_id()} now, {desc['weights_id']} then). Run the ladder again, then export.")
+        raise ArtifactError(
+            f"The weights or preprocessing of backbone '{desc['name']}' changed since the run "
+            f"({backbone.cache_id()} now, {desc['weights_id']} then). Run the ladder again, then export."
+        )
     return encoder.state_dict()

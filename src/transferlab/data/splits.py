@@ -45,10 +45,22 @@ class Task:
         """The same task restricted to the rows ``idx`` (in that order), every per-row field alike."""
         idx = np.asarray(idx, dtype=np.int64)
         pick = lambda values: None if values is None else np.asarray(values, dtype=object)[idx]  # noqa: E731
-        return Task(self.modality, self.classes, [self.items[i] for i in idx], self.y[idx], self.split[idx],
-                    [self.origins[i] for i in idx], [self.hashes[i] for i in idx], self.description,
-                    self.notes + list(notes), pick(self.groups), pick(self.times), self.resplittable,
-                    self.skipped, self.text_column)
+        return Task(
+            self.modality,
+            self.classes,
+            [self.items[i] for i in idx],
+            self.y[idx],
+            self.split[idx],
+            [self.origins[i] for i in idx],
+            [self.hashes[i] for i in idx],
+            self.description,
+            self.notes + list(notes),
+            pick(self.groups),
+            pick(self.times),
+            self.resplittable,
+            self.skipped,
+            self.text_column,
+        )
 
     def without_test_labels(self) -> "Task":
         """The same task with the test labels replaced by -1: what a rung is given, so nothing it
@@ -108,7 +120,7 @@ def stratified_assign(y: np.ndarray, fractions: dict[str, float], rng: np.random
             counts[biggest] -= 1
         start = 0
         for s, k in counts.items():
-            out[idx[start:start + k]] = s
+            out[idx[start : start + k]] = s
             start += k
         out[idx[start:]] = "train"
     return out
@@ -145,12 +157,16 @@ def make_task(
 
     if dataset.splits is None and dataset.times is not None:
         split = time_split(np.asarray(dataset.times, dtype=object), val_fraction, test_fraction)
-        notes.append(f"Time split: the oldest {1 - val_fraction - test_fraction:.0%} train, the next "
-                     f"{val_fraction:.0%} validate, the newest {test_fraction:.0%} test.")
+        notes.append(
+            f"Time split: the oldest {1 - val_fraction - test_fraction:.0%} train, the next "
+            f"{val_fraction:.0%} validate, the newest {test_fraction:.0%} test."
+        )
     elif dataset.splits is None and dataset.groups is not None:
         split = group_split(y, np.asarray(dataset.groups), val_fraction, test_fraction, seed)
-        notes.append(f"Group split with seed {seed}: each of the {len(set(dataset.groups))} groups lies in one "
-                     "split only (stratified by label as far as groups allow).")
+        notes.append(
+            f"Group split with seed {seed}: each of the {len(set(dataset.groups))} groups lies in one "
+            "split only (stratified by label as far as groups allow)."
+        )
     elif dataset.splits is None:
         split = stratified_assign(y, {"val": val_fraction, "test": test_fraction}, rng)
         notes.append(
@@ -170,8 +186,10 @@ def make_task(
             train_idx = np.flatnonzero(split == "train")
             sub = stratified_assign(y[train_idx], {"val": val_fraction / (1 - test_fraction)}, rng)
             split[train_idx] = sub
-            notes.append(f"Your split had no validation examples: {int((sub == 'val').sum())} were taken "
-                         f"from train (stratified, seed {seed}).")
+            notes.append(
+                f"Your split had no validation examples: {int((sub == 'val').sum())} were taken "
+                f"from train (stratified, seed {seed})."
+            )
         else:
             resplittable = False
             notes.append("Your train/val/test split was used as given.")
@@ -183,11 +201,22 @@ def make_task(
         )
     _check_labels_seen_in_train(dataset, classes, y, split)
     hashes = [content_hash(item, dataset.modality) for item in dataset.items]
-    return Task(dataset.modality, classes, list(dataset.items), y, split, list(dataset.origins), hashes,
-                description=dataset.description, notes=list(dataset.notes) + notes,
-                groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
-                times=None if dataset.times is None else np.asarray(dataset.times, dtype=object),
-                resplittable=resplittable, skipped=list(dataset.skipped), text_column=dataset.text_column)
+    return Task(
+        dataset.modality,
+        classes,
+        list(dataset.items),
+        y,
+        split,
+        list(dataset.origins),
+        hashes,
+        description=dataset.description,
+        notes=list(dataset.notes) + notes,
+        groups=None if dataset.groups is None else np.asarray(dataset.groups, dtype=object),
+        times=None if dataset.times is None else np.asarray(dataset.times, dtype=object),
+        resplittable=resplittable,
+        skipped=list(dataset.skipped),
+        text_column=dataset.text_column,
+    )
 
 
 def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Task | None:
@@ -231,9 +260,22 @@ def repartition(task: Task, seed: int, clusters: np.ndarray | None = None) -> Ta
     split[np.asarray(val, dtype=np.int64)] = "val"
     if not (split == "val").any() or len(set(task.y[split == "train"].tolist())) < len(set(task.y[pool].tolist())):
         return None  # too few units to draw again without losing a class from training
-    return Task(task.modality, task.classes, task.items, task.y, split, task.origins, task.hashes,
-                task.description, list(task.notes), task.groups, task.times, task.resplittable,
-                task.skipped, task.text_column)
+    return Task(
+        task.modality,
+        task.classes,
+        task.items,
+        task.y,
+        split,
+        task.origins,
+        task.hashes,
+        task.description,
+        list(task.notes),
+        task.groups,
+        task.times,
+        task.resplittable,
+        task.skipped,
+        task.text_column,
+    )
 
 
 def time_split(times: np.ndarray, val_fraction: float, test_fraction: float) -> np.ndarray:
@@ -266,8 +308,10 @@ def group_split(y: np.ndarray, groups: np.ndarray, val_fraction: float, test_fra
 
     n_groups = len(set(groups.tolist()))
     if n_groups < 3:
-        raise DataError(f"Only {n_groups} distinct group(s): a group split needs at least 3 groups "
-                        "(one each for train, validation and test). Drop --group-column or add groups.")
+        raise DataError(
+            f"Only {n_groups} distinct group(s): a group split needs at least 3 groups "
+            "(one each for train, validation and test). Drop --group-column or add groups."
+        )
     split = np.full(len(y), "train", dtype=object)
 
     def first_fold(idx: np.ndarray, fraction: float) -> np.ndarray:
@@ -276,8 +320,9 @@ def group_split(y: np.ndarray, groups: np.ndarray, val_fraction: float, test_fra
 
         with warnings.catch_warnings():  # "least populated class has fewer members than n_splits"
             warnings.simplefilter("ignore", UserWarning)
-            _, held = next(StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-                           .split(idx, y[idx], groups[idx]))
+            _, held = next(
+                StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(idx, y[idx], groups[idx])
+            )
         return idx[held]
 
     test = first_fold(np.arange(len(y)), test_fraction)

@@ -16,8 +16,16 @@ from .metrics import as_seeds, resampled_metric, score
 ALPHA = 0.05
 
 
-def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metric: str, *,
-                     n_classes: int, n_resamples: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap(
+    y: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    metric: str,
+    *,
+    n_classes: int,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict:
     """metric(a) - metric(b): the observed difference, its 95% interval and a two-sided p-value.
 
     Predictions are (N,) or (S, N) for S seeds; a rung's metric is then its mean over seeds, and
@@ -36,8 +44,14 @@ def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, metr
     d = np.concatenate(deltas)
     observed = float(np.mean([score(metric, y, p) for p in pred_a]) - np.mean([score(metric, y, p) for p in pred_b]))
     p = float(min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))) if observed != 0 else 1.0
-    out = {"metric": metric, "delta": observed, "ci": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
-           "p_value": p, "significant": p < ALPHA, "seeds": [len(pred_a), len(pred_b)]}
+    out = {
+        "metric": metric,
+        "delta": observed,
+        "ci": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
+        "p_value": p,
+        "significant": p < ALPHA,
+        "seeds": [len(pred_a), len(pred_b)],
+    }
     if metric == "accuracy":
         out["mcnemar_p"] = mcnemar(y, pred_a[0], pred_b[0])  # the first seed of each
     return out

@@ -15,9 +15,11 @@ import numpy as np
 from ..registry import Registry
 
 Corruption = Callable[[list, np.random.Generator], list]
-CORRUPTIONS: dict[str, Registry[Corruption]] = {"image": Registry("image corruption"),
-                                                "text": Registry("text corruption"),
-                                                "audio": Registry("audio corruption")}
+CORRUPTIONS: dict[str, Registry[Corruption]] = {
+    "image": Registry("image corruption"),
+    "text": Registry("text corruption"),
+    "audio": Registry("audio corruption"),
+}
 
 
 def _as_array(item) -> np.ndarray:
@@ -68,8 +70,12 @@ def _rotation(im, rng):
     return im.rotate(20, fillcolor=(0, 0, 0))
 
 
-for _name, _fn in (("blur", _blur), ("brightness_contrast", _brightness_contrast), ("jpeg", _jpeg),
-                   ("rotation", _rotation)):
+for _name, _fn in (
+    ("blur", _blur),
+    ("brightness_contrast", _brightness_contrast),
+    ("jpeg", _jpeg),
+    ("rotation", _rotation),
+):
     CORRUPTIONS["image"].register(_name)(_pil_map(_fn))
 
 
@@ -80,14 +86,15 @@ def _words(items: list, rng: np.random.Generator, fn: Callable[[list[str], np.ra
 @CORRUPTIONS["text"].register("typos")
 def typos(items: list, rng: np.random.Generator) -> list:
     """One character swapped, dropped or doubled in 15% of the words."""
+
     def edit(word: str) -> str:
         if len(word) < 3 or rng.random() > 0.15:
             return word
         i = int(rng.integers(0, len(word) - 1))
         kind = int(rng.integers(0, 3))
         if kind == 0:
-            return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-        return word[:i] + word[i + 1:] if kind == 1 else word[:i] + word[i] + word[i:]
+            return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        return word[:i] + word[i + 1 :] if kind == 1 else word[:i] + word[i] + word[i:]
 
     return _words(items, rng, lambda ws, r: [edit(w) for w in ws])
 
@@ -111,6 +118,7 @@ def word_dropout(items: list, rng: np.random.Generator) -> list:
 
 def _clip_map(fn: Callable) -> Corruption:
     """Audio items (paths or Clips) -> in-memory Clips at their own rate, so no temporary files."""
+
     def apply(items: list, rng: np.random.Generator) -> list:
         from ..data.audio import Clip, read_audio
 
@@ -142,8 +150,12 @@ def _low_pass(x: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     return sosfiltfilt(butter(4, min(1000, 0.45 * rate), fs=rate, output="sos"), x).astype(np.float32)
 
 
-for _name, _fn in (("white_noise", _white_noise), ("gain", _gain), ("time_shift", _time_shift),
-                   ("low_pass", _low_pass)):
+for _name, _fn in (
+    ("white_noise", _white_noise),
+    ("gain", _gain),
+    ("time_shift", _time_shift),
+    ("low_pass", _low_pass),
+):
     CORRUPTIONS["audio"].register(_name)(_clip_map(_fn))
 
 

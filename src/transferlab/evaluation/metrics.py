@@ -57,8 +57,9 @@ def resampled_confusions(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndar
     summed per cell, so all resamples are one sparse product.
     """
     n = len(y_true)
-    cell = sparse.csr_matrix((np.ones(n), (y_true * n_classes + y_pred, np.arange(n))),
-                             shape=(n_classes * n_classes, n))  # (K*K, N) one-hot
+    cell = sparse.csr_matrix(
+        (np.ones(n), (y_true * n_classes + y_pred, np.arange(n))), shape=(n_classes * n_classes, n)
+    )  # (K*K, N) one-hot
     return np.asarray((cell @ counts.T).T).reshape(-1, n_classes, n_classes)
 
 
@@ -68,8 +69,9 @@ def as_seeds(y_pred: np.ndarray) -> np.ndarray:
     return y_pred[None, :] if y_pred.ndim == 1 else y_pred
 
 
-def resampled_metric(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, n_classes: int,
-                     rng: np.random.Generator) -> dict[str, np.ndarray]:
+def resampled_metric(
+    y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray, n_classes: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Every headline metric on each resample of the examples (B,), averaged over seeds.
 
     With several seeds (``y_pred`` of shape (S, N)) each resample also redraws the S seeds with
@@ -87,8 +89,15 @@ def resampled_metric(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray,
     return out
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, n_resamples: int = 1000,
-                 level: float = 0.95, seed: int = 0) -> dict[str, list[float]]:
+def bootstrap_ci(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_classes: int,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> dict[str, list[float]]:
     """Percentile intervals of every headline metric over resamples of the examples.
 
     A resample is a vector of multinomial counts per example (see ``resampled_confusions``).
@@ -104,12 +113,15 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n_classes: int, n_re
         for m, values in resampled_metric(y_true, y_pred, counts, n_classes, rng).items():
             stats[m].append(values)
     alpha = (1 - level) / 2
-    return {m: [float(np.quantile(np.concatenate(v), alpha)), float(np.quantile(np.concatenate(v), 1 - alpha))]
-            for m, v in stats.items()}
+    return {
+        m: [float(np.quantile(np.concatenate(v), alpha)), float(np.quantile(np.concatenate(v), 1 - alpha))]
+        for m, v in stats.items()
+    }
 
 
-def evaluate(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], *, with_details: bool = True,
-             n_resamples: int = 1000) -> dict:
+def evaluate(
+    y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], *, with_details: bool = True, n_resamples: int = 1000
+) -> dict:
     """The schema's metrics block for one split.
 
     ``y_pred`` is (N,) or (S, N) for S seeds. With several seeds each headline metric's ``mean``

@@ -83,7 +83,7 @@ def _valid(path: Path, n: int) -> np.ndarray | None:
 def _remove_orphans(path: Path) -> None:
     """Delete half-written files of this entry left by a process that was killed while writing."""
     for leftover in path.parent.glob(f"{path.stem}.*.tmp.*"):
-        pid = leftover.name[len(path.stem) + 1:].split(".", 1)[0]
+        pid = leftover.name[len(path.stem) + 1 :].split(".", 1)[0]
         if not pid.isdigit():
             continue
         try:
@@ -155,7 +155,7 @@ def embed_batches(backbone: Backbone, items: list, batch_size: int, dev: torch.d
     sort_key = getattr(backbone, "sort_key", None)
     order = sorted(range(len(items)), key=lambda i: sort_key(items[i])) if sort_key else list(range(len(items)))
     for lo in range(0, len(order), batch_size):
-        idx = order[lo:lo + batch_size]
+        idx = order[lo : lo + batch_size]
         batch = backbone.preprocess([items[i] for i in idx])
         with torch.inference_mode():
             feats = encoder(**(to_device(batch, dev) if dev is not None else batch)).float().cpu().numpy()

@@ -38,8 +38,7 @@ class FeatureStore(Protocol):
         ...
 
     @property
-    def items_per_second(self) -> float | None:
-        ...
+    def items_per_second(self) -> float | None: ...
 
     def __call__(self, split: str) -> np.ndarray:
         """The (N, D) features of ``split``'s examples, in the split's order."""

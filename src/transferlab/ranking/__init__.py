@@ -6,5 +6,15 @@ from .leep_nce import leep, nce
 from .logme import logme
 from .scores import SCORES, Scores, score_features
 
-__all__ = ["logme", "hscore", "hscore_shrinkage", "leep", "nce", "knn_accuracy",
-           "linear_probe_accuracy", "score_features", "Scores", "SCORES"]
+__all__ = [
+    "logme",
+    "hscore",
+    "hscore_shrinkage",
+    "leep",
+    "nce",
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "score_features",
+    "Scores",
+    "SCORES",
+]

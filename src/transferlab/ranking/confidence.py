@@ -53,8 +53,10 @@ def p_best(correct: list[np.ndarray], n_boot: int = 2000, seed: int = 0) -> np.n
     if not correct:
         return np.zeros(0)
     if len({len(c) for c in correct}) != 1:
-        raise DataError("every candidate's correctness must be a vector over the same examples; "
-                        f"got lengths {sorted({len(c) for c in correct})}")
+        raise DataError(
+            "every candidate's correctness must be a vector over the same examples; "
+            f"got lengths {sorted({len(c) for c in correct})}"
+        )
     m = np.asarray(correct, dtype=np.float64)  # (K, N)
     k, n = m.shape
     rng = np.random.default_rng(seed)

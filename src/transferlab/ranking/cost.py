@@ -38,12 +38,15 @@ def source_probabilities(backbone, features, batch_size: int = 1024) -> tuple[np
     head = backbone.source_head()
     if head is None:
         kind = "a sentence embedder" if backbone.modality == "text" else "loaded without its classifier"
-        return None, (f"{backbone.name} has no classifier over its pretraining classes ({kind}); "
-                      "LEEP and NCE need one")
+        return None, (f"{backbone.name} has no classifier over its pretraining classes ({kind}); LEEP and NCE need one")
     f = np.asarray(features, dtype=np.float32)  # (N, D), possibly a read-only memory map: batches are copied
     with torch.inference_mode():
-        probs = np.concatenate([torch.softmax(head(torch.from_numpy(np.array(f[lo:lo + batch_size]))).float(), dim=1).numpy()
-                                for lo in range(0, len(f), batch_size)])  # (N, Z)
+        probs = np.concatenate(
+            [
+                torch.softmax(head(torch.from_numpy(np.array(f[lo : lo + batch_size]))).float(), dim=1).numpy()
+                for lo in range(0, len(f), batch_size)
+            ]
+        )  # (N, Z)
     return probs, f"softmax over the {probs.shape[1]} classes of {backbone.name}'s pretrained classifier"
 
 
@@ -71,8 +74,13 @@ def measure_cost(backbone, items: list, batch_size: int, timeout: float = 600.0)
     job = {"recipe": backbone.recipe, "items": batch, "threads": torch.get_num_threads()}
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "transferlab.ranking.cost"], input=pickle.dumps(job),
-                              capture_output=True, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "transferlab.ranking.cost"],
+            input=pickle.dumps(job),
+            capture_output=True,
+            timeout=timeout,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     except subprocess.TimeoutExpired:
         return {**out, "peak_memory_note": f"the memory probe took over {timeout:.0f} s"}
     out["peak_memory_seconds"] = time.perf_counter() - start
@@ -117,8 +125,12 @@ def batch_memory(backbone, items: list, batch_size: int) -> dict[str, Any]:
         done.set()
         watcher.join()
     rise = max(peak[0] - base, 0) / MIB
-    return {**out, "peak_memory_mb": weights + rise, "batch_memory_mb": rise,
-            "peak_memory_note": f"weights + the memory rise while embedding {len(batch)} items in this process"}
+    return {
+        **out,
+        "peak_memory_mb": weights + rise,
+        "batch_memory_mb": rise,
+        "peak_memory_note": f"weights + the memory rise while embedding {len(batch)} items in this process",
+    }
 
 
 def _rss_bytes(field: str) -> int | None:

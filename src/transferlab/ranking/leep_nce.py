@@ -24,8 +24,10 @@ def check_probs(source_probs, name: str = "source_probs") -> np.ndarray:
     sums = p.sum(axis=1)
     bad = np.flatnonzero(np.abs(sums - 1) > SUM_TOL)
     if len(bad):
-        raise DataError(f"{name} rows must sum to 1 (softmax outputs, not logits); "
-                        f"row {bad[0]} sums to {sums[bad[0]]:.6g} ({len(bad)} rows off)")
+        raise DataError(
+            f"{name} rows must sum to 1 (softmax outputs, not logits); "
+            f"row {bad[0]} sums to {sums[bad[0]]:.6g} ({len(bad)} rows off)"
+        )
     return p
 
 

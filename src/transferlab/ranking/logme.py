@@ -45,8 +45,9 @@ def check_features(features, name: str = "features") -> np.ndarray:
     return f
 
 
-def check_labels(labels, n_rows: int | None, name: str = "labels", other: str = "features",
-                 min_classes: int = 2) -> np.ndarray:
+def check_labels(
+    labels, n_rows: int | None, name: str = "labels", other: str = "features", min_classes: int = 2
+) -> np.ndarray:
     """Integer class codes re-indexed to 0..C-1 (N,), or a ValueError that names the argument.
 
     Any integer codes are accepted (e.g. a subsample that lost a class); ``n_rows`` is the
@@ -61,8 +62,7 @@ def check_labels(labels, n_rows: int | None, name: str = "labels", other: str = 
         raise DataError(f"{name} has {len(y)} entries but {other} has {n_rows} rows")
     classes, codes = np.unique(y, return_inverse=True)
     if len(classes) < min_classes:
-        raise DataError(f"{name} must contain at least {min_classes} classes; "
-                        f"got {len(classes)} ({classes.tolist()})")
+        raise DataError(f"{name} must contain at least {min_classes} classes; got {len(classes)} ({classes.tolist()})")
     return codes.astype(np.int64)
 
 
@@ -108,8 +108,7 @@ def _max_evidence(s2: np.ndarray, z: np.ndarray, rest: float, n: int, d: int) ->
             break
     t, m2, res2 = fit(alpha, beta)
     logdet = np.sum(np.log(t)) + (d - k) * np.log(alpha)  # log|A| over all D eigenvalues
-    evidence = (d * np.log(alpha) + n * np.log(beta) - n * np.log(2 * np.pi)
-                - beta * res2 - alpha * m2 - logdet) / 2
+    evidence = (d * np.log(alpha) + n * np.log(beta) - n * np.log(2 * np.pi) - beta * res2 - alpha * m2 - logdet) / 2
     return float(evidence / n)
 
 
@@ -145,5 +144,4 @@ def logme(features, labels) -> float:
     onehot = np.eye(y.max() + 1)[y]  # (N, C)
     z = u.T @ onehot  # (k, C)
     rest = np.maximum(onehot.sum(0) - (z**2).sum(0), 0.0)  # (C,) ||y||^2 - ||U^T y||^2
-    return float(np.mean([_max_evidence(s2, z[:, c], rest[c], *f.shape)
-                          for c in range(onehot.shape[1])]))
+    return float(np.mean([_max_evidence(s2, z[:, c], rest[c], *f.shape) for c in range(onehot.shape[1])]))

@@ -20,29 +20,29 @@ from .logme import check_features_labels, logme
 
 SCORES: dict[str, str] = {
     "logme": "LogME: log evidence per example of a Bayesian linear model predicting each one-hot "
-             "class from the features, i.e. how well a linear head fits the labels without large "
-             "weights; higher is better.",
+    "class from the features, i.e. how well a linear head fits the labels without large "
+    "weights; higher is better.",
     "hscore": "H-score: share of the feature variance that lies between class means, in whitened "
-              "directions (0 to C-1); higher is better, but it saturates when there are fewer "
-              "examples than feature dimensions.",
+    "directions (0 to C-1); higher is better, but it saturates when there are fewer "
+    "examples than feature dimensions.",
     "hscore_shrinkage": "H-score of the standardised features with a Ledoit-Wolf shrunk covariance, which stays "
-                        "reliable with few examples per dimension; higher is better.",
+    "reliable with few examples per dimension; higher is better.",
     "knn_accuracy": "Cross-validated accuracy of a 5-nearest-neighbour vote under cosine "
-                    "distance, i.e. whether same-class examples sit together; higher is better.",
+    "distance, i.e. whether same-class examples sit together; higher is better.",
     "linear_probe_accuracy": "Cross-validated accuracy of a logistic regression (best of 4 C values) on the "
-                             "standardised features; higher is better.",
+    "standardised features; higher is better.",
     "leep": "LEEP: mean log-likelihood of the true labels under the source model's predictions "
-            "mapped to target classes by their co-occurrence; higher (closer to 0) is better.",
+    "mapped to target classes by their co-occurrence; higher (closer to 0) is better.",
     "nce": "Negative conditional entropy of the target label given the source model's top-1 "
-           "prediction; higher (closer to 0) is better.",
+    "prediction; higher (closer to 0) is better.",
 }
-
 
 
 # The score runs order the candidates by (and --top-k trains the best of): the one whose top pick
 # was most often the best frozen candidate in bench/ranking.py, kNN accuracy (7 of 10 tasks, LogME
 # 4 of 10; bench/RESULTS.md). The report, which reads results.json alone, leads with the same score.
 LEAD_SCORE = "knn_accuracy"
+
 
 def stratified_subsample(labels: np.ndarray, max_items: int, seed: int = 0) -> np.ndarray:
     """Sorted indices of at most ``max_items`` rows with the class proportions kept.
@@ -56,8 +56,10 @@ def stratified_subsample(labels: np.ndarray, max_items: int, seed: int = 0) -> n
     counts = np.bincount(y)  # (C,)
     n_classes = np.count_nonzero(counts)
     if max_items < 2 * n_classes:
-        raise DataError(f"max_items={max_items} is too small to keep 2 examples of each of the "
-                        f"{n_classes} classes; use at least {2 * n_classes}")
+        raise DataError(
+            f"max_items={max_items} is too small to keep 2 examples of each of the "
+            f"{n_classes} classes; use at least {2 * n_classes}"
+        )
     if len(y) <= max_items:
         return np.arange(len(y))
     perm = np.random.default_rng(seed).permutation(len(y))
@@ -77,8 +79,9 @@ class Scores(dict):
     ``correct``: for the kNN and linear-probe accuracies, the (n,) out-of-fold correctness
     on the ``n`` subsampled examples (for intervals and the probability of being best)."""
 
-    def __init__(self, values: dict[str, float], unavailable: dict[str, str],
-                 correct: dict[str, np.ndarray] | None = None):
+    def __init__(
+        self, values: dict[str, float], unavailable: dict[str, str], correct: dict[str, np.ndarray] | None = None
+    ):
         super().__init__(values)
         self.unavailable = unavailable
         self.correct = correct or {}
@@ -87,8 +90,9 @@ class Scores(dict):
 NO_SOURCE = "no source-model probabilities were given"
 
 
-def score_features(features, labels, *, source_probs=None, no_source_reason: str = NO_SOURCE,
-                   seed: int = 0, max_items: int = MAX_ITEMS) -> Scores:
+def score_features(
+    features, labels, *, source_probs=None, no_source_reason: str = NO_SOURCE, seed: int = 0, max_items: int = MAX_ITEMS
+) -> Scores:
     """All scores of ``SCORES`` that apply, on a stratified subsample of <= ``max_items`` rows.
 
     features (N, D) and labels (N,) as for ``logme``; source_probs (N, Z) is the source model's
@@ -121,8 +125,12 @@ def _score_features(features, labels, source_probs, no_source_reason: str, seed:
         unavailable["hscore_shrinkage"] = (
             f"Ledoit-Wolf shrinkage is 1 on these {len(f)} x {f.shape[1]} features (their covariance "
             "cannot be told from a multiple of the identity at this sample size), where the score is 0 "
-            "for any labels")
-    correct = {"knn_accuracy": knn_correct(f, y, seed=seed), "linear_probe_accuracy": linear_probe_correct(f, y, seed=seed)}
+            "for any labels"
+        )
+    correct = {
+        "knn_accuracy": knn_correct(f, y, seed=seed),
+        "linear_probe_accuracy": linear_probe_correct(f, y, seed=seed),
+    }
     out.update({name: float(np.mean(c)) for name, c in correct.items()})
     if probs is not None:
         probs = probs[keep]

@@ -41,11 +41,13 @@ def _evidence(evidence: dict) -> tuple[list[dict], list[tuple[str, str]]]:
     comparisons, details = [], []
     for key, value in evidence.items():
         if is_comparison(value):
-            comparisons.append({
-                "label": None if key == "comparison" else str(key).replace("_", " "),
-                "pair": comparison_pair(value),
-                "text": fmt_comparison(value),
-            })
+            comparisons.append(
+                {
+                    "label": None if key == "comparison" else str(key).replace("_", " "),
+                    "pair": comparison_pair(value),
+                    "text": fmt_comparison(value),
+                }
+            )
         elif value is not None:
             details.append((str(key), compact_json(value)))
     return comparisons, details
@@ -88,8 +90,7 @@ def recommendation_view(recommendation, anchors: dict[str, str]) -> dict | None:
     if not recommendation.get("rung"):
         if not recommendation.get("why"):
             return None
-        return {"rung": None, "href": None, "why": display(recommendation["why"]), "noise": None,
-                "comparisons": []}
+        return {"rung": None, "href": None, "why": display(recommendation["why"]), "noise": None, "comparisons": []}
     rung = display(recommendation["rung"])
     return {
         "rung": rung,
@@ -183,9 +184,12 @@ def removed_view(audit) -> dict | None:
     removed = dedupe.get("removed") if isinstance(dedupe.get("removed"), dict) else {}
     share = dedupe.get("share") if isinstance(dedupe.get("share"), dict) else {}
     words = {"train": "training", "val": "validation"}
-    counts = [f"{fmt_int(removed[s])} {words.get(s, display(s))} example{'' if removed[s] == 1 else 's'}"
-              + (f" ({share[s]:.1%} of the split)" if is_number(share.get(s)) else "")
-              for s in removed if is_number(removed[s]) and removed[s]]
+    counts = [
+        f"{fmt_int(removed[s])} {words.get(s, display(s))} example{'' if removed[s] == 1 else 's'}"
+        + (f" ({share[s]:.1%} of the split)" if is_number(share.get(s)) else "")
+        for s in removed
+        if is_number(removed[s]) and removed[s]
+    ]
     pairs = [_example_view(e) for e in audit["removed"]]
     pairs = [p for p in pairs if p["pair"]]
     total = sum(removed[s] for s in removed if is_number(removed[s])) or len(pairs)

@@ -144,6 +144,7 @@ def _small_or_fixed(x: float) -> str:
 def compact_json(value) -> str:
     """Free-form evidence as short JSON: four significant decimals say all a reader can use of a
     float; values below 0.001 (learning rates) keep three significant digits instead of rounding to 0."""
+
     def rounded(v):
         if isinstance(v, float):
             return float(f"{v:.3g}") if v != 0 and abs(v) < 0.001 else round(v, 4)

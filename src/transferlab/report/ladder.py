@@ -58,8 +58,11 @@ def _accuracy_bar(metric) -> dict | None:
 def _metric_cell(metric) -> dict:
     """The mean, its interval for a second, smaller line, and the spread over seeds when there were several."""
     mean = metric_mean(metric)
-    return {"mean": fmt_num(mean), "ci": fmt_ci(metric) if mean is not None else None,
-            "spread": fmt_seed_spread(metric) if mean is not None else None}
+    return {
+        "mean": fmt_num(mean),
+        "ci": fmt_ci(metric) if mean is not None else None,
+        "spread": fmt_seed_spread(metric) if mean is not None else None,
+    }
 
 
 def _subtitle(rung: dict) -> str | None:
@@ -139,11 +142,13 @@ def _confusion_view(matrix, labels: list[str]) -> dict | None:
         for value in row:
             share = value / total if total and is_number(value) else 0.0
             ink = "#fff" if share > 0.55 else "inherit"
-            cells.append({
-                "value": fmt_int(value),
-                "style": f"background-color: rgba(37, 99, 235, {share:.3f}); color: {ink}",
-                "title": f"{share:.1%} of true '{name}'",
-            })
+            cells.append(
+                {
+                    "value": fmt_int(value),
+                    "style": f"background-color: rgba(37, 99, 235, {share:.3f}); color: {ink}",
+                    "title": f"{share:.1%} of true '{name}'",
+                }
+            )
         rows.append({"label": name, "cells": cells})
     return {"labels": names, "rows": rows}
 
@@ -203,10 +208,17 @@ def lr_trial_rows(chosen) -> list[dict]:
             continue
         curve = (t.get("curves") or {}).get("val_metric") or []
         factor = t.get("factor")
-        rows.append({"lr": _rate(t.get("lr")), "factor": f"×{factor:g}" if is_number(factor) else MISSING,
-                     "screen": fmt_num(t.get("screen_val_metric")), "epochs": fmt_int(t.get("epochs")),
-                     "best": fmt_num(t.get("val_metric")), "kept": bool(t.get("chosen")),
-                     "curve": " → ".join(fmt_num(v) for v in curve if is_number(v))})
+        rows.append(
+            {
+                "lr": _rate(t.get("lr")),
+                "factor": f"×{factor:g}" if is_number(factor) else MISSING,
+                "screen": fmt_num(t.get("screen_val_metric")),
+                "epochs": fmt_int(t.get("epochs")),
+                "best": fmt_num(t.get("val_metric")),
+                "kept": bool(t.get("chosen")),
+                "curve": " → ".join(fmt_num(v) for v in curve if is_number(v)),
+            }
+        )
     return rows
 
 

@@ -74,13 +74,15 @@ def _chart(curves: list[tuple[str, dict, dict]], target: float | None, metric: s
     ys += [target] if target is not None else []
     y_lo, y_hi, y_ticks = ticks(max(0.0, min(ys)), min(1.0, max(ys)))
     frame = Frame(x_lo, x_hi, y_lo, y_hi)
-    x_ticks = [(e, f"{10 ** e:,.4g}") for e in exponents]
+    x_ticks = [(e, f"{10**e:,.4g}") for e in exponents]
     parts = [axes(frame, x_ticks, labelled(y_ticks), "labelled examples per class (log scale)")]
     if target is not None:
         y = frame.y(min(max(target, y_lo), y_hi))
-        parts.append(f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                     f'<text class="tick" x="{WIDTH - RIGHT - 2}" y="{y - 4:.1f}" text-anchor="end">'
-                     f"target {fmt_num(target)}</text>")
+        parts.append(
+            f'<line class="target" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{WIDTH - RIGHT - 2}" y="{y - 4:.1f}" text-anchor="end">'
+            f"target {fmt_num(target)}</text>"
+        )
     for i, (name, curve, s) in enumerate(curves):
         colour = PALETTE[i % len(PALETTE)]
         xs = [math.log10(n) for n in s["n"]]
@@ -92,18 +94,25 @@ def _chart(curves: list[tuple[str, dict, dict]], target: float | None, metric: s
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/>')
         for x, n, m, d in zip(xs, s["n"], s["mean"], s["sd"]):
             tip = f"{name}: {metric} {m:.3f} ± {d:.3f} with {n:g} examples per class"
-            parts.append(f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(m):.1f}" r="3" fill="{colour}">'
-                         f"<title>{escape(tip)}</title></circle>")
+            parts.append(
+                f'<circle cx="{frame.x(x):.1f}" cy="{frame.y(m):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(tip)}</title></circle>"
+            )
         fits = _fits(curve)
         if fits:
             reach = math.log10(_reach(curve, s["n"][-1]))
             grid = [xs[0] + (reach - xs[0]) * k / 40 for k in range(41)]
-            fitted = " ".join(f"{frame.x(x):.1f},{frame.y(min(max(_fitted(fits, 10 ** x), y_lo), y_hi)):.1f}"
-                              for x in grid)
-            parts.append(f'<polyline class="fit" fill="none" stroke="{colour}" points="{fitted}">'
-                         f"<title>{escape(name)}: fitted power law (median over subsamples)</title></polyline>")
-        parts.append(f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM_LEGEND - 14 * i:.0f}" '
-                     f'text-anchor="end" fill="{colour}">{escape(name)}</text>')
+            fitted = " ".join(
+                f"{frame.x(x):.1f},{frame.y(min(max(_fitted(fits, 10**x), y_lo), y_hi)):.1f}" for x in grid
+            )
+            parts.append(
+                f'<polyline class="fit" fill="none" stroke="{colour}" points="{fitted}">'
+                f"<title>{escape(name)}: fitted power law (median over subsamples)</title></polyline>"
+            )
+        parts.append(
+            f'<text class="tick" x="{WIDTH - RIGHT}" y="{HEIGHT - BOTTOM_LEGEND - 14 * i:.0f}" '
+            f'text-anchor="end" fill="{colour}">{escape(name)}</text>'
+        )
     return document(f"Learning curve: test {metric}", parts)
 
 

@@ -54,11 +54,18 @@ def ood_view(rungs, metric: str = "accuracy") -> dict | None:
         if not ood:
             continue
         clean = metric_mean((rung.get("test") or {}).get(metric))
-        rows.append({"name": rung_name(i, rung), "anchor": f"rung-{i}", "clean": fmt_num(clean),
-                     "cells": [_cell(ood.get(name), metric) for name, _ in sets]})
+        rows.append(
+            {
+                "name": rung_name(i, rung),
+                "anchor": f"rung-{i}",
+                "clean": fmt_num(clean),
+                "cells": [_cell(ood.get(name), metric) for name, _ in sets],
+            }
+        )
     return {
         "metric": metric_name(metric),
-        "sets": [{"name": display(name), "kind": KINDS.get(kind, display(kind)) if kind else None}
-                 for name, kind in sets],
+        "sets": [
+            {"name": display(name), "kind": KINDS.get(kind, display(kind)) if kind else None} for name, kind in sets
+        ],
         "rows": rows,
     }

@@ -22,19 +22,34 @@ from .scatter import best_achieved, candidate_charts
 
 SCORES = {
     "logme": ("LogME", "evidence that a linear head fits the labels (log-likelihood per example); higher is better"),
-    "hscore": ("H-score", "between-class share of the feature variance, 0 to classes − 1; higher is better, but it "
-                          "saturates with fewer examples than feature dimensions"),
-    "hscore_shrinkage": ("H-LW", "H-score of the standardised features with a Ledoit–Wolf shrunk covariance, reliable "
-                                 "with few examples; "
-                                 "higher is better"),
-    "knn_accuracy": ("kNN", "cross-validated accuracy of a 5-nearest-neighbour vote (cosine distance); "
-                            "higher is better"),
-    "linear_probe_accuracy": ("Probe", "cross-validated accuracy of a logistic regression on the features; "
-                                       "higher is better"),
-    "leep": ("LEEP", "log-likelihood of the labels under the source model's predictions; "
-                     "higher (closer to 0) is better"),
-    "nce": ("NCE", "negative conditional entropy of the label given the source model's top-1 prediction; "
-                   "higher (closer to 0) is better"),
+    "hscore": (
+        "H-score",
+        "between-class share of the feature variance, 0 to classes − 1; higher is better, but it "
+        "saturates with fewer examples than feature dimensions",
+    ),
+    "hscore_shrinkage": (
+        "H-LW",
+        "H-score of the standardised features with a Ledoit–Wolf shrunk covariance, reliable "
+        "with few examples; "
+        "higher is better",
+    ),
+    "knn_accuracy": (
+        "kNN",
+        "cross-validated accuracy of a 5-nearest-neighbour vote (cosine distance); higher is better",
+    ),
+    "linear_probe_accuracy": (
+        "Probe",
+        "cross-validated accuracy of a logistic regression on the features; higher is better",
+    ),
+    "leep": (
+        "LEEP",
+        "log-likelihood of the labels under the source model's predictions; higher (closer to 0) is better",
+    ),
+    "nce": (
+        "NCE",
+        "negative conditional entropy of the label given the source model's top-1 prediction; "
+        "higher (closer to 0) is better",
+    ),
 }
 
 
@@ -42,11 +57,13 @@ SCORES = {
 # often the best frozen candidate in bench/ranking.py (bench/RESULTS.md, "Does the ranking
 # predict the ladder?"), with what that benchmark found, said next to the table.
 LEAD = "knn_accuracy"
-LEAD_EVIDENCE = ("in the project's benchmark of 10 small tasks (5 image, 5 text; bench/RESULTS.md) the candidate with "
-                 "the highest kNN accuracy reached the best frozen test accuracy in 7 of 10 (mean shortfall 0.007), "
-                 "against 4 of 10 for LogME; its mean weighted Kendall tau with that accuracy was +0.37 "
-                 "(95% interval over tasks −0.09 to +0.76). On images alone the linear probe (the predicted accuracy) "
-                 "was right in 5 of 5.")
+LEAD_EVIDENCE = (
+    "in the project's benchmark of 10 small tasks (5 image, 5 text; bench/RESULTS.md) the candidate with "
+    "the highest kNN accuracy reached the best frozen test accuracy in 7 of 10 (mean shortfall 0.007), "
+    "against 4 of 10 for LogME; its mean weighted Kendall tau with that accuracy was +0.37 "
+    "(95% interval over tasks −0.09 to +0.76). On images alone the linear probe (the predicted accuracy) "
+    "was right in 5 of 5."
+)
 
 
 def _scores(candidate: dict) -> dict:
@@ -63,6 +80,7 @@ def _score_names(ranking: list[dict]) -> list[str]:
 
 def lead_order(ranking: list[dict]) -> list[dict]:
     """Candidates by the leading score, best first (a candidate without it last, in its place)."""
+
     def key(c: dict) -> float:
         value = metric_mean(_scores(c).get(LEAD))
         return -value if value is not None else float("inf")
@@ -89,10 +107,12 @@ def _achieved(candidate: dict) -> dict | None:
 def _provenance(candidate: dict) -> str:
     """Pretraining data and licence; an unknown one is said so, as it matters before deployment."""
     pretrained, licence = candidate.get("pretrained_on"), candidate.get("licence")
-    return " · ".join([
-        "pretraining data unknown" if pretrained in (None, "", "unknown") else display(pretrained),
-        "licence unknown" if licence in (None, "", "unknown") else display(licence),
-    ])
+    return " · ".join(
+        [
+            "pretraining data unknown" if pretrained in (None, "", "unknown") else display(pretrained),
+            "licence unknown" if licence in (None, "", "unknown") else display(licence),
+        ]
+    )
 
 
 def _source(candidate: dict) -> str | None:
@@ -106,11 +126,17 @@ def _unavailable(candidate: dict) -> dict:
     return why if isinstance(why, dict) else {}
 
 
-PREDICTED = ("Predicted acc.", "the frozen rung's accuracy these features predict: the linear probe's cross-validated "
-                              "accuracy on the training split, with a 95% Wilson interval over its out-of-fold "
-                              "predictions (slightly optimistic, as the probe's C is the best of four)")
-P_BEST = ("P(best)", "probability that this candidate is the best of those ranked: the share of bootstrap "
-                     "resamples of the training examples in which its probe accuracy is the highest")
+PREDICTED = (
+    "Predicted acc.",
+    "the frozen rung's accuracy these features predict: the linear probe's cross-validated "
+    "accuracy on the training split, with a 95% Wilson interval over its out-of-fold "
+    "predictions (slightly optimistic, as the probe's C is the best of four)",
+)
+P_BEST = (
+    "P(best)",
+    "probability that this candidate is the best of those ranked: the share of bootstrap "
+    "resamples of the training examples in which its probe accuracy is the highest",
+)
 
 
 def _lead_cells(candidate: dict, ranking: list[dict]) -> list[dict]:
@@ -121,14 +147,16 @@ def _lead_cells(candidate: dict, ranking: list[dict]) -> list[dict]:
     if any(is_number(c.get("p_best")) for c in ranking):
         p = candidate.get("p_best")
         top = max(c.get("p_best") or 0 for c in ranking)
-        cells.append({"value": fmt_num(p, 2) if is_number(p) else MISSING, "best": is_number(p) and p == top,
-                      "why": None})
+        cells.append(
+            {"value": fmt_num(p, 2) if is_number(p) else MISSING, "best": is_number(p) and p == top, "why": None}
+        )
     return cells
 
 
 def _lead_columns(ranking: list[dict]) -> list[tuple[str, str]]:
-    return ([PREDICTED] if any(c.get("predicted_frozen_accuracy") for c in ranking) else []) + \
-           ([P_BEST] if any(is_number(c.get("p_best")) for c in ranking) else [])
+    return ([PREDICTED] if any(c.get("predicted_frozen_accuracy") for c in ranking) else []) + (
+        [P_BEST] if any(is_number(c.get("p_best")) for c in ranking) else []
+    )
 
 
 def _score_cell(candidate: dict, name: str, best: dict[str, float]) -> dict:
@@ -164,8 +192,11 @@ def _row(candidate: dict, names: list[str], best: dict[str, float], ranking: lis
     }
 
 
-MEMORY_LEGEND = ("Peak memory", "the weights plus the rise of resident memory while embedding one batch of "
-                                 "training items (for text the longest ones), measured in the run's own process")
+MEMORY_LEGEND = (
+    "Peak memory",
+    "the weights plus the rise of resident memory while embedding one batch of "
+    "training items (for text the longest ones), measured in the run's own process",
+)
 
 
 def _notes(ranking: list[dict], names: list[str]) -> list[str]:
@@ -190,8 +221,9 @@ def ranking_view(ranking) -> dict | None:
     lead = _lead_columns(ranking)
     return {
         "scores": [label for label, _ in lead] + [SCORES.get(name, (name, None))[0] for name in names],
-        "legend": lead + [SCORES[name] for name in names if name in SCORES]
-                  + ([MEMORY_LEGEND] if any(row["memory"] != MISSING for row in rows) else []),
+        "legend": lead
+        + [SCORES[name] for name in names if name in SCORES]
+        + ([MEMORY_LEGEND] if any(row["memory"] != MISSING for row in rows) else []),
         "notes": ([f"Ordered by {SCORES[LEAD][0]}: {LEAD_EVIDENCE}"] if LEAD in names else []) + _notes(ranking, names),
         "rows": rows,
         "achieved": any(row["achieved"] for row in rows),

@@ -34,7 +34,7 @@ def _short_name(name: str) -> str:
     if len(name) <= LABEL_CHARS:
         return name
     keep = LABEL_CHARS - 1
-    return name[: keep // 2] + "…" + name[-(keep - keep // 2):]
+    return name[: keep // 2] + "…" + name[-(keep - keep // 2) :]
 
 
 def decades(lo: float, hi: float) -> tuple[float, float, list[float]]:
@@ -105,16 +105,21 @@ def _cost_axis(candidates: list[dict]) -> tuple[str, str, Callable[[dict], float
 
 
 def _decade_label(exponent: float, unit: str) -> str:
-    value = 10 ** exponent
+    value = 10**exponent
     return fmt_count(value).replace(".0", "") if unit == "params" else f"{value:g} s"
 
 
 def _cost_chart(candidates: list[dict]) -> Markup:
     x_title, unit, cost = _cost_axis(candidates)
     points = [
-        Point(c["name"], math.log10(cost(c)), c["logme"],
-              f"{c['name']}: LogME {fmt_num(c['logme'])}, {fmt_quantity(cost(c))} {unit}")
-        for c in candidates if _positive(cost(c))
+        Point(
+            c["name"],
+            math.log10(cost(c)),
+            c["logme"],
+            f"{c['name']}: LogME {fmt_num(c['logme'])}, {fmt_quantity(cost(c))} {unit}",
+        )
+        for c in candidates
+        if _positive(cost(c))
     ]
     if not points:
         return Markup("")
@@ -142,8 +147,13 @@ def _outcome_chart(candidates: list[dict]) -> Markup:
     if not points:
         return Markup("")
     lo, hi, x_ticks = ticks(min(p.x for p in points), max(p.x for p in points))
-    return _scatter("LogME against the best test accuracy reached", "best test accuracy of its rungs",
-                   points, labelled(x_ticks), (lo, hi))
+    return _scatter(
+        "LogME against the best test accuracy reached",
+        "best test accuracy of its rungs",
+        points,
+        labelled(x_ticks),
+        (lo, hi),
+    )
 
 
 def candidate_charts(ranking: list) -> list[Markup]:

@@ -117,13 +117,17 @@ def axes(frame: Frame, x_ticks: list[tuple[float, str]], y_ticks: list[tuple[flo
 
 def document(title: str, body: list[str]) -> Markup:
     """The ``<svg>`` element around a chart's parts, titled for screen readers and tooltips."""
-    return Markup("".join([
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
-        f'<text class="chart-title" x="{LEFT}" y="16">{escape(title)}</text>',
-        *body,
-        "</svg>",
-    ]))
+    return Markup(
+        "".join(
+            [
+                f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+                f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>',
+                f'<text class="chart-title" x="{LEFT}" y="16">{escape(title)}</text>',
+                *body,
+                "</svg>",
+            ]
+        )
+    )
 
 
 def _best_marker(frame: Frame, epoch: float) -> str:
@@ -142,9 +146,7 @@ def _series(frame: Frame, name: str, points: list, phases) -> str:
         if len(run) < 2:
             continue  # a lone point is drawn by its dot below
         coords = " ".join(f"{frame.x(x):.1f},{frame.y(y):.1f}" for x, y in run)
-        parts.append(
-            f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>'
-        )
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{coords}"/>')
     for i, point in enumerate(points):
         if point is None:
             continue
@@ -198,13 +200,18 @@ def line_chart(title: str, epochs: list, series: dict, phases=(), best_epoch=Non
     y_lo, y_hi, y_ticks = ticks(min(y for _, y in known), max(y for _, y in known))
     frame = Frame(x_lo, x_hi, y_lo, y_hi)
     best = _number(best_epoch)
-    return document(title, [
-        axes(frame, labelled(x_ticks), labelled(y_ticks), "epoch"),
-        _best_marker(frame, best) if best is not None and x_lo <= best <= x_hi else "",
-        _gap_band(frame, data["train"], data["validation"]) if gap and {"train", "validation"} <= data.keys() else "",
-        *(_series(frame, name, points, phases) for name, points in data.items()),
-        _legend(list(data)),
-    ])
+    return document(
+        title,
+        [
+            axes(frame, labelled(x_ticks), labelled(y_ticks), "epoch"),
+            _best_marker(frame, best) if best is not None and x_lo <= best <= x_hi else "",
+            _gap_band(frame, data["train"], data["validation"])
+            if gap and {"train", "validation"} <= data.keys()
+            else "",
+            *(_series(frame, name, points, phases) for name, points in data.items()),
+            _legend(list(data)),
+        ],
+    )
 
 
 def curve_charts(curves) -> list[Markup]:

@@ -38,18 +38,24 @@ METRICS = (
     ("balanced_accuracy", "bal. acc."),
     ("macro_f1", "macro-F1"),
 )
-RANKING_SCORES = tuple(sorted((  # the report's leading score first
-    ("logme", "LogME"),
-    ("hscore_shrinkage", "H-LW"),
-    ("knn_accuracy", "kNN"),
-    ("linear_probe_accuracy", "probe"),
-), key=lambda score: score[0] != LEAD))
+RANKING_SCORES = tuple(
+    sorted(
+        (  # the report's leading score first
+            ("logme", "LogME"),
+            ("hscore_shrinkage", "H-LW"),
+            ("knn_accuracy", "kNN"),
+            ("linear_probe_accuracy", "probe"),
+        ),
+        key=lambda score: score[0] != LEAD,
+    )
+)
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def _table(title: str) -> Table:
-    return Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", show_edge=False,
-                 collapse_padding=True, pad_edge=False)
+    return Table(
+        title=title, box=box.SIMPLE_HEAD, header_style="bold", show_edge=False, collapse_padding=True, pad_edge=False
+    )
 
 
 def _metric_cell(metric) -> Text:
@@ -106,8 +112,11 @@ def summary_table(results: dict, wide: bool = False) -> Table:
     undecided = test_cannot_decide(results)
     best = set() if undecided else best_rung_indices(rungs)
     with_ece = wide and any(metric_mean(get(rung, "test", "ece")) is not None for rung in rungs)
-    table = _table("transferlab ladder (test set: it cannot compare rungs, see above)" if undecided
-                   else "transferlab ladder (test set)")
+    table = _table(
+        "transferlab ladder (test set: it cannot compare rungs, see above)"
+        if undecided
+        else "transferlab ladder (test set)"
+    )
     table.add_column("rung", min_width=12, overflow="fold")
     for _, header in METRICS:
         table.add_column(header, justify="right", no_wrap=True)
@@ -134,8 +143,13 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
     predicted = any(c.get("predicted_frozen_accuracy") for c in candidates)
     p_best = any(is_number(c.get("p_best")) for c in candidates)
     table = _table("candidate backbones (training split, no training)")
-    table.add_column("backbone", overflow="ellipsis", no_wrap=True, min_width=10,
-                     max_width=(24 if wide else 16) if predicted else 40 if wide else 24)
+    table.add_column(
+        "backbone",
+        overflow="ellipsis",
+        no_wrap=True,
+        min_width=10,
+        max_width=(24 if wide else 16) if predicted else 40 if wide else 24,
+    )
     if predicted:  # the frozen accuracy the probe predicts, with its 95% interval
         table.add_column("pred. acc [95%]", justify="right", no_wrap=True, min_width=20)
     if p_best:
@@ -155,13 +169,15 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
         table.add_column("pretrained on", overflow="ellipsis", no_wrap=True, max_width=30)
     for c in candidates:
         scores, unavailable = c.get("scores") or {}, c.get("scores_unavailable") or {}
-        cells = [Text(display(c.get("backbone"))),
-                 *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
-                 *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
-                 *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
-                 Text(fmt_count(c.get("params"))),
-                 *([] if predicted else [Text(fmt_quantity(c.get("items_per_second")))]),
-                 Text(fmt_quantity(c.get("peak_memory_mb")))]
+        cells = [
+            Text(display(c.get("backbone"))),
+            *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
+            *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
+            *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
+            Text(fmt_count(c.get("params"))),
+            *([] if predicted else [Text(fmt_quantity(c.get("items_per_second")))]),
+            Text(fmt_quantity(c.get("peak_memory_mb"))),
+        ]
         if wide and not predicted:
             cells.append(Text(display(c.get("pretrained_on"))))
         table.add_row(*cells)

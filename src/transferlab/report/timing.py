@@ -30,10 +30,24 @@ def timing_view(plan) -> dict | None:
     """Rows of stage, predicted, actual, ratio, memory and how; the totals; the rungs not run."""
     if not isinstance(plan, dict) or not isinstance(plan.get("stages"), list):
         return None
-    rows = [{"name": str(s.get("name")), "predicted": _seconds(s.get("seconds")),
-             "actual": _seconds(s.get("actual_seconds")), "ratio": _ratio(s.get("seconds"), s.get("actual_seconds")),
-             "memory": _mib(s.get("peak_bytes")), "how": str(s.get("how") or "")}
-            for s in plan["stages"] if isinstance(s, dict)]
+    rows = [
+        {
+            "name": str(s.get("name")),
+            "predicted": _seconds(s.get("seconds")),
+            "actual": _seconds(s.get("actual_seconds")),
+            "ratio": _ratio(s.get("seconds"), s.get("actual_seconds")),
+            "memory": _mib(s.get("peak_bytes")),
+            "how": str(s.get("how") or ""),
+        }
+        for s in plan["stages"]
+        if isinstance(s, dict)
+    ]
     total, actual = plan.get("total_seconds"), plan.get("actual_total_seconds")
-    return {"rows": rows, "total": _seconds(total), "actual": _seconds(actual), "ratio": _ratio(total, actual),
-            "probe": _seconds(plan.get("probe_seconds")), "skipped": [str(s) for s in plan.get("skipped") or []]}
+    return {
+        "rows": rows,
+        "total": _seconds(total),
+        "actual": _seconds(actual),
+        "ratio": _ratio(total, actual),
+        "probe": _seconds(plan.get("probe_seconds")),
+        "skipped": [str(s) for s in plan.get("skipped") or []],
+    }

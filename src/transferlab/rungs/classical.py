@@ -20,9 +20,12 @@ from .fitted import FEATURES, Features, Saved
 from .linear import LogregFitted, fit_logreg, neighbours
 
 # what image_features computes, saved with an exported model so a changed recipe is detected
-IMAGE_FEATURES = {"grey": "PIL L", "hog": {"size": 64, "resize": "bilinear", "orientations": 9, "pixels_per_cell": 8,
-                                           "cells_per_block": 2}, "pixels": {"size": 16, "resize": "bilinear"},
-                  "scale": "pixel / 255"}
+IMAGE_FEATURES = {
+    "grey": "PIL L",
+    "hog": {"size": 64, "resize": "bilinear", "orientations": 9, "pixels_per_cell": 8, "cells_per_block": 2},
+    "pixels": {"size": 16, "resize": "bilinear"},
+    "scale": "pixel / 255",
+}
 
 
 def image_features(items: list) -> np.ndarray:
@@ -50,8 +53,9 @@ def audio_features(items: list, seconds: float = 3.0, rate: int = 16_000) -> np.
 
     rows = []
     for item in items:
-        mfcc = librosa.feature.mfcc(y=load_clip(item, rate, seconds), sr=rate, n_mfcc=20, n_fft=512,
-                                    win_length=400, hop_length=160, n_mels=40)  # (20, frames)
+        mfcc = librosa.feature.mfcc(
+            y=load_clip(item, rate, seconds), sr=rate, n_mfcc=20, n_fft=512, win_length=400, hop_length=160, n_mels=40
+        )  # (20, frames)
         delta = librosa.feature.delta(mfcc)
         rows.append(np.concatenate([mfcc.mean(1), mfcc.std(1), delta.mean(1), delta.std(1)]))
     return np.stack(rows).astype(np.float32)
@@ -64,8 +68,10 @@ class Classical(Rung):
     role = "control"
     in_default_ladder = True
     simplicity = 10
-    description = ("TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
-                   "C chosen by cross-validation on train.")
+    description = (
+        "TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
+        "C chosen by cross-validation on train."
+    )
 
     def check_data(self, task: Task, spec: RunSpec) -> None:
         if task.modality == "text" and not _has_terms(task.part("train")[0]):
@@ -96,9 +102,18 @@ class Classical(Rung):
         proba = fitted.proba_of(X_test)
         predict = time.perf_counter() - start
         n_params = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
-        return RungOutput(val_pred, proba.argmax(1), fit, predict, n_params, n_params, test_proba=proba, model=fitted,
-                          refit_predict=self._refitter(ctx, X_train, X_val, X_test, scale, c),
-                          chosen={"features": what, "C": c, **how})
+        return RungOutput(
+            val_pred,
+            proba.argmax(1),
+            fit,
+            predict,
+            n_params,
+            n_params,
+            test_proba=proba,
+            model=fitted,
+            refit_predict=self._refitter(ctx, X_train, X_val, X_test, scale, c),
+            chosen={"features": what, "C": c, **how},
+        )
 
     @staticmethod
     def _refitter(ctx: Context, X_train, X_val, X_test, scale: bool, c: float):
@@ -108,13 +123,15 @@ class Classical(Rung):
 
         def refit(idx: np.ndarray) -> np.ndarray:
             if ctx.task.modality == "text":
-                vec, Xtr = _fit_tfidf([train_items[i] for i in idx], ctx.task, ctx.spec,
-                                      min_df=1 if len(idx) < 200 else 2)
+                vec, Xtr = _fit_tfidf(
+                    [train_items[i] for i in idx], ctx.task, ctx.spec, min_df=1 if len(idx) < 200 else 2
+                )
                 Xva, Xte = vec.transform(val_items), vec.transform(test_items)
             else:
                 Xtr, Xva, Xte = X_train[idx], X_val, X_test
-            model, _, _ = fit_logreg(Xtr, y_train[idx], Xva, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale,
-                                     grid=neighbours(c))
+            model, _, _ = fit_logreg(
+                Xtr, y_train[idx], Xva, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale, grid=neighbours(c)
+            )
             return model.predict(Xte)
 
         return refit
@@ -132,7 +149,9 @@ class TfidfFeatures(Features):
         params = self._settings()
         code = [k for k, v in params.items() if callable(v)]
         if code:
-            self.reason = f"the TF-IDF settings {', '.join(code)} are Python functions, which are not stored (no pickles)."
+            self.reason = (
+                f"the TF-IDF settings {', '.join(code)} are Python functions, which are not stored (no pickles)."
+            )
 
     def _settings(self) -> dict:
         return {k: v for k, v in self.vec.get_params().items() if k not in ("vocabulary", "dtype")}
@@ -174,9 +193,11 @@ class ImageFeatures(Features):
     def from_saved(cls, saved: Saved) -> "ImageFeatures":
         recipe = saved.json("image_features.json", "the image-feature settings")
         if recipe != IMAGE_FEATURES:
-            raise ArtifactError(f"{saved.folder / 'image_features.json'} describes image features ({recipe}) that this "
-                                f"version of transferlab does not compute ({IMAGE_FEATURES}). Use the version "
-                                f"that saved it ({saved.info.get('transferlab', 'an older one')}).")
+            raise ArtifactError(
+                f"{saved.folder / 'image_features.json'} describes image features ({recipe}) that this "
+                f"version of transferlab does not compute ({IMAGE_FEATURES}). Use the version "
+                f"that saved it ({saved.info.get('transferlab', 'an older one')})."
+            )
         return cls()
 
 
@@ -227,6 +248,8 @@ def _no_terms_message(task: Task, spec: RunSpec) -> str:
     where = f"column '{task.text_column}' of {Path(task.description).name}" if task.text_column else "the data"
     sample = next((t for t in task.part("train")[0] if str(t).strip()), "")
     others = ",".join(r for r in spec.rungs if r != "classical") or "majority,frozen"
-    return (f"The texts in {where} have no word of 2 or more letters or digits (e.g. {str(sample)[:40]!r}), "
-            "so the classical rung's TF-IDF has nothing to count. Check --text-column (is it the column with "
-            f"the texts?), or leave the classical rung out: --rungs {others}.")
+    return (
+        f"The texts in {where} have no word of 2 or more letters or digits (e.g. {str(sample)[:40]!r}), "
+        "so the classical rung's TF-IDF has nothing to count. Check --text-column (is it the column with "
+        f"the texts?), or leave the classical rung out: --rungs {others}."
+    )

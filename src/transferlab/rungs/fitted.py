@@ -72,10 +72,17 @@ class Fitted:
     def save(self, folder: Path) -> dict[str, Any]:
         """Write the model into ``folder``; returns the metadata results.json keeps."""
         tensors, head, files = self.parts()
-        return write_saved(folder, strategy=self.strategy, tensors=tensors, files=files,
-                           head={"kind": self.kind, "n_classes": self.n_classes, **head},
-                           backbone=self.backbone, batch_size=self.batch_size,
-                           includes_encoder=self.includes_encoder, unsafe=self.not_exportable)
+        return write_saved(
+            folder,
+            strategy=self.strategy,
+            tensors=tensors,
+            files=files,
+            head={"kind": self.kind, "n_classes": self.n_classes, **head},
+            backbone=self.backbone,
+            batch_size=self.batch_size,
+            includes_encoder=self.includes_encoder,
+            unsafe=self.not_exportable,
+        )
 
     @classmethod
     def load(cls, folder: str | Path) -> "Fitted":
@@ -83,8 +90,10 @@ class Fitted:
         saved = read_saved(Path(folder))
         kind = saved.head["kind"]
         if kind not in FITTED:
-            raise ArtifactError(f"{saved.describing}: head kind {kind!r} is not known to this version of transferlab "
-                                f"(known: {', '.join(FITTED.list_())}). Upgrade transferlab.")
+            raise ArtifactError(
+                f"{saved.describing}: head kind {kind!r} is not known to this version of transferlab "
+                f"(known: {', '.join(FITTED.list_())}). Upgrade transferlab."
+            )
         found = FITTED.get(kind)
         if not issubclass(found, cls):
             raise ArtifactError(f"{saved.describing} holds a {kind!r} model, not a {cls.__name__}.")
@@ -97,6 +106,7 @@ FITTED: Registry[type[Fitted]] = Registry("fitted model kind")
 
 
 # --- reading a saved folder ----------------------------------------------------------------------
+
 
 @dataclass
 class Saved:
@@ -119,8 +129,10 @@ class Saved:
     def n_classes(self) -> int:
         n = self.head.get("n_classes") or len(self.info.get("labels") or [])
         if not n:
-            raise ArtifactError(f"{self.describing} does not say how many classes the model has. "
-                                "Save or export it again with this version of transferlab.")
+            raise ArtifactError(
+                f"{self.describing} does not say how many classes the model has. "
+                "Save or export it again with this version of transferlab."
+            )
         return int(n)
 
     @property
@@ -149,7 +161,9 @@ class Saved:
 
             desc = self.info.get("backbone")
             if not desc:
-                raise ArtifactError(f"{self.describing} describes no backbone, but a {self.head['kind']!r} model needs one.")
+                raise ArtifactError(
+                    f"{self.describing} describes no backbone, but a {self.head['kind']!r} model needs one."
+                )
             self._backbone = rebuild(desc, self.preprocessing, self.folder)
         return self._backbone
 
@@ -157,7 +171,7 @@ class Saved:
         """The encoder's weights: saved with the model, or (a frozen encoder saved in a run) the
         pretrained ones from the backbone's source, checked to be the weights the run used."""
         if self.info.get("includes_encoder", True):
-            return {k[len("encoder."):]: v for k, v in self.tensors.items() if k.startswith("encoder.")}
+            return {k[len("encoder.") :]: v for k, v in self.tensors.items() if k.startswith("encoder.")}
         from ..backbones.saving import pretrained_state
 
         return pretrained_state(self.info["backbone"], f"The model in {self.folder}")
@@ -168,15 +182,19 @@ class Saved:
         try:
             backbone.load_encoder_state(self.encoder_state())
         except RuntimeError as exc:
-            raise ArtifactError(f"{self.folder / WEIGHTS} does not match the backbone described in {self.describing} "
-                                f"({str(exc).splitlines()[0]}). Save or export the model again.") from None
+            raise ArtifactError(
+                f"{self.folder / WEIGHTS} does not match the backbone described in {self.describing} "
+                f"({str(exc).splitlines()[0]}). Save or export the model again."
+            ) from None
         return backbone
 
 
 def read_saved(folder: Path) -> Saved:
     if not folder.is_dir():
-        raise ArtifactError(f"Model folder '{folder}' does not exist. Pass a folder written by a run "
-                            "(RUN_DIR/models/<rung>) or by transferlab export.")
+        raise ArtifactError(
+            f"Model folder '{folder}' does not exist. Pass a folder written by a run "
+            "(RUN_DIR/models/<rung>) or by transferlab export."
+        )
     if (folder / SAVED_INFO).is_file() or not (folder / CONFIG).is_file():
         info = read_json(folder / SAVED_INFO, "the description of the saved model")
         expected = SAVED
@@ -185,8 +203,9 @@ def read_saved(folder: Path) -> Saved:
         expected = ARTIFACT
     where = folder / (SAVED_INFO if expected == SAVED else CONFIG)
     if info.get("format") != expected:
-        raise ArtifactError(f"{where} has format {info.get('format')!r}; this version of transferlab reads "
-                            f"{expected!r}.")
+        raise ArtifactError(
+            f"{where} has format {info.get('format')!r}; this version of transferlab reads {expected!r}."
+        )
     if info.get("not_exportable"):
         raise ArtifactError(f"The model in {folder} cannot be loaded: {info['not_exportable']}")
     return Saved(folder, info, load_tensors(folder / WEIGHTS))
@@ -194,9 +213,19 @@ def read_saved(folder: Path) -> Saved:
 
 # --- files -------------------------------------------------------------------------------------
 
-def write_saved(folder: Path, *, strategy: str, tensors: dict, head: dict, backbone: Backbone | None = None,
-                batch_size: int = 32, includes_encoder: bool = False, files: dict[str, Any] | None = None,
-                unsafe: str | None = None) -> dict[str, Any]:
+
+def write_saved(
+    folder: Path,
+    *,
+    strategy: str,
+    tensors: dict,
+    head: dict,
+    backbone: Backbone | None = None,
+    batch_size: int = 32,
+    includes_encoder: bool = False,
+    files: dict[str, Any] | None = None,
+    unsafe: str | None = None,
+) -> dict[str, Any]:
     """Write a fitted model's pieces into ``folder`` (format ``transferlab.saved/1``); returns the
     metadata results.json keeps. ``tensors`` maps names to numpy arrays or torch tensors; ``files``
     are extra JSON files; ``unsafe`` says why the model cannot be loaded again (export then refuses it)."""
@@ -216,13 +245,22 @@ def write_saved(folder: Path, *, strategy: str, tensors: dict, head: dict, backb
         info["not_exportable"] = unsafe
     for name, content in (files or {}).items():
         write_json(folder / name, content)
-    as_torch = {k: (torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().cpu().clone())
-                .contiguous() for k, v in tensors.items()}  # weights trained on a GPU are saved from the CPU
+    as_torch = {
+        k: (
+            torch.from_numpy(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v.detach().cpu().clone()
+        ).contiguous()
+        for k, v in tensors.items()
+    }  # weights trained on a GPU are saved from the CPU
     save_file(as_torch, str(folder / WEIGHTS), metadata={"format": "pt", "transferlab": SAVED})
     write_json(folder / SAVED_INFO, info)
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-    meta = {"format": SAVED, "bytes": size, "encoder_weights": "included" if includes_encoder else
-            ("from the backbone source at export" if backbone is not None else "none")}
+    meta = {
+        "format": SAVED,
+        "bytes": size,
+        "encoder_weights": "included"
+        if includes_encoder
+        else ("from the backbone source at export" if backbone is not None else "none"),
+    }
     if unsafe:
         meta["not_exportable"] = unsafe
     return meta
@@ -235,7 +273,9 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path, what: str) -> Any:
     if not path.is_file():
-        raise ArtifactError(f"{path} is missing: {what}. Export the rung again (transferlab export RUN_DIR --rung NAME).")
+        raise ArtifactError(
+            f"{path} is missing: {what}. Export the rung again (transferlab export RUN_DIR --rung NAME)."
+        )
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -250,11 +290,14 @@ def load_tensors(path: Path) -> dict:
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types for truncated or foreign files
-        raise ArtifactError(f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]}); "
-                            "the file is damaged or incomplete. Export the rung again.") from None
+        raise ArtifactError(
+            f"{path} is not a readable safetensors file ({str(exc).splitlines()[0]}); "
+            "the file is damaged or incomplete. Export the rung again."
+        ) from None
 
 
 # --- features a model reads ------------------------------------------------------------------------
+
 
 class Features:
     """Items -> (N, D) features for a model over features (``logreg``, ``zero_shot``). Subclasses
@@ -312,13 +355,25 @@ class BackboneFeatures(Features):
         from ..data.splits import content_hash
 
         hashes = [content_hash(x, self.backbone.modality) for x in items]
-        return np.asarray(extract(self.backbone, items, hashes, cache_dir=self.cache_dir,
-                                  batch_size=self.batch_size).features)
+        return np.asarray(
+            extract(self.backbone, items, hashes, cache_dir=self.cache_dir, batch_size=self.batch_size).features
+        )
 
     @classmethod
     def from_saved(cls, saved: Saved) -> "BackboneFeatures":
         return cls(saved.frozen_backbone(), saved.batch_size)
 
 
-__all__ = ["ARTIFACT", "FEATURES", "FITTED", "SAVED", "BackboneFeatures", "Features", "Fitted", "Saved",
-           "read_json", "read_saved", "write_saved"]
+__all__ = [
+    "ARTIFACT",
+    "FEATURES",
+    "FITTED",
+    "SAVED",
+    "BackboneFeatures",
+    "Features",
+    "Fitted",
+    "Saved",
+    "read_json",
+    "read_saved",
+    "write_saved",
+]

@@ -42,7 +42,7 @@ from sklearn.preprocessing import StandardScaler
 from ..evaluation.metrics import score
 from .fitted import FITTED, Features, Fitted, Saved, features_from_saved
 
-C_GRID = tuple(float(f"{10 ** e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
+C_GRID = tuple(float(f"{10**e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
 FOLDS = 3
 HOLDOUT_ABOVE = 1_000  # training examples beyond which one 80/20 split replaces the folds
 WORSE_BY = 0.01  # a C whose loss is more than 1% above the best so far is past the minimum...
@@ -104,8 +104,9 @@ def past_the_minimum(losses: list[float], worse_by: float | None = None, patienc
     return len(losses) > patience and all(v > best * (1 + worse_by) for v in losses[-patience:])
 
 
-def fit_logreg(X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True,
-               grid=C_GRID, folds: int = FOLDS) -> tuple[Pipeline, float, dict]:
+def fit_logreg(
+    X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True, grid=C_GRID, folds: int = FOLDS
+) -> tuple[Pipeline, float, dict]:
     """The pipeline fitted on train at the best C, that C, and how C was chosen:
     ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}, "C_grid": [...]}`` (mean over folds, for
     the Cs tried; ``"by": "holdout"`` and one fold above ``HOLDOUT_ABOVE`` examples), or
@@ -159,13 +160,16 @@ def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[LogisticRegression,
         if past_the_minimum(list(losses.values())):
             break
     best = grid.index(min(losses, key=lambda g: losses[g]))
-    for c in grid[max(best - 1, 0):best + 2]:
+    for c in grid[max(best - 1, 0) : best + 2]:
         if c not in losses:  # the half-decade steps either side of the best, from its weights
             score_at(c, [copy.deepcopy(p) for p in models[grid[best]]])
     best = min(sorted(losses), key=lambda g: losses[g])  # ties keep the stronger regularisation (smaller C)
-    how = {"by": "cv" if k > 1 else "holdout", "folds": k,
-           "cv_log_loss_by_C": {f"{c:g}": round(losses[c], 5) for c in sorted(losses)},
-           "C_grid": [float(c) for c in grid]}
+    how = {
+        "by": "cv" if k > 1 else "holdout",
+        "folds": k,
+        "cv_log_loss_by_C": {f"{c:g}": round(losses[c], 5) for c in sorted(losses)},
+        "C_grid": [float(c) for c in grid],
+    }
     return models[best][0], float(best), how
 
 
@@ -190,7 +194,11 @@ def logreg_tensors(model: Pipeline) -> dict[str, np.ndarray]:
     coef, intercept = lr.coef_, lr.intercept_
     if coef.shape[0] == 1 and len(lr.classes_) == 2:
         coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
-    out = {"logreg.coef": coef, "logreg.intercept": intercept, "logreg.classes": np.asarray(lr.classes_, dtype=np.int64)}
+    out = {
+        "logreg.coef": coef,
+        "logreg.intercept": intercept,
+        "logreg.classes": np.asarray(lr.classes_, dtype=np.int64),
+    }
     if len(model) > 1:
         out["scaler.mean"], out["scaler.scale"] = model[0].mean_, model[0].scale_
     return out
@@ -230,7 +238,9 @@ class LogregFitted(Fitted):
         self.batch_size = getattr(features, "batch_size", 32)
 
     @classmethod
-    def from_pipeline(cls, strategy: str, features: Features, model: Pipeline, n_classes: int, **head) -> "LogregFitted":
+    def from_pipeline(
+        cls, strategy: str, features: Features, model: Pipeline, n_classes: int, **head
+    ) -> "LogregFitted":
         return cls(strategy, features, logreg_tensors(model), n_classes, head)
 
     def proba_of(self, X) -> np.ndarray:

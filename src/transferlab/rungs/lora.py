@@ -52,8 +52,10 @@ def find_targets(encoder: nn.Module, names: list[str] | None = None) -> tuple[li
         what = f"the layers named {', '.join(names)}"
         if not wanted:
             kinds = sorted({leaf[n] for n, m in layers if isinstance(m, ADAPTABLE)})[:12]
-            return [], (f"it has no layer named {', '.join(names)} (--lora-targets); its linear and convolution "
-                        f"layers are named {', '.join(kinds) or 'nothing adaptable'}")
+            return [], (
+                f"it has no layer named {', '.join(names)} (--lora-targets); its linear and convolution "
+                f"layers are named {', '.join(kinds) or 'nothing adaptable'}"
+            )
     else:
         present = set(leaf.values())
         for arch, marker, targets in DEFAULT_TARGETS:
@@ -61,14 +63,18 @@ def find_targets(encoder: nn.Module, names: list[str] | None = None) -> tuple[li
                 wanted, what = [(n, m) for n, m in layers if leaf[n] in targets], f"{arch}: {', '.join(targets)}"
                 break
         else:
-            wanted = [(n, m) for n, m in layers if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1]
+            wanted = [
+                (n, m) for n, m in layers if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and m.groups == 1
+            ]
             what = "pointwise (1x1) convolutions"
         if not wanted:
             return [], "it has no attention projections or pointwise convolutions to adapt; pass --lora-targets"
     odd = sorted({type(m).__name__ for _, m in wanted if type(m) not in ADAPTABLE})
     if odd:
-        return [], (f"its {what} are {', '.join(odd)} layers, which PEFT's LoRA cannot adapt "
-                    f"(it adapts plain Linear and Conv2d layers)")
+        return [], (
+            f"its {what} are {', '.join(odd)} layers, which PEFT's LoRA cannot adapt "
+            f"(it adapts plain Linear and Conv2d layers)"
+        )
     return [n for n, _ in wanted], what
 
 
@@ -79,8 +85,9 @@ class Lora(TrainableRung):
     trains_backbone = True
     simplicity = 60
     trained_learning_curve = True
-    description = ("Low-rank adapters (PEFT LoRA) in the frozen pretrained backbone and a new head, "
-                   "trained with early stopping.")
+    description = (
+        "Low-rank adapters (PEFT LoRA) in the frozen pretrained backbone and a new head, trained with early stopping."
+    )
 
     def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
         targets, why = find_targets(backbone.encoder(), spec.lora_targets)
@@ -92,8 +99,13 @@ class Lora(TrainableRung):
         model = super().build(ctx)
         spec = ctx.spec
         self.targets_, self.what_ = find_targets(model.encoder, spec.lora_targets)
-        config = LoraConfig(r=spec.lora_rank, lora_alpha=spec.lora_alpha, lora_dropout=spec.lora_dropout,
-                            target_modules=self.targets_, bias="none")
+        config = LoraConfig(
+            r=spec.lora_rank,
+            lora_alpha=spec.lora_alpha,
+            lora_dropout=spec.lora_dropout,
+            target_modules=self.targets_,
+            bias="none",
+        )
         model.encoder = get_peft_model(model.encoder, config)  # freezes every non-adapter weight
         self.model_ = model
         return model
@@ -104,9 +116,11 @@ class Lora(TrainableRung):
         groups = [ParamGroup("adapters", adapters, lr), ParamGroup("head", list(model.head.parameters()), ctx.spec.lr)]
         curves, notes = self._fit_backbone(ctx, model, groups, lambda epoch: "adapters + head")
         spec = ctx.spec
-        return curves, [f"LoRA rank {spec.lora_rank}, alpha {spec.lora_alpha:g}, dropout {spec.lora_dropout:g} on "
-                        f"{len(self.targets_)} layers ({self.what_}); adapters at learning rate {lr:.1e}, head at "
-                        f"{spec.lr:.1e}; every pretrained weight frozen."] + notes
+        return curves, [
+            f"LoRA rank {spec.lora_rank}, alpha {spec.lora_alpha:g}, dropout {spec.lora_dropout:g} on "
+            f"{len(self.targets_)} layers ({self.what_}); adapters at learning rate {lr:.1e}, head at "
+            f"{spec.lr:.1e}; every pretrained weight frozen."
+        ] + notes
 
     def run(self, ctx: Context) -> RungOutput:
         out = super().run(ctx)
@@ -114,9 +128,15 @@ class Lora(TrainableRung):
         adapter = [p for n, p in model.encoder.named_parameters() if "lora_" in n]
         out.cost["adapter_params"] = sum(p.numel() for p in adapter)
         out.cost["adapter_bytes"] = sum(p.numel() * p.element_size() for p in adapter)
-        out.chosen.update({"lora_rank": ctx.spec.lora_rank, "lora_alpha": ctx.spec.lora_alpha,
-                           "lora_dropout": ctx.spec.lora_dropout, "lora_layers": len(self.targets_),
-                           "lora_targets": self.what_})
+        out.chosen.update(
+            {
+                "lora_rank": ctx.spec.lora_rank,
+                "lora_alpha": ctx.spec.lora_alpha,
+                "lora_dropout": ctx.spec.lora_dropout,
+                "lora_layers": len(self.targets_),
+                "lora_targets": self.what_,
+            }
+        )
         return out
 
     def fitted(self, ctx: Context, model: Classifier) -> ClassifierFitted:
@@ -132,8 +152,9 @@ class LoraFitted(ClassifierFitted):
         import copy
 
         self.adapter, self.head = model.encoder, model.head
-        merged = Classifier(copy.deepcopy(model.encoder).merge_and_unload(), backbone.feature_dim,
-                            model.head[-1].out_features)
+        merged = Classifier(
+            copy.deepcopy(model.encoder).merge_and_unload(), backbone.feature_dim, model.head[-1].out_features
+        )
         merged.head = model.head
         super().__init__(merged.eval(), backbone, batch_size, "lora")
 

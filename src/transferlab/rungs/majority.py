@@ -18,7 +18,12 @@ class PriorFitted(Fitted):
     kind = "prior"
 
     def __init__(self, prior: np.ndarray, label: str | None = None, strategy: str = "majority"):
-        self.prior, self.label, self.strategy, self.n_classes = np.asarray(prior, dtype=np.float64), label, strategy, len(prior)
+        self.prior, self.label, self.strategy, self.n_classes = (
+            np.asarray(prior, dtype=np.float64),
+            label,
+            strategy,
+            len(prior),
+        )
 
     def predict_proba(self, items: list) -> np.ndarray:
         return np.tile(self.prior, (len(items), 1))
@@ -52,5 +57,12 @@ class Majority(Rung):
         start = time.perf_counter()
         proba = fitted.predict_proba(ctx.test_items())
         predict = time.perf_counter() - start
-        return RungOutput(fitted.predict(ctx.val()[0]), proba.argmax(1), fit, predict, test_proba=proba,
-                          chosen={"class": majority}, model=fitted)
+        return RungOutput(
+            fitted.predict(ctx.val()[0]),
+            proba.argmax(1),
+            fit,
+            predict,
+            test_proba=proba,
+            chosen={"class": majority},
+            model=fitted,
+        )

@@ -90,16 +90,26 @@ def _stack(X, Y):
 @RUNGS.register("scratch_small")
 class ScratchSmall(Rung):
     strategy = "scratch_small"
-    settings = ("small_epochs", "small_lr", "small_patience", "small_flip", "batch_size", "clip_seconds",
-                "extract_batch_size", "learning_curve_trained")
+    settings = (
+        "small_epochs",
+        "small_lr",
+        "small_patience",
+        "small_flip",
+        "batch_size",
+        "clip_seconds",
+        "extract_batch_size",
+        "learning_curve_trained",
+    )
     role = "control"
     in_default_ladder = True
     simplicity = 80
     trained_learning_curve = True
     needs_backbone = False
     seeding = "train"
-    description = ("A small model sized to the data (CNN on pixels or log-mel spectrograms, fastText-style "
-                   "n-gram embeddings for text), trained from random weights until a held-out 15% of train stops improving.")
+    description = (
+        "A small model sized to the data (CNN on pixels or log-mel spectrograms, fastText-style "
+        "n-gram embeddings for text), trained from random weights until a held-out 15% of train stops improving."
+    )
 
     def run(self, ctx: Context) -> RungOutput:
         (train_items, y_train), (val_items, y_val) = ctx.train(), ctx.val()
@@ -116,17 +126,29 @@ class ScratchSmall(Rung):
         n = len(train_items)
         spec = ctx.spec
         lr = learning_rate(ctx)
-        cfg = LoopConfig(epochs=spec.small_epochs, batch_size=max(spec.batch_size, MIN_BATCH),
-                         patience=spec.small_patience, metric=spec.metric, seed=ctx.seed,
-                         eval_batch_size=max(spec.extract_batch_size, 256))
+        cfg = LoopConfig(
+            epochs=spec.small_epochs,
+            batch_size=max(spec.batch_size, MIN_BATCH),
+            patience=spec.small_patience,
+            metric=spec.metric,
+            seed=ctx.seed,
+            eval_batch_size=max(spec.extract_batch_size, 256),
+        )
         val_rows = list(range(n, n + len(val_items)))
         split = stopping_split(y_train, ctx.seed)
         if split is None:  # too few training examples to spare: stop on validation, and say so
             fit_data, stop_data = (list(range(n)), y_train), (val_rows, y_val)
         else:
             fit_data, stop_data = (split[0].tolist(), y_train[split[0]]), (split[1].tolist(), y_train[split[1]])
-        result = fit(model, make_batch, fit_data, stop_data, [ParamGroup("all", list(model.parameters()), lr)], cfg,
-                     progress=ctx.progress)
+        result = fit(
+            model,
+            make_batch,
+            fit_data,
+            stop_data,
+            [ParamGroup("all", list(model.parameters()), lr)],
+            cfg,
+            progress=ctx.progress,
+        )
         fit_seconds = time.perf_counter() - start
         val_pred = predict_logits(model, make_batch, val_rows, cfg.eval_batch_size).argmax(1)
 
@@ -135,41 +157,64 @@ class ScratchSmall(Rung):
         proba = fitted.predict_proba(ctx.test_items())
         predict_seconds = time.perf_counter() - start
         params = sum(p.numel() for p in model.parameters())
-        return RungOutput(val_pred, proba.argmax(1), fit_seconds, predict_seconds, trainable_params=params,
-                          total_params=params, curves=result.curves, test_proba=proba, model=fitted,
-                          notes=self._notes(ctx, prep, arch, result, table, split), chosen={"architecture": arch},
-                          refit_predict=self._refitter(ctx))
+        return RungOutput(
+            val_pred,
+            proba.argmax(1),
+            fit_seconds,
+            predict_seconds,
+            trainable_params=params,
+            total_params=params,
+            curves=result.curves,
+            test_proba=proba,
+            model=fitted,
+            notes=self._notes(ctx, prep, arch, result, table, split),
+            chosen={"architecture": arch},
+            refit_predict=self._refitter(ctx),
+        )
 
     @staticmethod
     def _notes(ctx: Context, prep, arch: dict, result, table, split) -> list[str]:
         spec = ctx.spec
         lr = learning_rate(ctx)
         if isinstance(prep, ImagePrep):
-            what = (f"{arch['model']} (width {arch['width']}) on {prep.side}x{prep.side} "
-                    f"{'grey' if prep.channels == 1 else 'RGB'} images; training augmentation: random crop "
-                    f"(padding {prep.pad} px)" + (", horizontal flips." if prep.flip else ", no flips."))
+            what = (
+                f"{arch['model']} (width {arch['width']}) on {prep.side}x{prep.side} "
+                f"{'grey' if prep.channels == 1 else 'RGB'} images; training augmentation: random crop "
+                f"(padding {prep.pad} px)" + (", horizontal flips." if prep.flip else ", no flips.")
+            )
         elif isinstance(prep, AudioPrep):
-            what = (f"{arch['model']} (width {arch['width']}) on {table.shape[2]}x{table.shape[3]} log-mel "
-                    f"spectrograms; training augmentation: random time shifts of up to {prep.shift} frames.")
+            what = (
+                f"{arch['model']} (width {arch['width']}) on {table.shape[2]}x{table.shape[3]} log-mel "
+                f"spectrograms; training augmentation: random time shifts of up to {prep.shift} frames."
+            )
         else:
-            what = (f"{arch['model']}: {arch['dim']}-d embeddings of {arch['n_vocab']} words and word pairs "
-                    f"(in at least {prep.min_df} training texts), mean per text, then linear.")
+            what = (
+                f"{arch['model']}: {arch['dim']}-d embeddings of {arch['n_vocab']} words and word pairs "
+                f"(in at least {prep.min_df} training texts), mean per text, then linear."
+            )
         if isinstance(table, torch.Tensor):
             size = table.element_size() * table.nelement()
         else:  # CSR n-gram shares
             size = sum(a.nbytes for a in (table.data, table.indices, table.indptr))
-        where = ("validation (too few training examples to hold some out; its validation score is then "
-                 "optimistic)" if split is None else
-                 f"{len(split[1])} training examples held out ({STOP_FRACTION:.0%}; validation stays out of the fit)")
-        notes = [what, f"Train and validation held in memory once encoded ({size / 2**20:.1f} MiB). Learning rate "
-                       f"{lr:.0e}, at most {spec.small_epochs} epochs, stopped on {where}; best {spec.metric} there "
-                       f"{result.best_val:.3f} at epoch {result.best_epoch}, those weights restored."]
+        where = (
+            "validation (too few training examples to hold some out; its validation score is then optimistic)"
+            if split is None
+            else f"{len(split[1])} training examples held out ({STOP_FRACTION:.0%}; validation stays out of the fit)"
+        )
+        notes = [
+            what,
+            f"Train and validation held in memory once encoded ({size / 2**20:.1f} MiB). Learning rate "
+            f"{lr:.0e}, at most {spec.small_epochs} epochs, stopped on {where}; best {spec.metric} there "
+            f"{result.best_val:.3f} at epoch {result.best_epoch}, those weights restored.",
+        ]
         if result.stopped_early:
-            notes.append(f"Stopped after {len(result.curves['epoch'])} epochs without improvement for "
-                         f"{spec.small_patience}.")
+            notes.append(
+                f"Stopped after {len(result.curves['epoch'])} epochs without improvement for {spec.small_patience}."
+            )
         else:
-            notes.append(f"Ran all {spec.small_epochs} epochs (small_epochs) and may not have converged: "
-                         "raise small_epochs.")
+            notes.append(
+                f"Ran all {spec.small_epochs} epochs (small_epochs) and may not have converged: raise small_epochs."
+            )
         return notes
 
     @staticmethod
@@ -179,8 +224,9 @@ class ScratchSmall(Rung):
             return None
 
         def refit_predict(idx: np.ndarray) -> np.ndarray:
-            keep = np.sort(np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"),
-                                           ctx.task.indices("test")]))
+            keep = np.sort(
+                np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"), ctx.task.indices("test")])
+            )
             return ScratchSmall().run(Context(ctx.task.select(keep), ctx.spec, ctx.seed)).test_pred
 
         return refit_predict
@@ -204,34 +250,45 @@ class SmallFitted(Fitted):
         if not len(items):
             return np.zeros((0, self.n_classes))
         X = self.prep.encode(items)
-        logits = predict_logits(self.model, lambda rows, train: self.prep.batch(X, rows, False),
-                                list(range(len(items))), self.batch_size)
+        logits = predict_logits(
+            self.model, lambda rows, train: self.prep.batch(X, rows, False), list(range(len(items))), self.batch_size
+        )
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
     def parts(self) -> tuple[dict, dict, dict]:
         files = {"small_preprocessing.json": prep_to_json(self.prep)}
         if isinstance(self.prep, TextPrep):
             files["vocabulary.json"] = self.prep.vocabulary
-        head = {"features": "small", "architecture": self.arch, "preprocessing": "small_preprocessing.json",
-                "batch_size": self.batch_size}
+        head = {
+            "features": "small",
+            "architecture": self.arch,
+            "preprocessing": "small_preprocessing.json",
+            "batch_size": self.batch_size,
+        }
         return self.model.state_dict(), head, files
 
     @classmethod
     def from_saved(cls, saved: Saved) -> "SmallFitted":
         head = saved.head
         prep_json = saved.json(head["preprocessing"], "the small model's input preparation")
-        vocabulary = saved.json("vocabulary.json", "the text model's vocabulary") if prep_json.get("kind") == "text" else None
+        vocabulary = (
+            saved.json("vocabulary.json", "the text model's vocabulary") if prep_json.get("kind") == "text" else None
+        )
         try:
             model = build_model(head["architecture"], saved.n_classes)
             prep = prep_from_json(prep_json, vocabulary)
         except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{saved.describing}: the small model's description cannot be read ({exc!r}). "
-                                "Export the rung again with this version of transferlab.") from None
+            raise ArtifactError(
+                f"{saved.describing}: the small model's description cannot be read ({exc!r}). "
+                "Export the rung again with this version of transferlab."
+            ) from None
         try:
             model.load_state_dict(saved.tensors)
         except RuntimeError as exc:
-            raise ArtifactError(f"{saved.folder / 'model.safetensors'} does not match the architecture in "
-                                f"{saved.describing} ({str(exc).splitlines()[0]}). Export the rung again.") from None
+            raise ArtifactError(
+                f"{saved.folder / 'model.safetensors'} does not match the architecture in "
+                f"{saved.describing} ({str(exc).splitlines()[0]}). Export the rung again."
+            ) from None
         return cls(model.eval(), prep, head["architecture"], int(head.get("batch_size", 256)))
 
 

@@ -27,6 +27,7 @@ AUDIO_RATE, AUDIO_MELS, AUDIO_HOP = 16_000, 64, 160
 
 # --- models ---------------------------------------------------------------------------------
 
+
 class SmallCNN(nn.Module):
     """(B, C, H, W) -> 3 x [conv 3x3 -> BatchNorm -> ReLU -> max-pool 2] with width, 2 width, 4 width
     channels -> global average pool -> dropout -> linear -> (B, classes)."""
@@ -35,9 +36,13 @@ class SmallCNN(nn.Module):
         super().__init__()
         layers, c = [], in_channels
         for k in range(3):
-            layers += [nn.Conv2d(c, width * 2 ** k, 3, padding=1, bias=False), nn.BatchNorm2d(width * 2 ** k),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
-            c = width * 2 ** k
+            layers += [
+                nn.Conv2d(c, width * 2**k, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width * 2**k),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
+            c = width * 2**k
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(c, n_classes))
 
@@ -76,6 +81,7 @@ def cnn_width(n_train: int) -> int:
 
 # --- augmentation ---------------------------------------------------------------------------
 
+
 def random_crop(x: torch.Tensor, pad_h: int, pad_w: int, gen: torch.Generator) -> torch.Tensor:
     """(B, C, H, W) -> same shape: zero-padded (0 = the training mean after standardising), then
     each example cropped back at its own random offset."""
@@ -85,7 +91,7 @@ def random_crop(x: torch.Tensor, pad_h: int, pad_w: int, gen: torch.Generator) -
     padded = nn.functional.pad(x, (pad_w, pad_w, pad_h, pad_h))
     dy = torch.randint(0, 2 * pad_h + 1, (len(x),), generator=gen).tolist()
     dx = torch.randint(0, 2 * pad_w + 1, (len(x),), generator=gen).tolist()
-    return torch.stack([padded[i, :, y:y + h, xx:xx + w] for i, (y, xx) in enumerate(zip(dy, dx))])
+    return torch.stack([padded[i, :, y : y + h, xx : xx + w] for i, (y, xx) in enumerate(zip(dy, dx))])
 
 
 def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -96,6 +102,7 @@ def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 # --- preparations -----------------------------------------------------------------------------
+
 
 @dataclass
 class ImagePrep:
@@ -124,7 +131,7 @@ class ImagePrep:
         total = torch.zeros(prep.channels, dtype=torch.float64)
         squares = torch.zeros(prep.channels, dtype=torch.float64)
         for lo in range(0, len(X), 1024):  # in chunks: a float copy of every image would be 4x their size
-            chunk = X[lo:lo + 1024].double().div_(255)
+            chunk = X[lo : lo + 1024].double().div_(255)
             total += chunk.sum(dim=(0, 2, 3))
             squares += chunk.square().sum(dim=(0, 2, 3))
         count = X.shape[0] * side * side
@@ -203,13 +210,19 @@ class TextPrep:
 
     def batch(self, X, rows, train: bool, gen: torch.Generator | None = None) -> dict:
         sub = X[list(rows)]
-        return {"ids": torch.from_numpy(sub.indices.astype(np.int64)),
-                "offsets": torch.from_numpy(sub.indptr[:-1].astype(np.int64)),
-                "weights": torch.from_numpy(sub.data.astype(np.float32))}
+        return {
+            "ids": torch.from_numpy(sub.indices.astype(np.int64)),
+            "offsets": torch.from_numpy(sub.indptr[:-1].astype(np.int64)),
+            "weights": torch.from_numpy(sub.data.astype(np.float32)),
+        }
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "min_df": self.min_df, "ngram_range": list(self.ngram_range),
-                "tokens": "scikit-learn CountVectorizer defaults: lowercase, words of 2+ letters"}
+        return {
+            "kind": self.kind,
+            "min_df": self.min_df,
+            "ngram_range": list(self.ngram_range),
+            "tokens": "scikit-learn CountVectorizer defaults: lowercase, words of 2+ letters",
+        }
 
 
 @dataclass
@@ -237,9 +250,22 @@ class AudioPrep:
 
         from ..data.audio import load_clip
 
-        specs = [librosa.power_to_db(librosa.feature.melspectrogram(
-            y=load_clip(x, AUDIO_RATE, self.seconds), sr=AUDIO_RATE, n_fft=512, win_length=400, hop_length=AUDIO_HOP,
-            n_mels=AUDIO_MELS), ref=1.0, amin=1e-10, top_db=None) for x in items]
+        specs = [
+            librosa.power_to_db(
+                librosa.feature.melspectrogram(
+                    y=load_clip(x, AUDIO_RATE, self.seconds),
+                    sr=AUDIO_RATE,
+                    n_fft=512,
+                    win_length=400,
+                    hop_length=AUDIO_HOP,
+                    n_mels=AUDIO_MELS,
+                ),
+                ref=1.0,
+                amin=1e-10,
+                top_db=None,
+            )
+            for x in items
+        ]
         return torch.from_numpy(np.stack(specs).astype(np.float32)[:, None])
 
     def batch(self, X: torch.Tensor, rows, train: bool, gen: torch.Generator | None = None) -> dict:

@@ -81,8 +81,9 @@ class ClassifierFitted(Fitted):
             return np.zeros((0, self.n_classes))
         key = getattr(self.backbone, "sort_key", None)
         order = sorted(range(len(items)), key=lambda i: key(items[i])) if key else None
-        logits = predict_logits(self.model, lambda batch, train: self.backbone.preprocess(batch, train=False), items,
-                                self.batch_size, order)
+        logits = predict_logits(
+            self.model, lambda batch, train: self.backbone.preprocess(batch, train=False), items, self.batch_size, order
+        )
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
     def parts(self) -> tuple[dict, dict, dict]:  # the whole Classifier; no optimizer state
@@ -91,14 +92,17 @@ class ClassifierFitted(Fitted):
     @classmethod
     def from_saved(cls, saved: Saved) -> "ClassifierFitted":
         backbone = saved.backbone()
-        model = Classifier(backbone.trainable_copy(pretrained=False), int(saved.info["backbone"]["feature_dim"]),
-                           saved.n_classes)
+        model = Classifier(
+            backbone.trainable_copy(pretrained=False), int(saved.info["backbone"]["feature_dim"]), saved.n_classes
+        )
         state = {k: v for k, v in saved.tensors.items() if k.startswith(("encoder.", "head."))}
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise ArtifactError(f"{saved.folder / 'model.safetensors'} does not match the architecture in "
-                                f"{saved.describing} ({str(exc).splitlines()[0]}). Save or export the model again.") from None
+            raise ArtifactError(
+                f"{saved.folder / 'model.safetensors'} does not match the architecture in "
+                f"{saved.describing} ({str(exc).splitlines()[0]}). Save or export the model again."
+            ) from None
         return cls(model.eval(), backbone, saved.batch_size)
 
 
@@ -109,12 +113,23 @@ class _FeatureInput(nn.Module):
         return features
 
 
-def _loop_config(ctx: Context, epochs: int, batch_size: int | None = None, patience: int | None = None,
-                 freeze_batchnorm_stats: bool = False) -> LoopConfig:
+def _loop_config(
+    ctx: Context,
+    epochs: int,
+    batch_size: int | None = None,
+    patience: int | None = None,
+    freeze_batchnorm_stats: bool = False,
+) -> LoopConfig:
     spec = ctx.spec
-    return LoopConfig(epochs=epochs, batch_size=batch_size or spec.batch_size, patience=patience or spec.patience,
-                      metric=spec.metric, seed=ctx.seed, eval_batch_size=spec.extract_batch_size,
-                      freeze_batchnorm_stats=freeze_batchnorm_stats)
+    return LoopConfig(
+        epochs=epochs,
+        batch_size=batch_size or spec.batch_size,
+        patience=patience or spec.patience,
+        metric=spec.metric,
+        seed=ctx.seed,
+        eval_batch_size=spec.extract_batch_size,
+        freeze_batchnorm_stats=freeze_batchnorm_stats,
+    )
 
 
 def _length_order(ctx: Context, items: list) -> list[int] | None:
@@ -138,23 +153,44 @@ class Candidate:
 
 def _trial(factor: float, lr: float, curves: dict, chosen: bool) -> dict:
     keys = ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")
-    return {"lr": float(f"{lr:.12g}"), "factor": factor, "chosen": chosen, "epochs": len(curves["val_metric"]),
-            "screen_epochs": SCREEN_EPOCHS,
-            "screen_val_metric": curves["val_metric"][min(SCREEN_EPOCHS, len(curves["val_metric"])) - 1],
-            "val_metric": max(curves["val_metric"]), "curves": {k: list(curves[k]) for k in keys}}
+    return {
+        "lr": float(f"{lr:.12g}"),
+        "factor": factor,
+        "chosen": chosen,
+        "epochs": len(curves["val_metric"]),
+        "screen_epochs": SCREEN_EPOCHS,
+        "screen_val_metric": curves["val_metric"][min(SCREEN_EPOCHS, len(curves["val_metric"])) - 1],
+        "val_metric": max(curves["val_metric"]),
+        "curves": {k: list(curves[k]) for k in keys},
+    }
 
 
 def lr_trials_note(trials: list[dict], metric: str) -> str:
     """The screen in one line, for the rung's notes."""
-    rates = "; ".join(f"{format_rate(t['lr'])} {t['screen_val_metric']:.3f}" + (" (kept)" if t["chosen"] else "")
-                      for t in sorted(trials, key=lambda t: -t["lr"]))
-    return (f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
-            f"{metric} {rates}; only the kept one trained on.")
+    rates = "; ".join(
+        f"{format_rate(t['lr'])} {t['screen_val_metric']:.3f}" + (" (kept)" if t["chosen"] else "")
+        for t in sorted(trials, key=lambda t: -t["lr"])
+    )
+    return (
+        f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
+        f"{metric} {rates}; only the kept one trained on."
+    )
 
 
 class TrainableRung(Rung):
-    settings = ("epochs", "head_epochs", "batch_size", "lr", "top_lr_ratio", "bottom_lr_ratio", "lr_factors",
-                "unfreeze_stages", "patience", "extract_batch_size", "learning_curve_trained")
+    settings = (
+        "epochs",
+        "head_epochs",
+        "batch_size",
+        "lr",
+        "top_lr_ratio",
+        "bottom_lr_ratio",
+        "lr_factors",
+        "unfreeze_stages",
+        "patience",
+        "extract_batch_size",
+        "learning_curve_trained",
+    )
     needs_backbone = True
     pretrained = True
     seeding = "train"
@@ -191,10 +227,12 @@ class TrainableRung(Rung):
 
         refit_predict = None
         if ctx.spec.learning_curve_trained and self.trained_learning_curve:
+
             def refit_predict(idx: np.ndarray) -> np.ndarray:
                 """The same rung trained from the start on the training rows ``idx`` -> test predictions."""
-                keep = np.sort(np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"),
-                                               ctx.task.indices("test")]))
+                keep = np.sort(
+                    np.concatenate([ctx.task.indices("train")[idx], ctx.task.indices("val"), ctx.task.indices("test")])
+                )
                 sub = ctx.task.select(keep)
                 feats = ctx.features.view(sub) if ctx.features is not None else None
                 rung = type(self)()
@@ -202,9 +240,20 @@ class TrainableRung(Rung):
                     rung.lr_factors = [chosen["lr_factor"]]
                 return rung.run(Context(sub, ctx.spec, ctx.seed, ctx.backbone, feats)).test_pred
 
-        return RungOutput(val_pred, proba.argmax(1), fit_seconds, predict_seconds, trainable_params=trainable,
-                          total_params=total, curves=curves, notes=notes, chosen=chosen, test_proba=proba,
-                          model=fitted, refit_predict=refit_predict)
+        return RungOutput(
+            val_pred,
+            proba.argmax(1),
+            fit_seconds,
+            predict_seconds,
+            trainable_params=trainable,
+            total_params=total,
+            curves=curves,
+            notes=notes,
+            chosen=chosen,
+            test_proba=proba,
+            model=fitted,
+            refit_predict=refit_predict,
+        )
 
     def fitted(self, ctx: Context, model: Classifier) -> Fitted:
         """The trained model as the fitted object that predicts the test split and is saved."""
@@ -214,17 +263,20 @@ class TrainableRung(Rung):
     def _make_batch(ctx: Context):
         return lambda items, train: ctx.backbone.preprocess(items, train=train)
 
-    def _fit_backbone(self, ctx: Context, model: Classifier, groups: list[ParamGroup], on_epoch,
-                      start_score: float | None = None) -> tuple[dict, list[str]]:
+    def _fit_backbone(
+        self, ctx: Context, model: Classifier, groups: list[ParamGroup], on_epoch, start_score: float | None = None
+    ) -> tuple[dict, list[str]]:
         """Train ``model`` at the rates of ``groups`` alone (no learning-rate screen); the rate
         recorded is the first group's, the backbone's (the head comes last)."""
         lr = groups[0].lr
         _, curves, notes, self.chosen_ = self._fit_screened(
-            ctx, lambda factor: Candidate(model, groups, on_epoch, lr, start_score), [1.0])
+            ctx, lambda factor: Candidate(model, groups, on_epoch, lr, start_score), [1.0]
+        )
         return curves, notes
 
-    def _fit_screened(self, ctx: Context, make: Callable[[float], Candidate],
-                      factors: list[float]) -> tuple[Classifier, dict, list[str], dict]:
+    def _fit_screened(
+        self, ctx: Context, make: Callable[[float], Candidate], factors: list[float]
+    ) -> tuple[Classifier, dict, list[str], dict]:
         """Train ``make(factor)`` for each factor for SCREEN_EPOCHS epochs, then only the best on
         validation (ties: lower validation loss, then the factor nearest 1) to the end."""
         val_items = ctx.val()[0]
@@ -232,12 +284,21 @@ class TrainableRung(Rung):
         best, trials = None, []
         for factor in order:
             c = make(factor)
-            progress = ctx.progress and (lambda label, done, total, lr=c.lr:
-                                         ctx.progress(f"lr {format_rate(lr)} {label}", done, total))
-            run = fit_epochs(c.model, self._make_batch(ctx), ctx.train(), ctx.val(), c.groups,
-                             _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
-                             on_epoch=c.on_epoch,
-                             val_order=_length_order(ctx, val_items), progress=progress, start_score=c.start_score)
+            progress = ctx.progress and (
+                lambda label, done, total, lr=c.lr: ctx.progress(f"lr {format_rate(lr)} {label}", done, total)
+            )
+            run = fit_epochs(
+                c.model,
+                self._make_batch(ctx),
+                ctx.train(),
+                ctx.val(),
+                c.groups,
+                _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
+                on_epoch=c.on_epoch,
+                val_order=_length_order(ctx, val_items),
+                progress=progress,
+                start_score=c.start_score,
+            )
             for _, result in zip(range(SCREEN_EPOCHS), run):
                 pass
             key = (result.curves["val_metric"][-1], -result.curves["val_loss"][-1])
@@ -254,8 +315,10 @@ class TrainableRung(Rung):
         for result in run:  # the kept rate trains on from where its screen ended
             pass
         trials.append(_trial(factor, c.lr, result.curves, True))
-        notes = [f"Best validation {ctx.spec.metric} {result.best_val:.3f} at epoch {result.best_epoch}; "
-                 f"those weights were restored."]
+        notes = [
+            f"Best validation {ctx.spec.metric} {result.best_val:.3f} at epoch {result.best_epoch}; "
+            f"those weights were restored."
+        ]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
         chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
@@ -267,8 +330,9 @@ class TrainableRung(Rung):
     def _factors(self, ctx: Context) -> list[float]:
         return list(self.lr_factors or ctx.spec.lr_factors)
 
-    def _uniform(self, ctx: Context, phase: str, first: Classifier,
-                 base_lr: float | None = None) -> Callable[[float], Candidate]:
+    def _uniform(
+        self, ctx: Context, phase: str, first: Classifier, base_lr: float | None = None
+    ) -> Callable[[float], Candidate]:
         """Every layer and the head at ``base_lr * factor`` (default: the finetune top-block rate);
         ``first`` (fresh from ``build``) serves the first candidate, later ones are built anew."""
         base = base_lr or ctx.spec.lr * ctx.spec.top_lr_ratio
@@ -276,8 +340,9 @@ class TrainableRung(Rung):
 
         def make(factor: float) -> Candidate:
             model = unused.pop() if unused else self.build(ctx)
-            groups = uniform_groups(ctx.backbone.layer_groups(model.encoder), list(model.head.parameters()),
-                                    base * factor)
+            groups = uniform_groups(
+                ctx.backbone.layer_groups(model.encoder), list(model.head.parameters()), base * factor
+            )
             set_trainable(groups, set(range(len(groups))))
             return Candidate(model, groups, lambda epoch: phase, base * factor)
 
@@ -303,8 +368,10 @@ class Finetune(TrainableRung):
     # measured on MobileNetV2 (docs/RUNGS.md): updating the lower layers' statistics in the epoch they
     # open shifted every feature above them, and validation fell from 0.845 to 0.465 in that epoch
     freeze_batchnorm_stats = True
-    description = ("Head warm-up on the frozen backbone, then gradual unfreezing from the top with "
-                   "layer-wise learning rates, warm-up and early stopping.")
+    description = (
+        "Head warm-up on the frozen backbone, then gradual unfreezing from the top with "
+        "layer-wise learning rates, warm-up and early stopping."
+    )
 
     def warm_up_head(self, ctx: Context, model: Classifier) -> dict:
         """Train the head alone on cached features (the frozen backbone's outputs)."""
@@ -319,12 +386,21 @@ class Finetune(TrainableRung):
 
         cfg = _loop_config(ctx, ctx.spec.head_epochs, batch_size=max(ctx.spec.batch_size, 32), patience=10)
         head = list(model.head.parameters())
-        result = fit(probe, batch, (rows["train"], ctx.train()[1]), (rows["val"], ctx.val()[1]),
-                     layerwise_groups([], head, ctx.spec.lr, 1, 1), cfg)
-        return {"epochs": len(result.curves["epoch"]), "val_metric": result.best_val,
-                "train_metric": result.curves["train_metric"][result.best_epoch - 1],
-                "train_loss": result.curves["train_loss"][result.best_epoch - 1],
-                "val_loss": result.curves["val_loss"][result.best_epoch - 1]}
+        result = fit(
+            probe,
+            batch,
+            (rows["train"], ctx.train()[1]),
+            (rows["val"], ctx.val()[1]),
+            layerwise_groups([], head, ctx.spec.lr, 1, 1),
+            cfg,
+        )
+        return {
+            "epochs": len(result.curves["epoch"]),
+            "val_metric": result.best_val,
+            "train_metric": result.curves["train_metric"][result.best_epoch - 1],
+            "train_loss": result.curves["train_loss"][result.best_epoch - 1],
+            "val_loss": result.curves["val_loss"][result.best_epoch - 1],
+        }
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
         spec = ctx.spec
@@ -339,8 +415,13 @@ class Finetune(TrainableRung):
             nonlocal warmed
             m, warmed = warmed or self.build(ctx), None  # the warmed model serves the first candidate
             m.head.load_state_dict(head_state)
-            groups = layerwise_groups(ctx.backbone.layer_groups(m.encoder), list(m.head.parameters()),
-                                      spec.lr, spec.top_lr_ratio * factor, spec.bottom_lr_ratio * factor)
+            groups = layerwise_groups(
+                ctx.backbone.layer_groups(m.encoder),
+                list(m.head.parameters()),
+                spec.lr,
+                spec.top_lr_ratio * factor,
+                spec.bottom_lr_ratio * factor,
+            )
 
             def on_epoch(epoch: int) -> str:
                 open_ = unfrozen_groups(k, stages, epoch)
@@ -353,18 +434,28 @@ class Finetune(TrainableRung):
         self._keep(model, winner)
         self.chosen_ = chosen
         # epoch 0 = the end of head warm-up, so the curve starts from the frozen-backbone head
-        for key, value in (("epoch", 0), ("phase", "head warm-up"), ("train_loss", head_stats["train_loss"]),
-                           ("train_metric", head_stats["train_metric"]), ("val_loss", head_stats["val_loss"]),
-                           ("val_metric", head_stats["val_metric"])):
+        for key, value in (
+            ("epoch", 0),
+            ("phase", "head warm-up"),
+            ("train_loss", head_stats["train_loss"]),
+            ("train_metric", head_stats["train_metric"]),
+            ("val_loss", head_stats["val_loss"]),
+            ("val_metric", head_stats["val_metric"]),
+        ):
             curves[key].insert(0, value)
         if curves["best_epoch"] == 0:
-            notes.append("Unfreezing never beat the warmed-up head on validation: the warmed-up head "
-                         "on the original backbone was restored.")
+            notes.append(
+                "Unfreezing never beat the warmed-up head on validation: the warmed-up head "
+                "on the original backbone was restored."
+            )
         factor = chosen["lr_factor"]
-        notes.insert(0, f"Head warm-up: {head_stats['epochs']} epochs on cached features. Backbone: {k} layer "
-                        f"groups unfrozen top-first in {stages} stages; learning rates "
-                        f"{spec.lr * spec.bottom_lr_ratio * factor:.1e} (stem) to {chosen['lr']:.1e} (top), "
-                        f"head {spec.lr:.1e}.")
+        notes.insert(
+            0,
+            f"Head warm-up: {head_stats['epochs']} epochs on cached features. Backbone: {k} layer "
+            f"groups unfrozen top-first in {stages} stages; learning rates "
+            f"{spec.lr * spec.bottom_lr_ratio * factor:.1e} (stem) to {chosen['lr']:.1e} (top), "
+            f"head {spec.lr:.1e}.",
+        )
         return curves, notes
 
 
@@ -377,8 +468,9 @@ class Full(TrainableRung):
     description = "A new head and every layer trained at once at one learning rate."
 
     def train(self, ctx: Context, model: Classifier) -> tuple[dict, list[str]]:
-        winner, curves, notes, self.chosen_ = self._fit_screened(ctx, self._uniform(ctx, "all groups", model),
-                                                                 self._factors(ctx))
+        winner, curves, notes, self.chosen_ = self._fit_screened(
+            ctx, self._uniform(ctx, "all groups", model), self._factors(ctx)
+        )
         self._keep(model, winner)
         return curves, [f"All layers and the new head at learning rate {self.chosen_['lr']:.1e}."] + notes
 

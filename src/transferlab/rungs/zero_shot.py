@@ -42,8 +42,10 @@ def read_label_descriptions(value: dict | str | None, classes: list[str]) -> dic
 
                 table = pd.read_csv(path, dtype=str, keep_default_na=False)
                 if table.shape[1] != 2:
-                    raise ConfigError(f"{path} must have two columns, label and description; it has "
-                                      f"{table.shape[1]} ({', '.join(table.columns)}).")
+                    raise ConfigError(
+                        f"{path} must have two columns, label and description; it has "
+                        f"{table.shape[1]} ({', '.join(table.columns)})."
+                    )
                 value = dict(zip(table.iloc[:, 0], table.iloc[:, 1]))
             elif path.suffix.lower() == ".json":
                 value = json.loads(path.read_text(encoding="utf-8"))
@@ -52,22 +54,28 @@ def read_label_descriptions(value: dict | str | None, classes: list[str]) -> dic
 
                 value = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as exc:  # json and yaml errors are ValueErrors or yaml.YAMLError
-            raise ConfigError(f"Could not read {where}: {str(exc).splitlines()[0]}. It must map each label to a "
-                              "description.") from None
+            raise ConfigError(
+                f"Could not read {where}: {str(exc).splitlines()[0]}. It must map each label to a description."
+            ) from None
         except Exception as exc:
             raise ConfigError(f"Could not read {where}: {exc}. It must map each label to a description.") from None
     if not isinstance(value, dict) or not all(isinstance(v, str) and v.strip() for v in value.values()):
-        raise ConfigError(f"The {where} must map each label to a non-empty description string, e.g. "
-                          f'{{"{classes[0]}": "..."}}.')
+        raise ConfigError(
+            f'The {where} must map each label to a non-empty description string, e.g. {{"{classes[0]}": "..."}}.'
+        )
     value = {str(k): v.strip() for k, v in value.items()}
     unknown = sorted(set(value) - set(classes))
     missing = [c for c in classes if c not in value]
     if unknown:
-        raise ConfigError(f"The {where} names label(s) {', '.join(map(repr, unknown))} that are not in the data "
-                          f"(labels: {', '.join(classes)}). Fix or remove those entries.")
+        raise ConfigError(
+            f"The {where} names label(s) {', '.join(map(repr, unknown))} that are not in the data "
+            f"(labels: {', '.join(classes)}). Fix or remove those entries."
+        )
     if missing:
-        raise ConfigError(f"The {where} has no description for label(s) {', '.join(map(repr, missing))}. "
-                          f"Add one for every label: {', '.join(classes)}.")
+        raise ConfigError(
+            f"The {where} has no description for label(s) {', '.join(map(repr, missing))}. "
+            f"Add one for every label: {', '.join(classes)}."
+        )
     return value
 
 
@@ -119,14 +127,18 @@ class ZeroShot(Rung):
     needs_backbone = True
     needs_features = True
     seeding = "none"  # the predictions use no training or validation labels: every seed would give the same
-    description = ("No training: each example gets the label whose name (or description) embeds closest; "
-                   "a temperature for the probabilities is fitted on validation.")
+    description = (
+        "No training: each example gets the label whose name (or description) embeds closest; "
+        "a temperature for the probabilities is fitted on validation."
+    )
 
     def applies_to(self, backbone: Backbone, spec: RunSpec) -> str | None:
         if backbone.modality == "text" or callable(getattr(backbone, "embed_texts", None)):
             return None
-        return (f"{backbone.name} has no text encoder to embed label names; zero-shot {backbone.modality} "
-                f"classification needs a CLIP backbone (e.g. --backbone clip:openai/clip-vit-base-patch32)")
+        return (
+            f"{backbone.name} has no text encoder to embed label names; zero-shot {backbone.modality} "
+            f"classification needs a CLIP backbone (e.g. --backbone clip:openai/clip-vit-base-patch32)"
+        )
 
     def run(self, ctx: Context) -> RungOutput:
         classes = ctx.task.classes
@@ -142,13 +154,23 @@ class ZeroShot(Rung):
         predict = time.perf_counter() - start
         shown = "; ".join(f"{c}: '{p}'" for c, p in list(zip(classes, prompts))[:6])
         more = f" and {len(classes) - 6} more" if len(classes) > 6 else ""
-        return RungOutput(sim_val.argmax(1), proba.argmax(1), fit, predict, 0, ctx.backbone.num_params(),
-                          test_proba=proba, model=fitted,
-                          chosen={"temperature": temperature, "prompts": dict(zip(classes, prompts))},
-                          notes=[f"No training: the most similar label prompt ({shown}{more}). The softmax "
-                                 f"temperature {temperature:.1f} was fitted on validation for calibration only.",
-                                 "Fit time is embedding the prompts and fitting the temperature; the inputs' "
-                                 "embeddings are the cached features."])
+        return RungOutput(
+            sim_val.argmax(1),
+            proba.argmax(1),
+            fit,
+            predict,
+            0,
+            ctx.backbone.num_params(),
+            test_proba=proba,
+            model=fitted,
+            chosen={"temperature": temperature, "prompts": dict(zip(classes, prompts))},
+            notes=[
+                f"No training: the most similar label prompt ({shown}{more}). The softmax "
+                f"temperature {temperature:.1f} was fitted on validation for calibration only.",
+                "Fit time is embedding the prompts and fitting the temperature; the inputs' "
+                "embeddings are the cached features.",
+            ],
+        )
 
 
 @FITTED.register("zero_shot")
@@ -173,10 +195,17 @@ class ZeroShotFitted(Fitted):
         return self.proba_of(self.features(list(items)))
 
     def parts(self) -> tuple[dict, dict, dict]:
-        return ({"label_embeddings": self.labels, "temperature": np.array([self.temperature])},
-                {"features": self.features.name, "prompts": self.prompts, "similarity": "cosine"}, {})
+        return (
+            {"label_embeddings": self.labels, "temperature": np.array([self.temperature])},
+            {"features": self.features.name, "prompts": self.prompts, "similarity": "cosine"},
+            {},
+        )
 
     @classmethod
     def from_saved(cls, saved: Saved) -> "ZeroShotFitted":
-        return cls(features_from_saved(saved), saved.tensors["label_embeddings"].double().numpy(),
-                   float(saved.tensors["temperature"][0]), saved.head.get("prompts", []))
+        return cls(
+            features_from_saved(saved),
+            saved.tensors["label_embeddings"].double().numpy(),
+            float(saved.tensors["temperature"][0]),
+            saved.head.get("prompts", []),
+        )

@@ -27,8 +27,14 @@ class AuditOutcome:
     embedded: AuditEmbedding | None = None  # the first backbone's embeddings of every example
 
 
-def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progress,
-                    stages: StageStore | None = None, rank_only: bool = False) -> AuditOutcome:
+def run_audit_stage(
+    task: Task,
+    backbones: list,
+    spec: RunSpec,
+    progress: Progress,
+    stages: StageStore | None = None,
+    rank_only: bool = False,
+) -> AuditOutcome:
     """Audit the split data, then apply the leakage policy; the outcome holds the (deduplicated) task.
 
     The first backbone embeds every example for the embedding-based near-duplicate search; the
@@ -42,11 +48,20 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
     embedded = None
     if backbones:
         b = backbones[0]
-        with progress.task(f"embed all {len(task.items)} examples with {b.name} for the audit", len(task.items)) as update:
-            ex = extract(b, task.items, task.hashes, cache_dir=spec.cache_dir, batch_size=spec.extract_batch_size,
-                         progress=update)
-        embedded = AuditEmbedding(b.name, {h: i for i, h in enumerate(task.hashes)}, ex.features, ex.seconds,
-                                  len(task.items), ex.from_cache)
+        with progress.task(
+            f"embed all {len(task.items)} examples with {b.name} for the audit", len(task.items)
+        ) as update:
+            ex = extract(
+                b,
+                task.items,
+                task.hashes,
+                cache_dir=spec.cache_dir,
+                batch_size=spec.extract_batch_size,
+                progress=update,
+            )
+        embedded = AuditEmbedding(
+            b.name, {h: i for i, h in enumerate(task.hashes)}, ex.features, ex.seconds, len(task.items), ex.from_cache
+        )
     stages = stages or StageStore(Path("."), enabled=False)
     fingerprint = _fingerprint(task)
     saved = stages.load("audit")
@@ -56,24 +71,35 @@ def run_audit_stage(task: Task, backbones: list, spec: RunSpec, progress: Progre
         pairs = saved.get("pairs", saved["audit"].pop("_pairs", []))  # older stage files: in the audit
         return AuditOutcome(task, saved["audit"], [(a, b) for a, b in pairs], embedded)
     with progress.task("audit"):
-        report = run_audit(AuditInputs(task, features=None if embedded is None else np.asarray(embedded.features),
-                                       groups=task.groups, times=task.times))
+        report = run_audit(
+            AuditInputs(
+                task,
+                features=None if embedded is None else np.asarray(embedded.features),
+                groups=task.groups,
+                times=task.times,
+            )
+        )
     audit = report.to_dict()
     from ..auditing.runner import LEAKAGE_CHECKS
 
-    pairs = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS
-             for a, b in f.pairs]
+    pairs = [(task.hashes[a], task.hashes[b]) for f in report.findings if f.check in LEAKAGE_CHECKS for a, b in f.pairs]
     row = {origin: i for i, origin in enumerate(task.origins)}  # origins (file, row) are unique
     # audit and rank report, and score no test set: they never stop to ask before removing copies
-    deduped, notes = apply_leakage_policy(task, report, spec.on_leakage, confirmed=spec.confirm_dedupe,
-                                          max_share=None if rank_only else spec.max_dedupe_share)
+    deduped, notes = apply_leakage_policy(
+        task,
+        report,
+        spec.on_leakage,
+        confirmed=spec.confirm_dedupe,
+        max_share=None if rank_only else spec.max_dedupe_share,
+    )
     audit["policy"] = spec.on_leakage
     audit["actions"] = notes
     if spec.on_leakage == "dedupe":
         audit.update(_dedupe_record(task, deduped, report, spec))
     if task.modality == "image":
-        _add_thumbnails([e for f in audit["findings"] for e in f.get("examples") or []] + audit.get("removed", []),
-                        task)
+        _add_thumbnails(
+            [e for f in audit["findings"] for e in f.get("examples") or []] + audit.get("removed", []), task
+        )
     if embedded:
         audit["embedding_backbone"] = embedded.backbone
     kept = [row[origin] for origin in deduped.origins]
@@ -93,10 +119,16 @@ def _dedupe_record(before: Task, after: Task, report, spec: RunSpec) -> dict:
     kept = set(after.origins)
     removal = removal_shares(before, [i for i, origin in enumerate(before.origins) if origin not in kept])
     over = any(share > spec.max_dedupe_share for _, _, share in removal.values())
-    return {"dedupe": {"removed": {s: n for s, (n, _, _) in removal.items()},
-                       "share": {s: round(share, 4) for s, (_, _, share) in removal.items()},
-                       "max_share": spec.max_dedupe_share, "over_max_share": over, "confirmed": spec.confirm_dedupe},
-            "removed": removed_pairs(before, report) if len(after.items) < len(before.items) else []}
+    return {
+        "dedupe": {
+            "removed": {s: n for s, (n, _, _) in removal.items()},
+            "share": {s: round(share, 4) for s, (_, _, share) in removal.items()},
+            "max_share": spec.max_dedupe_share,
+            "over_max_share": over,
+            "confirmed": spec.confirm_dedupe,
+        },
+        "removed": removed_pairs(before, report) if len(after.items) < len(before.items) else [],
+    }
 
 
 def _fingerprint(task: Task) -> str:

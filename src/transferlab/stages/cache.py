@@ -40,8 +40,16 @@ MODEL = "model"  # the entry's copy of the run directory's models/<rung>/
 LIBRARIES = ("torch", "numpy", "scikit-learn", "scipy", "transformers", "peft", "timm", "torchvision")
 PACKAGE = Path(__file__).resolve().parent.parent  # src/transferlab
 # the code every rung's result passes through: the loop, the metrics, seeds and splits, the record
-SHARED_CODE = ("training", "evaluation", "data/splits.py", "stages/fit.py", "stages/plan.py", "export.py",
-               "rungs/base.py", "rungs/linear.py")
+SHARED_CODE = (
+    "training",
+    "evaluation",
+    "data/splits.py",
+    "stages/fit.py",
+    "stages/plan.py",
+    "export.py",
+    "rungs/base.py",
+    "rungs/linear.py",
+)
 BACKBONE_CODE = ("backbones", "features/__init__.py", "stages/features.py")
 
 
@@ -68,8 +76,9 @@ def _file_sha256(path: Path) -> str:
 
 def task_digest(task: Task) -> str:
     """The examples (content hashes, in order), their labels and the split, as the stages after the audit see them."""
-    return _digest(task.modality, list(task.classes), list(task.hashes), task.y.astype(int).tolist(),
-                   [str(s) for s in task.split])
+    return _digest(
+        task.modality, list(task.classes), list(task.hashes), task.y.astype(int).tolist(), [str(s) for s in task.split]
+    )
 
 
 def _item_digest(item: Any, modality: str) -> str:
@@ -86,8 +95,15 @@ def ood_digest(ood: dict[str, dict], modality: str) -> str:
     for name in sorted(ood):
         s = ood[name]
         pos = s.get("test_positions")
-        parts.append([name, s.get("kind"), [_item_digest(i, modality) for i in s["items"]],
-                      np.asarray(s["y"]).astype(int).tolist(), None if pos is None else np.asarray(pos).tolist()])
+        parts.append(
+            [
+                name,
+                s.get("kind"),
+                [_item_digest(i, modality) for i in s["items"]],
+                np.asarray(s["y"]).astype(int).tolist(),
+                None if pos is None else np.asarray(pos).tolist(),
+            ]
+        )
     return _digest(parts)
 
 
@@ -163,26 +179,34 @@ def environment(threads: int | None = None) -> dict:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    return {"transferlab": __version__, **versions, "threads": threads or torch.get_num_threads(), "device": device().type}
+    return {
+        "transferlab": __version__,
+        **versions,
+        "threads": threads or torch.get_num_threads(),
+        "device": device().type,
+    }
 
 
-def rung_key(job: RungJob, task: Task, spec: RunSpec, clusters: np.ndarray | None, ood_hash: str,
-             env: dict | None = None) -> str:
+def rung_key(
+    job: RungJob, task: Task, spec: RunSpec, clusters: np.ndarray | None, ood_hash: str, env: dict | None = None
+) -> str:
     """The key of one rung's result: the hash of everything it depends on (module docstring)."""
     from ..rungs import RUNGS
 
     cls = RUNGS.get(job.strategy)
     draws, _ = seed_draws(cls(), task, spec, clusters)
-    return _digest({
-        "name": job.name,
-        "backbone": job.backbone.cache_id() if job.backbone is not None else None,
-        "task": task_digest(task),
-        "draws": [[spec.seed + k, [str(s) for s in draw.split]] for k, draw in draws],
-        "ood": ood_hash,
-        "settings": {n: _setting_value(spec, n) for n in rung_settings(cls)},
-        "code": code_salt(code_files(cls)),
-        "environment": env if env is not None else environment(),
-    })[:32]
+    return _digest(
+        {
+            "name": job.name,
+            "backbone": job.backbone.cache_id() if job.backbone is not None else None,
+            "task": task_digest(task),
+            "draws": [[spec.seed + k, [str(s) for s in draw.split]] for k, draw in draws],
+            "ood": ood_hash,
+            "settings": {n: _setting_value(spec, n) for n in rung_settings(cls)},
+            "code": code_salt(code_files(cls)),
+            "environment": env if env is not None else environment(),
+        }
+    )[:32]
 
 
 def _link_or_copy(src: str, dst: str) -> None:
@@ -201,7 +225,7 @@ def _checksums(folder: Path) -> dict[str, str]:
 def _remove_orphans(root: Path, key: str) -> None:
     """Half-written entries of ``key`` left by a process that was killed while writing one."""
     for leftover in root.glob(f".{key}.*.tmp"):
-        pid = leftover.name[len(key) + 2:].split(".", 1)[0]
+        pid = leftover.name[len(key) + 2 :].split(".", 1)[0]
         if not pid.isdigit():
             continue
         try:
@@ -215,8 +239,16 @@ def _remove_orphans(root: Path, key: str) -> None:
 class RungCache:
     """The finished rungs of earlier runs, for one run: ``reuse`` a job's result, ``keep`` a new one."""
 
-    def __init__(self, task: Task, spec: RunSpec, out: Path, clusters: np.ndarray | None, ood: dict[str, dict],
-                 progress: Progress, enabled: bool = True):
+    def __init__(
+        self,
+        task: Task,
+        spec: RunSpec,
+        out: Path,
+        clusters: np.ndarray | None,
+        ood: dict[str, dict],
+        progress: Progress,
+        enabled: bool = True,
+    ):
         self.task, self.spec, self.out, self.clusters, self.progress = task, spec, out, clusters, progress
         self.root, self.enabled = cache_root(spec), enabled
         self._ood = ood
@@ -244,8 +276,10 @@ class RungCache:
         try:
             entry = self._checked(folder, key, job)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            self._warn(f"The cached result of rung {job.name} ({folder}) is damaged ({exc}); it is ignored and "
-                       "the rung is fitted again.")
+            self._warn(
+                f"The cached result of rung {job.name} ({folder}) is damaged ({exc}); it is ignored and "
+                "the rung is fitted again."
+            )
             shutil.rmtree(folder, ignore_errors=True)
             return None
         stage = RungStage.from_dict(entry["stage"])
@@ -253,14 +287,17 @@ class RungCache:
             try:
                 self._restore_model(folder / MODEL, job)
             except OSError as exc:
-                self._warn(f"Could not copy the cached model of rung {job.name} into {self.out / 'models'} ({exc}); "
-                           "the rung is fitted again.")
+                self._warn(
+                    f"Could not copy the cached model of rung {job.name} into {self.out / 'models'} ({exc}); "
+                    "the rung is fitted again."
+                )
                 return None
         stage.record["reused_from"] = {"run": entry["run"], "key": key}
         t = stage.record["test"]
         self.progress.log(f"rung [bold]{job.name}[/]: reused from {entry['run']} (key {key[:12]})")
-        self.progress.log(f"  {job.name}: test accuracy {t['accuracy']['mean']:.3f}, macro-F1 "
-                          f"{t['macro_f1']['mean']:.3f} (reused)")
+        self.progress.log(
+            f"  {job.name}: test accuracy {t['accuracy']['mean']:.3f}, macro-F1 {t['macro_f1']['mean']:.3f} (reused)"
+        )
         return stage
 
     def keep(self, job: RungJob, stage: RungStage) -> None:
@@ -279,15 +316,22 @@ class RungCache:
             if artifact:
                 shutil.copytree(self.out / artifact["path"], tmp / MODEL, copy_function=_link_or_copy)
                 files = _checksums(tmp / MODEL)
-            entry = {"schema": SCHEMA, "key": key, "name": job.name, "run": str(self.out.resolve()),
-                     "stage": stage.to_dict(), "files": files}
+            entry = {
+                "schema": SCHEMA,
+                "key": key,
+                "name": job.name,
+                "run": str(self.out.resolve()),
+                "stage": stage.to_dict(),
+                "files": files,
+            }
             (tmp / ENTRY).write_text(json.dumps(entry), encoding="utf-8")
             final = self.root / key
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
         except OSError as exc:  # a full or read-only cache folder costs the reuse, not the run
-            self._warn(f"Could not store rung {job.name} in the cache folder {self.root} ({exc}); the next run "
-                       "fits it again.")
+            self._warn(
+                f"Could not store rung {job.name} in the cache folder {self.root} ({exc}); the next run fits it again."
+            )
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

@@ -51,8 +51,13 @@ class StagePlan:
     splits: tuple[str, ...] = ()  # embed stages: the splits embedded
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "seconds": round(self.seconds, 2),
-                "peak_bytes": int(self.peak_bytes), "how": self.how}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "seconds": round(self.seconds, 2),
+            "peak_bytes": int(self.peak_bytes),
+            "how": self.how,
+        }
 
 
 @dataclass
@@ -78,10 +83,14 @@ class RunPlan:
     def to_dict(self, actual: dict[str, float] | None = None) -> dict:
         """The results.json ``plan`` section; ``actual`` adds what each stage really took."""
         stages = [s.to_dict() for s in self.stages]
-        out: dict[str, Any] = {"stages": stages, "total_seconds": round(self.total_seconds, 2),
-                               "peak_bytes": self.peak_bytes, "skipped": list(self.skipped),
-                               "probe_seconds": round(self.probe_seconds, 2),
-                               "probes": {k: v.to_dict() for k, v in self.probes.items()}}
+        out: dict[str, Any] = {
+            "stages": stages,
+            "total_seconds": round(self.total_seconds, 2),
+            "peak_bytes": self.peak_bytes,
+            "skipped": list(self.skipped),
+            "probe_seconds": round(self.probe_seconds, 2),
+            "probes": {k: v.to_dict() for k, v in self.probes.items()},
+        }
         if actual is not None:
             for s in stages:
                 if s["name"] in actual:
@@ -93,10 +102,14 @@ class RunPlan:
         """The plan as a text table, one line per stage, then the total and the skipped rungs."""
         width = max([len(s.name) for s in self.stages] + [5])
         lines = [f"{'stage':<{width}}  {'time':>9}  {'memory':>9}  how"]
-        lines += [f"{s.name:<{width}}  {fmt_seconds(s.seconds):>9}  {fmt_bytes(s.peak_bytes):>9}  {s.how}"
-                  for s in self.stages]
-        lines.append(f"{'total':<{width}}  {fmt_seconds(self.total_seconds):>9}  {fmt_bytes(self.peak_bytes):>9}  "
-                     f"(measuring took {self.probe_seconds:.1f} s)")
+        lines += [
+            f"{s.name:<{width}}  {fmt_seconds(s.seconds):>9}  {fmt_bytes(s.peak_bytes):>9}  {s.how}"
+            for s in self.stages
+        ]
+        lines.append(
+            f"{'total':<{width}}  {fmt_seconds(self.total_seconds):>9}  {fmt_bytes(self.peak_bytes):>9}  "
+            f"(measuring took {self.probe_seconds:.1f} s)"
+        )
         lines += [f"not run: {s}" for s in self.skipped]
         return "\n".join(lines)
 
@@ -119,8 +132,17 @@ def probe_backbones(backbones: list, task: Task, spec: RunSpec, trained: set[str
     from ..training.probe import probe_backbone
 
     items = task.part("train")[0] or task.items
-    return {b.name: probe_backbone(b, items, eval_batch_size=spec.extract_batch_size, batch_size=spec.batch_size,
-                                   train=b.name in trained, seed=spec.seed) for b in backbones}
+    return {
+        b.name: probe_backbone(
+            b,
+            items,
+            eval_batch_size=spec.extract_batch_size,
+            batch_size=spec.batch_size,
+            train=b.name in trained,
+            seed=spec.seed,
+        )
+        for b in backbones
+    }
 
 
 def _jobs(task: Task, backbones: list, spec: RunSpec, rank_only: bool):
@@ -133,8 +155,16 @@ def _jobs(task: Task, backbones: list, spec: RunSpec, rank_only: bool):
     return jobs, list(scratch.notes)
 
 
-def make_plan(task: Task, backbones: list, spec: RunSpec, *, rank_only: bool = False, audit_only: bool = False,
-              ood_items: int = 0, probes: dict[str, Any] | None = None) -> RunPlan:
+def make_plan(
+    task: Task,
+    backbones: list,
+    spec: RunSpec,
+    *,
+    rank_only: bool = False,
+    audit_only: bool = False,
+    ood_items: int = 0,
+    probes: dict[str, Any] | None = None,
+) -> RunPlan:
     """Probe the backbones (unless ``probes`` are given) and plan every stage of the run."""
     from ..rungs import RUNGS
 
@@ -144,7 +174,9 @@ def make_plan(task: Task, backbones: list, spec: RunSpec, *, rank_only: bool = F
         probes = probe_backbones(backbones, task, spec, trained)
     stages = [_audit_stage(task, backbones, spec, probes)] if spec.audit else []
     if not audit_only:
-        stages += [_embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)]
+        stages += [
+            _embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)
+        ]
         if backbones:
             stages.append(_ranking_stage(task, backbones, spec, probes))
         embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
@@ -198,8 +230,9 @@ def _embed_stage(backbone, task: Task, spec: RunSpec, t, rank_only: bool, first:
     todo = [s for s in splits if not _cached(backbone, task.part_hashes(s), spec)]
     n = sum(len(task.part_hashes(s)) for s in todo)
     how = f"{n} items ({', '.join(todo)}) at {1 / t.forward_per_item:.0f}/s (measured)" if todo else "from the cache"
-    return StagePlan(name, t.forward_per_item * n, t.forward_peak_bytes if todo else 0, how, kind="embed",
-                     splits=splits)
+    return StagePlan(
+        name, t.forward_per_item * n, t.forward_peak_bytes if todo else 0, how, kind="embed", splits=splits
+    )
 
 
 def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> StagePlan:
@@ -208,9 +241,13 @@ def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> 
     # per candidate: the scores on the training features, and one batch embedded for the memory figure
     # (for text the longest items, about twice the typical batch's cost)
     seconds = sum(RANK_PER_ITEM * n_train + 2 * probes[b.name].forward_per_item * batch for b in backbones)
-    return StagePlan("ranking", seconds, max(p.forward_peak_bytes for p in probes.values()),
-                     f"{len(backbones)} candidate(s): scores on {n_train} training features, one batch each for memory",
-                     kind="ranking")
+    return StagePlan(
+        "ranking",
+        seconds,
+        max(p.forward_peak_bytes for p in probes.values()),
+        f"{len(backbones)} candidate(s): scores on {n_train} training features, one batch each for memory",
+        kind="ranking",
+    )
 
 
 def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, embedded_ood: set[str]) -> StagePlan:
@@ -262,8 +299,9 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     backward = max(t.train_step - t.train_forward, 0.0)
     factors = 1 if job.strategy in ("scratch", "lora") else len(spec.lr_factors)
     share = _open_shares(job, spec)
-    epoch_seconds = [steps * (t.train_forward + backward * share(e)) + n_val * t.forward_per_item
-                     for e in range(1, spec.epochs + 1)]
+    epoch_seconds = [
+        steps * (t.train_forward + backward * share(e)) + n_val * t.forward_per_item for e in range(1, spec.epochs + 1)
+    ]
     screened = min(SCREEN_EPOCHS, spec.epochs)
     seconds = factors * sum(epoch_seconds[:screened]) + sum(epoch_seconds[screened:])
     seconds += (n_val + n_test) * t.forward_per_item
@@ -302,8 +340,14 @@ def plan_run(data: Any, spec: RunSpec, *, rank_only: bool = False, audit_only: b
     backbones = resolve_backbones(spec, task.modality)
     if not rank_only and not audit_only:
         check_rung_data(task, spec)
-    return make_plan(task, backbones, spec, rank_only=rank_only, audit_only=audit_only,
-                     ood_items=ood_item_count(task, spec, rank_only or audit_only))
+    return make_plan(
+        task,
+        backbones,
+        spec,
+        rank_only=rank_only,
+        audit_only=audit_only,
+        ood_items=ood_item_count(task, spec, rank_only or audit_only),
+    )
 
 
 def ood_item_count(task: Task, spec: RunSpec, skip: bool = False, ood: dict | None = None) -> int:
@@ -349,8 +393,10 @@ class RunClock:
         if k is not None:
             elapsed = time.perf_counter() - self.started
             left = self.remaining(set(self.actual))
-            self.progress.log(f"[dim]stage {k} of {len(names)}: {name} - elapsed {fmt_seconds(elapsed)}, "
-                              f"remaining ~{fmt_seconds(left)}[/]")
+            self.progress.log(
+                f"[dim]stage {k} of {len(names)}: {name} - elapsed {fmt_seconds(elapsed)}, "
+                f"remaining ~{fmt_seconds(left)}[/]"
+            )
             self.progress.prefix = f"[{k}/{len(names)}] "
         start = time.perf_counter()
         try:
@@ -372,4 +418,3 @@ def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
                 store = features[s.name.split(":", 1)[1]]
                 for split in s.splits:
                     store(split)
-

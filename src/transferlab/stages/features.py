@@ -31,8 +31,7 @@ class AuditEmbedding:
 class CachedFeatures:
     """Lazily extracted, cached features of one backbone, per split."""
 
-    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress,
-                 embedded: AuditEmbedding | None = None):
+    def __init__(self, backbone, task: Task, spec: RunSpec, progress: Progress, embedded: AuditEmbedding | None = None):
         self.backbone, self.spec, self.progress = backbone, spec, progress
         self.task = task.without_test_labels()  # rungs reach it through ctx.features: items and hashes only
         self._arrays: dict[str, np.ndarray] = {}
@@ -56,8 +55,14 @@ class CachedFeatures:
 
         items = self.task.part(split)[0]
         with self.progress.task(f"embed {split} with {self.backbone.name}", len(items)) as update:
-            ex = extract(self.backbone, items, hashes, cache_dir=self.spec.cache_dir,
-                         batch_size=self.spec.extract_batch_size, progress=update)
+            ex = extract(
+                self.backbone,
+                items,
+                hashes,
+                cache_dir=self.spec.cache_dir,
+                batch_size=self.spec.extract_batch_size,
+                progress=update,
+            )
         self._arrays[split] = ex.features
         self.seconds += ex.seconds
         self.items += len(items)
@@ -73,11 +78,14 @@ class CachedFeatures:
         return FeatureView(self, task)
 
 
-def feature_stores(backbones: list, task: Task, spec: RunSpec, progress: Progress,
-                   embedded: AuditEmbedding | None) -> dict[str, FeatureStore]:
+def feature_stores(
+    backbones: list, task: Task, spec: RunSpec, progress: Progress, embedded: AuditEmbedding | None
+) -> dict[str, FeatureStore]:
     """One lazily filled store per backbone; the audit's backbone starts from the audit's embeddings."""
-    return {b.name: CachedFeatures(b, task, spec, progress, embedded if embedded and embedded.backbone == b.name
-                                   else None) for b in backbones}
+    return {
+        b.name: CachedFeatures(b, task, spec, progress, embedded if embedded and embedded.backbone == b.name else None)
+        for b in backbones
+    }
 
 
 class PreloadedFeatures:
@@ -109,7 +117,9 @@ class FeatureView:
 
     def __call__(self, split: str) -> np.ndarray:
         if self._rows is None:
-            self._rows = {h: (s, i) for s in ("train", "val", "test") for i, h in enumerate(self.base.task.part_hashes(s))}
+            self._rows = {
+                h: (s, i) for s in ("train", "val", "test") for i, h in enumerate(self.base.task.part_hashes(s))
+            }
         found = [self._rows[h] for h in self.task.part_hashes(split)]
         arrays = {s: np.asarray(self.base(s)) for s in {s for s, _ in found}}
         if not found:

@@ -57,8 +57,9 @@ def fit_seed(rung, name: str, k: int, n: int, draw: Task, spec: RunSpec, backbon
         return rung.run(Context(draw, spec, spec.seed + k, backbone, view, update))
 
 
-def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats, out: Path, ood: dict,
-                      progress: Progress) -> dict:
+def first_seed_extras(
+    result, rung, name: str, task: Task, spec: RunSpec, feats, out: Path, ood: dict, progress: Progress
+) -> dict:
     """What only the first seed's fitted model gives (it must run where that model lives): the saved
     model, the out-of-distribution scores, the learning curve, and the extraction-speed notes."""
     speed = feats.items_per_second if rung.needs_features else None
@@ -80,14 +81,31 @@ def first_seed_extras(result, rung, name: str, task: Task, spec: RunSpec, feats,
         trained = rung.seeding == "train"  # each point is a training run: fewer sizes, one subsample
         with progress.task(f"{name} learning curve"):
             extras["learning_curve"] = learning_curve(
-                result.refit_predict, task.part("train")[1], task.part("test")[1], metric=spec.metric,
-                target=spec.target, **({"seeds": 1, "fractions": TRAINED_FRACTIONS, "full_predictions": result.test_pred}
-                                       if trained else {}))
+                result.refit_predict,
+                task.part("train")[1],
+                task.part("test")[1],
+                metric=spec.metric,
+                target=spec.target,
+                **(
+                    {"seeds": 1, "fractions": TRAINED_FRACTIONS, "full_predictions": result.test_pred}
+                    if trained
+                    else {}
+                ),
+            )
     return extras
 
 
-def assemble_rung(name: str, rung, backbone, results: list, seeds: list[int], notes: list[str], extras: dict,
-                  task: Task, progress: Progress) -> RungStage:
+def assemble_rung(
+    name: str,
+    rung,
+    backbone,
+    results: list,
+    seeds: list[int],
+    notes: list[str],
+    extras: dict,
+    task: Task,
+    progress: Progress,
+) -> RungStage:
     """The rung's stage: its results.json record (all seeds) and its learning curve."""
     results[0].notes.extend(notes)
     record = _rung_record(name, rung, backbone, results, task, seeds)
@@ -97,8 +115,10 @@ def assemble_rung(name: str, rung, backbone, results: list, seeds: list[int], no
         record["ood"] = extras["ood"]
     t = record["test"]
     sd = f" ± {t['accuracy']['sd']:.3f} over {len(seeds)} seeds" if "sd" in t["accuracy"] else ""
-    progress.log(f"  {name}: test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
-                 f"({results[0].fit_seconds:.1f} s)")
+    progress.log(
+        f"  {name}: test accuracy {t['accuracy']['mean']:.3f}{sd}, macro-F1 {t['macro_f1']['mean']:.3f} "
+        f"({results[0].fit_seconds:.1f} s)"
+    )
     return RungStage(record, extras.get("learning_curve"))
 
 
@@ -115,23 +135,40 @@ def _rung_record(name: str, rung, backbone, results: list, task: Task, seeds: li
     if len(results) > 1:
         predictions["test_seeds"] = test_preds.astype(int).tolist()
     return {
-        "name": name, "strategy": rung.strategy, "backbone": backbone.name if backbone else None, "seeds": seeds,
+        "name": name,
+        "strategy": rung.strategy,
+        "backbone": backbone.name if backbone else None,
+        "seeds": seeds,
         "test": test,
         "predictions": predictions,
         # validation is the first seed's draw: the one every rung shares, so rungs compare on it
         "val": evaluate(y_val, out.val_pred, task.classes, with_details=False),
         "curves": out.curves,
-        "cost": {"fit_seconds": out.fit_seconds, "extract_seconds": out.extract_seconds,
-                 "fit_seconds_all_seeds": float(sum(r.fit_seconds for r in results)),
-                 "trainable_params": out.trainable_params,
-                 "total_params": out.total_params, "predict_ms_per_item": 1000 * out.predict_seconds / n_test,
-                 **out.cost},  # a rung's own cost columns (lora: adapter_params, adapter_bytes)
-        "chosen": out.chosen, "notes": out.notes, "description": rung.description,
+        "cost": {
+            "fit_seconds": out.fit_seconds,
+            "extract_seconds": out.extract_seconds,
+            "fit_seconds_all_seeds": float(sum(r.fit_seconds for r in results)),
+            "trainable_params": out.trainable_params,
+            "total_params": out.total_params,
+            "predict_ms_per_item": 1000 * out.predict_seconds / n_test,
+            **out.cost,
+        },  # a rung's own cost columns (lora: adapter_params, adapter_bytes)
+        "chosen": out.chosen,
+        "notes": out.notes,
+        "description": rung.description,
     }
 
 
-def fit_rung(job: RungJob, features: dict[str, FeatureStore], task: Task, spec: RunSpec, out: Path,
-             progress: Progress, ood: dict, clusters: np.ndarray | None) -> RungStage:
+def fit_rung(
+    job: RungJob,
+    features: dict[str, FeatureStore],
+    task: Task,
+    spec: RunSpec,
+    out: Path,
+    progress: Progress,
+    ood: dict,
+    clusters: np.ndarray | None,
+) -> RungStage:
     """One rung on one backbone, all its seeds, in this process."""
     from ..rungs import RUNGS
 
@@ -144,8 +181,9 @@ def fit_rung(job: RungJob, features: dict[str, FeatureStore], task: Task, spec: 
         results.append(fit_seed(rung, name, k, len(draws), draw, spec, backbone, feats, progress))
         if k == 0:
             extras = first_seed_extras(results[0], rung, name, task, spec, feats, out, ood, progress)
-    return assemble_rung(name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras, task,
-                         progress)
+    return assemble_rung(
+        name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras, task, progress
+    )
 
 
 def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:
@@ -171,10 +209,16 @@ def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:
         index = {c: i for i, c in enumerate(task.classes)}
         for origin, label in zip(ds.origins, ds.labels):
             if label not in index:
-                raise DataError(f"{origin}: label '{label}' of the OOD set is not a class of the training data "
-                                f"({', '.join(task.classes)}). Remove the row or fix the label.")
-        sets["ood:" + Path(spec.ood).name] = {"items": ds.items, "y": np.array([index[l] for l in ds.labels]),
-                                              "test_positions": None, "kind": "user"}
+                raise DataError(
+                    f"{origin}: label '{label}' of the OOD set is not a class of the training data "
+                    f"({', '.join(task.classes)}). Remove the row or fix the label."
+                )
+        sets["ood:" + Path(spec.ood).name] = {
+            "items": ds.items,
+            "y": np.array([index[l] for l in ds.labels]),
+            "test_positions": None,
+            "kind": "user",
+        }
     return sets
 
 
@@ -190,7 +234,9 @@ def _score_ood(result, sets: dict[str, dict], task: Task) -> dict:
         pos = s["test_positions"]
         clean_y, clean_pred = (y_test, result.test_pred) if pos is None else (y_test[pos], result.test_pred[pos])
         clean = evaluate(clean_y, clean_pred, task.classes, with_details=False, n_resamples=1)
-        scores["drop"] = {m: clean[m]["mean"] - scores[m]["mean"] for m in ("accuracy", "balanced_accuracy", "macro_f1")}
+        scores["drop"] = {
+            m: clean[m]["mean"] - scores[m]["mean"] for m in ("accuracy", "balanced_accuracy", "macro_f1")
+        }
         scores["kind"] = s["kind"]
         out[name] = scores
     return out

@@ -20,8 +20,16 @@ def judge(records: list[dict], task: Task, spec: RunSpec, audit: dict) -> Judgem
     from ..verdicts import VerdictContext, run_verdicts
     from ..verdicts.recommendation import recommend
 
-    ctx = VerdictContext(records, task.part("test")[1], task.part("train")[1], task.classes, spec.metric,
-                         audit["findings"], audit.get("policy", ""), y_val=task.part("val")[1],
-                         split_by="time" if task.times is not None else "group" if task.groups is not None else "",
-                         dedupe=audit.get("dedupe") or {})
+    ctx = VerdictContext(
+        records,
+        task.part("test")[1],
+        task.part("train")[1],
+        task.classes,
+        spec.metric,
+        audit["findings"],
+        audit.get("policy", ""),
+        y_val=task.part("val")[1],
+        split_by="time" if task.times is not None else "group" if task.groups is not None else "",
+        dedupe=audit.get("dedupe") or {},
+    )
     return Judgement(run_verdicts(ctx), recommend(ctx) if records else None)

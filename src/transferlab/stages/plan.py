@@ -25,9 +25,14 @@ def prepare_task(data: Any, spec: RunSpec) -> Task:
     elif data is None:
         raise ConfigError("No data given. Pass a folder of images or a CSV/JSONL/Parquet file.")
     else:
-        dataset = load_data(data, text_column=spec.text_column, label_column=spec.label_column,
-                            split_column=spec.split_column, group_column=spec.group_column,
-                            time_column=spec.time_column)
+        dataset = load_data(
+            data,
+            text_column=spec.text_column,
+            label_column=spec.label_column,
+            split_column=spec.split_column,
+            group_column=spec.group_column,
+            time_column=spec.time_column,
+        )
     task = make_task(dataset, seed=spec.seed, val_fraction=spec.val_fraction, test_fraction=spec.test_fraction)
     return subsample(task, {"train": spec.max_train, "val": spec.max_val, "test": spec.max_test}, spec.seed)
 
@@ -51,11 +56,17 @@ def resolve_backbones(spec: RunSpec, modality: str) -> list:
         if modality == "text":
             options = {"max_length": spec.max_length, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
         elif modality == "audio":
-            options = {"clip_seconds": spec.clip_seconds, "trust_remote_code": spec.trust_remote_code, "seed": spec.seed}
+            options = {
+                "clip_seconds": spec.clip_seconds,
+                "trust_remote_code": spec.trust_remote_code,
+                "seed": spec.seed,
+            }
         b = resolve(name, **options)
         if b.modality != modality:
-            raise BackboneError(f"Backbone '{name}' is for {b.modality} data but the data is {modality}. "
-                                f"Pass a {modality} backbone with --backbone.")
+            raise BackboneError(
+                f"Backbone '{name}' is for {b.modality} data but the data is {modality}. "
+                f"Pass a {modality} backbone with --backbone."
+            )
         backbones.append(b)
     return backbones
 
@@ -65,8 +76,10 @@ def prepare_out(spec: RunSpec, data: Any, resume: bool = False) -> Path:
     if (out / "results.json").exists():
         raise ConfigError(f"'{out}' already holds a finished run (results.json). Pass another --out or remove it.")
     if not resume and (out / STAGES).exists():
-        raise ConfigError(f"'{out}' holds an unfinished run. Continue it with `transferlab run --resume {out}`, "
-                          "or pass another --out.")
+        raise ConfigError(
+            f"'{out}' holds an unfinished run. Continue it with `transferlab run --resume {out}`, "
+            "or pass another --out."
+        )
     out.mkdir(parents=True, exist_ok=True)
     for stale in ("error.txt", "report.html"):
         (out / stale).unlink(missing_ok=True)
@@ -95,8 +108,12 @@ def plan_rungs(spec: RunSpec, backbones: list, task: Task, progress: Progress, r
 
     trained = {b.name for b in backbones[: spec.top_k or len(backbones)]}
     plan = [RungJob(s) for s in spec.rungs if not RUNGS.get(s).needs_backbone]
-    plan += [RungJob(s, b) for b in backbones for s in spec.rungs
-             if RUNGS.get(s).needs_backbone and (RUNGS.get(s).cheap or b.name in trained)]
+    plan += [
+        RungJob(s, b)
+        for b in backbones
+        for s in spec.rungs
+        if RUNGS.get(s).needs_backbone and (RUNGS.get(s).cheap or b.name in trained)
+    ]
     if rank_only:
         plan = []
     for job in [j for j in plan if j.backbone is not None]:
@@ -107,8 +124,10 @@ def plan_rungs(spec: RunSpec, backbones: list, task: Task, progress: Progress, r
             plan.remove(job)
     if spec.top_k and len(backbones) > spec.top_k:
         cheap = [s for s in spec.rungs if RUNGS.get(s).needs_backbone and RUNGS.get(s).cheap]
-        progress.log(f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best {LEAD_SCORE.replace('_', ' ')}); "
-                     f"the others get only {', '.join(cheap) or 'no backbone rung'}.")
+        progress.log(
+            f"--top-k {spec.top_k}: training only {', '.join(sorted(trained))} (best {LEAD_SCORE.replace('_', ' ')}); "
+            f"the others get only {', '.join(cheap) or 'no backbone rung'}."
+        )
     return plan
 
 
@@ -116,7 +135,9 @@ def seed_count(rung, spec: RunSpec) -> int:
     return {"none": 1, "cheap": spec.seeds, "train": spec.train_seeds}.get(rung.seeding, 1)
 
 
-def seed_draws(rung, task: Task, spec: RunSpec, clusters: np.ndarray | None) -> tuple[list[tuple[int, Task]], list[str]]:
+def seed_draws(
+    rung, task: Task, spec: RunSpec, clusters: np.ndarray | None
+) -> tuple[list[tuple[int, Task]], list[str]]:
     """The (seed offset, task) each run of a rung gets. Seed k > 0 redraws train/validation from the
     same pooled examples (test untouched) and, for trained rungs, reinitialises; a fixed split
     leaves the cheap, deterministic rungs one run, since every seed would give the same model."""
@@ -128,16 +149,20 @@ def seed_draws(rung, task: Task, spec: RunSpec, clusters: np.ndarray | None) -> 
         draw = task if k == 0 else repartition(task, spec.seed + k, clusters)
         if draw is None:
             if rung.seeding != "train":
-                notes.append(f"One seed, not {n}: the train/validation split is fixed (yours, or by time), and "
-                             "this rung is deterministic given its split.")
+                notes.append(
+                    f"One seed, not {n}: the train/validation split is fixed (yours, or by time), and "
+                    "this rung is deterministic given its split."
+                )
                 break
             draw = task  # another initialisation and batch order on the same split
         draws.append((k, draw))
     if len(draws) > 1:
         how = "a new random train/validation draw" + (" and initialisation" if rung.seeding == "train" else "")
         seeds = [spec.seed + k for k, _ in draws]
-        notes.append(f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), each with {how}; test metrics are their "
-                     "mean, and the interval covers both test resampling and seed variation.")
+        notes.append(
+            f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), each with {how}; test metrics are their "
+            "mean, and the interval covers both test resampling and seed variation."
+        )
     return draws, notes
 
 

@@ -29,19 +29,31 @@ class Candidate:
         return self.record["backbone"]
 
 
-def rank_stage(backbones: list, features: dict[str, FeatureStore], task: Task, spec: RunSpec, progress: Progress,
-               stages: StageStore) -> list[Candidate]:
+def rank_stage(
+    backbones: list,
+    features: dict[str, FeatureStore],
+    task: Task,
+    spec: RunSpec,
+    progress: Progress,
+    stages: StageStore,
+) -> list[Candidate]:
     """Every candidate scored (or read back from an unfinished run), best lead score first."""
     from ..ranking.scores import LEAD_SCORE
 
     saved = stages.load("ranking")
-    if saved is not None and [c["backbone"] for c in saved["ranking"]] and \
-            sorted(c["backbone"] for c in saved["ranking"]) == sorted(b.name for b in backbones):
+    if (
+        saved is not None
+        and [c["backbone"] for c in saved["ranking"]]
+        and sorted(c["backbone"] for c in saved["ranking"]) == sorted(b.name for b in backbones)
+    ):
         ranking = _read_candidates(saved)
     else:
         ranking = [rank_candidate(b, features[b.name], task, spec, progress) for b in backbones]
-        ranking = _read_candidates(stages.save("ranking", {"ranking": [c.record for c in ranking],
-                                                           "probe_correct": [c.probe_correct for c in ranking]}))
+        ranking = _read_candidates(
+            stages.save(
+                "ranking", {"ranking": [c.record for c in ranking], "probe_correct": [c.probe_correct for c in ranking]}
+            )
+        )
     ranking.sort(key=lambda c: c.record["scores"].get(LEAD_SCORE, float("-inf")), reverse=True)
     return ranking
 
@@ -62,21 +74,33 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
     train_features = np.asarray(feats("train"))
     start = time.perf_counter()
     probs, source_note = source_probabilities(backbone, train_features)
-    scores = score_features(train_features, task.part("train")[1], source_probs=probs,
-                            no_source_reason=source_note, seed=spec.seed)
+    scores = score_features(
+        train_features, task.part("train")[1], source_probs=probs, no_source_reason=source_note, seed=spec.seed
+    )
     score_seconds = time.perf_counter() - start
     start = time.perf_counter()
     memory = batch_memory(backbone, task.part("train")[0], spec.extract_batch_size)
     memory["memory_seconds"] = time.perf_counter() - start
     probe = scores.correct["linear_probe_accuracy"]
-    return Candidate({"backbone": backbone.name, "scores": scores, "score_seconds": score_seconds, **memory,
-                      "scores_unavailable": dict(getattr(scores, "unavailable", {})), "source_probabilities": source_note,
-                      "predicted_frozen_accuracy": predicted_accuracy(probe, "linear_probe_accuracy"),
-                      "params": backbone.num_params(), "feature_dim": backbone.feature_dim,
-                      "items_per_second": feats.items_per_second, "features_from_cache": feats.from_cache,
-                      "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),
-                      "licence": backbone.provenance.get("licence", "unknown"),
-                      "source": backbone.provenance.get("source", backbone.name)}, pack(probe))
+    return Candidate(
+        {
+            "backbone": backbone.name,
+            "scores": scores,
+            "score_seconds": score_seconds,
+            **memory,
+            "scores_unavailable": dict(getattr(scores, "unavailable", {})),
+            "source_probabilities": source_note,
+            "predicted_frozen_accuracy": predicted_accuracy(probe, "linear_probe_accuracy"),
+            "params": backbone.num_params(),
+            "feature_dim": backbone.feature_dim,
+            "items_per_second": feats.items_per_second,
+            "features_from_cache": feats.from_cache,
+            "pretrained_on": backbone.provenance.get("pretrained_on", "unknown"),
+            "licence": backbone.provenance.get("licence", "unknown"),
+            "source": backbone.provenance.get("source", backbone.name),
+        },
+        pack(probe),
+    )
 
 
 def with_achieved(ranking: list[Candidate], records: list[dict]) -> list[dict]:

@@ -51,8 +51,9 @@ def safe_name(name: str) -> str:
 
 def write_run_state(out: Path, data_path: str | None, mode: str, spec: RunSpec) -> None:
     """What --resume needs to start the run again: the settings, the data's path, run/rank/audit."""
-    write_json_atomic({"schema": "transferlab.state/1", "data": data_path, "mode": mode, "spec": spec.to_dict()},
-                      out / RUN_STATE)
+    write_json_atomic(
+        {"schema": "transferlab.state/1", "data": data_path, "mode": mode, "spec": spec.to_dict()}, out / RUN_STATE
+    )
 
 
 def read_run_state(out: Path) -> tuple[RunSpec, Any, str]:
@@ -62,8 +63,10 @@ def read_run_state(out: Path) -> tuple[RunSpec, Any, str]:
         raise ConfigError(f"'{out}' is a finished run (it has results.json); there is nothing to resume.")
     state = out / RUN_STATE
     if not state.exists():
-        raise ConfigError(f"'{out}' is not a transferlab run directory (no run.json). Pass the folder a run "
-                          "was writing to (its --out).")
+        raise ConfigError(
+            f"'{out}' is not a transferlab run directory (no run.json). Pass the folder a run "
+            "was writing to (its --out)."
+        )
     try:
         saved = json.loads(state.read_text(encoding="utf-8"))
         spec = RunSpec(**{**saved["spec"], "out": str(out)})

@@ -19,9 +19,16 @@ def _environment(spec: RunSpec) -> dict:
     from ..devices import processes
 
     procs = processes()
-    return {"transferlab": __version__, "torch": torch.__version__, "device": procs.device.type, "seed": spec.seed,
-            "processes": procs.count, "python": platform.python_version(), "platform": platform.platform(terse=True),
-            "threads": torch.get_num_threads()}
+    return {
+        "transferlab": __version__,
+        "torch": torch.__version__,
+        "device": procs.device.type,
+        "seed": spec.seed,
+        "processes": procs.count,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def task_block(task: Task) -> dict:
@@ -33,12 +40,17 @@ def write_results(sections: dict, task: Task, spec: RunSpec, out: Path, started:
     from ..report import write_html
 
     write_manifest(task, out / "split_manifest.csv")
-    results = RunResults({
-        "schema": SCHEMA, "notes": list(spec.notes) + task.notes, "verdicts": [], "recommendation": None,
-        **sections,
-        "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
-        "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
-    })
+    results = RunResults(
+        {
+            "schema": SCHEMA,
+            "notes": list(spec.notes) + task.notes,
+            "verdicts": [],
+            "recommendation": None,
+            **sections,
+            "environment": {**_environment(spec), "wall_seconds": round(time.perf_counter() - started, 1)},
+            "artifacts": {"split manifest": "split_manifest.csv", "run spec": "spec.json", "results": "results.json"},
+        }
+    )
     write_json_atomic({"schema": "transferlab.spec/1", **spec.to_dict()}, out / "spec.json")
     write_json_atomic(results, out / "results.json")
     write_html(results, out / "report.html")

@@ -61,8 +61,9 @@ class FitResult:
 MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
 
 
-def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, batch_size: int = 64,
-                   order: Sequence[int] | None = None) -> np.ndarray:
+def predict_logits(
+    model: nn.Module, make_batch: MakeBatch, items: Sequence, batch_size: int = 64, order: Sequence[int] | None = None
+) -> np.ndarray:
     """(N, C) logits in eval mode; ``order`` lets text be batched by length."""
     model.eval()
     order = list(order) if order is not None else list(range(len(items)))
@@ -70,7 +71,7 @@ def predict_logits(model: nn.Module, make_batch: MakeBatch, items: Sequence, bat
     dev = next(model.parameters()).device
     with torch.inference_mode():
         for lo in range(0, len(order), batch_size):
-            idx = order[lo:lo + batch_size]
+            idx = order[lo : lo + batch_size]
             logits = model(**to_device(make_batch([items[i] for i in idx], False), dev)).float().cpu().numpy()
             if out is None:
                 out = np.empty((len(items), logits.shape[1]), dtype=np.float32)
@@ -83,7 +84,8 @@ def _freeze_frozen_batchnorm(model: nn.Module, every_layer: bool = False) -> Non
     (with ``every_layer``, every BatchNorm keeps them: see LoopConfig.freeze_batchnorm_stats)."""
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and (
-                every_layer or not any(p.requires_grad for p in m.parameters())):
+            every_layer or not any(p.requires_grad for p in m.parameters())
+        ):
             m.eval()
 
 
@@ -102,8 +104,15 @@ def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
     return starts
 
 
-def fit(model: nn.Module, make_batch: MakeBatch, train: tuple[Sequence, np.ndarray], val: tuple[Sequence, np.ndarray],
-        groups: list[ParamGroup], cfg: LoopConfig, **kwargs) -> FitResult:
+def fit(
+    model: nn.Module,
+    make_batch: MakeBatch,
+    train: tuple[Sequence, np.ndarray],
+    val: tuple[Sequence, np.ndarray],
+    groups: list[ParamGroup],
+    cfg: LoopConfig,
+    **kwargs,
+) -> FitResult:
     """Train, validate each epoch, stop early, restore the best epoch's weights (``fit_epochs`` to the end)."""
     result = FitResult()
     for result in fit_epochs(model, make_batch, train, val, groups, cfg, **kwargs):
@@ -141,11 +150,14 @@ def fit_epochs(
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_fraction * steps_per_epoch))
     optimizer = torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], weight_decay=cfg.weight_decay)
+        [{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], weight_decay=cfg.weight_decay
+    )
     started_at: dict[int, int] = {}  # group -> step at which it was first trainable
     rng = np.random.default_rng(cfg.seed)
     loss_fn = nn.CrossEntropyLoss()
-    curves: dict[str, list] = {k: [] for k in ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")}
+    curves: dict[str, list] = {
+        k: [] for k in ("epoch", "phase", "train_loss", "train_metric", "val_loss", "val_metric")
+    }
     result = FitResult(curves=curves)
     if start_score is not None:
         result.best_val = start_score
@@ -177,8 +189,9 @@ def fit_epochs(
             for gi, pg in enumerate(optimizer.param_groups):
                 if any(p.requires_grad for p in groups[gi].params):
                     began = started_at.setdefault(gi, step)
-                    pg["lr"] = pg["base_lr"] * lr_scale(step, total_steps, began, warmup, cfg.decay_fraction,
-                                                        cfg.decay_floor)
+                    pg["lr"] = pg["base_lr"] * lr_scale(
+                        step, total_steps, began, warmup, cfg.decay_fraction, cfg.decay_floor
+                    )
             optimizer.step()
             step += 1
             if progress:
@@ -189,8 +202,14 @@ def fit_epochs(
         val_logits = predict_logits(model, make_batch, val_items, cfg.eval_batch_size, val_order)
         val_metric = from_main(score(cfg.metric, y_val, val_logits.argmax(1)), procs)
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(y_val)))
-        for key, value in (("epoch", epoch), ("phase", phase), ("train_loss", loss_sum / seen),
-                           ("train_metric", correct / seen), ("val_loss", val_loss), ("val_metric", val_metric)):
+        for key, value in (
+            ("epoch", epoch),
+            ("phase", phase),
+            ("train_loss", loss_sum / seen),
+            ("train_metric", correct / seen),
+            ("val_loss", val_loss),
+            ("val_metric", val_metric),
+        ):
             curves[key].append(value)
         if val_metric > result.best_val:
             result.best_val, result.best_epoch, stale = val_metric, epoch, 0

@@ -102,8 +102,9 @@ def typical_batch(backbone, items: list, size: int) -> list:
     return [items[i] for i in sorted(nearest)]
 
 
-def probe_backbone(backbone, items: list, *, eval_batch_size: int, batch_size: int, train: bool,
-                   seed: int = 0) -> BackboneTiming:
+def probe_backbone(
+    backbone, items: list, *, eval_batch_size: int, batch_size: int, train: bool, seed: int = 0
+) -> BackboneTiming:
     """Time one inference batch (and, with ``train``, training steps) of ``backbone`` on a sample of ``items``."""
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

@@ -18,8 +18,9 @@ class ParamGroup:
     lr: float
 
 
-def lr_scale(step: int, total_steps: int, began: int, warmup_steps: int, decay_fraction: float = 0.2,
-             floor: float = 0.1) -> float:
+def lr_scale(
+    step: int, total_steps: int, began: int, warmup_steps: int, decay_fraction: float = 0.2, floor: float = 0.1
+) -> float:
     """Multiplier of a group's base learning rate at ``step`` (0-based) of ``total_steps``.
 
     A linear warm-up over ``warmup_steps`` from ``began`` (the step at which the group was first
@@ -36,8 +37,13 @@ def lr_scale(step: int, total_steps: int, began: int, warmup_steps: int, decay_f
     return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def layerwise_groups(layer_groups: list[list[nn.Parameter]], head: list[nn.Parameter], head_lr: float,
-                     top_ratio: float, bottom_ratio: float) -> list[ParamGroup]:
+def layerwise_groups(
+    layer_groups: list[list[nn.Parameter]],
+    head: list[nn.Parameter],
+    head_lr: float,
+    top_ratio: float,
+    bottom_ratio: float,
+) -> list[ParamGroup]:
     """Backbone groups (stem first) get learning rates falling geometrically from
     ``head_lr * top_ratio`` at the top block to ``head_lr * bottom_ratio`` at the stem;
     the new head, last, trains at ``head_lr``."""

@@ -71,12 +71,19 @@ class VerdictContext:
         """metric(a) - metric(b) on the same test examples; undecided (never significant) when the
         test split cannot compare rungs."""
         if self.test_problem is not None:
-            return {"a": a["name"], "b": b["name"], "metric": self.metric, "decided": False, "significant": False,
-                    "reason": "the test split cannot compare rungs (see test_cannot_decide)"}
+            return {
+                "a": a["name"],
+                "b": b["name"],
+                "metric": self.metric,
+                "decided": False,
+                "significant": False,
+                "reason": "the test split cannot compare rungs (see test_cannot_decide)",
+            }
         from ..evaluation import paired_bootstrap
 
-        out = paired_bootstrap(self.y_test, test_predictions(a), test_predictions(b), self.metric,
-                               n_classes=len(self.classes))
+        out = paired_bootstrap(
+            self.y_test, test_predictions(a), test_predictions(b), self.metric, n_classes=len(self.classes)
+        )
         return {"a": a["name"], "b": b["name"], **out}
 
 
@@ -87,8 +94,14 @@ def test_predictions(rung: dict) -> np.ndarray:
 
 
 def verdict(code: str, severity: str, rungs: list[str], message: str, action: str, **evidence) -> dict:
-    return {"code": code, "severity": severity, "rungs": rungs, "message": message, "action": action,
-            "evidence": evidence}
+    return {
+        "code": code,
+        "severity": severity,
+        "rungs": rungs,
+        "message": message,
+        "action": action,
+        "evidence": evidence,
+    }
 
 
 Rule = Callable[[VerdictContext], list[dict]]

@@ -39,14 +39,26 @@ def split_problem(y: np.ndarray, y_train: np.ndarray, classes: list[str], split:
     for k in np.flatnonzero(train):
         expected = len(y) * train[k] / train.sum()
         if have[k] < needed_support(expected):
-            thin.append({"class": classes[k], "count": int(have[k]), "needed": needed_support(expected),
-                         "expected": round(float(expected), 1), "train_share": round(float(train[k] / train.sum()), 3)})
+            thin.append(
+                {
+                    "class": classes[k],
+                    "count": int(have[k]),
+                    "needed": needed_support(expected),
+                    "expected": round(float(expected), 1),
+                    "train_share": round(float(train[k] / train.sum()), 3),
+                }
+            )
     present = int((have > 0).sum())
     if present >= 2 and not thin:
         return None
-    return {"split": split, "n": int(len(y)), "classes_present": present,
-            "counts": {classes[k]: int(have[k]) for k in range(n_classes)},
-            "train_counts": {classes[k]: int(train[k]) for k in range(n_classes)}, "thin": thin}
+    return {
+        "split": split,
+        "n": int(len(y)),
+        "classes_present": present,
+        "counts": {classes[k]: int(have[k]) for k in range(n_classes)},
+        "train_counts": {classes[k]: int(train[k]) for k in range(n_classes)},
+        "thin": thin,
+    }
 
 
 def _what_is_wrong(p: dict) -> str:
@@ -64,35 +76,47 @@ def _what_is_wrong(p: dict) -> str:
         if t["count"] == 0:
             parts.append(f"'{t['class']}' ({share}) has none")
         else:
-            parts.append(f"'{t['class']}' ({share}) has {t['count']}, fewer than the {t['needed']} needed to "
-                         f"estimate its recall (its training share predicts {t['expected']:g})")
+            parts.append(
+                f"'{t['class']}' ({share}) has {t['count']}, fewer than the {t['needed']} needed to "
+                f"estimate its recall (its training share predicts {t['expected']:g})"
+            )
     return head + ("; " + "; ".join(parts) if parts else "")
 
 
 def _advice(split_by: str) -> str:
     """Splits that can decide, the likeliest fix for how this split was made first."""
     if split_by == "time":
-        fixes = ["an earlier train/test cut-off (a larger test_fraction in a --config spec), so the test window "
-                 "reaches back to where every class still occurs",
-                 "a stratified random split (run without --time-column) if the order in time does not matter",
-                 "your own split with --split-column"]
+        fixes = [
+            "an earlier train/test cut-off (a larger test_fraction in a --config spec), so the test window "
+            "reaches back to where every class still occurs",
+            "a stratified random split (run without --time-column) if the order in time does not matter",
+            "your own split with --split-column",
+        ]
     elif split_by == "group":
-        fixes = ["another draw of the group split (--seed) or more groups, so that every class reaches test",
-                 "your own split with --split-column"]
+        fixes = [
+            "another draw of the group split (--seed) or more groups, so that every class reaches test",
+            "your own split with --split-column",
+        ]
     else:
-        fixes = ["a stratified random split (run without --split-column: transferlab then splits by label)",
-                 "a split column in which every class has test examples"]
+        fixes = [
+            "a stratified random split (run without --split-column: transferlab then splits by label)",
+            "a split column in which every class has test examples",
+        ]
     return "Split so that every class is in test: " + "; or ".join(fixes) + "."
 
 
 def _meaning(split_by: str) -> str:
     """What a drifting label mix means for the user, and which window to evaluate on."""
     if split_by == "time":
-        return ("Decide which window you care about: if the newest data is what the model will see, the missing "
-                "classes may have stopped occurring (retrain on recent data, or without them); if every class "
-                "still matters, evaluate on a window where every class occurs.")
-    return ("If this test's mix is what the model will see, the missing classes may no longer matter (retrain "
-            "without them); if every class still matters, evaluate on a test split where every class occurs.")
+        return (
+            "Decide which window you care about: if the newest data is what the model will see, the missing "
+            "classes may have stopped occurring (retrain on recent data, or without them); if every class "
+            "still matters, evaluate on a window where every class occurs."
+        )
+    return (
+        "If this test's mix is what the model will see, the missing classes may no longer matter (retrain "
+        "without them); if every class still matters, evaluate on a test split where every class occurs."
+    )
 
 
 @RULES.register("test_cannot_decide")
@@ -104,8 +128,10 @@ def test_cannot_decide(ctx: VerdictContext) -> list[dict]:
         return []
     one_class = "; always predicting its one class scores 1.0 and looks best" if p["classes_present"] == 1 else ""
     newest = " (the split is by time: the test is the newest data)" if ctx.split_by == "time" else ""
-    message = (f"The test split cannot compare rungs: {_what_is_wrong(p)}. The label mix changed between training "
-               f"and test{newest}: a score on this test says how a rung does on the classes the test still holds, "
-               f"not on the task it was trained for{one_class}. {_meaning(ctx.split_by)} No verdict here compares "
-               "rungs on this test, and no rung is recommended.")
+    message = (
+        f"The test split cannot compare rungs: {_what_is_wrong(p)}. The label mix changed between training "
+        f"and test{newest}: a score on this test says how a rung does on the classes the test still holds, "
+        f"not on the task it was trained for{one_class}. {_meaning(ctx.split_by)} No verdict here compares "
+        "rungs on this test, and no rung is recommended."
+    )
     return [verdict("test_cannot_decide", "error", [], message, _advice(ctx.split_by), split_by=ctx.split_by, **p)]

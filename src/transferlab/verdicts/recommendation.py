@@ -53,7 +53,7 @@ def cost_order(rungs: list[dict]) -> list[tuple[dict, int]]:
         limit = TIER_RATIO * cost(rest[0]) + TIER_SLACK
         tier = [r for r in rest if cost(r) <= limit]  # a prefix of rest, which is sorted by cost
         order += [(r, len({t for _, t in order})) for r in sorted(tier, key=_simplicity)]
-        rest = rest[len(tier):]
+        rest = rest[len(tier) :]
     return order
 
 
@@ -61,8 +61,13 @@ def _val_compare(ctx: VerdictContext, a: dict, b: dict) -> dict:
     from ..evaluation import paired_bootstrap
 
     assert ctx.y_val is not None  # recommend() returns early without validation labels
-    c = paired_bootstrap(ctx.y_val, np.asarray(a["predictions"]["val"]), np.asarray(b["predictions"]["val"]),
-                         ctx.metric, n_classes=len(ctx.classes))
+    c = paired_bootstrap(
+        ctx.y_val,
+        np.asarray(a["predictions"]["val"]),
+        np.asarray(b["predictions"]["val"]),
+        ctx.metric,
+        n_classes=len(ctx.classes),
+    )
     return {"a": a["name"], "b": b["name"], **c}
 
 
@@ -99,8 +104,10 @@ def _reason(ctx: VerdictContext, choice: dict, order: list[tuple[dict, int]], co
     most tempting costlier rung (best on validation) that did not beat it."""
     won = [c for c in comparisons if c["a"] == choice["name"]]
     if won:
-        text = (f"{choice['name']} beat the cheaper {won[0]['b']} on validation ({_fmt(won[0])}), which justifies "
-                f"its extra cost ({_cost_words(choice)})")
+        text = (
+            f"{choice['name']} beat the cheaper {won[0]['b']} on validation ({_fmt(won[0])}), which justifies "
+            f"its extra cost ({_cost_words(choice)})"
+        )
     else:
         text = f"{choice['name']} is the cheapest rung ({_cost_words(choice)})"
     after = [c for c in comparisons if c["b"] == choice["name"] and c["outcome"] == "kept"]
@@ -108,8 +115,13 @@ def _reason(ctx: VerdictContext, choice: dict, order: list[tuple[dict, int]], co
         by_name = {r["name"]: r for r, _ in order}
         top = max(after, key=lambda c: ctx.val_score(by_name[c["a"]]))
         others = len(after) - 1
-        text += f"; {_not_better(top)}" + ("" if not others else ", nor was 1 other costlier rung better"
-                                            if others == 1 else f", nor were {others} other costlier rungs better")
+        text += f"; {_not_better(top)}" + (
+            ""
+            if not others
+            else ", nor was 1 other costlier rung better"
+            if others == 1
+            else f", nor were {others} other costlier rungs better"
+        )
     elif not won:
         text += "; no other rung was run"
     return text + f". Validation {ctx.metric} {ctx.val_score(choice):.3f}"
@@ -118,20 +130,25 @@ def _reason(ctx: VerdictContext, choice: dict, order: list[tuple[dict, int]], co
 def _within_noise_of_best(ctx: VerdictContext, scored: list[dict]) -> tuple[dict, list[str]]:
     """The best rung on validation and every rung not significantly different from it there."""
     best = max(scored, key=ctx.val_score)
-    close = [best["name"]] + [r["name"] for r in scored
-                              if r is not best and not _val_compare(ctx, r, best)["significant"]]
+    close = [best["name"]] + [
+        r["name"] for r in scored if r is not best and not _val_compare(ctx, r, best)["significant"]
+    ]
     return best, close
 
 
 def _no_recommendation(problem: dict, split: str) -> str:
     present = [c for c, n in problem["counts"].items() if n > 0]
     if split == "validation":
-        return (f"No recommendation: the validation split holds only {', '.join(repr(c) for c in present) or 'no'} "
-                f"class{'es' if len(present) != 1 else ''} ({problem['n']} examples), so it cannot compare rungs "
-                "and a choice made on it would be blind. Split so that every class is in validation.")
+        return (
+            f"No recommendation: the validation split holds only {', '.join(repr(c) for c in present) or 'no'} "
+            f"class{'es' if len(present) != 1 else ''} ({problem['n']} examples), so it cannot compare rungs "
+            "and a choice made on it would be blind. Split so that every class is in validation."
+        )
     counts = ", ".join(f"'{c}' {n}" for c, n in problem["counts"].items())
-    return (f"No recommendation: the test split cannot compare rungs (test examples per class: {counts}), so no "
-            "test score could confirm a choice; see the test_cannot_decide verdict for a split that can decide.")
+    return (
+        f"No recommendation: the test split cannot compare rungs (test examples per class: {counts}), so no "
+        "test score could confirm a choice; see the test_cannot_decide verdict for a split that can decide."
+    )
 
 
 def recommend(ctx: VerdictContext) -> dict | None:
@@ -152,21 +169,44 @@ def recommend(ctx: VerdictContext) -> dict | None:
     order = cost_order(scored)
     choice, comparisons = _choose(ctx, order)
     best, close = _within_noise_of_best(ctx, scored)
-    record = {"rung": choice["name"], "why": "", "metric": ctx.metric, "within_noise_of_best": close,
-              "best_on_validation": best["name"],
-              "order": [{"rung": r["name"], "strategy": r["strategy"], "cost_seconds": round(cost(r), 3),
-                         "tier": tier, "validation": ctx.val_score(r)} for r, tier in order],
-              "evidence": comparisons}
+    record = {
+        "rung": choice["name"],
+        "why": "",
+        "metric": ctx.metric,
+        "within_noise_of_best": close,
+        "best_on_validation": best["name"],
+        "order": [
+            {
+                "rung": r["name"],
+                "strategy": r["strategy"],
+                "cost_seconds": round(cost(r), 3),
+                "tier": tier,
+                "validation": ctx.val_score(r),
+            }
+            for r, tier in order
+        ],
+        "evidence": comparisons,
+    }
     val_problem = split_problem(ctx.y_val, ctx.y_train, ctx.classes, "validation")
     if val_problem is not None and val_problem["classes_present"] < 2:
-        return {**record, "rung": None, "why": _no_recommendation(val_problem, "validation"),
-                "validation_choice": choice["name"]}
+        return {
+            **record,
+            "rung": None,
+            "why": _no_recommendation(val_problem, "validation"),
+            "validation_choice": choice["name"],
+        }
     reason = _reason(ctx, choice, order, comparisons)
     if ctx.test_problem is not None:
-        return {**record, "rung": None, "validation_choice": choice["name"],
-                "why": f"{_no_recommendation(ctx.test_problem, 'test')} On validation alone: {reason}."}
+        return {
+            **record,
+            "rung": None,
+            "validation_choice": choice["name"],
+            "why": f"{_no_recommendation(ctx.test_problem, 'test')} On validation alone: {reason}.",
+        }
     t = choice["test"][ctx.metric]
-    why = (f"{reason}; held-out test {ctx.metric} {t['mean']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]. Chosen on "
-           "validation, not on test: a costlier rung is recommended only when it beats the cheaper choice "
-           "significantly on validation.")
+    why = (
+        f"{reason}; held-out test {ctx.metric} {t['mean']:.3f} [{t['ci'][0]:.3f}, {t['ci'][1]:.3f}]. Chosen on "
+        "validation, not on test: a costlier rung is recommended only when it beats the cheaper choice "
+        "significantly on validation."
+    )
     return {**record, "why": why}

@@ -37,22 +37,44 @@ def transfer(ctx: VerdictContext) -> list[dict]:
     control = max(controls, key=ctx.val_score)
     c = ctx.compare(best, control)
     names = [best["name"], control["name"]]
-    evidence = {"comparison": c, "chosen_on": "validation",
-                "validation": {r["name"]: ctx.val_score(r) for r in (best, control)}}
+    evidence = {
+        "comparison": c,
+        "chosen_on": "validation",
+        "validation": {r["name"]: ctx.val_score(r) for r in (best, control)},
+    }
     outcome = _outcome(c)
     if outcome == "better":
-        return [verdict("transfer_helped", "info", names,
-                        f"Transfer helped: {best['name']}, the best transfer rung on validation, beats "
-                        f"{control['name']}, the best control, on test {ctx.metric} by {_fmt(c)}.",
-                        "Keep the pretrained backbone; compare the transfer rungs' costs to pick one.", **evidence)]
+        return [
+            verdict(
+                "transfer_helped",
+                "info",
+                names,
+                f"Transfer helped: {best['name']}, the best transfer rung on validation, beats "
+                f"{control['name']}, the best control, on test {ctx.metric} by {_fmt(c)}.",
+                "Keep the pretrained backbone; compare the transfer rungs' costs to pick one.",
+                **evidence,
+            )
+        ]
     if outcome == "worse":
-        message = (f"Negative transfer: {best['name']}, the best transfer rung on validation, is worse than "
-                   f"{control['name']}, the best control, on test ({ctx.metric} {_fmt(c)}).")
+        message = (
+            f"Negative transfer: {best['name']}, the best transfer rung on validation, is worse than "
+            f"{control['name']}, the best control, on test ({ctx.metric} {_fmt(c)})."
+        )
     else:
-        message = (f"No evidence that transfer helps: {best['name']}, the best transfer rung on validation, is "
-                   f"within noise of {control['name']}, the best control, on test ({ctx.metric} {_fmt(c)}).")
-    return [verdict("negative_transfer", "error" if outcome == "worse" else "warning", names, message,
-                    "Try a backbone pretrained on data closer to yours, or keep the cheaper control.", **evidence)]
+        message = (
+            f"No evidence that transfer helps: {best['name']}, the best transfer rung on validation, is "
+            f"within noise of {control['name']}, the best control, on test ({ctx.metric} {_fmt(c)})."
+        )
+    return [
+        verdict(
+            "negative_transfer",
+            "error" if outcome == "worse" else "warning",
+            names,
+            message,
+            "Try a backbone pretrained on data closer to yours, or keep the cheaper control.",
+            **evidence,
+        )
+    ]
 
 
 def _trained_vs_frozen(ctx: VerdictContext):
@@ -82,20 +104,32 @@ def forgetting(ctx: VerdictContext) -> list[dict]:
             what.append(f"it is worse than {base['name']} on test ({ctx.metric} {_fmt(evidence['comparison'])})")
         if "validation_fall" in evidence:
             f = evidence["validation_fall"]
-            kept = (f" (early stopping kept epoch {f['best_epoch']} at {f['best']:.3f})"
-                    if f["best"] >= f["before"] - DROP else "")
-            what.append(f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone "
-                        f"trained{kept}")
+            kept = (
+                f" (early stopping kept epoch {f['best_epoch']} at {f['best']:.3f})"
+                if f["best"] >= f["before"] - DROP
+                else ""
+            )
+            what.append(
+                f"validation {ctx.metric} fell from {f['before']:.3f} to {f['after']:.3f} once the backbone "
+                f"trained{kept}"
+            )
         rates = _rates_evidence(r, _reference(r, base, ctx.metric))
         evidence["learning_rates"] = rates
         rising = _still_rising(r)
         if rising:
             evidence["still_rising"] = rising
-        out.append(verdict("catastrophic_forgetting", "warning", [r["name"]],
-                           f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
-                           f"{_rates_sentence(rates, ctx.metric)}{_rising_sentence(rising)}",
-                           "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
-                           "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.", **evidence))
+        out.append(
+            verdict(
+                "catastrophic_forgetting",
+                "warning",
+                [r["name"]],
+                f"{r['name']} shows catastrophic forgetting: {'; '.join(what)}. "
+                f"{_rates_sentence(rates, ctx.metric)}{_rising_sentence(rising)}",
+                "Lower the backbone learning rate (--lr-factors with smaller factors, --top-lr-ratio, "
+                "--bottom-lr-ratio), unfreeze more gradually, or keep the frozen rung.",
+                **evidence,
+            )
+        )
     return out
 
 
@@ -114,8 +148,14 @@ def _val_fall_after_unfreezing(rung: dict) -> dict | None:
         return None
     epochs = curves.get("epoch") or list(range(len(val)))
     lowest, best = min(val[1:]), max(val[1:])
-    fall = {"before": before, "after": after, "lowest": lowest, "epoch": epochs[val.index(lowest, 1)],
-            "best": best, "best_epoch": epochs[val.index(best, 1)]}
+    fall = {
+        "before": before,
+        "after": after,
+        "lowest": lowest,
+        "epoch": epochs[val.index(lowest, 1)],
+        "best": best,
+        "best_epoch": epochs[val.index(best, 1)],
+    }
     lr = (rung.get("chosen") or {}).get("lr")
     return {**fall, "lr": lr} if lr is not None else fall
 
@@ -132,9 +172,11 @@ def _still_rising(rung: dict) -> list[float] | None:
 def _rising_sentence(val: list[float] | None) -> str:
     if not val:
         return ""
-    return (f" Its validation score was still rising at the last epoch ({', '.join(f'{v:.3f}' for v in val)}): "
-            f"it may be under-trained in this budget rather than forgetting; more epochs or a higher rate may close "
-            f"the gap.")
+    return (
+        f" Its validation score was still rising at the last epoch ({', '.join(f'{v:.3f}' for v in val)}): "
+        f"it may be under-trained in this budget rather than forgetting; more epochs or a higher rate may close "
+        f"the gap."
+    )
 
 
 def _reference(rung: dict, frozen: dict | None, metric: str) -> float | None:
@@ -166,13 +208,17 @@ def _rates_sentence(rates: dict, metric: str) -> str:
     kept, tried = rates["kept"], rates["tried"]
     at = f" ({format_rate(kept)})" if kept is not None else ""
     if len(tried) < 2:
-        return (f"Only one learning rate was tried{at}; whether another one avoids this is unknown "
-                f"(try --lr-factors 10,1,0.1).")
+        return (
+            f"Only one learning rate was tried{at}; whether another one avoids this is unknown "
+            f"(try --lr-factors 10,1,0.1)."
+        )
     screen = [t for t in tried if not t["chosen"]]
     kept_score = next((t["val_metric"] for t in tried if t["chosen"]), None)
     listing = ", ".join(f"at {format_rate(t['lr'])} {t['val_metric']:.3f}" for t in screen)
-    head = (f"Learning rates tried, validation {metric} after the screen: at {format_rate(kept)} (kept) {kept_score:.3f}, "
-            f"{listing}.")
+    head = (
+        f"Learning rates tried, validation {metric} after the screen: at {format_rate(kept)} (kept) {kept_score:.3f}, "
+        f"{listing}."
+    )
     if not any(t["lr"] < kept for t in tried):
         return head + f" No rate below {format_rate(kept)} was tried; add a smaller factor to --lr-factors."
     ref = rates["reference"]
@@ -197,19 +243,34 @@ def fit_quality(ctx: VerdictContext) -> list[dict]:
         gaps = [t - v for t, v in zip(train, val)]
         learned = max(val) > majority_share + 0.05  # validation shows something beyond the majority guess
         if learned and gaps[-1] > GAP and gaps[-1] > gaps[0] + DROP:
-            out.append(verdict("overfitting", "warning", [r["name"]],
-                               f"{r['name']} overfits: train {c.get('metric', 'metric')} {train[-1]:.3f} vs validation "
-                               f"{val[-1]:.3f} at the last epoch, a gap that grew from {gaps[0]:.3f}.",
-                               "More data or augmentation, fewer epochs, stronger weight decay, or fewer trainable "
-                               "layers; early stopping restored the best epoch.", gaps=gaps))
+            out.append(
+                verdict(
+                    "overfitting",
+                    "warning",
+                    [r["name"]],
+                    f"{r['name']} overfits: train {c.get('metric', 'metric')} {train[-1]:.3f} vs validation "
+                    f"{val[-1]:.3f} at the last epoch, a gap that grew from {gaps[0]:.3f}.",
+                    "More data or augmentation, fewer epochs, stronger weight decay, or fewer trainable "
+                    "layers; early stopping restored the best epoch.",
+                    gaps=gaps,
+                )
+            )
         if max(val) <= majority_share + 0.02 and r["name"] in scored:
-            out.append(verdict("underfitting", "warning", [r["name"]],
-                               f"{r['name']} underfits: its best validation {c.get('metric', 'metric')} "
-                               f"({max(val):.3f}) is no better than always predicting the majority class "
-                               f"({majority_share:.3f}); training reached {max(train):.3f}.",
-                               "Train longer or with a higher learning rate; from scratch this architecture may "
-                               "need far more data.", train_metric=train, val_metric=val,
-                               majority_share=majority_share))
+            out.append(
+                verdict(
+                    "underfitting",
+                    "warning",
+                    [r["name"]],
+                    f"{r['name']} underfits: its best validation {c.get('metric', 'metric')} "
+                    f"({max(val):.3f}) is no better than always predicting the majority class "
+                    f"({majority_share:.3f}); training reached {max(train):.3f}.",
+                    "Train longer or with a higher learning rate; from scratch this architecture may "
+                    "need far more data.",
+                    train_metric=train,
+                    val_metric=val,
+                    majority_share=majority_share,
+                )
+            )
     return out
 
 
@@ -225,31 +286,47 @@ def imbalance(ctx: VerdictContext) -> list[dict]:
     counts = np.bincount(ctx.y_train, minlength=len(ctx.classes))
     minority = [ctx.classes[i] for i in np.flatnonzero(counts < counts.max() / 3)]
     thin = {t["class"] for t in (ctx.test_problem or {}).get("thin", [])}  # too few to estimate a recall
-    low_recall = {k: v["recall"] for k, v in best["test"].get("per_class", {}).items()
-                  if k in minority and k not in thin and v["support"] > 0 and v["recall"] < 0.5}
+    low_recall = {
+        k: v["recall"]
+        for k, v in best["test"].get("per_class", {}).items()
+        if k in minority and k not in thin and v["support"] > 0 and v["recall"] < 0.5
+    }
     versus = _versus_majority(ctx, best, majority[0]) if majority and ctx.test_problem is None else None
     if not low_recall and versus is None:
         return []
     parts = []
     if versus is not None:
-        relation = ("is within noise of" if _outcome(versus) == "within noise"
-                    else "is less accurate than")
-        parts.append(f"the most accurate rung, {best['name']}, {relation} always predicting the majority class "
-                     f"(accuracy {_fmt(versus)})")
+        relation = "is within noise of" if _outcome(versus) == "within noise" else "is less accurate than"
+        parts.append(
+            f"the most accurate rung, {best['name']}, {relation} always predicting the majority class "
+            f"(accuracy {_fmt(versus)})"
+        )
     if low_recall:
-        parts.append("minority classes are rarely found: " + ", ".join(f"{k} recall {v:.2f}" for k, v in low_recall.items()))
-    return [verdict("imbalance", "warning", [best["name"]], f"Imbalance: {'; '.join(parts)}.",
-                    "Judge by balanced accuracy and macro-F1, not accuracy; collect more minority examples or "
-                    "weight the classes.", minority_classes=minority, low_recall=low_recall,
-                    versus_majority=versus)]
+        parts.append(
+            "minority classes are rarely found: " + ", ".join(f"{k} recall {v:.2f}" for k, v in low_recall.items())
+        )
+    return [
+        verdict(
+            "imbalance",
+            "warning",
+            [best["name"]],
+            f"Imbalance: {'; '.join(parts)}.",
+            "Judge by balanced accuracy and macro-F1, not accuracy; collect more minority examples or "
+            "weight the classes.",
+            minority_classes=minority,
+            low_recall=low_recall,
+            versus_majority=versus,
+        )
+    ]
 
 
 def _versus_majority(ctx: VerdictContext, best: dict, majority: dict) -> dict | None:
     """The accuracy comparison best - majority when best is not significantly more accurate, else None."""
     from ..evaluation import paired_bootstrap
 
-    c = paired_bootstrap(ctx.y_test, test_predictions(best), test_predictions(majority), "accuracy",
-                         n_classes=len(ctx.classes))
+    c = paired_bootstrap(
+        ctx.y_test, test_predictions(best), test_predictions(majority), "accuracy", n_classes=len(ctx.classes)
+    )
     return None if _outcome(c) == "better" else {"a": best["name"], "b": majority["name"], **c}
 
 
@@ -262,10 +339,16 @@ def within_noise(ctx: VerdictContext) -> list[dict]:
     c = ctx.compare(scored[0], scored[1])
     if _outcome(c) != "within noise":
         return []
-    return [verdict("within_noise", "info", [scored[0]["name"], scored[1]["name"]],
-                    f"{scored[0]['name']} and {scored[1]['name']} are within noise of each other "
-                    f"({ctx.metric} {_fmt(c)}).",
-                    "Prefer the cheaper one; a larger test set would be needed to separate them.", comparison=c)]
+    return [
+        verdict(
+            "within_noise",
+            "info",
+            [scored[0]["name"], scored[1]["name"]],
+            f"{scored[0]['name']} and {scored[1]['name']} are within noise of each other ({ctx.metric} {_fmt(c)}).",
+            "Prefer the cheaper one; a larger test set would be needed to separate them.",
+            comparison=c,
+        )
+    ]
 
 
 @RULES.register("finetune_cost")
@@ -283,11 +366,18 @@ def finetune_cost(ctx: VerdictContext) -> list[dict]:
         outcome = _outcome(c)
         if ratio >= COST_RATIO and outcome != "better":
             relation = "is worse than it" if outcome == "worse" else "is within noise of it"
-            out.append(verdict("finetune_not_worth_cost", "info", [r["name"], base["name"]],
-                               f"{r['name']} costs {ratio:.0f}x the fit time of {base['name']} and {relation} "
-                               f"({ctx.metric} {_fmt(c)}).",
-                               f"Use {base['name']} unless more data or epochs change this.",
-                               comparison=c, cost_ratio=ratio))
+            out.append(
+                verdict(
+                    "finetune_not_worth_cost",
+                    "info",
+                    [r["name"], base["name"]],
+                    f"{r['name']} costs {ratio:.0f}x the fit time of {base['name']} and {relation} "
+                    f"({ctx.metric} {_fmt(c)}).",
+                    f"Use {base['name']} unless more data or epochs change this.",
+                    comparison=c,
+                    cost_ratio=ratio,
+                )
+            )
     return out
 
 
@@ -307,33 +397,62 @@ def zero_shot_enough(ctx: VerdictContext) -> list[dict]:
         if outcome == "better":
             continue
         relation = "is worse than it" if outcome == "worse" else "is within noise of it"
-        out.append(verdict("no_training_needed", "info", [z["name"], best["name"]],
-                           f"{z['name']} uses no training labels, and the trained rung best on validation, "
-                           f"{best['name']}, {relation} on test ({ctx.metric} {_fmt(c)}).",
-                           "Consider the zero-shot model: no training, and new labels only need a name or a "
-                           "description.", comparison=c))
+        out.append(
+            verdict(
+                "no_training_needed",
+                "info",
+                [z["name"], best["name"]],
+                f"{z['name']} uses no training labels, and the trained rung best on validation, "
+                f"{best['name']}, {relation} on test ({ctx.metric} {_fmt(c)}).",
+                "Consider the zero-shot model: no training, and new labels only need a name or a description.",
+                comparison=c,
+            )
+        )
     return out
 
 
 @RULES.register("leakage")
 def leakage(ctx: VerdictContext) -> list[dict]:
     """leakage: the audit found the same or nearly the same examples on both sides of the split."""
-    hits = [f for f in ctx.audit if f.get("severity") == "error" and f.get("count", 0) > 0
-            and f.get("check") in ("exact_duplicates", "near_duplicates", "group_overlap")]
+    hits = [
+        f
+        for f in ctx.audit
+        if f.get("severity") == "error"
+        and f.get("count", 0) > 0
+        and f.get("check") in ("exact_duplicates", "near_duplicates", "group_overlap")
+    ]
     if not hits:
         return []
     total = sum(f["count"] for f in hits)
     found = f"{total} cross-split duplicates or shared groups ({', '.join(f['check'] for f in hits)})"
-    evidence = {"findings": [{k: f[k] for k in ("check", "count", "message")} for f in hits],
-                "policy": ctx.leakage_policy}
+    evidence = {
+        "findings": [{k: f[k] for k in ("check", "count", "message")} for f in hits],
+        "policy": ctx.leakage_policy,
+    }
     if ctx.leakage_policy == "dedupe" and not any(f["check"] == "group_overlap" for f in hits):
         if ctx.dedupe.get("confirmed") and ctx.dedupe.get("over_max_share"):
             return [_confirmed_dedupe(ctx, found, evidence)]
-        return [verdict("leakage", "info", [], f"Leakage found and removed: {found}; the training and validation "
-                        "copies were dropped before training, so the test scores are not inflated by them.",
-                        "Remove the copies from your files too, so other tools do not see them.", **evidence)]
-    return [verdict("leakage", "error", [], f"Leakage: {found} were kept; test scores may be inflated.",
-                    "Rerun with --on-leakage dedupe, or fix the split (e.g. --group-column).", **evidence)]
+        return [
+            verdict(
+                "leakage",
+                "info",
+                [],
+                f"Leakage found and removed: {found}; the training and validation "
+                "copies were dropped before training, so the test scores are not inflated by them.",
+                "Remove the copies from your files too, so other tools do not see them.",
+                **evidence,
+            )
+        ]
+    return [
+        verdict(
+            "leakage",
+            "error",
+            [],
+            f"Leakage: {found} were kept; test scores may be inflated.",
+            "Rerun with --on-leakage dedupe, or fix the split (e.g. --group-column).",
+            **evidence,
+        )
+    ]
 
 
 def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
@@ -341,15 +460,24 @@ def _confirmed_dedupe(ctx: VerdictContext, found: str, evidence: dict) -> dict:
     are clean only if the removed pairs were real copies."""
     removed, share = ctx.dedupe.get("removed", {}), ctx.dedupe.get("share", {})
     words = {"train": "training", "val": "validation"}
-    cut = " and ".join(f"{removed[s]} {words[s]} example{'' if removed[s] == 1 else 's'} "
-                       f"({share.get(s, 0):.1%} of the split)" for s in ("train", "val") if removed.get(s))
-    return verdict("leakage", "warning", [],
-                   f"Leakage found and removed: {found}; dropped before training: {cut}, more than the "
-                   f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed "
-                   "(--confirm-dedupe). The test scores are free of these copies only if the pairs are real copies; "
-                   "so large a cut also leaves less to train on.",
-                   "Look at the removed pairs in the report; if some are not copies, rerun with --on-leakage warn "
-                   "or fix the files.", **evidence, dedupe=ctx.dedupe)
+    cut = " and ".join(
+        f"{removed[s]} {words[s]} example{'' if removed[s] == 1 else 's'} ({share.get(s, 0):.1%} of the split)"
+        for s in ("train", "val")
+        if removed.get(s)
+    )
+    return verdict(
+        "leakage",
+        "warning",
+        [],
+        f"Leakage found and removed: {found}; dropped before training: {cut}, more than the "
+        f"{ctx.dedupe.get('max_share', 0) * 100:g}% removed without asking, as confirmed "
+        "(--confirm-dedupe). The test scores are free of these copies only if the pairs are real copies; "
+        "so large a cut also leaves less to train on.",
+        "Look at the removed pairs in the report; if some are not copies, rerun with --on-leakage warn "
+        "or fix the files.",
+        **evidence,
+        dedupe=ctx.dedupe,
+    )
 
 
 @RULES.register("learning_rate")
@@ -373,18 +501,32 @@ def learning_rate(ctx: VerdictContext) -> list[dict]:
         ref = f", below the {reference:.3f} it had to keep" if below else ""
         epochs = recipe.get("screen_epochs", 1)
         code = "learning_rate_too_high" if high else "learning_rate_too_low"
-        why = (" At the recipe's rate the model was not yet trained in this budget: compared with the frozen "
-               "rung that would have looked like forgetting." if below and not high else "")
-        out.append(verdict(
-            code, "warning" if high else "info", [r["name"]],
-            f"The learning rate {format_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
-            f"{epochs} epoch(s) at {format_rate(recipe['lr'])} its validation {ctx.metric} was "
-            f"{recipe['screen_val_metric']:.3f}{ref}; at {format_rate(kept['lr'])} it reached "
-            f"{kept['screen_val_metric']:.3f}, "
-            f"so the rung kept {format_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
-            f"Use {format_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
-            f"on validation, so the test scores stay held out.",
-            **{"too_high" if high else "too_low": {"lr": recipe["lr"], "val_metric": recipe["screen_val_metric"]}},
-            fixed_by={"lr": kept["lr"], "val_metric": kept["screen_val_metric"], "best_val_metric": kept["val_metric"]},
-            reference=reference, tried=[{"lr": t["lr"], "val_metric": t["screen_val_metric"]} for t in trials]))
+        why = (
+            " At the recipe's rate the model was not yet trained in this budget: compared with the frozen "
+            "rung that would have looked like forgetting."
+            if below and not high
+            else ""
+        )
+        out.append(
+            verdict(
+                code,
+                "warning" if high else "info",
+                [r["name"]],
+                f"The learning rate {format_rate(recipe['lr'])} is too {'high' if high else 'low'} for {r['name']}: after "
+                f"{epochs} epoch(s) at {format_rate(recipe['lr'])} its validation {ctx.metric} was "
+                f"{recipe['screen_val_metric']:.3f}{ref}; at {format_rate(kept['lr'])} it reached "
+                f"{kept['screen_val_metric']:.3f}, "
+                f"so the rung kept {format_rate(kept['lr'])} (best validation {kept['val_metric']:.3f}).{why}",
+                f"Use {format_rate(kept['lr'])} for this backbone and data (--lr-factors {kept['factor']:g}); these scores are "
+                f"on validation, so the test scores stay held out.",
+                **{"too_high" if high else "too_low": {"lr": recipe["lr"], "val_metric": recipe["screen_val_metric"]}},
+                fixed_by={
+                    "lr": kept["lr"],
+                    "val_metric": kept["screen_val_metric"],
+                    "best_val_metric": kept["val_metric"],
+                },
+                reference=reference,
+                tried=[{"lr": t["lr"], "val_metric": t["screen_val_metric"]} for t in trials],
+            )
+        )
     return out

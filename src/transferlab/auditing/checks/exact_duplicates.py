@@ -25,20 +25,30 @@ class ExactDuplicates(Check):
         findings = []
         if len(across):
             pairs = across.as_list()
-            findings.append(self.finding(
-                "error", len(pairs),
-                f"{plural(len(pairs), 'example')} in an earlier split also appear in a later one "
-                f"({split_breakdown(task, pairs)}; {same}). The model is then scored on examples it has "
-                "already seen, so its scores will be higher than on new data. Remove the copies from your "
-                "files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
-                [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]], pairs,
-                [(1.0, "exact")] * len(pairs)))
+            findings.append(
+                self.finding(
+                    "error",
+                    len(pairs),
+                    f"{plural(len(pairs), 'example')} in an earlier split also appear in a later one "
+                    f"({split_breakdown(task, pairs)}; {same}). The model is then scored on examples it has "
+                    "already seen, so its scores will be higher than on new data. Remove the copies from your "
+                    "files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
+                    [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]],
+                    pairs,
+                    [(1.0, "exact")] * len(pairs),
+                )
+            )
         if len(within):
             pairs = within.as_list()
-            findings.append(self.finding(
-                "warning", len(pairs),
-                f"{plural(len(pairs), 'example')} repeat another example of the same split ({same}). Repeats "
-                "count several times in training and in the scores. Remove them unless the repetition is real "
-                "(the same input genuinely occurs more than once).",
-                [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]], pairs))
+            findings.append(
+                self.finding(
+                    "warning",
+                    len(pairs),
+                    f"{plural(len(pairs), 'example')} repeat another example of the same split ({same}). Repeats "
+                    "count several times in training and in the scores. Remove them unless the repetition is real "
+                    "(the same input genuinely occurs more than once).",
+                    [describe_pair(task, a, b, 1.0, "exact") for a, b in pairs[:5]],
+                    pairs,
+                )
+            )
         return findings or [self.finding("info", 0, "No example is an exact copy of another.")]

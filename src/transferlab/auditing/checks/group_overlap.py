@@ -29,17 +29,25 @@ class GroupOverlap(Check):
         biggest = shared[np.argsort(-sizes[shared].sum(axis=1), kind="stable")[:5]]
         index = np.flatnonzero(known)
         examples = [self._example(task, names[g], index[group == g], sizes[g]) for g in biggest]
-        return [self.finding(
-            "error", len(shared),
-            f"{plural(len(shared), 'group')} of {len(names)} have examples in more than one split; "
-            f"{plural(held_out, 'validation or test example')} belong to such a group. Examples from one group "
-            "share traits a model can memorise (a voice, a scanner, a writing style), so scores overstate how it "
-            "does on a new group. Split by group, so that each group lies in one split only.", examples)]
+        return [
+            self.finding(
+                "error",
+                len(shared),
+                f"{plural(len(shared), 'group')} of {len(names)} have examples in more than one split; "
+                f"{plural(held_out, 'validation or test example')} belong to such a group. Examples from one group "
+                "share traits a model can memorise (a voice, a scanner, a writing style), so scores overstate how it "
+                "does on a new group. Split by group, so that each group lies in one split only.",
+                examples,
+            )
+        ]
 
     @staticmethod
     def _example(task, name: str, members: np.ndarray, sizes: np.ndarray) -> dict:
         first: dict[str, int] = {}
         for i in members:
             first.setdefault(str(task.split[i]), task.origins[i])
-        return {"group": str(name), "splits": {s: int(sizes[r]) for s, r in SPLIT_RANK.items() if sizes[r]},
-                "origins": first}
+        return {
+            "group": str(name),
+            "splits": {s: int(sizes[r]) for s, r in SPLIT_RANK.items() if sizes[r]},
+            "origins": first,
+        }

@@ -22,15 +22,22 @@ class LabelConflicts(Check):
         if not pairs:
             return [self.finding("info", 0, "No identical or nearly identical examples disagree on their label.")]
         examples = [describe_pair(task, a, b, 1.0, "exact") for a, b in exact[:5]]
-        examples += [describe_pair(task, a, b, near.similarity[i], "near", near.method[i])
-                     for i, (a, b) in enumerate(near.as_list()[:5 - len(examples)])]
-        return [self.finding(
-            "error", len(pairs),
-            f"{plural(len(pairs), 'pair')} of identical or nearly identical inputs have different labels "
-            f"({len(exact)} identical, {len(near)} nearly identical). No model can get both right, so at least "
-            "one label is probably wrong, and a wrong test label penalises every model alike. Check these "
-            "examples and correct or remove the wrong label.",
-            examples, pairs)]
+        examples += [
+            describe_pair(task, a, b, near.similarity[i], "near", near.method[i])
+            for i, (a, b) in enumerate(near.as_list()[: 5 - len(examples)])
+        ]
+        return [
+            self.finding(
+                "error",
+                len(pairs),
+                f"{plural(len(pairs), 'pair')} of identical or nearly identical inputs have different labels "
+                f"({len(exact)} identical, {len(near)} nearly identical). No model can get both right, so at least "
+                "one label is probably wrong, and a wrong test label penalises every model alike. Check these "
+                "examples and correct or remove the wrong label.",
+                examples,
+                pairs,
+            )
+        ]
 
 
 def exact_conflicts(group: np.ndarray, y: np.ndarray) -> list[tuple[int, int]]:
@@ -48,4 +55,3 @@ def exact_conflicts(group: np.ndarray, y: np.ndarray) -> list[tuple[int, int]]:
         keep = members[member_labels == majority][0]
         pairs += [(int(i), int(keep)) for i in members[member_labels != majority]]
     return pairs
-

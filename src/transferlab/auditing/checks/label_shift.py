@@ -22,19 +22,39 @@ class LabelShift(Check):
                 continue
             tvd, p = compare(train, counts)
             changes = largest_changes(task.classes, train, counts)
-            results.append({"split": split, "total_variation": round(tvd, 3), "p_value": float(f"{p:.3g}"),
-                            "largest_changes": [{"label": c["label"], "train": c["before"], split: c["after"]}
-                                                for c in changes]})
+            results.append(
+                {
+                    "split": split,
+                    "total_variation": round(tvd, 3),
+                    "p_value": float(f"{p:.3g}"),
+                    "largest_changes": [
+                        {"label": c["label"], "train": c["before"], split: c["after"]} for c in changes
+                    ],
+                }
+            )
             if is_shift(tvd, p):
                 top = changes[0]
-                shifted.append(f"{split} (total variation {tvd:.2f}, chi-square p = {p:.1g}; '{top['label']}' is "
-                               f"{top['before']:.0%} of train but {top['after']:.0%} of {split})")
+                shifted.append(
+                    f"{split} (total variation {tvd:.2f}, chi-square p = {p:.1g}; '{top['label']}' is "
+                    f"{top['before']:.0%} of train but {top['after']:.0%} of {split})"
+                )
         if not shifted:
-            return [self.finding("info", 0, "Validation and test have the same label mix as train, up to chance "
-                                 "or small differences.", results)]
-        return [self.finding(
-            "warning", len(shifted),
-            f"The label mix differs from train in {'; '.join(shifted)}. Scores then reflect a different mix from "
-            "the one the model learned from, and accuracy moves with the mix alone. If the difference is "
-            "deliberate (the mix you expect in use), keep it and compare models by balanced accuracy; otherwise "
-            "split again, stratified by label (transferlab does when you give no split).", results)]
+            return [
+                self.finding(
+                    "info",
+                    0,
+                    "Validation and test have the same label mix as train, up to chance or small differences.",
+                    results,
+                )
+            ]
+        return [
+            self.finding(
+                "warning",
+                len(shifted),
+                f"The label mix differs from train in {'; '.join(shifted)}. Scores then reflect a different mix from "
+                "the one the model learned from, and accuracy moves with the mix alone. If the difference is "
+                "deliberate (the mix you expect in use), keep it and compare models by balanced accuracy; otherwise "
+                "split again, stratified by label (transferlab does when you give no split).",
+                results,
+            )
+        ]

@@ -8,7 +8,7 @@ from ..matching import find_matches
 METHODS = {
     "text": "overlapping character sequences",
     "image": "perceptual hashes (which survive resizing, re-encoding, brightness changes, 90% crops and flips) "
-             "confirmed on the aligned pixels",
+    "confirmed on the aligned pixels",
 }
 
 
@@ -17,9 +17,11 @@ def _threshold_note(calibration: dict) -> str:
     if "image_correlation" not in calibration:
         return ""
     median = calibration["same_class_median_correlation"]
-    return (f"; a pair counts when its aligned pixels correlate at least {calibration['image_correlation']:.3f}, "
-            f"a bar set on this data: two random images of one class correlate {median:.2f} at the median, and "
-            "the more alike different images of one class are, the higher the bar")
+    return (
+        f"; a pair counts when its aligned pixels correlate at least {calibration['image_correlation']:.3f}, "
+        f"a bar set on this data: two random images of one class correlate {median:.2f} at the median, and "
+        "the more alike different images of one class are, the higher the bar"
+    )
 
 
 @register
@@ -29,8 +31,10 @@ class NearDuplicates(Check):
 
     def skip_reason(self, inputs: AuditInputs) -> str | None:
         if inputs.task.modality not in METHODS and inputs.features is None:
-            return (f"needs embeddings from a pretrained backbone to compare {inputs.task.modality} examples, "
-                    "which the audit was not given.")
+            return (
+                f"needs embeddings from a pretrained backbone to compare {inputs.task.modality} examples, "
+                "which the audit was not given."
+            )
         return super().skip_reason(inputs)
 
     def run(self, inputs: AuditInputs) -> list[Finding]:
@@ -45,12 +49,20 @@ class NearDuplicates(Check):
         if not len(across):
             return [self.finding("info", 0, f"No nearly identical examples across splits (compared by {how}).")]
         pairs = across.as_list()
-        examples = [describe_pair(task, a, b, across.similarity[i], "near", across.method[i])
-                    for i, (a, b) in enumerate(pairs[:5])]
-        return [self.finding(
-            "error", len(pairs),
-            f"{plural(len(pairs), 'pair')} of examples in different splits are nearly identical "
-            f"({split_breakdown(task, pairs)}; compared by {how}). A model that has seen one is scored on the "
-            "other, so its scores will be higher than on new data. Look at the examples: remove one of each pair "
-            "from your files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
-            examples, pairs, list(zip(across.similarity.tolist(), across.method.tolist())))]
+        examples = [
+            describe_pair(task, a, b, across.similarity[i], "near", across.method[i])
+            for i, (a, b) in enumerate(pairs[:5])
+        ]
+        return [
+            self.finding(
+                "error",
+                len(pairs),
+                f"{plural(len(pairs), 'pair')} of examples in different splits are nearly identical "
+                f"({split_breakdown(task, pairs)}; compared by {how}). A model that has seen one is scored on the "
+                "other, so its scores will be higher than on new data. Look at the examples: remove one of each pair "
+                "from your files, or let transferlab drop the earlier copies (--on-leakage dedupe, the default).",
+                examples,
+                pairs,
+                list(zip(across.similarity.tolist(), across.method.tolist())),
+            )
+        ]

@@ -30,15 +30,19 @@ class TimeOverlap(Check):
         held_out = np.flatnonzero(~train & np.isfinite(values))
         older = held_out[values[held_out] < newest]
         if not len(older):
-            return self.finding("info", 0, "Every timed validation and test example is newer than all training "
-                                "examples.")
+            return self.finding(
+                "info", 0, "Every timed validation and test example is newer than all training examples."
+            )
         examples = [{**describe(task, i), "time": show(values[i], is_date)} for i in older[:5]]
         return self.finding(
-            "warning", len(older),
+            "warning",
+            len(older),
             f"{plural(len(older), 'validation or test example')} of {len(held_out)} are older than the newest "
             f"training example ({show(newest, is_date)}). If the model will be used on future data, scores on "
             "such a split are optimistic: train on the past, test on the future. Split by time, so that every "
-            "validation and test example is newer than all training examples.", examples)
+            "validation and test example is newer than all training examples.",
+            examples,
+        )
 
     def _drift(self, inputs: AuditInputs, values: np.ndarray) -> list[Finding]:
         task = inputs.task
@@ -54,13 +58,17 @@ class TimeOverlap(Check):
             return []
         changes = largest_changes(task.classes, early, late)
         top = changes[0]
-        return [self.finding(
-            "warning", 1,
-            f"Labels drift over time: '{top['label']}' is {top['before']:.0%} of the earliest third of examples "
-            f"but {top['after']:.0%} of the latest (total variation {tvd:.2f}, chi-square p = {p:.1g}). A model "
-            "trained on older data meets a different mix later; prefer recent data for validation and test, "
-            "and expect to retrain as the mix moves.",
-            [{"label": c["label"], "earliest_third": c["before"], "latest_third": c["after"]} for c in changes])]
+        return [
+            self.finding(
+                "warning",
+                1,
+                f"Labels drift over time: '{top['label']}' is {top['before']:.0%} of the earliest third of examples "
+                f"but {top['after']:.0%} of the latest (total variation {tvd:.2f}, chi-square p = {p:.1g}). A model "
+                "trained on older data meets a different mix later; prefer recent data for validation and test, "
+                "and expect to retrain as the mix moves.",
+                [{"label": c["label"], "earliest_third": c["before"], "latest_third": c["after"]} for c in changes],
+            )
+        ]
 
 
 def as_numbers(times: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -78,8 +86,9 @@ def as_numbers(times: np.ndarray) -> tuple[np.ndarray, bool]:
             try:
                 times = pd.to_datetime(series, utc=True).dt.tz_localize(None).to_numpy("datetime64[ns]")
             except (TypeError, ValueError):
-                raise DataError("The audit's times must be numbers or dates; some could not be read as "
-                                "either.") from None
+                raise DataError(
+                    "The audit's times must be numbers or dates; some could not be read as either."
+                ) from None
     if np.issubdtype(times.dtype, np.datetime64):
         ns = times.astype("datetime64[ns]")
         values = ns.astype(np.int64).astype(float)

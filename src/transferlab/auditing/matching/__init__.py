@@ -76,10 +76,18 @@ class Matcher:
     exact_index_limit: ClassVar[int] = 20_000  # above this, an approximate faiss index
 
     def settings(self) -> tuple:
-        return (self.text_shingle, self.text_jaccard, self.text_containment, self.text_length_ratio,
-                self.image_phash_bits, self.image_correlation_low, self.image_correlation_high,
-                self.image_shape_reference, tuple(sorted(self.cosine.items())),
-                self.exact_index_limit)
+        return (
+            self.text_shingle,
+            self.text_jaccard,
+            self.text_containment,
+            self.text_length_ratio,
+            self.image_phash_bits,
+            self.image_correlation_low,
+            self.image_correlation_high,
+            self.image_shape_reference,
+            tuple(sorted(self.cosine.items())),
+            self.exact_index_limit,
+        )
 
     def find(self, inputs: AuditInputs) -> Matches:
         key = ("matches", type(self).__name__, self.settings())
@@ -110,15 +118,20 @@ class Matcher:
         if task.modality == "image":
             keys, phash = images.signatures(task.items)
             threshold, median = images.calibrated_threshold(
-                task.items, task.y, self.image_correlation_low, self.image_correlation_high,
-                self.image_shape_reference)
+                task.items, task.y, self.image_correlation_low, self.image_correlation_high, self.image_shape_reference
+            )
             calibration.update(image_correlation=threshold, same_class_median_correlation=median)
             return keys, partial(self._image_pairs, task.items, phash, threshold)
         return list(task.hashes), None  # other modalities: raw bytes here, embeddings for near copies
 
     def _text_pairs(self, items: list[str], reps: np.ndarray) -> Pairs:
-        a, b, sim, rule = texts.near_pairs([items[i] for i in reps], self.text_shingle, self.text_jaccard,
-                                           self.text_containment, self.text_length_ratio)
+        a, b, sim, rule = texts.near_pairs(
+            [items[i] for i in reps],
+            self.text_shingle,
+            self.text_jaccard,
+            self.text_containment,
+            self.text_length_ratio,
+        )
         return Pairs(a, b, sim, np.array([f"text shingles ({r})" for r in rule], dtype=object))
 
     def _image_pairs(self, items: list, phash: np.ndarray, threshold: float, reps: np.ndarray) -> Pairs:

@@ -89,8 +89,13 @@ def confirm_pairs(items: list, a: np.ndarray, b: np.ndarray, min_correlation: fl
 def _best_confirmed(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray, min_correlation: float):
     """Per unordered pair, the best-aligned of its hits; the pairs that reach ``min_correlation``."""
     refine = min_correlation - REFINE_MARGIN
-    corr = np.concatenate([_confirm(items, item[s:s + CHUNK], variant[s:s + CHUNK], other[s:s + CHUNK], refine)
-                           for s in range(0, len(item), CHUNK)] or [np.empty(0)])
+    corr = np.concatenate(
+        [
+            _confirm(items, item[s : s + CHUNK], variant[s : s + CHUNK], other[s : s + CHUNK], refine)
+            for s in range(0, len(item), CHUNK)
+        ]
+        or [np.empty(0)]
+    )
     n = max(len(items), 1)
     lo, hi = np.minimum(item, other), np.maximum(item, other)
     order = np.lexsort((-corr, hi, lo))  # per pair, the best-aligned hit first
@@ -100,8 +105,9 @@ def _best_confirmed(items: list, item: np.ndarray, variant: np.ndarray, other: n
     return lo[keep], hi[keep], corr[keep], np.array([VARIANTS[v] for v in variant[keep]], dtype=object)
 
 
-def _confirm(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray,
-             refine_above: float = -1.0) -> np.ndarray:
+def _confirm(
+    items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray, refine_above: float = -1.0
+) -> np.ndarray:
     """Thumbnail correlation of each hit: ``item`` (as ``variant``) against ``other``'s original,
     or -1 where the two could not be one picture edited (see ``_photometric_ok``).
 
@@ -111,7 +117,7 @@ def _confirm(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarr
     image is not a crop to 90% of a 64-pixel one); the best alignment counts.
     """
     involved, local = np.unique(np.concatenate([item, other]), return_inverse=True)
-    li, lo = local[:len(item)], local[len(item):]
+    li, lo = local[: len(item)], local[len(item) :]
     base = np.stack([_gray(items[i]) for i in involved])  # (n, BASE, BASE)
     whole = _normalise(_shrink(base))
     corr = np.full(len(item), -1.0, dtype=np.float32)
@@ -130,7 +136,7 @@ def _confirm(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarr
                 if not len(at):
                     continue
                 needed, where = np.unique(li[at], return_inverse=True)
-                crops = _normalise(_shrink(base[needed, dy:dy + size, dx:dx + size]))
+                crops = _normalise(_shrink(base[needed, dy : dy + size, dx : dx + size]))
                 corr[at] = np.maximum(corr[at], np.einsum("ij,ij->i", crops[where], whole[lo[at]]))
     corr[~_photometric_ok(base, li, lo)] = -1.0
     return corr
@@ -149,8 +155,16 @@ def _photometric_ok(base: np.ndarray, li: np.ndarray, lo: np.ndarray) -> np.ndar
     return (mean_ratio <= MAX_PHOTOMETRIC) & (std_ratio <= MAX_PHOTOMETRIC)
 
 
-def calibrated_threshold(items: list, labels: np.ndarray, low: float, high: float, reference: float,
-                         seed: int = 0, n_images: int = 1000, n_pairs: int = 4000) -> tuple[float, float]:
+def calibrated_threshold(
+    items: list,
+    labels: np.ndarray,
+    low: float,
+    high: float,
+    reference: float,
+    seed: int = 0,
+    n_images: int = 1000,
+    n_pairs: int = 4000,
+) -> tuple[float, float]:
     """The correlation a pair must reach on this data, and the typical same-class correlation it rests on.
 
     How alike two *different* pictures can get depends on the data. Photographs of one class

@@ -44,7 +44,7 @@ def shingles(text: str, k: int) -> np.ndarray:
     A text shorter than k is one shingle; a text of punctuation only has none (it matches nothing).
     """
     form = loose_form(text)
-    grams = {form[i:i + k] for i in range(max(1, len(form) - k + 1))} if form else set()
+    grams = {form[i : i + k] for i in range(max(1, len(form) - k + 1))} if form else set()
     return np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), np.uint32, len(grams)))
 
 
