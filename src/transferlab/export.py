@@ -32,8 +32,8 @@ __all__ = ["FORMAT", "SAVED", "ArtifactError", "Predictor", "export", "load_arti
 
 def export(run_dir: str | Path, rung: str | None = None, out: str | Path | None = None) -> Path:
     """Write the fitted model of ``rung`` (default: the recommended one) as an artifact folder."""
-    from . import __version__
     from .results import load_run
+    from .version import __version__
 
     results = load_run(run_dir)
     run_path = results.path
