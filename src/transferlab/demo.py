@@ -17,7 +17,7 @@ DEMOS: dict[str, dict[str, Any]] = {
         "max_val": 150,
         "max_test": 500,
         "epochs": 2,
-        "max_length": 128,
+        "max_length": 96,  # the median review is 69 tokens; a batch pads to its longest
         "batch_size": 16,
         "ood_max_items": 200,
         "rungs": [
@@ -28,9 +28,8 @@ DEMOS: dict[str, dict[str, Any]] = {
             "finetune",
             "full",
             "lora",
-            "scratch",
             "scratch_small",
-        ],
+        ],  # not scratch: MiniLM from random weights ends at the majority class in this budget (--rungs adds it)
         # zero_shot embeds these in place of the bare label names ("great" is 5 stars, "other" 1-4)
         "label_descriptions": {
             "great": "A five-star review: excellent, delicious, I love it and will buy it again.",
