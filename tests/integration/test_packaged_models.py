@@ -70,7 +70,6 @@ def test_text_demo_small(tmp_path):
         "finetune",
         "full",
         "lora",
-        "scratch",
     ]
     assert r["task"]["splits"] == {"train": 96, "val": 40, "test": 80}
     assert any("Demo sized for a 2-core CPU" in n for n in r["notes"])
