@@ -1,6 +1,6 @@
 """The offline demos: real data and real pretrained models that pip packages ship.
 
-Sized for a 2-core laptop without a GPU (under 10 minutes for the text demo): the training
+Sized for a 2-core laptop without a GPU (each demo under 10 minutes there): the training
 set is subsampled and epochs are capped, and the report says so at the top.
 """
 
