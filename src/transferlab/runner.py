@@ -44,6 +44,7 @@ from .stages import (
     prepare_task,
     rank_stage,
     read_run_state,
+    replan_rungs,
     resolve_backbones,
     run_audit_stage,
     safe_name,
@@ -233,6 +234,8 @@ def _run(
         ranking = rank_stage(backbones, features, task, spec, progress, stages)
     order = [c.backbone for c in ranking]
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
+    if spec.top_k:  # the plan guessed which backbones train; now the ranking has said
+        replan_rungs(clock.plan, jobs, task, spec, sum(len(s["items"]) for s in ood.values()))
     fitted = _fit_rungs(
         jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages, clock
     )

@@ -197,3 +197,22 @@ def test_out_of_distribution_items_are_embedded_once_per_backbone(tiny_bert, rev
         reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1, corruptions=False), plan.probes
     )
     assert no_ood.total_seconds < plan.total_seconds
+
+
+def test_after_the_ranking_the_rung_stages_are_those_of_the_jobs_that_run(tiny_bert, reviews_csv, tmp_path):
+    """With --top-k the plan is made before the ranking picks which backbones train; once it has,
+    the rung stages are re-planned from the same probes, and every candidate was probed for training."""
+    from transferlab.stages import plan_rungs, replan_rungs
+
+    spec = _spec(tiny_bert, tmp_path, rungs="majority,frozen,full", top_k=1, epochs=1)
+    task = prepare_task(reviews_csv, spec)
+    backbones = resolve_backbones(spec, task.modality)
+    plan = make_plan(task, backbones, spec, ood_items=0)
+    assert plan.probes[f"hf:{tiny_bert}"].train_step > 0
+    before = [s.name for s in plan.stages if s.kind != "rung"]
+    other = _spec(tiny_bert, tmp_path, rungs="majority,frozen", top_k=1, epochs=1)
+    jobs = plan_rungs(other, backbones, task, Progress(quiet=True), False)
+    replan_rungs(plan, jobs, task, other, 0)
+    assert [s.name for s in plan.stages if s.kind != "rung"] == before
+    assert [s.name for s in plan.stages if s.kind == "rung"] == [j.name for j in jobs]
+    assert f"full:hf:{tiny_bert}" not in [s.name for s in plan.stages]

@@ -17,7 +17,16 @@
 from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
-from .costplan import RunClock, RunPlan, StagePlan, embed_planned, make_plan, ood_item_count, plan_run
+from .costplan import (
+    RunClock,
+    RunPlan,
+    StagePlan,
+    embed_planned,
+    make_plan,
+    ood_item_count,
+    plan_run,
+    replan_rungs,
+)
 from .features import AuditEmbedding, CachedFeatures, FeatureView, PreloadedFeatures, feature_stores
 from .fit import RungStage, assemble_rung, first_seed_extras, fit_rung, fit_seed, ood_sets
 from .judge import Judgement, judge
@@ -66,6 +75,7 @@ __all__ = [
     "ood_item_count",
     "ood_sets",
     "plan_run",
+    "replan_rungs",
     "plan_rungs",
     "prepare_out",
     "prepare_task",

@@ -171,6 +171,8 @@ def make_plan(
     jobs, skipped = _jobs(task, backbones, spec, rank_only or audit_only)
     if probes is None:
         trained = {j.backbone.name for j in jobs if j.backbone is not None and _trains(RUNGS.get(j.strategy))}
+        if trained and spec.top_k:  # the ranking, later, picks which backbones train: probe every candidate
+            trained = {b.name for b in backbones}
         probes = probe_backbones(backbones, task, spec, trained)
     stages = [_audit_stage(task, backbones, spec, probes)] if spec.audit else []
     if not audit_only:
@@ -182,6 +184,15 @@ def make_plan(
         embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
         stages += [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
     return RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
+
+
+def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec, ood_items: int) -> None:
+    """After the ranking: the rung stages of the jobs that will really run (``--top-k`` trains the
+    backbones the ranking put first, which the plan made before it could only guess), from the same
+    probes; the stages before the rungs stay as they were."""
+    embedded_ood: set[str] = set()
+    head = [s for s in plan.stages if s.kind != "rung"]
+    plan.stages = head + [_rung_stage(job, task, spec, plan.probes, ood_items, embedded_ood) for job in jobs]
 
 
 def _trains(rung) -> bool:
