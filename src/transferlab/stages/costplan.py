@@ -181,8 +181,7 @@ def make_plan(
         ]
         if backbones:
             stages.append(_ranking_stage(task, backbones, spec, probes))
-        embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
-        stages += [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
+        stages += _rung_stages(jobs, task, spec, probes, ood_items)
     return RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
 
 
@@ -190,9 +189,15 @@ def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec, ood_items
     """After the ranking: the rung stages of the jobs that will really run (``--top-k`` trains the
     backbones the ranking put first, which the plan made before it could only guess), from the same
     probes; the stages before the rungs stay as they were."""
-    embedded_ood: set[str] = set()
     head = [s for s in plan.stages if s.kind != "rung"]
-    plan.stages = head + [_rung_stage(job, task, spec, plan.probes, ood_items, embedded_ood) for job in jobs]
+    plan.stages = head + _rung_stages(jobs, task, spec, plan.probes, ood_items)
+
+
+def _rung_stages(jobs: list, task: Task, spec: RunSpec, probes: dict, ood_items: int) -> list[StagePlan]:
+    """One stage per rung job, in run order (the first frozen-feature rung of a backbone embeds the
+    OOD items; later ones read them from the cache)."""
+    embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
+    return [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
 
 
 def _trains(rung) -> bool:
