@@ -12,6 +12,9 @@ from transferlab.cli import app
 runner = CliRunner()
 
 
+REVIEW_COLUMNS = ("--text-column", "review", "--label-column", "stars")  # the reviews_csv fixture's
+
+
 def _run(*args):
     return runner.invoke(app, [str(a) for a in args])
 
@@ -20,10 +23,7 @@ def test_happy_path_json(tiny_bert, reviews_csv, tmp_path):
     res = _run(
         "run",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--backbone",
         f"hf:{tiny_bert}",
         "--rungs",
@@ -44,10 +44,7 @@ def test_summary_and_report_command(reviews_csv, tmp_path):
     res = _run(
         "run",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--rungs",
         "majority,classical",
         "--out",
@@ -112,10 +109,7 @@ def test_unknown_backbone(reviews_csv, tmp_path):
     res = _run(
         "run",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--backbone",
         "bert-huge",
         "--out",
@@ -129,10 +123,7 @@ def test_wrong_modality_backbone(reviews_csv, tiny_torchvision_weights):
     res = _run(
         "run",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--backbone",
         f"torchvision:mobilenet_v3_small@{tiny_torchvision_weights}",
     )
@@ -153,10 +144,7 @@ def test_rank_command(tiny_bert, reviews_csv, tmp_path):
     res = _run(
         "rank",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--backbone",
         f"hf:{tiny_bert}",
         "--max-length",
@@ -173,10 +161,7 @@ def test_learning_rate_flags_named_in_verdict_actions_exist(reviews_csv, tmp_pat
     res = _run(
         "run",
         reviews_csv,
-        "--text-column",
-        "review",
-        "--label-column",
-        "stars",
+        *REVIEW_COLUMNS,
         "--backbone",
         f"hf:{tiny_bert}",
         "--rungs",
@@ -212,10 +197,7 @@ def test_resume_from_the_command_line(reviews_csv, tmp_path):
         [
             "run",
             str(reviews_csv),
-            "--text-column",
-            "review",
-            "--label-column",
-            "stars",
+            *REVIEW_COLUMNS,
             "--rungs",
             "majority,classical",
             "--out",
@@ -246,10 +228,7 @@ def test_executor_must_be_known(reviews_csv, tmp_path):
         [
             "run",
             str(reviews_csv),
-            "--text-column",
-            "review",
-            "--label-column",
-            "stars",
+            *REVIEW_COLUMNS,
             "--executor",
             "spark",
             "--out",
