@@ -194,7 +194,7 @@ def plan(
         transferlab plan reviews.csv --text-column review --label-column stars --backbone minilm --epochs 3
     """
     from . import runner
-    from .stages.costplan import fmt_seconds
+    from .formats import fmt_seconds
 
     if config is not None:
         data, settings = _with_config(config, data, settings)

@@ -215,6 +215,21 @@ class RunSpec:
         None,
         scope="result",
     )
+    time_limit: str | float | None = _help(
+        "Wall-clock budget of the whole run: seconds, or with a unit (90s, 30m, 1.5h, 1h30m). "
+        "The cheap rungs always run; the rungs that train a backbone are cut to fit, in a "
+        "documented order (learning-curve refits, extra seeds, epochs, the learning-rate "
+        "screen, a training subsample, then the costliest rungs), and a rung still running at "
+        "the limit stops, keeping its best epoch. The report says what was cut. Unset: no limit.",
+        None,
+        scope="none",
+    )
+    trained_fraction: float = _help(
+        "Share of the training split the rungs that train a backbone fit on (a stratified "
+        "subsample; the cheap rungs and the controls always use all of it). --time-limit lowers it "
+        "when the budget needs it.",
+        1.0,
+    )
     epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
@@ -359,6 +374,17 @@ class RunSpec:
                 f"The 'small_lr' setting must be a positive number or unset. Got {self.small_lr!r} instead."
             )
         _check_lr_factors(self)
+        if self.time_limit is not None:
+            self.time_limit = parse_duration(self.time_limit, "time_limit")
+        if (
+            isinstance(self.trained_fraction, bool)
+            or not isinstance(self.trained_fraction, (int, float))
+            or not 0 < self.trained_fraction <= 1
+        ):
+            raise ConfigError(
+                f"The 'trained_fraction' setting must be a share above 0 and at most 1 (e.g. 0.5). "
+                f"Got {self.trained_fraction!r} instead."
+            )
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0 < value < 0.5:
@@ -409,6 +435,10 @@ class RunSpec:
             raise ConfigError(
                 f"The 'metric' setting must be one of {', '.join(HEADLINE)}. Got {self.metric!r} instead."
             )
+
+    def limit_seconds(self) -> float | None:
+        """``time_limit`` in seconds (it is read into seconds when the spec is built)."""
+        return None if self.time_limit is None else float(self.time_limit)
 
     def needs_backbone(self) -> bool:
         return any(r in strategies(needs_backbone=True) for r in self.rungs)
@@ -533,6 +563,36 @@ def describe_type(hint: Any) -> str:
     if hint in names:
         return names[hint]
     return {list: "a list of strings", dict: "a mapping"}.get(typing.get_origin(hint), str(hint))
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+def parse_duration(value: Any, name: str) -> float:
+    """Seconds from 1800, "1800", "90s", "30m", "1.5h" or "1h30m"; a clear error otherwise."""
+    error = ConfigError(
+        f"The '{name}' setting must be a duration above 0: seconds (1800) or a number with a unit, "
+        f"h, m or s (90s, 30m, 1.5h, 1h30m). Got {value!r} instead."
+    )
+    if isinstance(value, bool):
+        raise error
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION.findall(text)
+            if not parts or "".join(n + u for n, u in parts) != text or len({u for _, u in parts}) < len(parts):
+                raise error from None
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    else:
+        raise error
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise error
+    return seconds
 
 
 def coerce_setting(value: Any, hint: Any) -> tuple[bool, Any]:

@@ -42,12 +42,14 @@ def _seed_task(
     features: dict | None,
     out: str,
     ood: dict,
+    stop_at: float | None = None,
 ) -> tuple[Any, dict | None]:
     import torch
 
     from .progress import Progress
     from .rungs import RUNGS
     from .stages import PreloadedFeatures, first_seed_extras, fit_seed, resolve_backbones
+    from .training.deadline import deadline
 
     torch.set_num_threads(spec.threads or 1)
     progress = Progress(quiet=True)
@@ -60,8 +62,9 @@ def _seed_task(
     if features is not None:  # the driver's arrays, shared through Ray's object store
         feats = PreloadedFeatures(features["arrays"], features["seconds"], features["items"], task)
     name = f"{strategy}:{backbone_name}" if backbone_name else strategy
-    result = fit_seed(rung, name, k, n, draw, spec, backbone, feats, progress)
-    extras = first_seed_extras(result, rung, name, task, spec, feats, Path(out), ood, progress) if k == 0 else None
+    with deadline(stop_at):  # the run's time limit: training stops there, keeping its best epoch
+        result = fit_seed(rung, name, k, n, draw, spec, backbone, feats, progress)
+        extras = first_seed_extras(result, rung, name, task, spec, feats, Path(out), ood, progress) if k == 0 else None
     return _strip(result), extras
 
 
@@ -105,9 +108,11 @@ def run_rungs_on_ray(
     ood: dict,
     clusters,
     on_done: Callable[[RungJob, RungStage], None],
+    stop_at: float | None = None,
 ) -> None:
     """Run every job of ``plan`` with all its seeds as Ray tasks; call ``on_done(job, stage)`` as
-    each rung's last seed finishes, in plan order."""
+    each rung's last seed finishes, in plan order. ``stop_at`` (``time.time()``): where the run's
+    time limit stops the rungs that train (they run side by side, so they share one deadline)."""
     try:
         import ray
     except ImportError:
@@ -142,7 +147,8 @@ def run_rungs_on_ray(
     jobs = []  # per rung: (job, rung, draws, notes, [refs])
     for job in plan:
         rung = RUNGS.get(job.strategy)()
-        draws, notes = seed_draws(rung, task, spec, clusters)
+        job_spec = job.spec_for(spec)  # the time limit's cuts, if any
+        draws, notes = seed_draws(rung, task, job_spec, clusters)
         bname = job.backbone.name if job.backbone else None
         submit = trains if rung.seeding == "train" else remote
         refs = [
@@ -153,10 +159,11 @@ def run_rungs_on_ray(
                 len(draws),
                 ray.put(draw) if draw is not task else shared["task"],
                 shared["task"],
-                shared["spec"],
+                shared["spec"] if job_spec is spec else ray.put(job_spec),
                 feature_refs.get(bname) if bname else None,
                 str(out),
                 shared["ood"],
+                stop_at if rung.seeding == "train" else None,
             )
             for k, draw in draws
         ]

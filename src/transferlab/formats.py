@@ -7,3 +7,16 @@ def format_rate(lr: float) -> str:
     """1e-4, 2.5e-5: a learning rate as people write it."""
     mantissa, exponent = f"{lr:.2e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def fmt_seconds(s: float) -> str:
+    """12.3 s, 4.5 min, 1.2 h."""
+    if s < 60:
+        return f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def fmt_bytes(n: int | float) -> str:
+    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.1f} GiB"

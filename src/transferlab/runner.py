@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from .stages import (
     feature_stores,
     fit_rung,
     judge,
+    limit_rungs,
+    limit_summary,
     make_plan,
     ood_item_count,
     ood_sets,
@@ -161,6 +164,7 @@ def _start_here(
     from .library_warnings import captured
 
     progress = Progress(quiet)
+    began = time.time()  # the time limit counts from here, the measuring of the plan included
     with captured(progress.log) as caught:
         task = prepare_task(data, spec)
         backbones = resolve_backbones(spec, task.modality)
@@ -176,7 +180,7 @@ def _start_here(
             ood_items=ood_item_count(task, spec, rank_only or audit_only, ood),
         )
         progress.log(plan.table(), soft_wrap=True)
-        clock = RunClock(plan, progress)
+        clock = RunClock(plan, progress, began)
         out = caught.out = prepare_out(spec, data, resume)
         stages = StageStore(out)
         if not resume:
@@ -220,6 +224,8 @@ def _run(
     """After the audit: rank the candidates, fit the ladder on the best, judge it, write the results."""
     import torch
 
+    from .devices import processes
+
     if spec.threads:
         torch.set_num_threads(spec.threads)
     started = time.perf_counter()
@@ -234,14 +240,20 @@ def _run(
         ranking = rank_stage(backbones, features, task, spec, progress, stages)
     order = [c.backbone for c in ranking]
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
-    if spec.top_k:  # the plan guessed which backbones train; now the ranking has said
-        replan_rungs(clock.plan, jobs, task, spec, sum(len(s["items"]) for s in ood.values()))
-    fitted = _fit_rungs(
-        jobs, features, task, spec, out, progress, ood, duplicate_clusters(task, audit.pairs), stages, clock
-    )
+    clusters = duplicate_clusters(task, audit.pairs)
+    cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
+    ood_items = sum(len(s["items"]) for s in ood.values())
+    if spec.time_limit is not None:  # fit what is left of the limit, now that the ranking has chosen
+        jobs = limit_rungs(clock, jobs, task, spec, ood_items, cache, progress)
+    elif spec.top_k:  # the plan guessed which backbones train; now the ranking has said
+        replan_rungs(clock.plan, jobs, task, spec, ood_items)
+    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
     judgement = judge(records, task, spec, audit.record)
+    plan_record = clock.record()
+    if spec.time_limit is not None:
+        task.notes.extend(limit_summary(spec, plan_record, records, curves, time.time() - clock.began))
     return write_results(
         {
             "task": task_block(task),
@@ -251,7 +263,7 @@ def _run(
             "verdicts": judgement.verdicts,
             "learning_curve": {"metric": spec.metric, "target": spec.target, "rungs": curves} if curves else {},
             "recommendation": judgement.recommendation,
-            "plan": clock.record(),
+            "plan": plan_record,
         },
         task,
         spec,
@@ -271,15 +283,12 @@ def _fit_rungs(
     clusters: np.ndarray | None,
     stages: StageStore,
     clock: RunClock,
+    cache: RungCache,
 ) -> dict[str, RungStage]:
     """Each job's finished stage: read back from an unfinished run, reused from an earlier run
     (the rung cache), or fitted here or on Ray."""
-    from .devices import processes
-
     fitted: dict[str, RungStage] = {}
     pending = []
-    # not under a multi-process launch: every process must fit the same rungs, in step
-    cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
     for job in jobs:
         saved = stages.load(f"rungs/{safe_name(job.name)}")
         if saved is not None:
@@ -294,16 +303,26 @@ def _fit_rungs(
         fitted[job.name] = RungStage.from_dict(stages.save(f"rungs/{safe_name(job.name)}", stage.to_dict()))
         cache.keep(job, fitted[job.name])
 
+    deadlines = clock.deadlines()
     if spec.executor == "ray" and pending:
         from .executors import run_rungs_on_ray
 
         used = {job.backbone.name for job in pending if job.backbone is not None}
         run_rungs_on_ray(
-            pending, task, spec, out, {n: f for n, f in features.items() if n in used}, progress, ood, clusters, done
+            pending,
+            task,
+            spec,
+            out,
+            {n: f for n, f in features.items() if n in used},
+            progress,
+            ood,
+            clusters,
+            done,
+            stop_at=deadlines.end if deadlines else None,
         )
     else:
         for job in pending:
-            with clock.stage(job.name):
+            with clock.stage(job.name), deadlines.rung(job) if deadlines else nullcontext():
                 done(job, fit_rung(job, features, task, spec, out, progress, ood, clusters))
     return fitted
 

@@ -10,7 +10,8 @@ from transferlab.cli import app
 from transferlab.config import RunSpec
 from transferlab.progress import Progress
 from transferlab.stages import make_plan, ood_item_count, prepare_task, resolve_backbones
-from transferlab.stages.costplan import RunClock, RunPlan, StagePlan
+from transferlab.stages.clock import RunClock
+from transferlab.stages.costplan import RunPlan, StagePlan
 
 TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "head_epochs": 2}
 

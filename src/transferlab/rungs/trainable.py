@@ -32,6 +32,7 @@ from ..errors import ArtifactError
 from ..training import (
     LoopConfig,
     ParamGroup,
+    deadline,
     fit,
     fit_epochs,
     format_rate,
@@ -190,6 +191,7 @@ class TrainableRung(Rung):
         "patience",
         "extract_batch_size",
         "learning_curve_trained",
+        "trained_fraction",
     )
     needs_backbone = True
     pretrained = True
@@ -281,8 +283,11 @@ class TrainableRung(Rung):
         validation (ties: lower validation loss, then the factor nearest 1) to the end."""
         val_items = ctx.val()[0]
         order = sorted(factors, key=lambda f: (abs(np.log(f)), -f))  # the recipe's own rate first
-        best, trials = None, []
+        best, trials, untried = None, [], []
         for factor in order:
+            if best is not None and deadline.passed():
+                untried.append(factor)
+                continue
             c = make(factor)
             progress = ctx.progress and (
                 lambda label, done, total, lr=c.lr: ctx.progress(f"lr {format_rate(lr)} {label}", done, total)
@@ -321,7 +326,22 @@ class TrainableRung(Rung):
         ]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
+        if result.stopped_at_limit:
+            notes.append(
+                f"Stopped at the time limit during epoch {len(result.curves['epoch'])} of {ctx.spec.epochs}; "
+                "the best epoch's weights were kept."
+            )
+        if untried:
+            notes.append(
+                "Not tried, the time limit had passed: learning rate(s) "
+                + ", ".join(format_rate(c.lr / factor * f) for f in sorted(untried, reverse=True))
+                + "."
+            )
         chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
+        if result.stopped_at_limit:
+            chosen["stopped_at_limit"] = True
+        if untried:
+            chosen["lr_factors_untried"] = sorted(untried, reverse=True)
         if len(trials) > 1:
             chosen["lr_trials"] = sorted(trials, key=lambda t: -t["lr"])
             notes.append(lr_trials_note(trials, ctx.spec.metric))

@@ -9,7 +9,9 @@
 ``write``     write results.json and the report
 ``store``     each finished stage on disk, for --resume
 ``cache``     finished rungs reused across runs, by a key of everything they depend on
-``costplan``  every stage's time and memory, predicted from timed batches, and the run's clock
+``costplan``  every stage's time and memory, predicted from timed batches
+``timelimit`` what --time-limit cuts, in which order, and when each costly rung must stop
+``clock``     the run's clock: stage k of n, elapsed and remaining, and the rungs fitted to the limit
 
 ``transferlab.runner`` wires them together; the executors run ``fit``'s pieces elsewhere.
 """
@@ -17,11 +19,10 @@
 from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
+from .clock import RunClock, embed_planned, limit_rungs
 from .costplan import (
-    RunClock,
     RunPlan,
     StagePlan,
-    embed_planned,
     make_plan,
     ood_item_count,
     plan_run,
@@ -43,6 +44,7 @@ from .plan import (
 )
 from .rank import Candidate, rank_candidate, rank_stage, with_achieved
 from .store import STAGES, StageStore, read_run_state, safe_name, write_run_state
+from .timelimit import summary as limit_summary
 from .write import task_block, write_results
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "fit_rung",
     "fit_seed",
     "judge",
+    "limit_rungs",
+    "limit_summary",
     "make_plan",
     "ood_item_count",
     "ood_sets",

@@ -194,6 +194,7 @@ def rung_key(
     from ..rungs import RUNGS
 
     cls = RUNGS.get(job.strategy)
+    spec = job.spec_for(spec)  # the settings the time limit cut are the rung's settings
     draws, _ = seed_draws(cls(), task, spec, clusters)
     return _digest(
         {
@@ -257,13 +258,18 @@ class RungCache:
         self._keys: dict[str, str] = {}
 
     def key(self, job: RungJob) -> str:
-        if job.name not in self._keys:
+        known = f"{job.name} {job.overrides!r}"  # the time limit may cut a rung's settings between calls
+        if known not in self._keys:
             if self._ood_hash is None:  # once per run: the OOD sets and the environment are every rung's
                 ray = self.spec.executor == "ray"  # Ray tasks fit with spec.threads (default 1), not ours
                 self._ood_hash = ood_digest(self._ood, self.task.modality)
                 self._env = environment((self.spec.threads or 1) if ray else None)
-            self._keys[job.name] = rung_key(job, self.task, self.spec, self.clusters, self._ood_hash, self._env)
-        return self._keys[job.name]
+            self._keys[known] = rung_key(job, self.task, self.spec, self.clusters, self._ood_hash, self._env)
+        return self._keys[known]
+
+    def has(self, job: RungJob) -> bool:
+        """Whether ``reuse`` would find an entry for ``job`` (not whether it is intact)."""
+        return self.enabled and not self.spec.force and (self.root / self.key(job) / ENTRY).exists()
 
     def reuse(self, job: RungJob) -> RungStage | None:
         """The job's cached result, its model copied into this run's models/; None to fit it."""
@@ -301,8 +307,9 @@ class RungCache:
         return stage
 
     def keep(self, job: RungJob, stage: RungStage) -> None:
-        """Store a freshly fitted rung (never one that was itself reused), replacing any older entry."""
-        if not self.enabled or stage.record.get("reused_from"):
+        """Store a freshly fitted rung (never one that was itself reused, nor one the time limit cut
+        short: a run with more time must train it whole), replacing any older entry."""
+        if not self.enabled or stage.record.get("reused_from") or stage.record.get("stopped_at_limit"):
             return
         key = self.key(job)
         self.root.mkdir(parents=True, exist_ok=True)

@@ -9,20 +9,20 @@ rungs that fit on cached features) take per-item rates measured once on the text
 (``bench/plan.py``); the plan says which figure is measured and which is such a rate.
 
 ``RunPlan`` is plain data: ``transferlab plan`` prints it, a run shows it first, records it in
-results.json next to what each stage really took (``RunClock``), and uses it for the remaining
-time of the whole run.
+results.json next to what each stage really took (``stages.clock``), and uses it for the remaining
+time of the whole run. With ``--time-limit`` the plan's rung stages are the ones cut to fit
+(``fit_plan_to_limit``, by the rules of ``stages.timelimit``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import RunSpec
 from ..data import Task
+from ..formats import fmt_bytes, fmt_seconds
 from ..progress import Progress
 
 # Per-item rates of the cheap parts (seconds), measured with bench/plan.py on this kind of machine
@@ -49,6 +49,7 @@ class StagePlan:
     how: str
     kind: str = "rung"  # audit | embed | ranking | rung
     splits: tuple[str, ...] = ()  # embed stages: the splits embedded
+    tail: float = 0.0  # rung stages: the seconds after training (predictions, OOD sets, learning curve)
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +69,12 @@ class RunPlan:
     skipped: list[str] = field(default_factory=list)  # "lora:efficientnet_lite0: <reason>"
     probes: dict[str, Any] = field(default_factory=dict)  # backbone -> BackboneTiming
     probe_seconds: float = 0.0
+    limit: Any = None  # with --time-limit: what it cut (``timelimit.Fit``)
+
+    def all_skipped(self) -> list[str]:
+        """The rungs that will not run: those that cannot, and those the time limit left out."""
+        limited = [f"{n}: {why}" for n, why in self.limit.skipped.items()] if self.limit is not None else []
+        return list(self.skipped) + limited
 
     @property
     def total_seconds(self) -> float:
@@ -87,10 +94,12 @@ class RunPlan:
             "stages": stages,
             "total_seconds": round(self.total_seconds, 2),
             "peak_bytes": self.peak_bytes,
-            "skipped": list(self.skipped),
+            "skipped": self.all_skipped(),
             "probe_seconds": round(self.probe_seconds, 2),
             "probes": {k: v.to_dict() for k, v in self.probes.items()},
         }
+        if self.limit is not None:
+            out["time_limit"] = self.limit.to_dict()
         if actual is not None:
             for s in stages:
                 if s["name"] in actual:
@@ -110,20 +119,14 @@ class RunPlan:
             f"{'total':<{width}}  {fmt_seconds(self.total_seconds):>9}  {fmt_bytes(self.peak_bytes):>9}  "
             f"(measuring took {self.probe_seconds:.1f} s)"
         )
-        lines += [f"not run: {s}" for s in self.skipped]
+        lines += [f"not run: {s}" for s in self.all_skipped()]
+        if self.limit is not None:
+            lines.append(
+                f"time limit: the trained rungs were cut to fit: {'; '.join(self.limit.cuts)}"
+                if self.limit.cuts
+                else "time limit: the plan fits without cuts"
+            )
         return "\n".join(lines)
-
-
-def fmt_seconds(s: float) -> str:
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def fmt_bytes(n: int | float) -> str:
-    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.1f} GiB"
 
 
 # --- probing --------------------------------------------------------------------------------------
@@ -169,6 +172,10 @@ def make_plan(
     from ..rungs import RUNGS
 
     jobs, skipped = _jobs(task, backbones, spec, rank_only or audit_only)
+    if spec.time_limit is not None:
+        from .timelimit import cheap_first
+
+        jobs = cheap_first(jobs)
     if probes is None:
         trained = {j.backbone.name for j in jobs if j.backbone is not None and _trains(RUNGS.get(j.strategy))}
         if trained and spec.top_k:  # the ranking, later, picks which backbones train: probe every candidate
@@ -182,7 +189,35 @@ def make_plan(
         if backbones:
             stages.append(_ranking_stage(task, backbones, spec, probes))
         stages += _rung_stages(jobs, task, spec, probes, ood_items)
-    return RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
+    plan = RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
+    if spec.time_limit is not None and not audit_only and not rank_only:
+        fit_plan_to_limit(plan, jobs, task, spec, ood_items, (spec.limit_seconds() or 0.0) - plan.probe_seconds)
+    return plan
+
+
+def fit_plan_to_limit(
+    plan: RunPlan,
+    jobs: list,
+    task: Task,
+    spec: RunSpec,
+    ood_items: int,
+    left: float,
+    finished: frozenset[str] = frozenset(),
+) -> list:
+    """Cut the costly rungs so the stages still to run (not ``finished``) fit in ``left`` seconds
+    (``stages.timelimit``); the plan's rung stages become the cut ones, in the order ``jobs`` run.
+    Returns the jobs to run, with their cuts."""
+    from .timelimit import costly, fit_to_limit, reserve
+
+    assert spec.time_limit is not None
+    stages = _rung_stages(jobs, task, spec, plan.probes, ood_items)
+    done_or_fixed = [s for s in plan.stages if s.kind != "rung"]
+    fixed = sum(s.seconds for s in done_or_fixed if s.name not in finished)
+    cheap = sum(s.seconds for s, j in zip(stages, jobs) if not costly(j))
+    available = left - fixed - cheap - reserve(spec.limit_seconds() or 0.0)
+    plan.limit = fit_to_limit(jobs, spec, available, lambda js: _rung_stages(js, task, spec, plan.probes, ood_items))
+    plan.stages = done_or_fixed + _rung_stages(plan.limit.jobs, task, spec, plan.probes, ood_items)
+    return plan.limit.jobs
 
 
 def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec, ood_items: int) -> None:
@@ -271,6 +306,7 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
     from .plan import seed_count
 
     rung = RUNGS.get(job.strategy)
+    spec = job.spec_for(spec)  # with the time limit's cuts, if any
     seeds = seed_count(rung, spec) if task.resplittable or rung.seeding == "train" else 1
     t = probes.get(job.backbone.name) if job.backbone is not None else None
     if _trains(rung) and t is not None and t.train_step is not None and job.strategy != "scratch_small":
@@ -278,20 +314,26 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
     else:
         one, peak, how = _cheap_seed(rung, task, spec, t)
     seconds, parts = (one + PER_FIT_OVERHEAD) * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
+    tail = PER_FIT_OVERHEAD * seeds
+    if t is not None and _trains(rung):
+        n_train, n_val, n_test = _sizes(task)
+        tail += (n_val + n_test) * t.forward_per_item * seeds
     if spec.learning_curve and rung.seeding == "cheap":
         seconds += one * CURVE_REFITS
         parts.append(f"+ learning curve ({CURVE_REFITS:.1f} refits)")
     elif spec.learning_curve and spec.learning_curve_trained and rung.trained_learning_curve:
         seconds += one * TRAINED_CURVE_SHARE
+        tail += one * TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
     own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
     if ood_items and t is not None and (own_model or rung.needs_features):
         if own_model or job.backbone.name not in embedded_ood:
             seconds += ood_items * t.forward_per_item
+            tail += ood_items * t.forward_per_item
             parts.append(f"+ {ood_items} out-of-distribution items")
         if not own_model:  # the frozen features of the OOD items are cached by content: the next rung reads them
             embedded_ood.add(job.backbone.name)
-    return StagePlan(job.name, seconds, peak, " ".join(parts))
+    return StagePlan(job.name, seconds, peak, " ".join(parts), tail=tail)
 
 
 def _cheap_seed(rung, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:
@@ -309,8 +351,11 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     validation and test predictions."""
     from ..rungs.trainable import SCREEN_EPOCHS
     from ..training.loop import batch_starts
+    from .plan import subsampled
 
     n_train, n_val, n_test = _sizes(task)
+    if spec.trained_fraction < 1 and subsampled(rung):
+        n_train = max(2 * len(task.classes), int(round(n_train * spec.trained_fraction)))
     steps = len(batch_starts(n_train, spec.batch_size)) if n_train else 0
     backward = max(t.train_step - t.train_forward, 0.0)
     factors = 1 if job.strategy in ("scratch", "lora") else len(spec.lr_factors)
@@ -324,6 +369,8 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     # every model the rung builds (one per rate screened) pays a cold first step once
     seconds += factors * max((t.train_first_step or t.train_step) - t.train_step, 0.0)
     how = f"{steps} steps/epoch x {spec.epochs} epochs at {t.train_step:.2f} s/step (measured)"
+    if spec.trained_fraction < 1 and subsampled(rung):
+        how += f" on {n_train} training items ({spec.trained_fraction:.0%})"
     if factors > 1:
         how += f", {factors} rates screened {screened} epoch each"
     if job.strategy == "finetune":
@@ -382,55 +429,3 @@ def ood_item_count(task: Task, spec: RunSpec, skip: bool = False, ood: dict | No
 
         n += len(load_data(spec.ood, text_column=spec.text_column, label_column=spec.label_column).items)
     return n
-
-
-# --- while the run runs -------------------------------------------------------------------------
-class RunClock:
-    """Times each planned stage as it runs and shows "stage k of n, elapsed, remaining": the plan's
-    remaining seconds, scaled by how the finished stages compared with their prediction."""
-
-    def __init__(self, plan: RunPlan, progress: Progress):
-        self.plan, self.progress = plan, progress
-        self.actual: dict[str, float] = {}
-        self.started = time.perf_counter()
-
-    def remaining(self, after: set[str]) -> float:
-        """Predicted seconds of the stages not in ``after``, corrected by the finished ones' ratio."""
-        done = [s for s in self.plan.stages if s.name in self.actual]
-        predicted = sum(s.seconds for s in done)
-        ratio = sum(self.actual[s.name] for s in done) / predicted if predicted > 1.0 else 1.0
-        left = sum(s.seconds for s in self.plan.stages if s.name not in after)
-        return left * min(max(ratio, 0.25), 4.0)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        names = [s.name for s in self.plan.stages]
-        k = names.index(name) + 1 if name in names else None
-        if k is not None:
-            elapsed = time.perf_counter() - self.started
-            left = self.remaining(set(self.actual))
-            self.progress.log(
-                f"[dim]stage {k} of {len(names)}: {name} - elapsed {fmt_seconds(elapsed)}, "
-                f"remaining ~{fmt_seconds(left)}[/]"
-            )
-            self.progress.prefix = f"[{k}/{len(names)}] "
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.progress.prefix = ""
-        self.actual[name] = self.actual.get(name, 0.0) + time.perf_counter() - start
-
-    def record(self) -> dict:
-        return self.plan.to_dict(self.actual)
-
-
-def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
-    """Embed the splits each embed stage of the plan names, as its own timed stage (the stores
-    would otherwise embed them lazily inside the ranking and the first rung that reads them)."""
-    for s in plan.stages:
-        if s.kind == "embed" and s.name.split(":", 1)[1] in features:
-            with clock.stage(s.name):
-                store = features[s.name.split(":", 1)[1]]
-                for split in s.splits:
-                    store(split)

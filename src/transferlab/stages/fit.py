@@ -14,7 +14,8 @@ from ..errors import ConfigError, DataError
 from ..evaluation import evaluate, expected_calibration_error
 from ..features.store import FeatureStore
 from ..progress import Progress
-from .plan import RungJob, seed_draws
+from ..training import deadline
+from .plan import RungJob, seed_draws, subsampled
 from .store import safe_name
 
 
@@ -53,7 +54,8 @@ def fit_seed(rung, name: str, k: int, n: int, draw: Task, spec: RunSpec, backbon
 
     label = name if n == 1 else f"{name} seed {k + 1}/{n}"
     with progress.task(label) as update:
-        view = None if feats is None else (feats if k == 0 else feats.view(draw))
+        whole = k == 0 and not (spec.trained_fraction < 1 and subsampled(rung))  # the run's own split
+        view = None if feats is None else (feats if whole else feats.view(draw))
         return rung.run(Context(draw, spec, spec.seed + k, backbone, view, update))
 
 
@@ -76,12 +78,35 @@ def first_seed_extras(
         with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
             extras["ood"] = _score_ood(result, ood, task)
     if spec.learning_curve and result.refit_predict is not None:
-        from ..evaluation.learning_curve import TRAINED_FRACTIONS, learning_curve
+        extras["learning_curve"] = _learning_curve(result, rung, name, task, spec, progress)
+    return extras
 
-        trained = rung.seeding == "train"  # each point is a training run: fewer sizes, one subsample
+
+def _learning_curve(result, rung, name: str, task: Task, spec: RunSpec, progress: Progress) -> dict | None:
+    """The rung refitted on nested fractions of the training split; for a trained rung, none once
+    the time limit has passed (a curve cut short would mix finished and stopped refits)."""
+    from ..evaluation.learning_curve import TRAINED_FRACTIONS, learning_curve
+
+    trained = rung.seeding == "train"  # each point is a training run: fewer sizes, one subsample
+    if spec.trained_fraction < 1 and subsampled(rung):
+        result.notes.append("No learning curve: the rung was trained on a subsample of the training split.")
+        return None
+    if trained and deadline.current() is not None:
+        refit = result.refit_predict
+
+        def refit_predict(idx):
+            if deadline.passed():
+                raise deadline.TimeLimitReached
+            pred = refit(idx)
+            if deadline.passed():  # the refit stopped part-way
+                raise deadline.TimeLimitReached
+            return pred
+    else:
+        refit_predict = result.refit_predict
+    try:
         with progress.task(f"{name} learning curve"):
-            extras["learning_curve"] = learning_curve(
-                result.refit_predict,
+            return learning_curve(
+                refit_predict,
                 task.part("train")[1],
                 task.part("test")[1],
                 metric=spec.metric,
@@ -92,7 +117,10 @@ def first_seed_extras(
                     else {}
                 ),
             )
-    return extras
+    except deadline.TimeLimitReached:
+        result.notes.append("No learning curve: the time limit passed before its refits were done.")
+        result.chosen["learning_curve_cut"] = True
+        return None
 
 
 def assemble_rung(
@@ -173,17 +201,25 @@ def fit_rung(
     from ..rungs import RUNGS
 
     rung, backbone, name = RUNGS.get(job.strategy)(), job.backbone, job.name
+    spec = job.spec_for(spec)  # with the time limit's cuts, if any
     progress.log(f"rung [bold]{name}[/] ...")
     feats = features[backbone.name] if backbone else None
     draws, notes = seed_draws(rung, task, spec, clusters)
-    results, extras = [], {}
+    results, extras, cut = [], {}, False
     for k, draw in draws:
+        if k and deadline.passed():
+            notes.append(f"{k} of {len(draws)} seeds: the time limit had passed before seed {spec.seed + k}.")
+            draws, cut = draws[:k], True
+            break
         results.append(fit_seed(rung, name, k, len(draws), draw, spec, backbone, feats, progress))
         if k == 0:
             extras = first_seed_extras(results[0], rung, name, task, spec, feats, out, ood, progress)
-    return assemble_rung(
+    stage = assemble_rung(
         name, rung, backbone, results, [spec.seed + k for k, _ in draws], notes, extras, task, progress
     )
+    if cut or any(r.chosen.get("stopped_at_limit") or r.chosen.get("learning_curve_cut") for r in results):
+        stage.record["stopped_at_limit"] = True  # not kept in the rung cache: more time trains it whole
+    return stage
 
 
 def ood_sets(task: Task, spec: RunSpec) -> dict[str, dict]:

@@ -3,7 +3,8 @@ objection to the data, make the run directory; and plan each rung's seeds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,12 @@ class RungJob:
 
     strategy: str
     backbone: Any = None
+    # settings the time limit changed for this rung ((name, value) pairs; see stages.timelimit)
+    overrides: tuple = field(default=(), compare=False)
+
+    def spec_for(self, spec: RunSpec) -> RunSpec:
+        """The settings this rung runs with: the run's, with the time limit's cuts."""
+        return dataclasses.replace(spec, **dict(self.overrides)) if self.overrides else spec
 
     @property
     def name(self) -> str:
@@ -156,6 +163,13 @@ def seed_draws(
                 break
             draw = task  # another initialisation and batch order on the same split
         draws.append((k, draw))
+    if spec.trained_fraction < 1 and subsampled(rung):
+        draws = [(k, trained_subsample(draw, spec.trained_fraction, spec.seed + k)) for k, draw in draws]
+        n_train = len(draws[0][1].indices("train"))
+        notes.append(
+            f"Trained on a stratified {spec.trained_fraction:.0%} of the training split ({n_train} of "
+            f"{len(task.indices('train'))} examples); validation and test are whole."
+        )
     if len(draws) > 1:
         how = "a new random train/validation draw" + (" and initialisation" if rung.seeding == "train" else "")
         seeds = [spec.seed + k for k, _ in draws]
@@ -164,6 +178,25 @@ def seed_draws(
             "mean, and the interval covers both test resampling and seed variation."
         )
     return draws, notes
+
+
+def subsampled(rung) -> bool:
+    """Whether ``trained_fraction`` applies to ``rung``: the rungs that train a network on a backbone
+    (fine-tuning, LoRA, the same architecture from scratch), the costly ones."""
+    return rung.seeding == "train" and rung.needs_backbone
+
+
+def trained_subsample(task: Task, fraction: float, seed: int) -> Task:
+    """``task`` with a stratified ``fraction`` of its training rows (at least two per class),
+    validation and test whole and in their order."""
+    train = task.indices("train")
+    rng = np.random.default_rng(seed + 11)
+    kept = [
+        rng.permutation(rows)[: max(2, int(round(len(rows) * fraction)))]
+        for rows in (train[task.y[train] == label] for label in np.unique(task.y[train]))
+    ]
+    keep = np.sort(np.concatenate(kept + [task.indices("val"), task.indices("test")]))
+    return task.select(keep)
 
 
 def duplicate_clusters(task: Task, pairs: list[tuple[str, str]]) -> np.ndarray | None:

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..devices import average_buffers, average_gradients, from_main, processes, reduce_sum, shard, to_device
 from ..evaluation.metrics import score
+from . import deadline
 from .schedule import ParamGroup, lr_scale
 
 
@@ -56,6 +57,7 @@ class FitResult:
     best_val: float = -math.inf
     seconds: float = 0.0
     stopped_early: bool = False
+    stopped_at_limit: bool = False  # the run's time limit ended training (``deadline``)
 
 
 MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
@@ -196,7 +198,12 @@ def fit_epochs(
             step += 1
             if progress:
                 progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)
+            if from_main(float(deadline.passed()), procs):  # decided on the first process: all stop in step
+                result.stopped_at_limit = True
+                break
 
+        if result.stopped_at_limit and curves["epoch"]:
+            break  # a part-trained epoch is not scored: the best finished epoch is kept (a first one is scored)
         average_buffers(model, procs)  # BatchNorm statistics saw only this process's shares
         loss_sum, correct, seen = reduce_sum([loss_sum, correct, seen], procs)
         val_logits = predict_logits(model, make_batch, val_items, cfg.eval_batch_size, val_order)
@@ -204,7 +211,7 @@ def fit_epochs(
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(y_val)))
         for key, value in (
             ("epoch", epoch),
-            ("phase", phase),
+            ("phase", phase + (" (stopped at the time limit)" if result.stopped_at_limit else "")),
             ("train_loss", loss_sum / seen),
             ("train_metric", correct / seen),
             ("val_loss", val_loss),
@@ -218,6 +225,8 @@ def fit_epochs(
             stale += 1
         result.seconds = time.perf_counter() - start
         yield result
+        if result.stopped_at_limit:
+            break
         if stale >= cfg.patience:
             result.stopped_early = epoch < cfg.epochs
             break

@@ -1,0 +1,107 @@
+"""While the run runs: each planned stage timed, "stage k of n, elapsed, remaining" from the plan
+corrected by what the finished stages took, and, with ``--time-limit``, the rungs fitted into
+what is left of it once the ranking has chosen."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ..config import RunSpec
+from ..formats import fmt_seconds
+from ..progress import Progress
+from .costplan import RunPlan, StagePlan, fit_plan_to_limit
+from .plan import RungJob
+from .timelimit import RungDeadlines, cheap_first
+
+
+class RunClock:
+    """Times each planned stage as it runs and shows "stage k of n, elapsed, remaining": the plan's
+    remaining seconds, scaled by how the finished stages compared with their prediction."""
+
+    def __init__(self, plan: RunPlan, progress: Progress, began: float | None = None):
+        self.plan, self.progress = plan, progress
+        self.actual: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self.began = time.time() if began is None else began  # wall clock, for the time limit
+        self.limiter: Any = None  # with --time-limit: the costly rungs' deadlines (``timelimit.RungDeadlines``)
+
+    def deadlines(self) -> Any:
+        return self.limiter
+
+    def remaining(self, after: set[str]) -> float:
+        """Predicted seconds of the stages not in ``after``, corrected by the finished ones' ratio."""
+        done = [s for s in self.plan.stages if s.name in self.actual]
+        predicted = sum(s.seconds for s in done)
+        ratio = sum(self.actual[s.name] for s in done) / predicted if predicted > 1.0 else 1.0
+        left = sum(s.seconds for s in self.plan.stages if s.name not in after)
+        return left * min(max(ratio, 0.25), 4.0)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        names = [s.name for s in self.plan.stages]
+        k = names.index(name) + 1 if name in names else None
+        if k is not None:
+            elapsed = time.perf_counter() - self.started
+            left = self.remaining(set(self.actual))
+            self.progress.log(
+                f"[dim]stage {k} of {len(names)}: {name} - elapsed {fmt_seconds(elapsed)}, "
+                f"remaining ~{fmt_seconds(left)}[/]"
+            )
+            self.progress.prefix = f"[{k}/{len(names)}] "
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.progress.prefix = ""
+        self.actual[name] = self.actual.get(name, 0.0) + time.perf_counter() - start
+
+    def record(self) -> dict:
+        return self.plan.to_dict(self.actual)
+
+
+def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
+    """Embed the splits each embed stage of the plan names, as its own timed stage (the stores
+    would otherwise embed them lazily inside the ranking and the first rung that reads them)."""
+    for s in plan.stages:
+        if s.kind == "embed" and s.name.split(":", 1)[1] in features:
+            with clock.stage(s.name):
+                store = features[s.name.split(":", 1)[1]]
+                for split in s.splits:
+                    store(split)
+
+
+def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, cache, progress) -> list[RungJob]:
+    """After the ranking: the jobs to run within what is left of the limit, cheap ones first, with
+    their cuts; the plan's rung stages and the clock's deadlines to match. A rung the cache holds
+    costs nothing; a rung left out is named in the task's notes with the reason."""
+    assert spec.time_limit is not None
+    jobs = cheap_first(jobs)
+    reused = {j.name for j in jobs if cache.has(j)}
+    left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
+    todo = [j for j in jobs if j.name not in reused]
+    kept = {
+        j.name: j for j in fit_plan_to_limit(clock.plan, todo, task, spec, ood_items, left, frozenset(clock.actual))
+    }
+    run = [kept.get(j.name, j) for j in jobs if j.name in reused or j.name in kept]
+    planned = {s.name: s for s in clock.plan.stages if s.kind == "rung"}
+    clock.plan.stages = [s for s in clock.plan.stages if s.kind != "rung"] + [
+        planned.get(j.name) or StagePlan(j.name, 0.0, 0, "reused from the rung cache") for j in run
+    ]
+    fitted = clock.plan.limit
+    for name, why in fitted.skipped.items():
+        task.notes.append(f"{name} was not run: {why}.")
+        progress.log(f"[yellow]{name} is not run: {why}[/]")
+    progress.log(
+        f"time limit {fmt_seconds(spec.limit_seconds() or 0.0)}, {fmt_seconds(max(left, 0.0))} left: "
+        + (
+            "the trained rungs are cut to fit: " + "; ".join(fitted.cuts)
+            if fitted.cuts
+            else "the rest fits without cuts"
+        )
+    )
+    clock.limiter = RungDeadlines(
+        spec.limit_seconds() or 0.0, clock.began, fitted, {s.name: s.tail for s in clock.plan.stages}
+    )
+    return run

@@ -1,0 +1,237 @@
+"""A run inside ``--time-limit``: what the costly rungs give up, in which order, and when each stops.
+
+The cheap rungs (majority, classical, frozen features, zero-shot, the small from-scratch
+control) always run, first: they are the baselines and controls every verdict needs, and cost
+seconds to minutes. The rungs that train a network on a backbone (``finetune``, ``full``,
+``lora``, ``scratch``) share what the limit leaves. When the plan says they do not fit,
+``fit_to_limit`` cuts, for all of them at once (so they stay comparable with each other), one
+step at a time, until the plan fits:
+
+1. their learning-curve refits (``learning_curve_trained``): extra training runs, and the cheap
+   rungs' learning curves still answer "how much data do I need";
+2. their extra seeds (``train_seeds`` to 1): the interval then covers the test sample only;
+3. epochs, down to 3 (early stopping often ends a run about there anyway);
+4. the learning-rate screen (``lr_factors`` to [1]): the recipe's own rate only, and a
+   forgetting verdict then says one rate was tried;
+5. a stratified training subsample (``trained_fraction`` 0.5, then 0.25, then 0.1): validation
+   and test stay whole, and the frozen rung's learning curve estimates what it costs;
+6. epochs down to 2, then 1;
+7. rungs, costliest first, each skipped with its reason.
+
+The sequence length and the image size are not cut: they change what every rung and the
+ranking see, so cutting them for the costly rungs alone would compare rungs on different
+inputs; the plan shows their cost, and ``--max-length`` / ``--image-size`` set them for all.
+
+While the rungs run, ``RungDeadlines`` gives each costly rung its share of the time left, in
+proportion to its planned cost, so a rung that runs long cannot eat its successors' time; the
+training loop stops at the deadline keeping the best epoch (``training.deadline``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from ..config import RunSpec
+from ..formats import fmt_seconds
+from ..training import deadline
+from .plan import RungJob, subsampled
+
+WRITE_RESERVE = 5.0  # seconds kept for the verdicts, results.json and the report
+WRITE_SHARE = 0.01  # ... plus this share of the limit
+FRACTIONS = (0.5, 0.25, 0.1)
+
+
+def costly(job: RungJob) -> bool:
+    from ..rungs import RUNGS
+
+    return subsampled(RUNGS.get(job.strategy))
+
+
+def reserve(limit: float) -> float:
+    """Seconds the run keeps at the end for judging and writing."""
+    return WRITE_RESERVE + WRITE_SHARE * limit
+
+
+def cheap_first(jobs: list[RungJob]) -> list[RungJob]:
+    """The cheap rungs before the costly ones (each group in its own order): they always run."""
+    return [j for j in jobs if not costly(j)] + [j for j in jobs if costly(j)]
+
+
+def _epoch_steps(epochs: int) -> list[int]:
+    out, e = [], epochs
+    while e > 3:
+        e = max(3, int(e * 0.7))
+        out.append(e)
+    return out
+
+
+def cut_steps(spec: RunSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The cuts in the order they are made, each (what it is, the settings it sets)."""
+    steps: list[tuple[str, dict[str, Any]]] = []
+    if spec.learning_curve and spec.learning_curve_trained:
+        steps.append(("no learning-curve refits for the trained rungs", {"learning_curve_trained": False}))
+    if spec.train_seeds > 1:
+        steps.append((f"1 seed instead of {spec.train_seeds}", {"train_seeds": 1}))
+    steps += [(f"{e} epochs instead of {spec.epochs}", {"epochs": e}) for e in _epoch_steps(spec.epochs)]
+    if len(spec.lr_factors) > 1:
+        steps.append(
+            ("the recipe's learning rate only, no screen of " + str(len(spec.lr_factors)), {"lr_factors": [1.0]})
+        )
+    steps += [
+        (f"trained on {f:.0%} of the training split", {"trained_fraction": f})
+        for f in FRACTIONS
+        if f < spec.trained_fraction
+    ]
+    steps += [
+        (f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}", {"epochs": e})
+        for e in (2, 1)
+        if e < min(spec.epochs, 3)
+    ]
+    return steps
+
+
+@dataclasses.dataclass
+class Fit:
+    """What ``fit_to_limit`` decided: the jobs with their cuts, the cuts in order, the skipped rungs."""
+
+    jobs: list[RungJob]
+    cuts: list[str]
+    overrides: dict[str, Any]
+    skipped: dict[str, str]  # job name -> reason
+    planned: dict[str, float]  # job name -> planned seconds with the cuts
+    available: float
+
+    def to_dict(self) -> dict:
+        return {
+            "cuts": list(self.cuts),
+            "settings": {k: v for k, v in self.overrides.items()},
+            "skipped": [{"rung": k, "reason": v} for k, v in self.skipped.items()],
+            "available_seconds": round(self.available, 1),
+            "planned_seconds": {k: round(v, 1) for k, v in self.planned.items()},
+        }
+
+
+def fit_to_limit(
+    jobs: list[RungJob], spec: RunSpec, available: float, plan: Callable[[list[RungJob]], list[Any]]
+) -> Fit:
+    """Cut the costly jobs until ``plan(jobs)`` (their stages) fits in ``available`` seconds."""
+    costly_jobs = [j for j in jobs if costly(j)]
+
+    def with_overrides(over: dict) -> list[RungJob]:
+        items = tuple(sorted(over.items()))
+        return [dataclasses.replace(j, overrides=items) if costly(j) and over else j for j in jobs]
+
+    def seconds(js: list[RungJob]) -> dict[str, float]:
+        return {s.name: s.seconds for s in plan([j for j in js if costly(j)])}
+
+    over: dict[str, Any] = {}
+    described: dict[str, str] = {}  # setting -> its cut, in the order first cut (epochs: its last value)
+    planned = seconds(jobs) if costly_jobs else {}
+    for what, change in [("", {})] + cut_steps(spec):
+        if change:
+            over = {**over, **change}
+            described.update({name: what for name in change})
+            planned = seconds(with_overrides(over))
+        if sum(planned.values()) <= available:
+            break
+    cuts = list(described.values())
+    current = with_overrides(over)
+    skipped: dict[str, str] = {}
+    for job in sorted([j for j in current if costly(j)], key=lambda j: -planned.get(j.name, 0.0)):
+        total = sum(v for k, v in planned.items() if k not in skipped)
+        if total <= available:
+            break
+        skipped[job.name] = (
+            f"the time limit: {fmt_seconds(planned[job.name])} even with every cut, and "
+            f"{fmt_seconds(max(available, 0.0))} was left for all the trained rungs ({fmt_seconds(total)} planned)"
+        )
+    kept = [j for j in current if j.name not in skipped]
+    return Fit(kept, cuts, over, skipped, {k: v for k, v in planned.items() if k not in skipped}, available)
+
+
+class RungDeadlines:
+    """When each costly rung must stop: the time left before the run's end (less the reserve for
+    writing and each rung's own predictions), shared among the costly rungs still to run in
+    proportion to their planned training time."""
+
+    def __init__(self, limit: float, started: float, fitted: Fit, tails: dict[str, float]):
+        self.end = started + limit - reserve(limit)  # time.time() seconds
+        self.fit, self.tails = fitted, tails
+        self.done: set[str] = set()
+
+    def deadline_for(self, job: RungJob) -> float | None:
+        planned = self.fit.planned
+        if not costly(job) or job.name not in planned:
+            return None
+        left = [n for n in planned if n not in self.done]
+        train = {n: max(planned[n] - self.tails.get(n, 0.0), 1e-3) for n in left}
+        share = train.get(job.name, 0.0) / max(sum(train.values()), 1e-9)
+        now = time.time()
+        remaining_tails = sum(self.tails.get(n, 0.0) for n in left)
+        return now + max(self.end - now - remaining_tails, 0.0) * share
+
+    @contextmanager
+    def rung(self, job: RungJob) -> Iterator[None]:
+        with deadline.deadline(self.deadline_for(job)):
+            yield
+        self.done.add(job.name)
+
+
+def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed: float) -> list[str]:
+    """The time limit's lines for the top of the report: what was cut, what stopped, and what the
+    cuts likely cost where the run measured it."""
+    limit = plan.get("time_limit") or {}
+    lines = [
+        f"Run under a time limit of {fmt_seconds(spec.limit_seconds() or 0.0)}; it took {fmt_seconds(elapsed)}."
+        + (
+            " To fit, the rungs that train a backbone ran with: " + "; ".join(limit["cuts"]) + "."
+            if limit.get("cuts")
+            else " Nothing was cut."
+        )
+    ]
+    stopped = [r["name"] for r in rungs if r.get("stopped_at_limit")]
+    if stopped:
+        lines.append(
+            "Stopped at the time limit, keeping what they had finished (see each rung's notes): "
+            + ", ".join(stopped)
+            + "."
+        )
+    fraction = (limit.get("settings") or {}).get("trained_fraction")
+    if fraction:
+        lines.append(_subsample_cost(fraction, rungs, curves))
+    epochs = (limit.get("settings") or {}).get("epochs")
+    if epochs:
+        rising = [
+            r["name"]
+            for r in rungs
+            if isinstance(r.get("curves"), dict)
+            and r["curves"].get("val_metric")
+            and r["curves"].get("best_epoch") == max(r["curves"].get("epoch") or [0])
+            and r["curves"].get("best_epoch", 0) > 0
+        ]
+        if rising:
+            lines.append(
+                f"Still improving on validation at their last epoch, so the cut to {epochs} epochs likely cost "
+                f"them accuracy: {', '.join(rising)}."
+            )
+    return lines
+
+
+def _subsample_cost(fraction: float, rungs: list[dict], curves: dict) -> str:
+    """What training on ``fraction`` of the data cost, from a cheap rung's learning curve (the trained
+    rungs' own curves are not measured under a cut): its score at all the data against at ``fraction``."""
+    import numpy as np
+
+    for name, curve in curves.items():
+        sizes, scores = curve.get("n_per_class") or [], curve.get("score_mean") or []
+        if len(sizes) >= 2 and not any(r["name"] == name and r.get("stopped_at_limit") for r in rungs):
+            at = float(np.interp(np.log(sizes[-1] * fraction), np.log(sizes), scores))
+            return (
+                f"Trained on {fraction:.0%} of the training split. On {name}'s learning curve that much data "
+                f"scores {at:.3f} against {scores[-1]:.3f} with all of it ({at - scores[-1]:+.3f}); expect a "
+                "loss of about that size for the subsampled rungs, which this run did not measure."
+            )
+    return f"Trained on {fraction:.0%} of the training split; no learning curve here estimates what that cost."

@@ -1,0 +1,297 @@
+"""--time-limit: the costly rungs are cut in a documented order to fit, a rung still training at
+its deadline stops keeping its best epoch, and the run still writes a complete report."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+import transferlab
+from transferlab.cli import app
+from transferlab.config import RunSpec
+from transferlab.errors import ConfigError
+from transferlab.stages import RungJob, rung_key
+from transferlab.stages import costplan as costplan_module
+from transferlab.stages.costplan import StagePlan
+from transferlab.stages.plan import trained_subsample
+from transferlab.stages.timelimit import cut_steps, fit_to_limit
+from transferlab.training import LoopConfig, fit_epochs
+from transferlab.training.deadline import deadline
+from transferlab.training.schedule import ParamGroup
+
+TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "head_epochs": 2}
+
+
+@pytest.mark.parametrize(
+    "value, seconds", [(90, 90.0), ("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("1h30m", 5400.0)]
+)
+def test_time_limit_reads_seconds_and_units(value, seconds):
+    assert RunSpec(time_limit=value).time_limit == seconds
+
+
+@pytest.mark.parametrize("value", ["30x", "-5", 0, "1h1h", True])
+def test_a_bad_time_limit_says_what_is_expected(value):
+    with pytest.raises(ConfigError, match="'time_limit' setting must be a duration.*30m"):
+        RunSpec(time_limit=value)
+
+
+def test_cli_rejects_a_bad_time_limit_without_a_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["plan", str(tmp_path), "--time-limit", "soon"])
+    assert result.exit_code == 2 and "time_limit" in result.output and "Traceback" not in result.output
+
+
+# --- the order of the cuts ------------------------------------------------------------------------
+class _Backbone:
+    def __init__(self, name):
+        self.name = name
+
+
+def _fake_plan(jobs):
+    """Seconds of a trained rung: proportional to what each cut reduces (full costs twice finetune)."""
+    out = []
+    for job in jobs:
+        s = dict(job.overrides)
+        seconds = (
+            (2.0 if job.strategy == "full" else 1.0)
+            * s.get("epochs", 10)
+            * len(s.get("lr_factors", [10, 1, 0.1]))
+            * s.get("trained_fraction", 1.0)
+            * s.get("train_seeds", 2)
+            * (1.75 if s.get("learning_curve_trained", True) else 1.0)
+        )
+        out.append(StagePlan(job.name, seconds, 0, ""))
+    return out
+
+
+def test_cuts_come_in_the_documented_order_and_stop_once_it_fits():
+    spec = RunSpec(epochs=10, train_seeds=2, learning_curve_trained=True)
+    bb = _Backbone("b")
+    jobs = [RungJob("classical"), RungJob("frozen", bb), RungJob("finetune", bb), RungJob("full", bb)]
+    order = [what for what, _ in cut_steps(spec)]
+    assert order[0].startswith("no learning-curve") and order[1] == "1 seed instead of 2"
+    assert order.index("the recipe's learning rate only, no screen of 3") > order.index("3 epochs instead of 10")
+    assert order.index("trained on 50% of the training split") > order.index(
+        "the recipe's learning rate only, no screen of 3"
+    )
+    full_cost = sum(s.seconds for s in _fake_plan(jobs[2:]))
+    assert fit_to_limit(jobs, spec, full_cost + 1, _fake_plan).cuts == []
+    previous: list[str] = []
+    for available in (full_cost * 0.9, full_cost * 0.4, 20.0, 3.0, 0.2, 0.05):
+        fitted = fit_to_limit(jobs, spec, available, _fake_plan)
+        assert len(fitted.cuts) >= len(previous)
+        previous = fitted.cuts
+        assert sum(fitted.planned.values()) <= available
+        assert [j.name for j in fitted.jobs][:2] == ["classical", "frozen:b"]  # the cheap rungs always run
+        assert all(dict(j.overrides) == fitted.overrides for j in fitted.jobs if j.strategy in ("finetune", "full"))
+    assert list(fit_to_limit(jobs, spec, 0.2, _fake_plan).skipped) == ["full:b"]  # the costliest first
+    fitted = fit_to_limit(jobs, spec, 0.05, _fake_plan)
+    assert list(fitted.skipped) == ["full:b", "finetune:b"]
+    assert "time limit" in fitted.skipped["full:b"] and [j.name for j in fitted.jobs] == ["classical", "frozen:b"]
+    squeezed = fit_to_limit(jobs, spec, 0.3 * full_cost / 70, _fake_plan)  # fits once the subsample is cut
+    assert squeezed.overrides["epochs"] == 3 and squeezed.overrides["lr_factors"] == [1.0]
+    assert "trained_fraction" in squeezed.overrides and not squeezed.skipped
+
+
+# --- the loop stops at its deadline -----------------------------------------------------------------
+def test_the_loop_stops_at_the_deadline_and_keeps_its_best_epoch():
+    torch.manual_seed(0)
+    x = torch.randn(400, 8)
+    y = (x[:, 0] > 0).long().numpy()
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2))
+
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, features):
+            return self.net(features)
+
+    wrapped = Wrap()
+    batch = lambda idx, train: {"features": x[list(idx)]}  # noqa: E731
+    cfg = LoopConfig(epochs=100_000, patience=100_000, batch_size=4)
+    groups = [ParamGroup("all", list(wrapped.parameters()), 1e-3)]
+    start = time.time()
+    with deadline(start + 1.0):
+        runs = list(
+            fit_epochs(wrapped, batch, (list(range(300)), y[:300]), (list(range(300, 400)), y[300:]), groups, cfg)
+        )
+    took = time.time() - start
+    result = runs[-1]
+    assert result.stopped_at_limit and 1.0 <= took < 3.0
+    assert 1 <= len(result.curves["epoch"]) < 100_000
+    assert result.best_val == max(result.curves["val_metric"])
+    with torch.inference_mode():  # the restored weights are the best epoch's
+        val_acc = float((wrapped(x[300:]).argmax(1).numpy() == y[300:]).mean())
+    assert val_acc == pytest.approx(result.best_val)
+
+
+def test_a_deadline_in_the_first_epoch_still_scores_what_was_trained():
+    x = torch.randn(64, 4)
+    y = np.arange(64) % 2
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, features):
+            return self.lin(features)
+
+    m = M()
+    with deadline(time.time() - 1):  # already passed: one step, then the epoch is scored
+        runs = list(
+            fit_epochs(
+                m,
+                lambda idx, train: {"features": x[list(idx)]},
+                (list(range(48)), y[:48]),
+                (list(range(48, 64)), y[48:]),
+                [ParamGroup("all", list(m.parameters()), 1e-3)],
+                LoopConfig(epochs=5, batch_size=4),
+            )
+        )
+    assert runs[-1].stopped_at_limit and runs[-1].curves["epoch"] == [1]
+    assert "stopped at the time limit" in runs[-1].curves["phase"][0]
+
+
+def test_nested_deadlines_keep_the_earlier():
+    from transferlab.training import deadline as d
+
+    with d.deadline(100.0):
+        with d.deadline(200.0):
+            assert d.current() == 100.0
+        with d.deadline(50.0):
+            assert d.current() == 50.0
+    assert d.current() is None
+
+
+# --- the subsample and the key ------------------------------------------------------------------------
+def test_trained_subsample_is_stratified_and_keeps_validation_and_test_whole(reviews_csv):
+    from transferlab.stages import prepare_task
+
+    task = prepare_task(reviews_csv, RunSpec(**TEXT))
+    sub = trained_subsample(task, 0.25, seed=0)
+    for split in ("val", "test"):
+        assert sub.part_hashes(split) == task.part_hashes(split)
+    y_all, y_sub = task.part("train")[1], sub.part("train")[1]
+    for label in np.unique(y_all):
+        assert (y_sub == label).sum() == max(2, round((y_all == label).sum() * 0.25))
+    assert set(sub.part_hashes("train")) < set(task.part_hashes("train"))
+
+
+def test_a_cut_setting_changes_the_rung_key_and_nothing_else(tiny_bert, reviews_csv, tmp_path):
+    from transferlab.stages import prepare_task, resolve_backbones
+
+    spec = RunSpec(backbones=[f"hf:{tiny_bert}"], rungs="frozen,full", **TEXT)
+    task = prepare_task(reviews_csv, spec)
+    bb = resolve_backbones(spec, task.modality)[0]
+    key = lambda job: rung_key(job, task, spec, None, "ood")  # noqa: E731
+    full = RungJob("full", bb)
+    assert key(full) == key(RungJob("full", bb, overrides=()))
+    assert key(full) != key(RungJob("full", bb, overrides=(("epochs", 3),)))
+    assert key(full) != key(RungJob("full", bb, overrides=(("trained_fraction", 0.5),)))
+    assert key(RungJob("frozen", bb)) == key(RungJob("frozen", bb, overrides=(("epochs", 3),)))
+
+
+# --- whole runs ---------------------------------------------------------------------------------------
+def _common(tiny_bert, tmp_path):
+    return dict(
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,classical,frozen,finetune,full",
+        epochs=300,
+        patience=300,
+        out=str(tmp_path / "run"),
+        **TEXT,
+    )
+
+
+def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_csv, tmp_path):
+    limit = 20.0
+    start = time.time()
+    r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **_common(tiny_bert, tmp_path))
+    took = time.time() - start
+    assert took <= limit * 1.05, took
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    cut = saved["plan"]["time_limit"]
+    assert cut["settings"]["epochs"] < 300 and any("epochs instead of 300" in c for c in cut["cuts"])
+    names = [rung["name"] for rung in r["rungs"]]
+    assert names[:3] == ["majority", "classical", f"frozen:hf:{tiny_bert}"]  # cheap first, all of them
+    for rung in r["rungs"][3:]:
+        assert len(rung["curves"]["epoch"]) <= cut["settings"]["epochs"] + 1  # finetune adds its epoch 0
+    assert any("time limit of 20.0 s" in note for note in saved["notes"])
+    assert "Run under a time limit" in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_a_rung_still_training_at_its_deadline_stops_and_is_not_cached(tiny_bert, reviews_csv, tmp_path, monkeypatch):
+    # the plan believes training is nearly free, so nothing is cut and the deadlines must stop it
+    real = costplan_module._trained_seed
+
+    def optimistic(rung, job, task, spec, t):
+        seconds, peak, how = real(rung, job, task, spec, t)
+        return seconds / 1000, peak, how
+
+    monkeypatch.setattr(costplan_module, "_trained_seed", optimistic)
+    limit = 25.0
+    start = time.time()
+    r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **_common(tiny_bert, tmp_path))
+    took = time.time() - start
+    assert took <= limit * 1.05, took
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert saved["plan"]["time_limit"]["cuts"] == []
+    stopped = [rung for rung in r["rungs"] if rung.get("stopped_at_limit")]
+    assert {rung["strategy"] for rung in stopped} == {"finetune", "full"}
+    for rung in stopped:
+        assert any("Stopped at the time limit" in n or "Not tried" in n for n in rung["notes"]), rung["notes"]
+        assert rung["test"]["accuracy"]["mean"] >= 0  # scored: the report is complete
+    assert any("Stopped at the time limit" in note for note in saved["notes"])
+    # a rung cut short is not kept for reuse; the cheap ones are
+    again = transferlab.run(
+        reviews_csv, quiet=True, **{**_common(tiny_bert, tmp_path), "out": str(tmp_path / "again"), "epochs": 1}
+    )
+    reused = {rung["name"] for rung in again["rungs"] if rung.get("reused_from")}
+    assert "classical" in reused and not any(n.startswith(("finetune", "full")) for n in reused)
+
+
+def test_a_rung_that_cannot_fit_is_skipped_with_the_reason(tiny_bert, reviews_csv, tmp_path, monkeypatch):
+    def hopeless(rung, job, task, spec, t):
+        return 1e6, 0, "planned as hopeless"
+
+    monkeypatch.setattr(costplan_module, "_trained_seed", hopeless)
+    r = transferlab.run(reviews_csv, time_limit=60, quiet=True, **{**_common(tiny_bert, tmp_path), "epochs": 1})
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [rung["strategy"] for rung in r["rungs"]] == ["majority", "classical", "frozen"]
+    skipped = saved["plan"]["time_limit"]["skipped"]
+    assert {s["rung"].split(":")[0] for s in skipped} == {"finetune", "full"}
+    assert all("time limit" in s["reason"] for s in skipped)
+    assert sum("was not run: the time limit" in note for note in saved["notes"]) == 2
+    assert "verdicts" in saved and (tmp_path / "run" / "report.html").exists()
+
+
+def test_plan_shows_the_cuts_a_limit_makes(tiny_bert, reviews_csv, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "plan",
+            str(reviews_csv),
+            "--backbone",
+            f"hf:{tiny_bert}",
+            "--rungs",
+            "majority,full",
+            "--epochs",
+            "300",
+            "--time-limit",
+            "5s",
+            "--text-column",
+            "review",
+            "--label-column",
+            "stars",
+            "--max-length",
+            "16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "time limit:" in result.output and ("epochs instead of 300" in result.output or "not run" in result.output)
