@@ -70,6 +70,7 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
     from ..ranking import score_features
     from ..ranking.confidence import pack, predicted_accuracy
     from ..ranking.cost import batch_memory, source_probabilities
+    from ..ranking.proximity import domain_proximity
 
     train_features = np.asarray(feats("train"))
     start = time.perf_counter()
@@ -77,6 +78,7 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
     scores = score_features(
         train_features, task.part("train")[1], source_probs=probs, no_source_reason=source_note, seed=spec.seed
     )
+    proximity = domain_proximity(train_features, source_probs=probs, seed=spec.seed)  # reads no label
     score_seconds = time.perf_counter() - start
     start = time.perf_counter()
     memory = batch_memory(backbone, task.part("train")[0], spec.extract_batch_size)
@@ -90,6 +92,7 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
             **memory,
             "scores_unavailable": dict(getattr(scores, "unavailable", {})),
             "source_probabilities": source_note,
+            "domain_proximity": proximity,
             "predicted_frozen_accuracy": predicted_accuracy(probe, "linear_probe_accuracy"),
             "params": backbone.num_params(),
             "feature_dim": backbone.feature_dim,
