@@ -31,16 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from ranking import TFIDF, _train_split, setup, short, summarise  # noqa: E402
+from ranking import LOWER_IS_BETTER, TFIDF, _train_split, setup, short, summarise  # noqa: E402
 
-# measure -> +1 when higher means nearer the pretraining data, -1 when lower does
-DIRECTION = {
-    "source_information": 1,
-    "source_confidence": 1,
-    "source_classes": 1,
-    "effective_rank": 1,
-    "centroid_cosine": -1,
-}
+from transferlab.ranking.proximity import PROXIMITY  # noqa: E402
 
 
 def candidate_features(data, backbones: list[str], settings: dict) -> tuple[dict, dict]:
@@ -94,8 +87,8 @@ def measure_task(modality: str, name: str, build, n_items: int, backbones: list[
 
 
 def separates(tasks: dict, measure: str) -> dict:
-    """On how many tasks the random-weight candidate is below every pretrained one (``tasks`` as
-    ``with_measures`` signs them, higher is nearer); the TF-IDF candidate is not pretrained either and is left out."""
+    """On how many tasks the random-weight candidate is farther than every pretrained one by the
+    measure; the TF-IDF candidate is not pretrained either and is left out."""
     below = of = 0
     for t in tasks.values():
         c = t["candidates"]
@@ -103,32 +96,60 @@ def separates(tasks: dict, measure: str) -> dict:
         pre = [n for n in c if not n.startswith("random") and n != TFIDF and measure in c[n]["scores"]]
         if not rand or not pre:
             continue
-        below += all(
-            c[r]["scores"][measure] < c[p]["scores"][measure] for r in rand for p in pre
-        )  # signed: higher is nearer
+        sign = -1 if measure in LOWER_IS_BETTER else 1
+        below += all(sign * c[r]["scores"][measure] < sign * c[p]["scores"][measure] for r in rand for p in pre)
         of += 1
-    return {"below_all_pretrained": below, "tasks": of}
+    return {"random_farthest": below, "tasks": of}
+
+
+def gain_correlation(ranking: dict, measured: dict, random: str) -> dict:
+    """Per pretrained candidate, across the tasks: Spearman correlation between the measure and
+    the candidate's frozen accuracy minus the random-weight copy's (does nearer data mean
+    pretraining helped more?). Five tasks make five points: read it as a direction, not a test."""
+    from scipy.stats import spearmanr
+
+    tasks = ranking["tasks"]
+    out = {}
+    for cand in next(iter(measured.values())):
+        if cand == random or cand == TFIDF:
+            continue
+        gain = [
+            tasks[n]["candidates"][cand]["achieved"]["frozen"] - tasks[n]["candidates"][random]["achieved"]["frozen"]
+            for n in tasks
+        ]
+        sign = {m: -1 if m in LOWER_IS_BETTER else 1 for m in PROXIMITY}
+        out[cand] = {
+            m: float(spearmanr([sign[m] * measured[n][cand][m] for n in tasks], gain).statistic)
+            for m in PROXIMITY
+            if m in measured[next(iter(tasks))][cand]
+        }
+        out[cand]["gains"] = gain
+    return out
 
 
 def with_measures(ranking: dict, measured: dict) -> dict:
-    """bench/ranking.py's tasks with each candidate's scores replaced by the measures, signed so
-    that higher means nearer (so a positive tau means nearer data transferred better)."""
+    """bench/ranking.py's tasks with each candidate's scores replaced by the measures (``summarise``
+    flips the sign of those where lower is nearer, so a positive tau means nearer data transferred
+    better)."""
     tasks = {}
     for name, task in ranking["tasks"].items():
         cands = {}
         for cand, c in task["candidates"].items():
             m = measured[name].get(cand, {})
-            scores = {k: DIRECTION[k] * v for k, v in m.items() if k in DIRECTION}
+            scores = {k: v for k, v in m.items() if k in PROXIMITY}
             cands[cand] = {"scores": scores, "achieved": c["achieved"]}
         tasks[name] = {"candidates": cands}
     return tasks
 
 
 def print_tables(results: dict) -> None:
-    print("\n| measure | images | text | pooled | random below every pretrained |\n|---|---|---|---|---|")
-    for m in DIRECTION:
+    print(
+        "\n| measure | images | text | pooled | images, pretrained only | random weights farthest |\n"
+        "|---|---|---|---|---|---|"
+    )
+    for m in PROXIMITY:
         cells = []
-        for part in ("image", "text", "pooled"):
+        for part in ("image", "text", "pooled", "image pretrained"):
             v = results["summary"][part].get(m)
             cells.append(
                 "n/a"
@@ -137,8 +158,12 @@ def print_tables(results: dict) -> None:
                 f"{v['mean_regret']:.3f}"
             )
         s = results["separation"][m]
-        sign = "" if DIRECTION[m] > 0 else " (lower is nearer)"
-        print(f"| {m}{sign} | {' | '.join(cells)} | {s['below_all_pretrained']}/{s['tasks']} |")
+        sign = "" if m not in LOWER_IS_BETTER else " (lower is nearer)"
+        print(f"| {m}{sign} | {' | '.join(cells)} | {s['random_farthest']}/{s['tasks']} |")
+    print("\nSpearman across tasks of the measure (nearer = higher) vs the gain over random weights:")
+    for modality, per in results["gain_correlation"].items():
+        for cand, r in per.items():
+            print(f"  {modality} {cand}: " + ", ".join(f"{m} {v:+.1f}" for m, v in r.items() if m != "gains"))
     for modality in ("image", "text"):
         for task, cands in results[modality].items():
             print(f"\n{modality} {task}:")
@@ -174,11 +199,19 @@ def main() -> None:
             }
     tasks = {m: with_measures(ranking[m], results[m]) for m in ("image", "text")}
     both = {f"{m}: {n}": t for m in ("image", "text") for n, t in tasks[m].items()}
-    results["summary"] = {
-        part: {k: summarise(t, k) for k in DIRECTION}
-        for part, t in (("image", tasks["image"]), ("text", tasks["text"]), ("pooled", both))
+    # among real models only: do the measures rank the pretrained image candidates too, or only
+    # tell them from random weights? (text has one pretrained candidate: nothing to rank)
+    pretrained = {
+        n: {"candidates": {c: v for c, v in t["candidates"].items() if not c.startswith("random")}}
+        for n, t in tasks["image"].items()
     }
-    results["separation"] = {k: separates(both, k) for k in DIRECTION}
+    parts = (("image", tasks["image"]), ("text", tasks["text"]), ("pooled", both), ("image pretrained", pretrained))
+    results["summary"] = {part: {k: summarise(t, k) for k in PROXIMITY} for part, t in parts}
+    results["separation"] = {k: separates(both, k) for k in PROXIMITY}
+    results["gain_correlation"] = {
+        "image": gain_correlation(ranking["image"], results["image"], "random mobilenet_v2"),
+        "text": gain_correlation(ranking["text"], results["text"], "random MiniLM"),
+    }
     path.write_text(json.dumps(results, indent=2, default=float))
     print_tables(results)
 
