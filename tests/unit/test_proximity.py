@@ -143,6 +143,7 @@ def _candidate(name: str, proximity: dict | None, note: str = "") -> dict:
         "backbone": name,
         "scores": {"knn_accuracy": 0.8, "linear_probe_accuracy": 0.8},
         "predicted_frozen_accuracy": {"mean": 0.8, "ci": [0.76, 0.84], "n": 500, "by": "linear_probe_accuracy"},
+        "p_best": 0.5,
         "params": 1000,
         "feature_dim": 8,
         "items_per_second": 10.0,
@@ -160,28 +161,31 @@ def test_report_and_terminal_show_proximity_next_to_the_provenance_with_its_evid
     from transferlab.report.ranking import PROXIMITY_EVIDENCE, ranking_view
     from transferlab.report.terminal import print_summary, ranking_table
 
-    head = _candidate("imagenet", {"source_information": 2.3412, "centroid_cosine": 0.7012, "effective_rank": 40.0})
+    head = _candidate(
+        "efficientnet_lite0", {"source_information": 2.3412, "centroid_cosine": 0.7012, "effective_rank": 40.0}
+    )
     text = _candidate("embedder", {"centroid_cosine": 0.4811, "effective_rank": 90.0}, note="no classifier here")
     view = ranking_view([head, text])
     assert view["proximity"] and PROXIMITY_EVIDENCE in view["notes"]
     assert "does not" in PROXIMITY_EVIDENCE or "weak" in PROXIMITY_EVIDENCE  # the evidence is stated, not sold
     rows = {row["backbone"]: row["proximity"] for row in view["rows"]}
-    assert rows["imagenet"] == {"info": "2.34", "why": None, "cosine": "0.70"}
+    assert rows["efficientnet_lite0"] == {"info": "2.34", "why": None, "cosine": "0.70"}
     assert rows["embedder"] == {"info": "n/a", "why": "no classifier here", "cosine": "0.48"}
     assert {"Source info", "Centroid cos."} <= {name for name, _ in view["legend"]}
     for width, wide in ((80, False), (160, True)):
         console = Console(record=True, width=width)
         print_summary({"ranking": [head, text]}, console)
         out = console.export_text()
-        assert "src info" in out and "2.34" in out and "label-free" in out
-        assert ("ctr cos" in out and "0.48" in out) == wide
+        assert "src" in out and "info" in out and "2.34" in out and "label-free" in out
+        assert ("ctr" in out and "0.48" in out) == wide
+        assert "peak MB" in out and "0.800 [0.760, 0.840]" in out and "P(best)" in out  # no number cut short
         assert max(len(line) for line in out.splitlines()) <= width
     # a run recorded before the measure existed: no column, no note
     old = [_candidate("imagenet", None)]
     assert not ranking_view(old)["proximity"] and PROXIMITY_EVIDENCE not in ranking_view(old)["notes"]
     console = Console(record=True, width=160)
     console.print(ranking_table({"ranking": old}, wide=True))
-    assert "src info" not in console.export_text()
+    assert "info" not in console.export_text()
 
 
 def test_the_html_report_has_the_proximity_column():

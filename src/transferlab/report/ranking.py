@@ -87,12 +87,13 @@ PROXIMITY_LEGEND = [
 PROXIMITY_EVIDENCE = (
     "Near pretraining (source info, centroid cos.) reads no label: it says whether the data resembles "
     "what the model saw in pretraining, not how well it will transfer. In the project's benchmark "
-    "(bench/RESULTS.md) both put the random-weight control below every pretrained model (source info on "
-    "5 of 5 image tasks, centroid cosine on 10 of 10), and source info was lowest for every ImageNet model "
-    "on the one image task where pretraining did not help (8×8 digits); but as a ranking of candidates "
-    "both were weak (mean weighted Kendall tau with the frozen test accuracy +0.24 for source info on "
-    "images, 95% interval over tasks +0.02 to +0.47, top pick the best on 2 of 5; +0.30 for centroid "
-    "cosine, +0.07 to +0.53, 5 of 10), below kNN accuracy. Read it as a warning sign, not a choice."
+    "(bench/RESULTS.md) both put the random-weight control farther than every pretrained model (source "
+    "info on 5 of 5 image tasks, centroid cosine on 10 of 10), and source info was lowest for every "
+    "ImageNet model on the one image task where pretraining did not help (8×8 digits). But as a ranking "
+    "of candidates both were weak: mean weighted Kendall tau with the frozen test accuracy +0.24 for "
+    "source info on images (95% interval over tasks +0.02 to +0.47; among the pretrained models alone "
+    "−0.16 to +0.75), its top pick the best on 2 of 5; +0.30 for the centroid cosine (+0.07 to +0.53), "
+    "5 of 10; kNN accuracy did better. Read it as a warning sign, not a way to choose."
 )
 
 

@@ -164,7 +164,7 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
     near = _proximity_columns(candidates, wide)
     for _, header in near:
-        table.add_column(header, justify="right", no_wrap=True, min_width=7)
+        table.add_column(header, justify="right", no_wrap=True, min_width=4)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     if not predicted:
         table.add_column("items/s", justify="right", no_wrap=True)
@@ -190,13 +190,13 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
 
 
 # Label-free proximity to the pretraining data, next to the scores (ranking/proximity.py)
-PROXIMITY_COLUMNS = (("source_information", "src info"), ("centroid_cosine", "ctr cos"))
+PROXIMITY_COLUMNS = (("source_information", "src\ninfo"), ("centroid_cosine", "ctr\ncos"))  # two-line: narrow
 PROXIMITY_NOTE = (
-    "src info / ctr cos: label-free closeness of the data to what each model was pretrained on "
-    "(higher src info, lower ctr cos = nearer); a warning sign, not a choice: in the project's "
-    "benchmark it separated random weights from pretrained ones but ranked candidates weakly "
-    "(weighted tau +0.24 / +0.30, below kNN)."
+    "label-free closeness of the data to what each model was pretrained on ({}); a warning sign, not a "
+    "choice: in the project's benchmark it separated random weights from pretrained ones but ranked "
+    "candidates weakly (weighted tau src info +0.24, ctr cos +0.30, below kNN's)."
 )
+PROXIMITY_MEANING = {"source_information": "higher src info = nearer", "centroid_cosine": "lower ctr cos = nearer"}
 
 
 def _proximity_columns(candidates: list[dict], wide: bool) -> list[tuple[str, str]]:
@@ -259,8 +259,11 @@ def print_summary(results: dict, console: Console | None = None) -> None:
         console.print(Text(f"audit: {action}", style="yellow"))
     if any(c.get("scores") for c in _candidates(results)):
         console.print(ranking_table(results, wide))
-        if _proximity_columns(_candidates(results), wide):
-            console.print(Text(PROXIMITY_NOTE, style="dim"))
+        near = _proximity_columns(_candidates(results), wide)
+        if near:
+            meaning = ", ".join(PROXIMITY_MEANING[key] for key, _ in near)
+            names = " / ".join(header.replace("\n", " ") for _, header in near)
+            console.print(Text(f"{names}: {PROXIMITY_NOTE.format(meaning)}", style="dim"))
     verdicts = results.get("verdicts") or []
     blocking = [v for v in verdicts if isinstance(v, dict) and v.get("code") == "test_cannot_decide"]
     if blocking:  # before the ladder, whose test scores it says cannot be compared
