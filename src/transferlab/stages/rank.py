@@ -1,5 +1,6 @@
 """The ranking stage: each candidate backbone's transferability scores on the training split's
-cached features, next to its cost; after the ladder, what its rungs achieved."""
+cached features, next to its cost and how near the data is to its pretraining; after the ladder,
+what its rungs achieved."""
 
 from __future__ import annotations
 
@@ -65,8 +66,8 @@ def _read_candidates(stage: dict) -> list[Candidate]:
 
 
 def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, progress: Progress) -> Candidate:
-    """Transferability scores on the training split's cached features, next to the cost, and the
-    frozen accuracy they predict (with its interval)."""
+    """Transferability scores on the training split's cached features, next to the cost, the
+    frozen accuracy they predict (with its interval) and the label-free domain proximity."""
     from ..ranking import score_features
     from ..ranking.confidence import pack, predicted_accuracy
     from ..ranking.cost import batch_memory, source_probabilities
