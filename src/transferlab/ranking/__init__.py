@@ -4,6 +4,7 @@ from .hscore import hscore, hscore_shrinkage
 from .knn import knn_accuracy, linear_probe_accuracy
 from .leep_nce import leep, nce
 from .logme import logme
+from .proximity import PROXIMITY, domain_proximity
 from .scores import SCORES, Scores, score_features
 
 __all__ = [
@@ -17,4 +18,6 @@ __all__ = [
     "score_features",
     "Scores",
     "SCORES",
+    "domain_proximity",
+    "PROXIMITY",
 ]

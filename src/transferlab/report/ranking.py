@@ -66,6 +66,50 @@ LEAD_EVIDENCE = (
 )
 
 
+# Label-free proximity of the data to each backbone's pretraining data (ranking/proximity.py):
+# shown beside the provenance, with what the project's benchmark found, because it is easy to
+# over-read as a transferability score and the benchmark says it is a weak one.
+PROXIMITY_LEGEND = [
+    (
+        "Source info",
+        "label-free: mutual information (nats) between an example and the class the pretrained "
+        "classifier assigns it among its own (e.g. ImageNet's 1000); high when its predictions are "
+        "confident and spread over many classes (the data looks like what it learnt to tell apart), "
+        "0 when it recognises nothing or sees one class everywhere; n/a without a source classifier",
+    ),
+    (
+        "Centroid cos.",
+        "label-free: mean cosine between each training example's features and their mean; near 1 "
+        "means every input maps to nearly the same vector (collapsed features, data the model does "
+        "not tell apart), lower is nearer",
+    ),
+]
+PROXIMITY_EVIDENCE = (
+    "Near pretraining (source info, centroid cos.) reads no label: it says whether the data resembles "
+    "what the model saw in pretraining, not how well it will transfer. In the project's benchmark "
+    "(bench/RESULTS.md) both put the random-weight control farther than every pretrained model (source "
+    "info on 5 of 5 image tasks, centroid cosine on 10 of 10), and source info was lowest for every "
+    "ImageNet model on the one image task where pretraining did not help (8×8 digits). But as a ranking "
+    "of candidates both were weak: mean weighted Kendall tau with the frozen test accuracy +0.24 for "
+    "source info on images (95% interval over tasks +0.02 to +0.47; among the pretrained models alone "
+    "−0.16 to +0.75), its top pick the best on 2 of 5; +0.30 for the centroid cosine (+0.07 to +0.53), "
+    "5 of 10; kNN accuracy did better. Read it as a warning sign, not a way to choose."
+)
+
+
+def _proximity(candidate: dict) -> dict | None:
+    """The two proximity figures shown; None for a run recorded before they existed."""
+    p = candidate.get("domain_proximity")
+    if not isinstance(p, dict):
+        return None
+    info = p.get("source_information")
+    return {
+        "info": fmt_num(info, 2) if is_number(info) else "n/a",
+        "why": None if is_number(info) else display(candidate.get("source_probabilities") or "no source classifier"),
+        "cosine": fmt_num(p.get("centroid_cosine"), 2),
+    }
+
+
 def _scores(candidate: dict) -> dict:
     scores = candidate.get("scores")
     return scores if isinstance(scores, dict) else {}
@@ -179,6 +223,7 @@ def _row(candidate: dict, names: list[str], best: dict[str, float], ranking: lis
     return {
         "backbone": display(candidate.get("backbone")),
         "provenance": _provenance(candidate),
+        "proximity": _proximity(candidate),
         "source": _source(candidate),
         "scores": _lead_cells(candidate, ranking) + [_score_cell(candidate, name, best) for name in names],
         "params": fmt_count(candidate.get("params")),
@@ -219,13 +264,18 @@ def ranking_view(ranking) -> dict | None:
     best = _best_values(ranking, names)
     rows = [_row(c, names, best, ranking) for c in ranking]
     lead = _lead_columns(ranking)
+    proximity = any(row["proximity"] for row in rows)
     return {
         "scores": [label for label, _ in lead] + [SCORES.get(name, (name, None))[0] for name in names],
         "legend": lead
         + [SCORES[name] for name in names if name in SCORES]
+        + (PROXIMITY_LEGEND if proximity else [])
         + ([MEMORY_LEGEND] if any(row["memory"] != MISSING for row in rows) else []),
-        "notes": ([f"Ordered by {SCORES[LEAD][0]}: {LEAD_EVIDENCE}"] if LEAD in names else []) + _notes(ranking, names),
+        "notes": ([f"Ordered by {SCORES[LEAD][0]}: {LEAD_EVIDENCE}"] if LEAD in names else [])
+        + ([PROXIMITY_EVIDENCE] if proximity else [])
+        + _notes(ranking, names),
         "rows": rows,
+        "proximity": proximity,
         "achieved": any(row["achieved"] for row in rows),
         "scoring": any(row["score_seconds"] != MISSING for row in rows),
         "memory": any(row["memory"] != MISSING for row in rows),

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .formatting import (
+    MISSING,
     best_rung_indices,
     display,
     fmt_count,
@@ -161,6 +162,9 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
         shown.append(("leep", "LEEP"))
     for _, header in shown:
         table.add_column(header, justify="right", no_wrap=True, min_width=6)
+    near = _proximity_columns(candidates, wide)
+    for _, header in near:
+        table.add_column(header, justify="right", no_wrap=True, min_width=4)
     table.add_column("params", justify="right", no_wrap=True, min_width=6)
     if not predicted:
         table.add_column("items/s", justify="right", no_wrap=True)
@@ -174,6 +178,7 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
             *([Text(fmt_metric(c.get("predicted_frozen_accuracy")))] if predicted else []),
             *([Text(fmt_num(c.get("p_best"), 2))] if p_best else []),
             *(Text("n/a" if k not in scores and k in unavailable else fmt_num(scores.get(k))) for k, _ in shown),
+            *(Text(_proximity_value(c, k)) for k, _ in near),
             Text(fmt_count(c.get("params"))),
             *([] if predicted else [Text(fmt_quantity(c.get("items_per_second")))]),
             Text(fmt_quantity(c.get("peak_memory_mb"))),
@@ -182,6 +187,33 @@ def ranking_table(results: dict, wide: bool = False) -> Table:
             cells.append(Text(display(c.get("pretrained_on"))))
         table.add_row(*cells)
     return table
+
+
+# Label-free proximity to the pretraining data, next to the scores (ranking/proximity.py)
+PROXIMITY_COLUMNS = (("source_information", "src\ninfo"), ("centroid_cosine", "ctr\ncos"))  # two-line: narrow
+PROXIMITY_NOTE = (
+    "label-free closeness of the data to what each model was pretrained on ({}); a warning sign, not a "
+    "choice: in the project's benchmark it separated random weights from pretrained ones but ranked "
+    "candidates weakly (weighted tau src info +0.24, ctr cos +0.30, below kNN's)."
+)
+PROXIMITY_MEANING = {"source_information": "higher src info = nearer", "centroid_cosine": "lower ctr cos = nearer"}
+
+
+def _proximity_columns(candidates: list[dict], wide: bool) -> list[tuple[str, str]]:
+    """Source info when some candidate has a source classifier; the centroid cosine when wide."""
+    present = [c.get("domain_proximity") for c in candidates if isinstance(c.get("domain_proximity"), dict)]
+    return [
+        (key, header)
+        for key, header in PROXIMITY_COLUMNS
+        if any(key in p for p in present) and (wide or key == "source_information")
+    ]
+
+
+def _proximity_value(candidate: dict, key: str) -> str:
+    p = candidate.get("domain_proximity")
+    if not isinstance(p, dict):
+        return MISSING
+    return fmt_num(p[key], 2) if key in p else "n/a"
 
 
 def _verdicts(verdicts: list) -> Table:
@@ -227,6 +259,11 @@ def print_summary(results: dict, console: Console | None = None) -> None:
         console.print(Text(f"audit: {action}", style="yellow"))
     if any(c.get("scores") for c in _candidates(results)):
         console.print(ranking_table(results, wide))
+        near = _proximity_columns(_candidates(results), wide)
+        if near:
+            meaning = ", ".join(PROXIMITY_MEANING[key] for key, _ in near)
+            names = " / ".join(header.replace("\n", " ") for _, header in near)
+            console.print(Text(f"{names}: {PROXIMITY_NOTE.format(meaning)}", style="dim"))
     verdicts = results.get("verdicts") or []
     blocking = [v for v in verdicts if isinstance(v, dict) and v.get("code") == "test_cannot_decide"]
     if blocking:  # before the ladder, whose test scores it says cannot be compared

@@ -1,5 +1,6 @@
 """The ranking stage: each candidate backbone's transferability scores on the training split's
-cached features, next to its cost; after the ladder, what its rungs achieved."""
+cached features, next to its cost and how near the data is to its pretraining; after the ladder,
+what its rungs achieved."""
 
 from __future__ import annotations
 
@@ -65,11 +66,12 @@ def _read_candidates(stage: dict) -> list[Candidate]:
 
 
 def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, progress: Progress) -> Candidate:
-    """Transferability scores on the training split's cached features, next to the cost, and the
-    frozen accuracy they predict (with its interval)."""
+    """Transferability scores on the training split's cached features, next to the cost, the
+    frozen accuracy they predict (with its interval) and the label-free domain proximity."""
     from ..ranking import score_features
     from ..ranking.confidence import pack, predicted_accuracy
     from ..ranking.cost import batch_memory, source_probabilities
+    from ..ranking.proximity import domain_proximity
 
     train_features = np.asarray(feats("train"))
     start = time.perf_counter()
@@ -77,6 +79,7 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
     scores = score_features(
         train_features, task.part("train")[1], source_probs=probs, no_source_reason=source_note, seed=spec.seed
     )
+    proximity = domain_proximity(train_features, source_probs=probs, seed=spec.seed)  # reads no label
     score_seconds = time.perf_counter() - start
     start = time.perf_counter()
     memory = batch_memory(backbone, task.part("train")[0], spec.extract_batch_size)
@@ -90,6 +93,7 @@ def rank_candidate(backbone, feats: FeatureStore, task: Task, spec: RunSpec, pro
             **memory,
             "scores_unavailable": dict(getattr(scores, "unavailable", {})),
             "source_probabilities": source_note,
+            "domain_proximity": proximity,
             "predicted_frozen_accuracy": predicted_accuracy(probe, "linear_probe_accuracy"),
             "params": backbone.num_params(),
             "feature_dim": backbone.feature_dim,
