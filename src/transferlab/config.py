@@ -375,7 +375,7 @@ class RunSpec:
             )
         _check_lr_factors(self)
         if self.time_limit is not None:
-            self.time_limit = parse_duration(self.time_limit, "time_limit")
+            parse_duration(self.time_limit, "time_limit")  # kept as written ("30m"): limit_seconds() reads it
         if (
             isinstance(self.trained_fraction, bool)
             or not isinstance(self.trained_fraction, (int, float))
@@ -437,8 +437,8 @@ class RunSpec:
             )
 
     def limit_seconds(self) -> float | None:
-        """``time_limit`` in seconds (it is read into seconds when the spec is built)."""
-        return None if self.time_limit is None else float(self.time_limit)
+        """``time_limit`` in seconds."""
+        return None if self.time_limit is None else parse_duration(self.time_limit, "time_limit")
 
     def needs_backbone(self) -> bool:
         return any(r in strategies(needs_backbone=True) for r in self.rungs)

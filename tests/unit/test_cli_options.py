@@ -57,6 +57,7 @@ SAMPLES = {
     "zero_shot_template": (["--zero-shot-template", "a review that is {}"], "a review that is {}"),
     "label_descriptions": (["--label-descriptions", "labels.json"], "labels.json"),
     "mlflow": (["--mlflow", "sqlite:///mlflow.db"], "sqlite:///mlflow.db"),
+    "time_limit": (["--time-limit", "30m"], "30m"),
 }
 ITEMS = {str: ["a", "b"], int: [2, 3], float: [0.5, 0.25], bool: [True, False]}
 

@@ -30,7 +30,7 @@ TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "hea
     "value, seconds", [(90, 90.0), ("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("1h30m", 5400.0)]
 )
 def test_time_limit_reads_seconds_and_units(value, seconds):
-    assert RunSpec(time_limit=value).time_limit == seconds
+    assert RunSpec(time_limit=value).limit_seconds() == seconds
 
 
 @pytest.mark.parametrize("value", ["30x", "-5", 0, "1h1h", True])
