@@ -39,6 +39,7 @@ from .stages import (
     limit_rungs,
     limit_summary,
     make_plan,
+    mark_reused,
     ood_item_count,
     ood_sets,
     plan_run,
@@ -245,8 +246,10 @@ def _run(
     ood_items = sum(len(s["items"]) for s in ood.values())
     if spec.time_limit is not None:  # fit what is left of the limit, now that the ranking has chosen
         jobs = limit_rungs(clock, jobs, task, spec, ood_items, cache, progress)
-    elif spec.top_k:  # the plan guessed which backbones train; now the ranking has said
-        replan_rungs(clock.plan, jobs, task, spec, ood_items)
+    else:
+        if spec.top_k:  # the plan guessed which backbones train; now the ranking has said
+            replan_rungs(clock.plan, jobs, task, spec, ood_items)
+        mark_reused(clock.plan, jobs, cache)
     fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}

@@ -89,6 +89,10 @@ def test_an_unchanged_rerun_reuses_every_rung_with_the_same_records(first, tiny_
         assert {k: v for k, v in b.items() if k != "reused_from"} == a  # timing fields too: the first run's
     assert r2["learning_curve"] == r1["learning_curve"] and r1["learning_curve"]["rungs"]
     assert r2["verdicts"] == r1["verdicts"] and r2["recommendation"] == r1["recommendation"]
+    # the plan knew: every rung predicted at 0 s, so the remaining time shown was what the re-run spent
+    rung_stages = [st for st in r2["plan"]["stages"] if st["kind"] == "rung"]
+    assert rung_stages and all(st["seconds"] == 0 and "rung cache" in st["how"] for st in rung_stages)
+    assert all(st["seconds"] > 0 for st in r1["plan"]["stages"] if st["kind"] == "rung")
     # the saved models came along: export reproduces the test predictions from the new run directory
     full = next(x for x in r2["rungs"] if x["strategy"] == "full")
     assert (r2.path / full["artifact"]["path"]).is_dir()

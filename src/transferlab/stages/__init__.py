@@ -19,7 +19,7 @@
 from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
-from .clock import RunClock, embed_planned, limit_rungs
+from .clock import RunClock, embed_planned, limit_rungs, mark_reused
 from .costplan import (
     RunPlan,
     StagePlan,
@@ -76,6 +76,7 @@ __all__ = [
     "limit_rungs",
     "limit_summary",
     "make_plan",
+    "mark_reused",
     "ood_item_count",
     "ood_sets",
     "plan_run",

@@ -105,3 +105,12 @@ def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int,
         spec.limit_seconds() or 0.0, clock.began, fitted, {s.name: s.tail for s in clock.plan.stages}
     )
     return run
+
+
+def mark_reused(plan: RunPlan, jobs: list[RungJob], cache) -> None:
+    """The rung stages the rung cache will answer cost nothing: their prediction becomes 0, so the
+    remaining time a re-run shows is what it will really spend."""
+    reused = {j.name for j in jobs if cache.has(j)}
+    for s in plan.stages:
+        if s.kind == "rung" and s.name in reused:
+            s.seconds, s.peak_bytes, s.tail, s.how = 0.0, 0, 0.0, "reused from the rung cache"
