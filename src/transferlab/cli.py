@@ -248,7 +248,9 @@ def rank(data: Data, quiet: Quiet = False, as_json: AsJson = False, *, settings:
 
 
 @app.command()
-@spec_options(("backbones", "rungs", "out", "seed", "epochs", "max_train"), show_defaults=False)
+@spec_options(
+    ("backbones", "rungs", "out", "seed", "epochs", "max_train", "time_limit", "cache_dir"), show_defaults=False
+)
 def demo(
     modality: str = typer.Option(
         "text",

@@ -48,6 +48,7 @@ from .stages import (
     prepare_task,
     rank_stage,
     read_run_state,
+    recalibrate,
     replan_rungs,
     resolve_backbones,
     run_audit_stage,
@@ -237,6 +238,7 @@ def _run(
     )
     features = feature_stores(backbones, task, spec, progress, audit.embedded)
     embed_planned(clock.plan, features, clock)
+    recalibrate(clock.plan, features)  # the rung stages are planned again below, from the measured speeds
     with clock.stage("ranking"):
         ranking = rank_stage(backbones, features, task, spec, progress, stages)
     order = [c.backbone for c in ranking]
@@ -246,15 +248,14 @@ def _run(
     ood_items = sum(len(s["items"]) for s in ood.values())
     if spec.time_limit is not None:  # fit what is left of the limit, now that the ranking has chosen
         jobs = limit_rungs(clock, jobs, task, spec, ood_items, cache, progress)
-    else:
-        if spec.top_k:  # the plan guessed which backbones train; now the ranking has said
-            replan_rungs(clock.plan, jobs, task, spec, ood_items)
+    else:  # the jobs the ranking chose (--top-k), at the speeds the embedding measured
+        replan_rungs(clock.plan, jobs, task, spec, ood_items)
         mark_reused(clock.plan, jobs, cache)
     fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
-    judgement = judge(records, task, spec, audit.record)
     plan_record = clock.record()
+    judgement = judge(records, task, spec, audit.record, plan_record.get("time_limit"))
     if spec.time_limit is not None:
         task.notes.extend(limit_summary(spec, plan_record, records, curves, time.time() - clock.began))
     return write_results(

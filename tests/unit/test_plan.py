@@ -217,3 +217,43 @@ def test_after_the_ranking_the_rung_stages_are_those_of_the_jobs_that_run(tiny_b
     assert [s.name for s in plan.stages if s.kind != "rung"] == before
     assert [s.name for s in plan.stages if s.kind == "rung"] == [j.name for j in jobs]
     assert f"full:hf:{tiny_bert}" not in [s.name for s in plan.stages]
+
+
+def test_the_run_replans_from_the_speed_its_embedding_measured(tiny_bert, reviews_csv, tmp_path, monkeypatch):
+    """A probe that caught the machine 10x slower than the run found it: once the embedding has
+    been timed on every item, the backbone's speeds (inference and training) are the measured ones."""
+    import dataclasses
+
+    import transferlab.training.probe as probe_module
+
+    real = probe_module.probe_backbone
+
+    def pessimistic(*args, **kwargs):
+        t = real(*args, **kwargs)
+        return dataclasses.replace(
+            t,
+            forward_per_item=t.forward_per_item * 10,
+            train_step=t.train_step * 10,
+            train_forward=t.train_forward * 10,
+            train_first_step=(t.train_first_step or t.train_step) * 10,
+        )
+
+    monkeypatch.setattr(probe_module, "probe_backbone", pessimistic)
+    r = transferlab.run(
+        reviews_csv,
+        backbones=[f"hf:{tiny_bert}"],
+        rungs="majority,frozen,full",
+        epochs=1,
+        lr_factors=[1.0],
+        out=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"),
+        quiet=True,
+        **TEXT,
+    )
+    plan = r["plan"]
+    name = f"hf:{tiny_bert}"
+    assert 0.05 <= plan["recalibrated"][name] < 0.4  # about 1/10, however busy the machine is
+    first = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="majority,frozen,full", epochs=1, lr_factors=[1.0]))
+    pessimistic_full = first.stage(f"full:{name}").seconds
+    replanned = next(s for s in plan["stages"] if s["name"] == f"full:{name}")
+    assert replanned["seconds"] < 0.5 * pessimistic_full  # planned again at the measured speed

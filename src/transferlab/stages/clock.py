@@ -98,6 +98,8 @@ def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int,
         + (
             "the trained rungs are cut to fit: " + "; ".join(fitted.cuts)
             if fitted.cuts
+            else "no rung that trains a backbone fits"
+            if fitted.skipped
             else "the rest fits without cuts"
         )
     )
@@ -114,3 +116,27 @@ def mark_reused(plan: RunPlan, jobs: list[RungJob], cache) -> None:
     for s in plan.stages:
         if s.kind == "rung" and s.name in reused:
             s.seconds, s.peak_bytes, s.tail, s.how = 0.0, 0, 0.0, "reused from the rung cache"
+
+
+def recalibrate(plan: RunPlan, features: dict) -> dict[str, float]:
+    """The backbones' speeds from the embedding this run just did, in place of the probe's few
+    batches: the probe may have caught the machine busier (or idler) than the run found it. Each
+    backbone's timings scale by measured / probed seconds per item (clamped to 0.05-20x); the rung
+    stages must be planned again from them. Returns the factors, by backbone."""
+    import dataclasses
+
+    factors = {}
+    for name, timing in list(plan.probes.items()):
+        store = features.get(name)
+        if store is None or store.from_cache or store.items < 64 or store.seconds <= 0:
+            continue  # read from the cache, or too few items to time
+        factor = min(max(store.seconds / store.items / timing.forward_per_item, 0.05), 20.0)
+        scaled = {
+            k: getattr(timing, k) * factor
+            for k in ("train_step", "train_forward", "train_first_step")
+            if getattr(timing, k) is not None
+        }
+        plan.probes[name] = dataclasses.replace(timing, forward_per_item=timing.forward_per_item * factor, **scaled)
+        factors[name] = round(factor, 3)
+    plan.recalibrated.update(factors)
+    return factors

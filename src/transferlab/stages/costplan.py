@@ -70,6 +70,7 @@ class RunPlan:
     probes: dict[str, Any] = field(default_factory=dict)  # backbone -> BackboneTiming
     probe_seconds: float = 0.0
     limit: Any = None  # with --time-limit: what it cut (``timelimit.Fit``)
+    recalibrated: dict[str, float] = field(default_factory=dict)  # backbone -> measured / probed speed
 
     def all_skipped(self) -> list[str]:
         """The rungs that will not run: those that cannot, and those the time limit left out."""
@@ -100,6 +101,8 @@ class RunPlan:
         }
         if self.limit is not None:
             out["time_limit"] = self.limit.to_dict()
+        if self.recalibrated:
+            out["recalibrated"] = dict(self.recalibrated)
         if actual is not None:
             for s in stages:
                 if s["name"] in actual:
@@ -121,11 +124,10 @@ class RunPlan:
         )
         lines += [f"not run: {s}" for s in self.all_skipped()]
         if self.limit is not None:
-            lines.append(
-                f"time limit: the trained rungs were cut to fit: {'; '.join(self.limit.cuts)}"
-                if self.limit.cuts
-                else "time limit: the plan fits without cuts"
-            )
+            if self.limit.cuts:
+                lines.append(f"time limit: the trained rungs were cut to fit: {'; '.join(self.limit.cuts)}")
+            elif not self.limit.skipped:
+                lines.append("time limit: the plan fits without cuts")
         return "\n".join(lines)
 
 

@@ -145,10 +145,15 @@ def fit_to_limit(
         if total <= available:
             break
         skipped[job.name] = (
-            f"the time limit: {fmt_seconds(planned[job.name])} even with every cut, and "
-            f"{fmt_seconds(max(available, 0.0))} was left for all the trained rungs ({fmt_seconds(total)} planned)"
+            f"the time limit: it needs {fmt_seconds(planned[job.name])} even with every cut, and what always "
+            "runs (audit, embeddings, ranking, the cheap rungs) is planned to use the whole limit"
+            if available <= 0
+            else f"the time limit: it needs {fmt_seconds(planned[job.name])} even with every cut, and "
+            f"{fmt_seconds(available)} is left for all the trained rungs ({fmt_seconds(total)} planned)"
         )
     kept = [j for j in current if j.name not in skipped]
+    if not any(costly(j) for j in kept):  # nothing left to cut: the cuts would describe no rung
+        kept, cuts, over = [j for j in jobs if j.name not in skipped], [], {}
     return Fit(kept, cuts, over, skipped, {k: v for k, v in planned.items() if k not in skipped}, available)
 
 
@@ -189,6 +194,8 @@ def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed:
         + (
             " To fit, the rungs that train a backbone ran with: " + "; ".join(limit["cuts"]) + "."
             if limit.get("cuts")
+            else " No rung that trains a backbone fitted in it (see the notes on each)."
+            if limit.get("skipped")
             else " Nothing was cut."
         )
     ]
