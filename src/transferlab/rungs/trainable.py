@@ -119,6 +119,7 @@ def _loop_config(
     batch_size: int | None = None,
     patience: int | None = None,
     freeze_batchnorm_stats: bool = False,
+    batchnorm_items: int = 0,
 ) -> LoopConfig:
     spec = ctx.spec
     return LoopConfig(
@@ -129,6 +130,7 @@ def _loop_config(
         seed=ctx.seed,
         eval_batch_size=spec.extract_batch_size,
         freeze_batchnorm_stats=freeze_batchnorm_stats,
+        batchnorm_items=batchnorm_items,
     )
 
 
@@ -138,6 +140,9 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
 
 
 SCREEN_EPOCHS = 1  # epochs each candidate learning rate trains before the best one is kept
+# training items on which the BatchNorm layers that train get their statistics recomputed before
+# every validation pass (docs/RUNGS.md, "BatchNorm statistics"; no-op without such layers)
+BATCHNORM_ITEMS = 256
 
 
 @dataclass
@@ -174,6 +179,14 @@ def lr_trials_note(trials: list[dict], metric: str) -> str:
     return (
         f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
         f"{metric} {rates}; only the kept one trained on."
+    )
+
+
+def batchnorm_note(layers: int, items: int) -> str:
+    return (
+        f"BatchNorm statistics of the {layers} layers that trained were recomputed on {items} training "
+        f"items before each validation pass (and kept in the model): their running averages lag behind "
+        f"the weights they normalise."
     )
 
 
@@ -293,7 +306,12 @@ class TrainableRung(Rung):
                 ctx.train(),
                 ctx.val(),
                 c.groups,
-                _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
+                _loop_config(
+                    ctx,
+                    ctx.spec.epochs,
+                    freeze_batchnorm_stats=self.freeze_batchnorm_stats,
+                    batchnorm_items=BATCHNORM_ITEMS,
+                ),
                 on_epoch=c.on_epoch,
                 val_order=_length_order(ctx, val_items),
                 progress=progress,
@@ -322,6 +340,9 @@ class TrainableRung(Rung):
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
         chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
+        if result.batchnorm_layers:
+            chosen["batchnorm_stats_items"] = min(BATCHNORM_ITEMS, len(ctx.train()[0]))
+            notes.append(batchnorm_note(result.batchnorm_layers, chosen["batchnorm_stats_items"]))
         if len(trials) > 1:
             chosen["lr_trials"] = sorted(trials, key=lambda t: -t["lr"])
             notes.append(lr_trials_note(trials, ctx.spec.metric))
