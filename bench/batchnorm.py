@@ -23,6 +23,11 @@ instead runs the ``full`` (or ``scratch``) rung itself on the image demo's data 
 validation, 1,000 test, 96 px, 2 epochs, the screen of three rates), with the statistics
 recomputed before each validation pass (now) and without (before), and writes
 bench/results/batchnorm_rung.json.
+
+    python bench/batchnorm.py --compare-inputs
+
+compares the statistics recomputed on training items prepared for training (augmented) and for
+evaluation, and writes bench/results/batchnorm_inputs.json.
 """
 
 from __future__ import annotations
@@ -137,6 +142,37 @@ def rung_before_after(name: str, rung: str = "full") -> list[dict]:
     return rows
 
 
+def compare_inputs(backbones: list[str], rates=(1e-3, 1e-4)) -> list[dict]:
+    """The statistics recomputed on 256 training items prepared for training (augmented; two
+    draws) or for evaluation, after the recipe's screen epoch."""
+    from transferlab.backbones import resolve
+    from transferlab.config import RunSpec
+    from transferlab.demo import demo_data
+    from transferlab.runner import prepare_task
+
+    task = prepare_task(demo_data("image"), RunSpec(max_train=800, max_val=200, max_test=1000))
+    train_items = task.part("train")[0]
+    val_items, y_val = task.part("val")
+    pick = [train_items[i] for i in np.random.default_rng(1).permutation(len(train_items))[:256]]
+    rows = []
+    for name in backbones:
+        backbone = resolve(name, image_size=96)
+        backbone.encoder()
+        for lr in rates:
+            model, _ = one_epoch(backbone, task, lr, "recipe", 32, len(task.classes))
+            row = {"backbone": name, "lr": lr}
+            for label, train, draws in (("evaluation inputs", False, 1), ("training inputs", True, 2)):
+                for draw in range(draws):
+                    m = copy.deepcopy(model)
+                    m.train()
+                    torch.manual_seed(draw)
+                    reestimate_batchnorm(m, lambda items, _, t=train: backbone.preprocess(items, t), pick)
+                    row[f"{label} {draw}"] = accuracy(m, backbone, val_items, y_val)
+            print(row, flush=True)
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["efficientnet_lite0", "mobilenet_v2"])
@@ -147,7 +183,11 @@ def main() -> None:
     parser.add_argument("--rates", type=float, nargs="+", default=list(RATES))
     parser.add_argument("--rung", action="store_true", help="run the full rung before and after instead")
     parser.add_argument("--rung-names", nargs="+", default=["full"], help="with --rung: full and/or scratch")
+    parser.add_argument("--compare-inputs", action="store_true", help="training vs evaluation inputs instead")
     args = parser.parse_args()
+    if args.compare_inputs:
+        save("batchnorm_inputs", {"rows": compare_inputs(args.backbones)})
+        return
     if args.rung:
         rows = [r for rung in args.rung_names for name in args.backbones for r in rung_before_after(name, rung)]
         save(

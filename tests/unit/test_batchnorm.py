@@ -80,9 +80,15 @@ def test_evaluation_uses_the_statistics_of_the_trained_weights(items):
     assert (agree == 1.0) if items else (agree < 0.9)
 
 
+def _augmenting_batch(rows, train):
+    """Training batches get random noise, as image augmentation draws random numbers."""
+    x = torch.from_numpy(np.stack(rows))
+    return {"x": x + 0.1 * torch.randn_like(x) if train else x}
+
+
 def test_reestimation_changes_only_the_statistics_not_the_training():
-    """It draws no random numbers (dropout is off while it runs), so the weights train exactly as
-    without it; and the statistics it leaves are the ones saved with the best epoch."""
+    """Its random numbers (the training inputs' augmentation) come from a forked generator and
+    dropout is off while it runs, so the weights train exactly as without it."""
     runs = []
     for items in (0, 128):
         torch.manual_seed(0)
@@ -90,7 +96,7 @@ def test_reestimation_changes_only_the_statistics_not_the_training():
         rows, y = _data()
         run = fit_epochs(
             net,
-            _make_batch,
+            _augmenting_batch,
             (rows, y),
             (rows, y),
             [ParamGroup("all", list(net.parameters()), 0.01)],
@@ -148,7 +154,9 @@ def test_full_keeps_the_recomputed_statistics_and_says_so(tiny_torchvision_weigh
     n_train = len(ctx.train()[0])
     assert out.chosen["batchnorm_stats_items"] == n_train  # fewer than the 256 the rung samples
     assert any(n.startswith("BatchNorm statistics of the") and f"on {n_train} training items" in n for n in out.notes)
-    # the model that predicts holds the statistics of its own weights on that sample
+    # the model that predicts holds the statistics of its own weights on that sample (the same
+    # augmentation too: the rung's re-estimation drew its random numbers from a forked generator
+    # and nothing has drawn any since)
     model = out.model.model
     saved = {k: v.clone() for k, v in model.state_dict().items() if k.endswith(("running_mean", "running_var"))}
     model.train()

@@ -47,10 +47,11 @@ def reestimate_batchnorm(
     (0 without such a layer or without two items: nothing runs).
 
     Every other layer runs as in evaluation (no dropout, no drop-connect; BatchNorm layers kept
-    frozen use their own statistics), and ``make_batch(items, False)`` prepares the inputs as for
-    evaluation (no augmentation): the statistics are those of the network that will be
-    evaluated, and computing them draws no random numbers, so training goes on exactly as it
-    would have without them.
+    frozen use their own statistics), so the statistics are those of the network that will be
+    evaluated. ``items`` are training items, prepared as the loop prepares them for training
+    (``make_batch(items, True)``, the one call a training item is sure to support); whatever
+    random numbers that draws come from a forked generator, so training goes on exactly as it
+    would have without the re-estimation.
     """
     layers = updating_batchnorms(model)
     if not layers or len(items) < 2:  # one item has no variance to estimate
@@ -67,8 +68,9 @@ def reestimate_batchnorm(
         starts = list(range(0, len(items), batch_size))
         if len(items) - starts[-1] < 2 and len(starts) > 1:
             starts.pop()  # a last batch of one item joins the one before
-        for lo, hi in zip(starts, starts[1:] + [len(items)]):
-            model(**to_device(make_batch(list(items[lo:hi]), False), dev))
+        with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):
+            for lo, hi in zip(starts, starts[1:] + [len(items)]):
+                model(**to_device(make_batch(list(items[lo:hi]), True), dev))
     finally:
         for m, momentum in momenta.items():
             m.momentum = momentum
