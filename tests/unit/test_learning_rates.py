@@ -169,6 +169,8 @@ def test_screen_keeps_the_lower_rate_when_the_recipe_rate_is_far_too_high(tiny_b
     assert trials[1.0]["epochs"] == 1 and trials[0.01]["epochs"] == len(full["curves"]["epoch"])
     assert trials[0.01]["curves"]["val_metric"] == full["curves"]["val_metric"]
     assert any("Learning rate chosen on validation" in n for n in full["notes"])
+    # a text encoder has no BatchNorm: nothing recomputed, nothing said
+    assert "batchnorm_stats_items" not in chosen and not any("BatchNorm" in n for n in full["notes"])
 
 
 def test_lr_factors_setting_is_validated():

@@ -120,6 +120,7 @@ def _loop_config(
     batch_size: int | None = None,
     patience: int | None = None,
     freeze_batchnorm_stats: bool = False,
+    batchnorm_items: int = 0,
 ) -> LoopConfig:
     spec = ctx.spec
     return LoopConfig(
@@ -130,6 +131,7 @@ def _loop_config(
         seed=ctx.seed,
         eval_batch_size=spec.extract_batch_size,
         freeze_batchnorm_stats=freeze_batchnorm_stats,
+        batchnorm_items=batchnorm_items,
     )
 
 
@@ -139,6 +141,9 @@ def _length_order(ctx: Context, items: list) -> list[int] | None:
 
 
 SCREEN_EPOCHS = 1  # epochs each candidate learning rate trains before the best one is kept
+# training items on which the BatchNorm layers that train get their statistics recomputed before
+# every validation pass (docs/RUNGS.md, "BatchNorm statistics"; no-op without such layers)
+BATCHNORM_ITEMS = 256
 
 
 @dataclass
@@ -175,6 +180,14 @@ def lr_trials_note(trials: list[dict], metric: str) -> str:
     return (
         f"Learning rate chosen on validation: each candidate trained {SCREEN_EPOCHS} epoch(s), validation "
         f"{metric} {rates}; only the kept one trained on."
+    )
+
+
+def batchnorm_note(layers: int, items: int) -> str:
+    return (
+        f"BatchNorm statistics of the {layers} layers that trained were recomputed on {items} training "
+        f"items before each validation pass (and kept in the model): their running averages lag behind "
+        f"the weights they normalise."
     )
 
 
@@ -298,7 +311,12 @@ class TrainableRung(Rung):
                 ctx.train(),
                 ctx.val(),
                 c.groups,
-                _loop_config(ctx, ctx.spec.epochs, freeze_batchnorm_stats=self.freeze_batchnorm_stats),
+                _loop_config(
+                    ctx,
+                    ctx.spec.epochs,
+                    freeze_batchnorm_stats=self.freeze_batchnorm_stats,
+                    batchnorm_items=BATCHNORM_ITEMS,
+                ),
                 on_epoch=c.on_epoch,
                 val_order=_length_order(ctx, val_items),
                 progress=progress,
@@ -342,6 +360,9 @@ class TrainableRung(Rung):
             chosen["stopped_at_limit"] = True
         if untried:
             chosen["lr_factors_untried"] = sorted(untried, reverse=True)
+        if result.batchnorm_layers:
+            chosen["batchnorm_stats_items"] = min(BATCHNORM_ITEMS, len(ctx.train()[0]))
+            notes.append(batchnorm_note(result.batchnorm_layers, chosen["batchnorm_stats_items"]))
         if len(trials) > 1:
             chosen["lr_trials"] = sorted(trials, key=lambda t: -t["lr"])
             notes.append(lr_trials_note(trials, ctx.spec.metric))

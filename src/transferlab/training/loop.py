@@ -29,6 +29,7 @@ from torch import nn
 from ..devices import average_buffers, average_gradients, from_main, processes, reduce_sum, shard, to_device
 from ..evaluation.metrics import score
 from . import deadline
+from .batchnorm import reestimate_on_sample
 from .schedule import ParamGroup, lr_scale
 
 
@@ -43,6 +44,9 @@ class LoopConfig:
     # BatchNorm running statistics: frozen in every layer (True) or only in layers whose parameters
     # are frozen (False); their affine parameters train whenever their group does
     freeze_batchnorm_stats: bool = False
+    # before each validation pass, the statistics of the BatchNorm layers that train are recomputed
+    # on this many training items (0: the running averages are kept; see training/batchnorm.py)
+    batchnorm_items: int = 0
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     metric: str = "accuracy"  # chosen on validation
@@ -58,6 +62,7 @@ class FitResult:
     seconds: float = 0.0
     stopped_early: bool = False
     stopped_at_limit: bool = False  # the run's time limit ended training (``deadline``)
+    batchnorm_layers: int = 0  # BatchNorm layers whose statistics were re-estimated before validation
 
 
 MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
@@ -205,6 +210,10 @@ def fit_epochs(
         if result.stopped_at_limit and curves["epoch"]:
             break  # a part-trained epoch is not scored: the best finished epoch is kept (a first one is scored)
         average_buffers(model, procs)  # BatchNorm statistics saw only this process's shares
+        # every process, on the same items: the statistics of the weights about to be evaluated
+        result.batchnorm_layers = reestimate_on_sample(
+            model, make_batch, train_items, cfg.batchnorm_items, cfg.seed, cfg.eval_batch_size
+        )
         loss_sum, correct, seen = reduce_sum([loss_sum, correct, seen], procs)
         val_logits = predict_logits(model, make_batch, val_items, cfg.eval_batch_size, val_order)
         val_metric = from_main(score(cfg.metric, y_val, val_logits.argmax(1)), procs)
