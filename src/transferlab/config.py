@@ -224,6 +224,11 @@ class RunSpec:
         None,
         scope="none",
     )
+    ood_trained: bool = _help(
+        "Score the rungs that train a backbone on the out-of-distribution sets (the corrupted test "
+        "copies and --ood) too. --time-limit turns it off when the budget needs it.",
+        True,
+    )
     trained_fraction: float = _help(
         "Share of the training split the rungs that train a backbone fit on (a stratified "
         "subsample; the cheap rungs and the controls always use all of it). --time-limit lowers it "
@@ -402,6 +407,8 @@ class RunSpec:
             raise ConfigError(
                 f"The 'ray_gpus' setting must be a number of GPUs >= 0 (e.g. 1 or 0.5). Got {self.ray_gpus!r} instead."
             )
+        if not isinstance(self.ood_trained, bool):
+            raise ConfigError(f"The 'ood_trained' setting must be true or false. Got {self.ood_trained!r} instead.")
         if not isinstance(self.small_flip, bool):
             raise ConfigError(f"The 'small_flip' setting must be true or false. Got {self.small_flip!r} instead.")
         if self.executor not in ("local", "ray"):

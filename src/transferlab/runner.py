@@ -31,6 +31,7 @@ from .stages import (
     RunPlan,
     StageStore,
     check_rung_data,
+    costly,
     duplicate_clusters,
     embed_planned,
     feature_stores,
@@ -246,12 +247,19 @@ def _run(
     clusters = duplicate_clusters(task, audit.pairs)
     cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
     ood_items = sum(len(s["items"]) for s in ood.values())
-    if spec.time_limit is not None:  # fit what is left of the limit, now that the ranking has chosen
-        jobs = limit_rungs(clock, jobs, task, spec, ood_items, cache, progress)
+    if spec.time_limit is not None:
+        # the cheap rungs always run, first; the costly ones are then cut to the time really left
+        cheap = [
+            j for j in limit_rungs(clock, jobs, task, spec, ood_items, cache, progress, final=False) if not costly(j)
+        ]
+        fitted = _fit_rungs(cheap, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
+        trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ood_items, cache, progress)
+        fitted.update(_fit_rungs(trained, features, task, spec, out, progress, ood, clusters, stages, clock, cache))
+        jobs = cheap + trained
     else:  # the jobs the ranking chose (--top-k), at the speeds the embedding measured
         replan_rungs(clock.plan, jobs, task, spec, ood_items)
         mark_reused(clock.plan, jobs, cache)
-    fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
+        fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}
     plan_record = clock.record()

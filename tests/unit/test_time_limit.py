@@ -73,6 +73,7 @@ def test_cuts_come_in_the_documented_order_and_stop_once_it_fits():
     jobs = [RungJob("classical"), RungJob("frozen", bb), RungJob("finetune", bb), RungJob("full", bb)]
     order = [what for what, _ in cut_steps(spec)]
     assert order[0].startswith("no learning-curve") and order[1] == "1 seed instead of 2"
+    assert order[2] == "no out-of-distribution scores for the trained rungs"
     assert order.index("the recipe's learning rate only, no screen of 3") > order.index("3 epochs instead of 10")
     assert order.index("trained on 50% of the training split") > order.index(
         "the recipe's learning rate only, no screen of 3"

@@ -205,6 +205,7 @@ class TrainableRung(Rung):
         "extract_batch_size",
         "learning_curve_trained",
         "trained_fraction",
+        "ood_trained",
     )
     needs_backbone = True
     pretrained = True

@@ -44,6 +44,7 @@ from .plan import (
 )
 from .rank import Candidate, rank_candidate, rank_stage, with_achieved
 from .store import STAGES, StageStore, read_run_state, safe_name, write_run_state
+from .timelimit import costly
 from .timelimit import summary as limit_summary
 from .write import task_block, write_results
 
@@ -66,6 +67,7 @@ __all__ = [
     "StagePlan",
     "assemble_rung",
     "check_rung_data",
+    "costly",
     "duplicate_clusters",
     "embed_planned",
     "feature_stores",

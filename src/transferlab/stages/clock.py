@@ -72,12 +72,17 @@ def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
                     store(split)
 
 
-def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, cache, progress) -> list[RungJob]:
-    """After the ranking: the jobs to run within what is left of the limit, cheap ones first, with
-    their cuts; the plan's rung stages and the clock's deadlines to match. A rung the cache holds
-    costs nothing; a rung left out is named in the task's notes with the reason."""
+def limit_rungs(
+    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, cache, progress, final: bool = True
+) -> list[RungJob]:
+    """The jobs to run within what is left of the limit, cheap ones first, with the costly ones'
+    cuts; the plan's stages of these rungs and the clock's deadlines to match (the stages of the
+    rungs already run are kept). A rung the cache holds costs nothing. ``final``: the cuts the
+    rungs will run with (after the cheap rungs ran), each rung left out named in the task's
+    notes; otherwise a preview, for the plan the run shows before the cheap rungs."""
     assert spec.time_limit is not None
     jobs = cheap_first(jobs)
+    done = [s for s in clock.plan.stages if s.kind == "rung" and s.name in clock.actual]
     reused = {j.name for j in jobs if cache.has(j)}
     left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
     todo = [j for j in jobs if j.name not in reused]
@@ -86,23 +91,31 @@ def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int,
     }
     run = [kept.get(j.name, j) for j in jobs if j.name in reused or j.name in kept]
     planned = {s.name: s for s in clock.plan.stages if s.kind == "rung"}
-    clock.plan.stages = [s for s in clock.plan.stages if s.kind != "rung"] + [
-        planned.get(j.name) or StagePlan(j.name, 0.0, 0, "reused from the rung cache") for j in run
-    ]
-    fitted = clock.plan.limit
-    for name, why in fitted.skipped.items():
-        task.notes.append(f"{name} was not run: {why}.")
-        progress.log(f"[yellow]{name} is not run: {why}[/]")
-    progress.log(
-        f"time limit {fmt_seconds(spec.limit_seconds() or 0.0)}, {fmt_seconds(max(left, 0.0))} left: "
-        + (
-            "the trained rungs are cut to fit: " + "; ".join(fitted.cuts)
-            if fitted.cuts
-            else "no rung that trains a backbone fits"
-            if fitted.skipped
-            else "the rest fits without cuts"
-        )
+    clock.plan.stages = (
+        [s for s in clock.plan.stages if s.kind != "rung"]
+        + done
+        + [planned.get(j.name) or StagePlan(j.name, 0.0, 0, "reused from the rung cache") for j in run]
     )
+    fitted = clock.plan.limit
+    what = (
+        "the trained rungs are cut to fit: " + "; ".join(fitted.cuts)
+        if fitted.cuts
+        else "no rung that trains a backbone fits"
+        if fitted.skipped
+        else "the rest fits without cuts"
+    )
+    if final:
+        for name, why in fitted.skipped.items():
+            task.notes.append(f"{name} was not run: {why}.")
+            progress.log(f"[yellow]{name} is not run: {why}[/]")
+        progress.log(
+            f"time limit {fmt_seconds(spec.limit_seconds() or 0.0)}, {fmt_seconds(max(left, 0.0))} left: {what}"
+        )
+    else:
+        progress.log(
+            f"time limit {fmt_seconds(spec.limit_seconds() or 0.0)}, {fmt_seconds(max(left, 0.0))} left: as planned now, "
+            f"{what} (decided once the cheap rungs have run)"
+        )
     clock.limiter = RungDeadlines(
         spec.limit_seconds() or 0.0, clock.began, fitted, {s.name: s.tail for s in clock.plan.stages}
     )

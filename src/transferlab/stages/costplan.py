@@ -328,7 +328,7 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
         tail += one * TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
     own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
-    if ood_items and t is not None and (own_model or rung.needs_features):
+    if ood_items and t is not None and (own_model or rung.needs_features) and (spec.ood_trained or not _trains(rung)):
         if own_model or job.backbone.name not in embedded_ood:
             seconds += ood_items * t.forward_per_item
             tail += ood_items * t.forward_per_item

@@ -74,7 +74,9 @@ def first_seed_extras(
     extras: dict = {"artifact": None, "ood": None, "learning_curve": None}
     if spec.save_models and result.save is not None:
         extras["artifact"] = _save_model(result.save, out, name)
-    if ood:
+    if ood and not spec.ood_trained and subsampled(rung):
+        result.notes.append("Not scored on the out-of-distribution sets (ood_trained is off).")
+    elif ood:
         with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
             extras["ood"] = _score_ood(result, ood, task)
     if spec.learning_curve and result.refit_predict is not None:

@@ -10,13 +10,18 @@ step at a time, until the plan fits:
 1. their learning-curve refits (``learning_curve_trained``): extra training runs, and the cheap
    rungs' learning curves still answer "how much data do I need";
 2. their extra seeds (``train_seeds`` to 1): the interval then covers the test sample only;
-3. epochs, down to 3 (early stopping often ends a run about there anyway);
-4. the learning-rate screen (``lr_factors`` to [1]): the recipe's own rate only, and a
+3. their scores on the out-of-distribution sets (``ood_trained``): predicting the corrupted
+   copies costs as much as predicting the test split again, per set; the cheap rungs keep theirs;
+4. epochs, down to 3 (early stopping often ends a run about there anyway);
+5. the learning-rate screen (``lr_factors`` to [1]): the recipe's own rate only, and a
    forgetting verdict then says one rate was tried;
-5. a stratified training subsample (``trained_fraction`` 0.5, then 0.25, then 0.1): validation
-   and test stay whole, and the frozen rung's learning curve estimates what it costs;
-6. epochs down to 2, then 1;
-7. rungs, costliest first, each skipped with its reason.
+6. a stratified training subsample (``trained_fraction`` 0.5, then 0.25, then 0.1): validation
+   and test stay whole, and a cheap rung's learning curve estimates what it costs;
+7. epochs down to 2, then 1;
+8. rungs, costliest first, each skipped with its reason.
+
+The cuts are decided once the cheap rungs have run, with the time really left then (the plan
+shown at the start already makes them, from its predictions).
 
 The sequence length and the image size are not cut: they change what every rung and the
 ranking see, so cutting them for the costly rungs alone would compare rungs on different
@@ -75,6 +80,8 @@ def cut_steps(spec: RunSpec) -> list[tuple[str, dict[str, Any]]]:
         steps.append(("no learning-curve refits for the trained rungs", {"learning_curve_trained": False}))
     if spec.train_seeds > 1:
         steps.append((f"1 seed instead of {spec.train_seeds}", {"train_seeds": 1}))
+    if spec.ood_trained and (spec.corruptions or spec.ood):
+        steps.append(("no out-of-distribution scores for the trained rungs", {"ood_trained": False}))
     steps += [(f"{e} epochs instead of {spec.epochs}", {"epochs": e}) for e in _epoch_steps(spec.epochs)]
     if len(spec.lr_factors) > 1:
         steps.append(
