@@ -203,7 +203,8 @@ def fit_epochs(
             step += 1
             if progress:
                 progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)
-            if from_main(float(deadline.passed()), procs):  # decided on the first process: all stop in step
+            # decided on the first process, so all stop in step (and no broadcast without a limit)
+            if deadline.current() is not None and from_main(float(deadline.passed()), procs):
                 result.stopped_at_limit = True
                 break
 
