@@ -27,12 +27,17 @@ from ..progress import Progress
 
 # Per-item rates of the cheap parts (seconds), measured with bench/plan.py on this kind of machine
 # (2 shared CPU cores); they are small next to any backbone, so their error moves little.
+# Re-measured on the full fine-food reviews (4,985 items) and the image demo on an idle machine
+# (bench/time_limit.py): the earlier figures, taken on small sets on a busy machine, were 3-6x high.
 AUDIT_PER_ITEM = 2e-3  # hashing, near-duplicate search, label checks
-RANK_PER_ITEM = 4e-3  # LogME, H-score, kNN and the linear probe on the training features
-CHEAP_FIT_PER_ITEM = {"majority": 1e-6, "classical": 3e-3, "frozen": 3e-3, "zero_shot": 2e-4}
-OTHER_FIT_PER_ITEM = 3e-3  # a cheap rung not listed above
+RANK_PER_ITEM = 5e-4  # LogME, H-score, kNN and the linear probe on the training features ...
+RANK_PER_CANDIDATE = 1.5  # ... and per candidate (the memory figure's batch, the probe's folds)
+CHEAP_FIT_PER_ITEM = {"majority": 1e-6, "classical": 6e-4, "frozen": 6e-4, "zero_shot": 2e-4}
+OTHER_FIT_PER_ITEM = 6e-4  # a cheap rung not listed above
 HEAD_PER_ITEM_EPOCH = 3e-5  # finetune's head warm-up on cached features
-SMALL_PER_ITEM_EPOCH = 4e-4  # scratch_small's small model, per training item and epoch
+# scratch_small's small model, per training item and epoch: a bag of word embeddings (text) is
+# far cheaper than a small CNN (images, spectrograms)
+SMALL_PER_ITEM_EPOCH = {"text": 1.5e-4, "image": 8e-4, "audio": 8e-4}
 LORA_BACKWARD_SHARE = 0.7  # LoRA backpropagates through every layer but computes no frozen weight's gradient
 CURVE_REFITS = 3 * (0.1 + 0.2 + 0.4 + 0.7 + 1.0)  # cheap rungs: 3 subsamples x the learning curve's fractions
 TRAINED_CURVE_SHARE = 0.25 + 0.5  # trained rungs: refits on 25% and 50% of the training set
@@ -293,7 +298,9 @@ def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> 
     batch = min(spec.extract_batch_size, n_train)
     # per candidate: the scores on the training features, and one batch embedded for the memory figure
     # (for text the longest items, about twice the typical batch's cost)
-    seconds = sum(RANK_PER_ITEM * n_train + 2 * probes[b.name].forward_per_item * batch for b in backbones)
+    seconds = sum(
+        RANK_PER_CANDIDATE + RANK_PER_ITEM * n_train + 2 * probes[b.name].forward_per_item * batch for b in backbones
+    )
     return StagePlan(
         "ranking",
         seconds,
@@ -342,7 +349,8 @@ def _cheap_seed(rung, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:
     n_train, n_val, n_test = _sizes(task)
     if rung.strategy == "scratch_small":
         epochs = min(spec.small_epochs, spec.small_patience + 15)  # early stopping usually ends it about here
-        return SMALL_PER_ITEM_EPOCH * n_train * epochs, 0, f"small model, ~{epochs} epochs (per-item rate)"
+        rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values()))
+        return rate * n_train * epochs, 0, f"small model, ~{epochs} epochs (per-item rate)"
     seconds = CHEAP_FIT_PER_ITEM.get(rung.strategy, OTHER_FIT_PER_ITEM) * (n_train + n_val + n_test)
     return seconds, 0, "fit on cached features" if rung.needs_features else "fit (per-item rate)"
 
