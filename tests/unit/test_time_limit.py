@@ -101,6 +101,9 @@ def test_cuts_come_in_the_documented_order_and_stop_once_it_fits():
     # the last cut gives back what still fits: 9 x share <= 1.35 -> 14% of the data, not the 10% step
     assert squeezed.overrides["trained_fraction"] == 0.14 and "trained on 14%" in squeezed.cuts[-1]
     assert sum(squeezed.planned.values()) >= 0.9 * 0.3 * full_cost / 70
+    late = fit_to_limit(jobs, spec, 0.5, _fake_plan)  # fits only at 1 epoch; then 16% of the data still fits
+    assert late.overrides["epochs"] == 1 and late.overrides["trained_fraction"] == 0.16
+    assert "trained on 16% of the training split" in late.cuts and "1 epoch instead of 10" in late.cuts
     spare = fit_to_limit(jobs, spec, 9 * 8, _fake_plan)  # the step to 7 epochs fits; so does 8 (9 x 8)
     assert spare.overrides["epochs"] == 8 and spare.cuts[-1] == "8 epochs instead of 10"
 

@@ -137,17 +137,20 @@ def fit_to_limit(
     over: dict[str, Any] = {}
     described: dict[str, str] = {}  # setting -> its cut, in the order first cut (epochs: its last value)
     planned = seconds(jobs) if costly_jobs else {}
-    before: dict[str, Any] = {}
+    applied: list[str] = []  # the settings each step cut, in the order the steps came
     for what, change in [("", {})] + cut_steps(spec):
         if change:
-            before = {**over}
             over = {**over, **change}
             described.update({name: what for name in change})
+            applied += list(change)
             planned = seconds(with_overrides(over))
         if sum(planned.values()) <= available:
-            if change:  # the step that fitted may have cut more than needed: give back what fits
-                over, planned, what = _give_back(spec, before, change, available, lambda o: seconds(with_overrides(o)))
-                described.update({name: what for name in change} if what else {})
+            if change:  # the steps that fitted may have cut more than needed: give back what still fits
+                last_first = list(dict.fromkeys(reversed(applied)))
+                over, planned, given = _give_back(
+                    spec, over, last_first, available, lambda o: seconds(with_overrides(o))
+                )
+                described.update(given)
             break
     cuts = list(described.values())
     current = with_overrides(over)
@@ -170,29 +173,31 @@ def fit_to_limit(
 
 
 def _give_back(
-    spec: RunSpec, before: dict, change: dict, available: float, seconds: Callable[[dict], dict[str, float]]
-) -> tuple[dict, dict[str, float], str]:
-    """The last cut made as small as still fits: the largest number of epochs, or the largest
-    training share (to the percent), between its value before the cut and after it. Returns the
-    settings, their planned seconds and the cut's description ("" to keep the step's own)."""
-    over = {**before, **change}
+    spec: RunSpec, over: dict, order: list[str], available: float, seconds: Callable[[dict], dict[str, float]]
+) -> tuple[dict, dict[str, float], dict[str, str]]:
+    """The cuts made as small as still fits, the last cut first (``order``): epochs raised one by one, the
+    training share by bisection (to the percent), up to what they were before the limit. Returns
+    the settings, their planned seconds and the new descriptions of the cuts that changed."""
     fits = lambda o: sum(seconds(o).values()) <= available  # noqa: E731
-    if set(change) == {"epochs"}:
-        was = before.get("epochs", spec.epochs)
-        for e in range(was - 1, change["epochs"], -1):
-            if fits({**before, "epochs": e}):
-                over = {**before, "epochs": e}
-                return over, seconds(over), f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}"
-    if set(change) == {"trained_fraction"}:
-        lo, hi = change["trained_fraction"], before.get("trained_fraction", spec.trained_fraction)
-        for _ in range(7):  # bisection on the share: the plan grows with it
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if fits({**before, "trained_fraction": mid}) else (lo, mid)
-        share = max(change["trained_fraction"], float(int(lo * 100)) / 100)
-        if share > change["trained_fraction"]:
-            over = {**before, "trained_fraction": share}
-            return over, seconds(over), f"trained on {share:.0%} of the training split"
-    return over, seconds(over), ""
+    given: dict[str, str] = {}
+    for name in order:
+        if name == "epochs":
+            e = over["epochs"]
+            while e + 1 <= spec.epochs and fits({**over, "epochs": e + 1}):
+                e += 1
+            if e != over["epochs"]:
+                over = {**over, "epochs": e}
+                given["epochs"] = f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}"
+        elif name == "trained_fraction":
+            lo, hi = over["trained_fraction"], spec.trained_fraction
+            for _ in range(7):  # bisection on the share: the plan grows with it
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if fits({**over, "trained_fraction": mid}) else (lo, mid)
+            share = float(int(lo * 100)) / 100
+            if share > over["trained_fraction"]:
+                over = {**over, "trained_fraction": share}
+                given["trained_fraction"] = f"trained on {share:.0%} of the training split"
+    return over, seconds(over), given
 
 
 class RungDeadlines:
