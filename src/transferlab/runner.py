@@ -315,7 +315,7 @@ def _fit_rungs(
         fitted[job.name] = RungStage.from_dict(stages.save(f"rungs/{safe_name(job.name)}", stage.to_dict()))
         cache.keep(job, fitted[job.name])
 
-    deadlines = clock.deadlines()
+    deadlines = clock.limiter
     if spec.executor == "ray" and pending:
         from .executors import run_rungs_on_ray
 

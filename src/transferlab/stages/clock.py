@@ -27,9 +27,6 @@ class RunClock:
         self.began = time.time() if began is None else began  # wall clock, for the time limit
         self.limiter: Any = None  # with --time-limit: the costly rungs' deadlines (``timelimit.RungDeadlines``)
 
-    def deadlines(self) -> Any:
-        return self.limiter
-
     def remaining(self, after: set[str]) -> float:
         """Predicted seconds of the stages not in ``after``, corrected by the finished ones' ratio."""
         done = [s for s in self.plan.stages if s.name in self.actual]

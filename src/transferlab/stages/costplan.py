@@ -24,6 +24,7 @@ from ..config import RunSpec
 from ..data import Task
 from ..formats import fmt_bytes, fmt_seconds
 from ..progress import Progress
+from .plan import on_subsample, trains_network
 
 # Per-item rates of the cheap parts (seconds), measured with bench/plan.py on this kind of machine
 # (2 shared CPU cores); they are small next to any backbone, so their error moves little.
@@ -184,7 +185,7 @@ def make_plan(
 
         jobs = cheap_first(jobs)
     if probes is None:
-        trained = {j.backbone.name for j in jobs if j.backbone is not None and _trains(RUNGS.get(j.strategy))}
+        trained = {j.backbone.name for j in jobs if j.backbone is not None and trains_network(RUNGS.get(j.strategy))}
         if trained and spec.top_k:  # the ranking, later, picks which backbones train: probe every candidate
             trained = {b.name for b in backbones}
         probes = probe_backbones(backbones, task, spec, trained)
@@ -240,10 +241,6 @@ def _rung_stages(jobs: list, task: Task, spec: RunSpec, probes: dict, ood_items:
     OOD items; later ones read them from the cache)."""
     embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
     return [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
-
-
-def _trains(rung) -> bool:
-    return rung.seeding == "train" and rung.needs_backbone
 
 
 def _sizes(task: Task) -> tuple[int, int, int]:
@@ -318,13 +315,13 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
     spec = job.spec_for(spec)  # with the time limit's cuts, if any
     seeds = seed_count(rung, spec) if task.resplittable or rung.seeding == "train" else 1
     t = probes.get(job.backbone.name) if job.backbone is not None else None
-    if _trains(rung) and t is not None and t.train_step is not None and job.strategy != "scratch_small":
+    if trains_network(rung) and t is not None and t.train_step is not None and job.strategy != "scratch_small":
         one, peak, how = _trained_seed(rung, job, task, spec, t)
     else:
         one, peak, how = _cheap_seed(rung, task, spec, t)
     seconds, parts = (one + PER_FIT_OVERHEAD) * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
     tail = PER_FIT_OVERHEAD * seeds
-    if t is not None and _trains(rung):
+    if t is not None and trains_network(rung):
         n_train, n_val, n_test = _sizes(task)
         tail += (n_val + n_test) * t.forward_per_item * seeds
     if spec.learning_curve and rung.seeding == "cheap":
@@ -335,7 +332,12 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
         tail += one * TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
     own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
-    if ood_items and t is not None and (own_model or rung.needs_features) and (spec.ood_trained or not _trains(rung)):
+    if (
+        ood_items
+        and t is not None
+        and (own_model or rung.needs_features)
+        and (spec.ood_trained or not trains_network(rung))
+    ):
         if own_model or job.backbone.name not in embedded_ood:
             seconds += ood_items * t.forward_per_item
             tail += ood_items * t.forward_per_item
@@ -361,10 +363,10 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     validation and test predictions."""
     from ..rungs.trainable import SCREEN_EPOCHS
     from ..training.loop import batch_starts
-    from .plan import subsampled
 
     n_train, n_val, n_test = _sizes(task)
-    if spec.trained_fraction < 1 and subsampled(rung):
+    subsample = on_subsample(rung, spec)
+    if subsample:
         n_train = max(2 * len(task.classes), int(round(n_train * spec.trained_fraction)))
     steps = len(batch_starts(n_train, spec.batch_size)) if n_train else 0
     backward = max(t.train_step - t.train_forward, 0.0)
@@ -379,7 +381,7 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     # every model the rung builds (one per rate screened) pays a cold first step once
     seconds += factors * max((t.train_first_step or t.train_step) - t.train_step, 0.0)
     how = f"{steps} steps/epoch x {spec.epochs} epochs at {t.train_step:.2f} s/step (measured)"
-    if spec.trained_fraction < 1 and subsampled(rung):
+    if subsample:
         how += f" on {n_train} training items ({spec.trained_fraction:.0%})"
     if factors > 1:
         how += f", {factors} rates screened {screened} epoch each"

@@ -15,7 +15,7 @@ from ..evaluation import evaluate, expected_calibration_error
 from ..features.store import FeatureStore
 from ..progress import Progress
 from ..training import deadline
-from .plan import RungJob, seed_draws, subsampled
+from .plan import RungJob, on_subsample, seed_draws, trains_network
 from .store import safe_name
 
 
@@ -54,7 +54,7 @@ def fit_seed(rung, name: str, k: int, n: int, draw: Task, spec: RunSpec, backbon
 
     label = name if n == 1 else f"{name} seed {k + 1}/{n}"
     with progress.task(label) as update:
-        whole = k == 0 and not (spec.trained_fraction < 1 and subsampled(rung))  # the run's own split
+        whole = k == 0 and not on_subsample(rung, spec)  # the run's own split
         view = None if feats is None else (feats if whole else feats.view(draw))
         return rung.run(Context(draw, spec, spec.seed + k, backbone, view, update))
 
@@ -74,7 +74,7 @@ def first_seed_extras(
     extras: dict = {"artifact": None, "ood": None, "learning_curve": None}
     if spec.save_models and result.save is not None:
         extras["artifact"] = _save_model(result.save, out, name)
-    if ood and not spec.ood_trained and subsampled(rung):
+    if ood and not spec.ood_trained and trains_network(rung):
         result.notes.append("Not scored on the out-of-distribution sets (ood_trained is off).")
     elif ood:
         with progress.task(f"{name} on {len(ood)} out-of-distribution sets"):
@@ -90,7 +90,7 @@ def _learning_curve(result, rung, name: str, task: Task, spec: RunSpec, progress
     from ..evaluation.learning_curve import TRAINED_FRACTIONS, learning_curve
 
     trained = rung.seeding == "train"  # each point is a training run: fewer sizes, one subsample
-    if spec.trained_fraction < 1 and subsampled(rung):
+    if on_subsample(rung, spec):
         result.notes.append("No learning curve: the rung was trained on a subsample of the training split.")
         return None
     if trained and deadline.current() is not None:

@@ -163,7 +163,7 @@ def seed_draws(
                 break
             draw = task  # another initialisation and batch order on the same split
         draws.append((k, draw))
-    if spec.trained_fraction < 1 and subsampled(rung):
+    if on_subsample(rung, spec):
         draws = [(k, trained_subsample(draw, spec.trained_fraction, spec.seed + k)) for k, draw in draws]
         n_train = len(draws[0][1].indices("train"))
         notes.append(
@@ -180,10 +180,15 @@ def seed_draws(
     return draws, notes
 
 
-def subsampled(rung) -> bool:
-    """Whether ``trained_fraction`` applies to ``rung``: the rungs that train a network on a backbone
-    (fine-tuning, LoRA, the same architecture from scratch), the costly ones."""
+def trains_network(rung) -> bool:
+    """Whether ``rung`` trains a network on a backbone (fine-tuning, LoRA, the same architecture from
+    scratch): the costly rungs, the ones ``trained_fraction`` and the time limit's cuts apply to."""
     return rung.seeding == "train" and rung.needs_backbone
+
+
+def on_subsample(rung, spec: RunSpec) -> bool:
+    """Whether ``rung`` trains on a ``trained_fraction`` of the training split."""
+    return spec.trained_fraction < 1 and trains_network(rung)
 
 
 def trained_subsample(task: Task, fraction: float, seed: int) -> Task:

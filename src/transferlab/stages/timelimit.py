@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterator
 from ..config import RunSpec
 from ..formats import fmt_seconds
 from ..training import deadline
-from .plan import RungJob, subsampled
+from .plan import RungJob, trains_network
 
 WRITE_RESERVE = 5.0  # seconds kept for the verdicts, results.json and the report
 WRITE_SHARE = 0.01  # ... plus this share of the limit
@@ -52,7 +52,7 @@ FRACTIONS = (0.5, 0.25, 0.1)
 def costly(job: RungJob) -> bool:
     from ..rungs import RUNGS
 
-    return subsampled(RUNGS.get(job.strategy))
+    return trains_network(RUNGS.get(job.strategy))
 
 
 def reserve(limit: float) -> float:
@@ -114,7 +114,7 @@ class Fit:
     def to_dict(self) -> dict:
         return {
             "cuts": list(self.cuts),
-            "settings": {k: v for k, v in self.overrides.items()},
+            "settings": dict(self.overrides),
             "skipped": [{"rung": k, "reason": v} for k, v in self.skipped.items()],
             "available_seconds": round(self.available, 1),
             "planned_seconds": {k: round(v, 1) for k, v in self.planned.items()},
