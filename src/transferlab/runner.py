@@ -52,6 +52,7 @@ from .stages import (
     recalibrate,
     replan_rungs,
     resolve_backbones,
+    retime,
     run_audit_stage,
     safe_name,
     task_block,
@@ -253,6 +254,7 @@ def _run(
             j for j in limit_rungs(clock, jobs, task, spec, ood_items, cache, progress, final=False) if not costly(j)
         ]
         fitted = _fit_rungs(cheap, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
+        retime(clock, [j for j in jobs if costly(j)], task, spec, cache, progress)
         trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ood_items, cache, progress)
         fitted.update(_fit_rungs(trained, features, task, spec, out, progress, ood, clusters, stages, clock, cache))
         jobs = cheap + trained

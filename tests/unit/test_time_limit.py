@@ -15,6 +15,7 @@ from transferlab.cli import app
 from transferlab.config import RunSpec
 from transferlab.errors import ConfigError
 from transferlab.stages import RungJob, rung_key
+from transferlab.stages import clock as clock_module
 from transferlab.stages import costplan as costplan_module
 from transferlab.stages.costplan import StagePlan
 from transferlab.stages.plan import trained_subsample
@@ -216,12 +217,14 @@ def _common(tiny_bert, tmp_path):
         rungs="majority,classical,frozen,finetune,full",
         epochs=300,
         patience=300,
+        learning_curve=False,  # the cheap rungs' refits: seconds a loaded machine can stretch past the limit
         out=str(tmp_path / "run"),
         **TEXT,
     )
 
 
-def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_csv, tmp_path):
+def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_csv, tmp_path, monkeypatch):
+    monkeypatch.setattr(clock_module, "RETIME_SHARE", 0.5)  # 20 s is too short to spend 5% re-timing, by default
     limit = 20.0
     start = time.time()
     r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **_common(tiny_bert, tmp_path))
@@ -236,6 +239,10 @@ def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_c
         assert len(rung["curves"]["epoch"]) <= cut["settings"]["epochs"] + 1  # finetune adds its epoch 0
     assert any("time limit of 20.0 s" in note for note in saved["notes"])
     assert "Run under a time limit" in (tmp_path / "run" / "report.html").read_text()
+    # the plan wanted more than the time left: the training step was timed again before the cuts
+    retimed = saved["plan"]["retimed"]
+    assert list(retimed) == [f"hf:{tiny_bert}"] and retimed[f"hf:{tiny_bert}"] > 0
+    assert saved["plan"]["probes"][f"hf:{tiny_bert}"]["train_step"] > 0
 
 
 def test_a_rung_still_training_at_its_deadline_stops_and_is_not_cached(tiny_bert, reviews_csv, tmp_path, monkeypatch):

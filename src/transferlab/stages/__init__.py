@@ -19,7 +19,7 @@
 from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
-from .clock import RunClock, embed_planned, limit_rungs, mark_reused, recalibrate
+from .clock import RunClock, embed_planned, limit_rungs, mark_reused, recalibrate, retime
 from .costplan import (
     RunPlan,
     StagePlan,
@@ -90,6 +90,7 @@ __all__ = [
     "rank_stage",
     "read_run_state",
     "recalibrate",
+    "retime",
     "resolve_backbones",
     "run_audit_stage",
     "rung_key",

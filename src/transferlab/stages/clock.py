@@ -119,6 +119,46 @@ def limit_rungs(
     return run
 
 
+RETIME_ABOVE = 0.5  # the trained rungs are re-timed when planned to use more than this share of the time left...
+RETIME_SHARE = 0.05  # ...and re-timing costs less than this share of it
+
+
+def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, cache, progress) -> dict[str, float]:
+    """Under the time limit, just before the costly rungs' cuts are decided: their backbones'
+    training steps timed again, in the warm process and under the machine's load of now. The probe
+    ran first thing, slow (MiniLM's steps 1.4x) and in other conditions, and scaling its steps by the
+    embedding's speed misjudged them 1.5-1.8x on the full fine-food reviews (bench/time_limit.py).
+    Skipped when the trained rungs fit with room to spare or re-timing would cost too much of what
+    is left. Returns re-timed / planned step, by backbone (also in ``plan.retimed``)."""
+    import dataclasses
+
+    from ..training.probe import TRAIN_STEPS, retime_training
+
+    todo = [j for j in jobs if j.backbone is not None and not cache.has(j)]
+    names = {j.name for j in todo}
+    planned = sum(s.seconds for s in clock.plan.stages if s.name in names)
+    left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
+    out: dict[str, float] = {}
+    for backbone in {j.backbone.name: j.backbone for j in todo}.values():
+        t = clock.plan.probes.get(backbone.name)
+        if t is None or t.train_step is None:
+            continue
+        cost = (t.train_first_step or t.train_step) + (TRAIN_STEPS[0] + 1) * t.train_step
+        if planned < RETIME_ABOVE * left or cost > RETIME_SHARE * left:
+            continue
+        new = retime_training(backbone, task.part("train")[0], batch_size=spec.batch_size, seed=spec.seed)
+        clock.plan.probes[backbone.name] = dataclasses.replace(
+            t, train_step=new.train_step, train_first_step=new.train_first_step, train_forward=new.train_forward
+        )
+        out[backbone.name] = round(new.train_step / t.train_step, 3)
+        progress.log(
+            f"[dim]{backbone.name}: a training step re-timed at {new.train_step:.2f} s "
+            f"(planned {t.train_step:.2f} s; {new.probe_seconds:.1f} s to measure)[/]"
+        )
+    clock.plan.retimed.update(out)
+    return out
+
+
 def mark_reused(plan: RunPlan, jobs: list[RungJob], cache) -> None:
     """The rung stages the rung cache will answer cost nothing: their prediction becomes 0, so the
     remaining time a re-run shows is what it will really spend."""

@@ -77,6 +77,7 @@ class RunPlan:
     probe_seconds: float = 0.0
     limit: Any = None  # with --time-limit: what it cut (``timelimit.Fit``)
     recalibrated: dict[str, float] = field(default_factory=dict)  # backbone -> measured / probed speed
+    retimed: dict[str, float] = field(default_factory=dict)  # backbone -> training step re-timed / as planned
 
     def all_skipped(self) -> list[str]:
         """The rungs that will not run: those that cannot, and those the time limit left out."""
@@ -109,6 +110,8 @@ class RunPlan:
             out["time_limit"] = self.limit.to_dict()
         if self.recalibrated:
             out["recalibrated"] = dict(self.recalibrated)
+        if self.retimed:
+            out["retimed"] = dict(self.retimed)
         if actual is not None:
             for s in stages:
                 if s["name"] in actual:
