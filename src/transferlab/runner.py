@@ -248,19 +248,24 @@ def _run(
     clusters = duplicate_clusters(task, audit.pairs)
     cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
     ood_items = sum(len(s["items"]) for s in ood.values())
+    resumed = {j.name for j in jobs if stages.path(f"rungs/{safe_name(j.name)}").exists()}
+
+    def ready(job: RungJob) -> bool:  # fitted already: costs no time
+        return job.name in resumed or cache.has(job)
+
     if spec.time_limit is not None:
         # the cheap rungs always run, first; the costly ones are then cut to the time really left
         cheap = [
-            j for j in limit_rungs(clock, jobs, task, spec, ood_items, cache, progress, final=False) if not costly(j)
+            j for j in limit_rungs(clock, jobs, task, spec, ood_items, ready, progress, final=False) if not costly(j)
         ]
         fitted = _fit_rungs(cheap, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
-        retime(clock, [j for j in jobs if costly(j)], task, spec, cache, progress)
-        trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ood_items, cache, progress)
+        retime(clock, [j for j in jobs if costly(j)], task, spec, ready, progress)
+        trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ood_items, ready, progress)
         fitted.update(_fit_rungs(trained, features, task, spec, out, progress, ood, clusters, stages, clock, cache))
         jobs = cheap + trained
     else:  # the jobs the ranking chose (--top-k), at the speeds the embedding measured
         replan_rungs(clock.plan, jobs, task, spec, ood_items)
-        mark_reused(clock.plan, jobs, cache)
+        mark_reused(clock.plan, jobs, ready)
         fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]
     curves = {job.name: fitted[job.name].learning_curve for job in jobs if fitted[job.name].learning_curve}

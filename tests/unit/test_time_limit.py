@@ -321,3 +321,20 @@ def test_plan_shows_the_cuts_a_limit_makes(tiny_bert, reviews_csv, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "time limit:" in result.output and ("epochs instead of 300" in result.output or "not run" in result.output)
+
+
+def test_a_resumed_run_under_a_limit_counts_its_finished_rungs_as_free(tiny_bert, reviews_csv, tmp_path):
+    import shutil
+
+    settings = {**_common(tiny_bert, tmp_path), "epochs": 2, "patience": 2}
+    first = transferlab.run(reviews_csv, time_limit=120, quiet=True, **settings)
+    run_dir = tmp_path / "run"
+    (run_dir / "results.json").unlink()  # as if killed just before writing its results
+    shutil.rmtree(tmp_path / "cache" / "rungs", ignore_errors=True)  # only --resume's stage files remain
+    again = transferlab.resume(str(run_dir), quiet=True)
+    stages = {s["name"]: s for s in again["plan"]["stages"] if s["kind"] == "rung"}
+    assert stages and all(s["seconds"] == 0 and "already fitted" in s["how"] for s in stages.values()), stages
+    assert again["plan"]["time_limit"]["cuts"] == []
+    assert [r["test"]["accuracy"]["mean"] for r in again["rungs"]] == [
+        r["test"]["accuracy"]["mean"] for r in first["rungs"]
+    ]

@@ -70,17 +70,18 @@ def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
 
 
 def limit_rungs(
-    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, cache, progress, final: bool = True
+    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, ready, progress, final: bool = True
 ) -> list[RungJob]:
     """The jobs to run within what is left of the limit, cheap ones first, with the costly ones'
     cuts; the plan's stages of these rungs and the clock's deadlines to match (the stages of the
-    rungs already run are kept). A rung the cache holds costs nothing. ``final``: the cuts the
+    rungs already run are kept). A rung ``ready(job)`` says is finished (in the rung cache, or read back by
+    --resume) costs nothing. ``final``: the cuts the
     rungs will run with (after the cheap rungs ran), each rung left out named in the task's
     notes; otherwise a preview, for the plan the run shows before the cheap rungs."""
     assert spec.time_limit is not None
     jobs = cheap_first(jobs)
     done = [s for s in clock.plan.stages if s.kind == "rung" and s.name in clock.actual]
-    reused = {j.name for j in jobs if cache.has(j)}
+    reused = {j.name for j in jobs if ready(j)}
     left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
     todo = [j for j in jobs if j.name not in reused]
     kept = {
@@ -91,7 +92,7 @@ def limit_rungs(
     clock.plan.stages = (
         [s for s in clock.plan.stages if s.kind != "rung"]
         + done
-        + [planned.get(j.name) or StagePlan(j.name, 0.0, 0, "reused from the rung cache") for j in run]
+        + [planned.get(j.name) or StagePlan(j.name, 0.0, 0, "already fitted") for j in run]
     )
     fitted = clock.plan.limit
     what = (
@@ -123,7 +124,7 @@ RETIME_ABOVE = 0.5  # the trained rungs are re-timed when planned to use more th
 RETIME_SHARE = 0.05  # ...and re-timing costs less than this share of it
 
 
-def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, cache, progress) -> dict[str, float]:
+def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, progress) -> dict[str, float]:
     """Under the time limit, just before the costly rungs' cuts are decided: their backbones'
     training steps timed again, in the warm process and under the machine's load of now. The probe
     ran first thing, slow (MiniLM's steps 1.4x) and in other conditions, and scaling its steps by the
@@ -134,7 +135,7 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, cache, pro
 
     from ..training.probe import TRAIN_STEPS, retime_training
 
-    todo = [j for j in jobs if j.backbone is not None and not cache.has(j)]
+    todo = [j for j in jobs if j.backbone is not None and not ready(j)]
     names = {j.name for j in todo}
     planned = sum(s.seconds for s in clock.plan.stages if s.name in names)
     left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
@@ -159,13 +160,14 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, cache, pro
     return out
 
 
-def mark_reused(plan: RunPlan, jobs: list[RungJob], cache) -> None:
-    """The rung stages the rung cache will answer cost nothing: their prediction becomes 0, so the
+def mark_reused(plan: RunPlan, jobs: list[RungJob], ready) -> None:
+    """The rung stages already fitted (``ready(job)``: the rung cache holds them, or --resume reads
+    them back) cost nothing: their prediction becomes 0, so the
     remaining time a re-run shows is what it will really spend."""
-    reused = {j.name for j in jobs if cache.has(j)}
+    reused = {j.name for j in jobs if ready(j)}
     for s in plan.stages:
         if s.kind == "rung" and s.name in reused:
-            s.seconds, s.peak_bytes, s.tail, s.how = 0.0, 0, 0.0, "reused from the rung cache"
+            s.seconds, s.peak_bytes, s.tail, s.how = 0.0, 0, 0.0, "already fitted (rung cache or --resume)"
 
 
 def recalibrate(plan: RunPlan, features: dict) -> dict[str, float]:
