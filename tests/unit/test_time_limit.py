@@ -224,7 +224,7 @@ def _common(tiny_bert, tmp_path):
 
 
 def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_csv, tmp_path, monkeypatch):
-    monkeypatch.setattr(clock_module, "RETIME_SHARE", 0.5)  # 20 s is too short to spend 5% re-timing, by default
+    monkeypatch.setattr(clock_module, "RETIME_SHARE", 0.5)  # 20 s is too short to spend 10% re-timing, by default
     limit = 20.0
     start = time.time()
     r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **_common(tiny_bert, tmp_path))

@@ -121,7 +121,7 @@ def limit_rungs(
 
 
 RETIME_ABOVE = 0.5  # the trained rungs are re-timed when planned to use more than this share of the time left...
-RETIME_SHARE = 0.05  # ...and re-timing costs less than this share of it
+RETIME_SHARE = 0.1  # ...and re-timing costs less than this share of it
 
 
 def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, progress) -> dict[str, float]:
