@@ -34,6 +34,9 @@ AUDIT_PER_ITEM = 2e-3  # hashing, near-duplicate search, label checks
 RANK_PER_ITEM = 5e-4  # LogME, H-score, kNN and the linear probe on the training features ...
 RANK_PER_CANDIDATE = 1.5  # ... and per candidate (the memory figure's batch, the probe's folds)
 CHEAP_FIT_PER_ITEM = {"majority": 1e-6, "classical": 6e-4, "frozen": 6e-4, "zero_shot": 2e-4}
+# the classical rung's hand-made features, computed once an item for all its seeds (HOG + pixels,
+# MFCC statistics, per second of clip; TF-IDF is learnt again with each fit, inside the fit's rate)
+FEATURES_PER_ITEM = {"text": 0.0, "image": 2.5e-3, "audio": 5e-3}
 OTHER_FIT_PER_ITEM = 6e-4  # a cheap rung not listed above
 HEAD_PER_ITEM_EPOCH = 3e-5  # finetune's head warm-up on cached features
 # scratch_small's small model, per training item and epoch: a bag of word embeddings (text) is
@@ -334,6 +337,10 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
         seconds += one * TRAINED_CURVE_SHARE
         tail += one * TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
+    if rung.strategy == "classical" and FEATURES_PER_ITEM.get(task.modality):
+        n = sum(_sizes(task)) + ood_items
+        seconds += FEATURES_PER_ITEM[task.modality] * n * (spec.clip_seconds if task.modality == "audio" else 1.0)
+        parts.append(f"+ features of {n} items, once (per-item rate)")
     own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
     if (
         ood_items
