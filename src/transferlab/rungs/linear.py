@@ -108,7 +108,7 @@ def _gradient_size(model: LogisticRegression, X, y, c: float) -> float:
 
 def past_the_minimum(losses: list[float], worse_by: float | None = None, patience: int | None = None) -> bool:
     """Whether the last ``patience`` losses are all more than ``worse_by`` (relative) above the
-    lowest so far: the walk along C has gone past the minimum, and larger Cs only fit slower."""
+    lowest so far: the walk along C (in either direction) has gone past the minimum."""
     worse_by, patience = WORSE_BY if worse_by is None else worse_by, PATIENCE if patience is None else patience
     best = min(losses)
     return len(losses) > patience and all(v > best * (1 + worse_by) for v in losses[-patience:])
