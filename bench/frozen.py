@@ -127,8 +127,10 @@ def main() -> None:
 
 
 def _split(r: dict) -> str:
-    """How the rung scored C in this run ('5-fold', or one 80/20 split)."""
-    return f"{r['folds']}-fold" if r.get("by") == "cv" else "one 80/20 split's"
+    """How the rung scored C in this run ('3-fold', or one split, 80/20 before ``fit_share``
+    was recorded)."""
+    share = r.get("fit_share", 0.8)
+    return f"{r['folds']}-fold" if r.get("by") == "cv" else f"one {share:.0%}/{1 - share:.0%} split's"
 
 
 def section(d: dict) -> str:

@@ -1,29 +1,43 @@
-"""Logistic regression with its regularisation chosen by cross-validation on the training split.
+"""Logistic regression with its regularisation chosen on the training split.
 
 Shared by ``classical`` (on hand-made features) and ``frozen`` (on a backbone's cached
 features). C is chosen among 13 values (10^-4 to 10^2, half a decade apart) by the log loss of
-stratified cross-validation on train, then the model is refitted on all of train at that C. The
-validation split takes no part in the fit or in the choice of C: it stays an independent
-yardstick on which the ladder compares rungs.
+models fitted on part of train and scored on the rest of train, then the model is refitted on
+all of train at that C. The validation split takes no part in the fit or in the choice of C: it
+stays an independent yardstick on which the ladder compares rungs.
 
 Choosing C by accuracy on a validation split of 150-200 examples was noisy: several Cs tied, the
 tie went to the strongest regularisation, and the rung lost to a default ``LogisticRegression()``
 on the same features (bench/RESULTS.md). Log loss is smooth where accuracy is a step function,
-so it rarely ties, and the folds score each C on every training example.
+so it rarely ties.
 
-The search is kept cheap (bench/logreg_choice.py has the measurements):
+The choice costs about one to two default fits (``LogisticRegression()`` at C=1 on the same
+features; bench/logreg_choice.py has the measurements, and the accuracy against a 5-fold search
+over all 13 Cs):
 
-* 3 stratified folds up to ``HOLDOUT_ABOVE`` training examples, one stratified 80/20 split of
-  train above (a single split chose worse Cs on 200-400 examples; on 800 it chose nearly
-  as well as 3 folds), the features standardised once for all of them;
-* the Cs a decade apart, from small to large, each fit starting from the previous C's weights,
-  until one scores a loss more than 1% above the best so far (the loss falls to one minimum
-  and rises after it); then the half-decade Cs either side of the best;
-* each fit stops when its gradient is a tenth of what it was at its start (and below 0.001),
-  not at a fixed tolerance alone, which stalls a warm start (see ``_fit``);
-* the refit on all of train starts from the first fold's weights at the chosen C.
+* above ``FOLDS_UP_TO`` (300) training examples, one stratified split: the Cs are fitted on half
+  of train and scored on the other half. Fitting on half makes each probe fit half as costly as
+  the refit, and scoring on half scores as many examples as 3 folds did with a third of the
+  fits. Up to 300 examples, where a fit costs little and one split chose noticeably worse Cs
+  (on 200 MiniLM features, 0.044 of test accuracy lost against the best C in hindsight, 0.013
+  with folds), 3 stratified folds;
+* the Cs a decade apart are walked from the middle of the grid (0.1): down while the loss
+  falls, up if it did not, each fit starting from the previous C's weights, until one scores a
+  loss more than 1% above the best so far (the loss falls to one minimum and rises after it).
+  Starting from the smallest C spent four fits on the flat, strongly regularised end, and those
+  are not cheap from zero on dense features; then the half-decade Cs either side of the best
+  (on MiniLM features the test accuracy changed by 0.07 within one decade);
+* the probes are ``logreg_probe.Probe``: scikit-learn's objective with a lean L-BFGS, in
+  float32, without a ``LogisticRegression.fit`` call per C (its setup and L-BFGS-B's
+  bookkeeping cost as much as the arithmetic on a few hundred examples). Each fit stops when
+  its gradient is a tenth of what it was at its start (and below 0.001), not at a fixed
+  tolerance alone, which stalls a warm start (see ``_fit``). The half-decade fits stop at the
+  gradient the best C's fit reached, and start from the scored C below them when there is one:
+  moving up to a weaker regularisation took 3-7 iterations, moving down from the best 20;
+* the refit on all of train starts from the probes' weights at the chosen C and stops at that
+  same gradient, by a ``Probe`` then scikit-learn's ``LogisticRegression``, which checks it.
 
-A class with a single training example cannot be stratified into two folds: then C falls back to
+A class with a single training example cannot be stratified into two parts: then C falls back to
 being chosen on validation.
 """
 
@@ -41,12 +55,15 @@ from sklearn.preprocessing import StandardScaler
 
 from ..evaluation.metrics import score
 from .fitted import FITTED, Features, Fitted, Saved, features_from_saved
+from .logreg_probe import Probe
 
 C_GRID = tuple(float(f"{10**e:.3g}") for e in np.arange(-4, 2.01, 0.5))  # 0.0001, 0.000316, ..., 100
 FOLDS = 3
-HOLDOUT_ABOVE = 1_000  # training examples beyond which one 80/20 split replaces the folds
+FOLDS_UP_TO = 300  # training examples up to which k folds score each C (above: one split)
+FIT_SHARE = 0.5  # the share of train the probes fit on that split; the rest is held out
 WORSE_BY = 0.01  # a C whose loss is more than 1% above the best so far is past the minimum...
 PATIENCE = 1  # ...and this many such Cs in a row (a decade apart) end the walk
+HALF_SHRINK = 0.5  # a half-decade fit at least halves its (small) starting gradient
 TOL, SHRINK = 1e-3, 0.1  # a fit stops when no gradient entry exceeds TOL nor SHRINK x the largest at its start
 
 
@@ -89,16 +106,9 @@ def _gradient_size(model: LogisticRegression, X, y, c: float) -> float:
     return float(max(np.abs(grad).max(), np.abs(residual.sum(0)).max()))
 
 
-def _log_loss(model: LogisticRegression, X, y) -> float:
-    """Mean log loss of ``model`` on (X, y), clipped as scikit-learn's ``log_loss`` clips."""
-    proba = model.predict_proba(X)
-    p = proba[np.arange(len(y)), np.searchsorted(model.classes_, y)]
-    return float(-np.mean(np.log(np.clip(p, np.finfo(proba.dtype).eps, 1))))
-
-
 def past_the_minimum(losses: list[float], worse_by: float | None = None, patience: int | None = None) -> bool:
     """Whether the last ``patience`` losses are all more than ``worse_by`` (relative) above the
-    lowest so far: the walk along C has gone past the minimum, and larger Cs only fit slower."""
+    lowest so far: the walk along C (in either direction) has gone past the minimum."""
     worse_by, patience = WORSE_BY if worse_by is None else worse_by, PATIENCE if patience is None else patience
     best = min(losses)
     return len(losses) > patience and all(v > best * (1 + worse_by) for v in losses[-patience:])
@@ -108,8 +118,9 @@ def fit_logreg(
     X_train, y_train, X_val, y_val, *, metric: str, seed: int, scale: bool = True, grid=C_GRID, folds: int = FOLDS
 ) -> tuple[Pipeline, float, dict]:
     """The pipeline fitted on train at the best C, that C, and how C was chosen:
-    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}, "C_grid": [...]}`` (mean over folds, for
-    the Cs tried; ``"by": "holdout"`` and one fold above ``HOLDOUT_ABOVE`` examples), or
+    ``{"by": "cv", "folds": k, "cv_log_loss_by_C": {...}, "C_grid": [...], "probe_iterations": i}``
+    (mean over folds, for the Cs tried; ``"by": "holdout"``, one fold and ``"fit_share"`` above
+    ``FOLDS_UP_TO`` examples), or
     ``{"by": "validation", "val_scores_by_C": {...}}`` (``metric`` on validation) when a class has
     a single training example."""
     grid = tuple(sorted(grid))
@@ -119,58 +130,89 @@ def fit_logreg(
     _, counts = np.unique(y_train, return_counts=True)
     k = int(min(folds, counts.min()))
     if len(grid) == 1:
-        start, c, how = _logreg(grid[0], seed), float(grid[0]), {"by": "given"}
+        final, c, how = _fit(_logreg(grid[0], seed), X, y_train, grid[0]), float(grid[0]), {"by": "given"}
     elif k >= 2 and len(counts) >= 2:
-        start, c, how = _choose_by_folds(X, y_train, grid, k, seed)
+        w, tol, c, how = _choose_by_folds(X, y_train, grid, k, seed)
+        final = _refit(X, y_train, c, w, tol, seed)
     else:
         X_val = X_val if scaler is None else scaler.transform(X_val)
         start, c, how = _choose_on_validation(X, y_train, X_val, y_val, grid, metric, seed)
-    final = _fit(start, X, y_train, c)  # warm-started from the search's weights at that C
+        final = _fit(start, X, y_train, c)
     final.set_params(warm_start=False, tol=TOL)
     steps = [("standardscaler", scaler)] if scale else []
     return Pipeline([*steps, ("logisticregression", final)]), c, how
 
 
-def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[LogisticRegression, float, dict]:
-    """C by the mean held-out log loss over k stratified folds (one 80/20 split above
-    ``HOLDOUT_ABOVE``); the first fold's model at that C.
+def _refit(X, y, c: float, w: np.ndarray, tol: float, seed: int) -> LogisticRegression:
+    """The model on all of train at C=c, starting from the probes' weights ``w`` (rows, d + 1),
+    until no gradient entry exceeds ``tol``, the tolerance the probes' fits at C=c stopped at:
+    fitted by a ``Probe`` (the cheaper solver), then by scikit-learn's ``LogisticRegression`` from
+    there, which checks the gradient and takes the steps left if any."""
+    probe = Probe(X, y, np.unique(y))
+    probe.w = w.ravel().copy()
+    coef, intercept = probe.fit(c, tol, shrink=np.inf).coef()
+    model = _logreg(c, seed)
+    model.coef_, model.intercept_ = coef.astype(X.dtype), intercept.astype(X.dtype)
+    model.set_params(tol=tol)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
 
-    Every other C of the grid (a decade apart on ``C_GRID``) is walked from small to large,
-    each fit starting from the last one's weights, until ``past_the_minimum``; then the skipped Cs
-    either side of the best are fitted, starting from the best's weights."""
+
+def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[np.ndarray, float, float, dict]:
+    """C by the held-out log loss on one stratified split (``FIT_SHARE`` of train fitted, the
+    rest held out), or its mean over k stratified folds up to ``FOLDS_UP_TO`` examples; the
+    probes' mean weights at that C, (rows, d + 1).
+
+    The Cs a decade apart (every other C of the grid) are walked from the middle one: down while
+    the loss falls, up if it did not, each fit starting from the last one's weights, until
+    ``past_the_minimum`` or the grid's end; then the half-decade Cs beside the best."""
     rows = np.zeros(len(y))
-    if len(y) > HOLDOUT_ABOVE:
-        k, splits = 1, StratifiedShuffleSplit(1, test_size=0.2, random_state=seed).split(rows, y)
+    if len(y) > FOLDS_UP_TO:
+        k, splits = 1, StratifiedShuffleSplit(1, train_size=FIT_SHARE, random_state=seed).split(rows, y)
     else:
         splits = StratifiedKFold(k, shuffle=True, random_state=seed).split(rows, y)
-    parts = [(X[a], y[a], X[b], y[b]) for a, b in splits]
+    X = X.astype(np.float32, copy=False)  # the probes only rank Cs: float32 halves the memory traffic
+    parts = [(Probe(X[a], y[a], np.unique(y)), X[b], y[b]) for a, b in splits]
     losses: dict[float, float] = {}
-    models: dict[float, list[LogisticRegression]] = {}
+    weights: dict[float, list[np.ndarray]] = {}
+    reached: dict[float, list[float]] = {}  # the gradient tolerance each probe's fit stopped at
 
-    def score_at(c: float, probes: list[LogisticRegression]) -> None:
-        for probe, (X_fit, y_fit, _, _) in zip(probes, parts):
-            _fit(probe, X_fit, y_fit, c)
-        losses[c] = float(np.mean([_log_loss(p, X_held, y_held) for p, (_, _, X_held, y_held) in zip(probes, parts)]))
-        models[c] = [copy.deepcopy(p) for p in probes]
+    def score_at(c: float, start: float | None, tol=None, shrink: float = SHRINK) -> None:
+        for i, (probe, _, _) in enumerate(parts):
+            probe.w = np.zeros_like(probe.w) if start is None else weights[start][i].copy()
+            probe.fit(c, TOL if tol is None else tol[i], shrink)
+        losses[c] = float(np.mean([probe.log_loss(X_held, y_held) for probe, X_held, y_held in parts]))
+        weights[c], reached[c] = [probe.w.copy() for probe, _, _ in parts], [probe.gtol for probe, _, _ in parts]
 
     coarse = grid[::2] if len(grid) > 3 else grid
-    probes = [_logreg(grid[0], seed) for _ in parts]
-    for c in coarse:
-        score_at(c, probes)
-        if past_the_minimum(list(losses.values())):
+    middle = (len(coarse) - 1) // 2
+    score_at(coarse[middle], None)
+    for step in (-1, 1):  # down first; up only if the middle C stayed the best
+        i = middle
+        while 0 <= i + step < len(coarse) and not past_the_minimum([losses[g] for g in sorted(losses)][::step]):
+            score_at(coarse[i + step], coarse[i])
+            i += step
+        if min(losses, key=losses.get) != coarse[middle]:
             break
-    best = grid.index(min(losses, key=lambda g: losses[g]))
-    for c in grid[max(best - 1, 0) : best + 2]:
-        if c not in losses:  # the half-decade steps either side of the best, from its weights
-            score_at(c, [copy.deepcopy(p) for p in models[grid[best]]])
+    best = min(sorted(losses), key=lambda g: losses[g])
+    j = grid.index(best)
+    for c in grid[max(j - 1, 0) : j + 2]:
+        if c not in losses:  # the half-decades beside the best, from the C below them if scored
+            below = grid[j - 2] if c < best and j >= 2 and grid[j - 2] in losses else best
+            score_at(c, below, reached[best], HALF_SHRINK)
     best = min(sorted(losses), key=lambda g: losses[g])  # ties keep the stronger regularisation (smaller C)
     how = {
         "by": "cv" if k > 1 else "holdout",
         "folds": k,
         "cv_log_loss_by_C": {f"{c:g}": round(losses[c], 5) for c in sorted(losses)},
         "C_grid": [float(c) for c in grid],
+        "probe_iterations": int(sum(probe.iterations for probe, _, _ in parts)),
     }
-    return models[best][0], float(best), how
+    if k == 1:
+        how["fit_share"] = FIT_SHARE
+    w = np.mean(weights[best], axis=0).reshape(parts[0][0].rows, -1)
+    return w, min(TOL, float(np.mean(reached[best]))), float(best), how
 
 
 def _choose_on_validation(X, y, X_val, y_val, grid, metric: str, seed: int) -> tuple[LogisticRegression, float, dict]:
