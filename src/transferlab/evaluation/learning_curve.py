@@ -1,7 +1,7 @@
 """How much data do I need? The cheap rungs refitted on nested fractions of the training set.
 
 For each fraction (nested: a seeded per-class permutation, first k of each class) the rung is
-refitted (its C chosen as usual, by cross-validation on the subset) and scored on the test split; three subsample
+refitted (its C chosen as usual, on held-out rows of the subset) and scored on the test split; three subsample
 seeds give the spread. A saturating power law ``score(n) = c - a * n**(-b)`` (n = training
 examples per class) is fitted to each seed's points; the examples per class needed to reach the
 target is read off each fit, and the spread over seeds is its uncertainty. When the fitted

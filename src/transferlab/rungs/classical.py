@@ -101,7 +101,7 @@ class Classical(Rung):
     simplicity = 10
     description = (
         "TF-IDF (text), HOG + pixels (images) or MFCC statistics (audio) with logistic regression; "
-        "C chosen by cross-validation on train."
+        "C chosen on held-out training rows (folds, or a split above 300)."
     )
 
     def check_data(self, task: Task, spec: RunSpec) -> None:

@@ -1,5 +1,5 @@
-"""Frozen backbone, cached features, a new logistic-regression head (C chosen by
-cross-validation on train).
+"""Frozen backbone, cached features, a new logistic-regression head (C chosen on
+held-out rows of the training split: 3 folds, or one half/half split above 300 examples).
 
 The feature-extraction baseline every fine-tune must beat to be worth its cost.
 """
@@ -25,7 +25,7 @@ class Frozen(Rung):
     needs_backbone = True
     needs_features = True
     description = (
-        "Frozen pretrained features + logistic regression; regularisation chosen by cross-validation on train."
+        "Frozen pretrained features + logistic regression; regularisation chosen on held-out training rows."
     )
 
     def run(self, ctx: Context) -> RungOutput:

@@ -61,8 +61,8 @@ def stopping_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray] | 
     Early stopping picks one epoch of up to ``small_epochs`` by its score: on the validation split
     that score would be optimistic (measured on the text demo: validation 0.807 against 0.726 on
     test), and the ladder compares rungs, and the recommendation chooses, on validation. So the
-    validation split stays out of the fit, as it does for frozen and classical (C by
-    cross-validation on train)."""
+    validation split stays out of the fit, as it does for frozen and classical (C chosen on
+    held-out training rows)."""
     from sklearn.model_selection import train_test_split
 
     classes = np.unique(y)
