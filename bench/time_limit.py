@@ -67,13 +67,17 @@ def bench(modality: str, limit: float, work: Path) -> dict:
         "time_limit": plan.get("time_limit"),
         "recalibrated": plan.get("recalibrated"),
         "retimed": plan.get("retimed"),
-        "probes": {k: {f: round(v, 4) for f, v in p.items() if isinstance(v, float)} for k, p in plan["probes"].items()},
+        "probes": {
+            k: {f: round(v, 4) for f, v in p.items() if isinstance(v, float)} for k, p in plan["probes"].items()
+        },
         "stopped_at_limit": [r["name"] for r in results["rungs"] if r.get("stopped_at_limit")],
         "ranking_seconds": {
             c["backbone"]: {k: round(c.get(k) or 0.0, 2) for k in ("score_seconds", "memory_seconds")}
             for c in results["ranking"]
         },
-        "rung_seconds": {r["name"]: {k: r.get(k) for k in ("fit_seconds", "predict_seconds")} for r in results["rungs"]},
+        "rung_seconds": {
+            r["name"]: {k: r.get(k) for k in ("fit_seconds", "predict_seconds")} for r in results["rungs"]
+        },
         "rungs": {r["name"]: round(r["test"]["accuracy"]["mean"], 3) for r in results["rungs"]},
         "recommendation": (results.get("recommendation") or {}).get("rung"),
         "stages": stages,

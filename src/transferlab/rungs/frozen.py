@@ -24,9 +24,7 @@ class Frozen(Rung):
     simplicity = 30
     needs_backbone = True
     needs_features = True
-    description = (
-        "Frozen pretrained features + logistic regression; regularisation chosen on held-out training rows."
-    )
+    description = "Frozen pretrained features + logistic regression; regularisation chosen on held-out training rows."
 
     def run(self, ctx: Context) -> RungOutput:
         X_train, X_val, X_test = (np.asarray(ctx.features(s)) for s in ("train", "val", "test"))
