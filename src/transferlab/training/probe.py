@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .loop import adamw
+
 MIN_REPEATS, MAX_REPEATS = 1, 3  # timed repeats of a probe; more only while they stay cheap
 CHEAP_SECONDS = 0.5  # a probe faster than this is repeated (its first run is the noisiest)
 
@@ -128,14 +130,14 @@ def probe_backbone(
 
 
 def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Generator, timing: BackboneTiming) -> None:
-    """Training steps as the loop takes them: a random batch, augmentation on, AdamW over every weight."""
+    """Training steps as the loop takes them: a random batch, augmentation on, the loop's AdamW over every weight."""
     batch = [sample[i] for i in rng.permutation(len(sample))[:batch_size]]
     with _PeakRise() as memory:
         model = copy.deepcopy(backbone.encoder()).train()
         for p in model.parameters():
             p.requires_grad_(True)
         head = nn.Linear(backbone.feature_dim or 1, 2)
-        optimizer = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=1e-6)
+        optimizer = adamw([{"params": list(model.parameters()) + list(head.parameters()), "lr": 1e-6}], 0.01)
         targets = torch.zeros(len(batch), dtype=torch.long)
 
         def step(rows: list = batch) -> None:
