@@ -5,12 +5,13 @@ dropout, linear), built from the same seed - the same training examples, batch s
 and learning rate (the ``full`` rung's: every layer at 1e-4):
 
 * transferlab: ``transferlab.training.fit`` as the ``full`` rung calls it at its recipe's rate
-  (AdamW, a short warm-up, a constant rate with a cosine decay to 10% over the last 20% of the
-  steps, clipping, a validation pass and a copy of the best weights every epoch);
-* a 15-line loop: AdamW, shuffled batches, cross-entropy, backward, step - nothing else;
-* text only: ``transformers.Trainer`` (``TrainingArguments(use_cpu=True, report_to=[])``, the
-  same weight decay, clipping and schedule - ``warmup_stable_decay``), on the same model wrapped to return
-  its loss, with dynamic padding (``DataCollatorWithPadding``); once as configured by default
+  (AdamW with its fused kernel, a short warm-up, a constant rate with a cosine decay to 10% over
+  the last 20% of the steps, clipping, a validation pass and a copy of the best weights every epoch);
+* a 15-line loop: AdamW (torch's default: the per-parameter loop on CPU), shuffled batches,
+  cross-entropy, backward, step - nothing else;
+* text only: ``transformers.Trainer`` (``TrainingArguments(use_cpu=True, report_to=[])``: fused
+  AdamW, the same weight decay, clipping and schedule - ``warmup_stable_decay``), on the same model
+  wrapped to return its loss, with dynamic padding (``DataCollatorWithPadding``); once as configured by default
   (no evaluation), and once doing the work transferlab's loop does every epoch - evaluate on the
   validation split and restore the best epoch's weights at the end
   (``eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True``).
@@ -383,10 +384,11 @@ def section(d: dict) -> str:
         for n, v in r["contenders"].items():
             if n == "transferlab fit":
                 continue
-            if v["step_throughput_ratio"] < 0.9:
+            target = 1.0 if "Trainer" in n else 0.9  # no slower than the Trainer; 0.9x a bare loop
+            if v["step_throughput_ratio"] < target:
                 notes.append(
                     f"{r['setup']}: transferlab's steps run at {v['step_throughput_ratio']:.2f}× the speed of "
-                    f"the {n}'s, below the 0.9× target."
+                    f"the {n}'s, below the {target:.1f}× target."
                 )
             if v["wall_ratio"] < 1 and "evaluation" not in n:
                 notes.append(
@@ -412,9 +414,9 @@ def section(d: dict) -> str:
 `python bench/finetune.py` — the same model on every side (the backbone with transferlab's
 head, from the same seed), the same {first["splits"]["train"]} training examples, {first["epochs"]} epochs, learning
 rate {first["lr"]:g} for every layer (the `full` rung's), batch size as shown. transferlab is
-`transferlab.training.fit` as the `full` rung calls it; the hand-written loop is AdamW,
-shuffled batches, cross-entropy, backward, step and nothing else; `transformers.Trainer`
-(`TrainingArguments(use_cpu=True, report_to=[])`, same weight decay, clipping and schedule:
+`transferlab.training.fit` as the `full` rung calls it (fused AdamW); the hand-written loop is
+AdamW (torch's default: the per-parameter loop on CPU), shuffled batches, cross-entropy, backward, step and nothing else; `transformers.Trainer`
+(`TrainingArguments(use_cpu=True, report_to=[])`: fused AdamW, same weight decay, clipping and schedule:
 warm-up, constant, cosine decay to 10% over the last 20% of the steps; dynamic padding) trains the same MiniLM model, once with its defaults (no
 evaluation) and once evaluating on validation every epoch and restoring the best epoch at the
 end, the work transferlab's loop does. A step is one batch:

@@ -116,3 +116,61 @@ def test_a_last_batch_too_small_for_batchnorm_joins_the_one_before():
     assert batch_starts(50, 16) == [0, 16, 32, 48]  # 2 left over: a batch of its own
     assert batch_starts(50, 16, processes=2) == [0, 16, 32]  # 2 cannot give two processes two each
     assert batch_starts(1, 16) == [0] and batch_starts(16, 16) == [0]
+
+
+def _fit_blobs(epochs: int = 3) -> tuple[list[torch.Tensor], object]:
+    """A two-group model fitted by the loop, the first group frozen in epoch 1 (gradual unfreezing)."""
+    from transferlab.training import set_trainable
+
+    torch.manual_seed(0)
+    xtr, ytr = _blobs(120, 0)
+    xva, yva = _blobs(60, 1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    wrapped = nn.Sequential()
+    wrapped.forward = lambda x: model(x)
+    wrapped.add_module("m", model)
+    groups = [
+        ParamGroup("body", list(model[:2].parameters()), 0.01),
+        ParamGroup("head", list(model[2].parameters()), 0.05),
+    ]
+    res = fit(
+        wrapped,
+        lambda rows, train: {"x": torch.from_numpy(np.stack(rows))},
+        (list(xtr), ytr),
+        (list(xva), yva),
+        groups,
+        LoopConfig(epochs=epochs, batch_size=16, patience=epochs),
+        on_epoch=lambda epoch: set_trainable(groups, {1} if epoch == 1 else {0, 1}) or "train",
+    )
+    return [p.detach().clone() for p in model.parameters()], res
+
+
+def test_the_loop_steps_with_the_fused_adamw_and_trains_what_the_per_parameter_loop_trains(monkeypatch):
+    from transferlab.training import loop
+
+    made = []
+    fused_adamw = loop.adamw
+    monkeypatch.setattr(loop, "adamw", lambda *a: made.append(fused_adamw(*a)) or made[-1])
+    fused, res_fused = _fit_blobs()
+    assert made[0].defaults["fused"]  # CPU has the kernel in the torch transferlab needs
+
+    monkeypatch.setattr(loop, "adamw", lambda groups, decay: torch.optim.AdamW(groups, weight_decay=decay))
+    plain, res_plain = _fit_blobs()
+    # the same update up to float rounding: same weights, same curves, same best epoch
+    assert max(float((a - b).abs().max()) for a, b in zip(fused, plain)) < 1e-5
+    assert res_fused.curves["val_metric"] == res_plain.curves["val_metric"]
+    assert res_fused.best_epoch == res_plain.best_epoch
+    np.testing.assert_allclose(res_fused.curves["train_loss"], res_plain.curves["train_loss"], rtol=1e-5)
+
+
+def test_adamw_falls_back_to_the_per_parameter_loop_where_there_is_no_fused_kernel():
+    from transferlab.training.loop import adamw
+
+    real = nn.Parameter(torch.ones(3))
+    assert adamw([{"params": [real], "lr": 0.1}], 0.01).defaults["fused"]
+    complex_param = nn.Parameter(torch.ones(3, dtype=torch.complex64))  # no fused kernel for complex numbers
+    opt = adamw([{"params": [complex_param], "lr": 0.1}], 0.01)
+    assert not opt.defaults["fused"]
+    complex_param.grad = torch.ones(3, dtype=torch.complex64)
+    opt.step()  # the fused kernel would raise here
+    assert not torch.equal(complex_param.detach(), torch.ones(3, dtype=torch.complex64))

@@ -102,6 +102,19 @@ def set_trainable(groups: list[ParamGroup], trainable: set[int]) -> None:
             p.requires_grad_(i in trainable)
 
 
+def adamw(param_groups: list[dict], weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with its fused kernel where the parameters' device has one (CPU and CUDA in current
+    torch), as ``transformers.Trainer`` uses by default: the same update, one kernel per parameter
+    instead of a dozen elementwise ops. On MiniLM's 22.7M parameters, one CPU thread, a step of
+    the optimizer takes 19 ms fused against 119 ms (bench/RESULTS.md, fine-tuning)."""
+    if all(p.is_floating_point() for g in param_groups for p in g["params"]):  # not complex: no kernel
+        try:
+            return torch.optim.AdamW(param_groups, weight_decay=weight_decay, fused=True)
+        except RuntimeError:  # a device without the kernel (or an older torch): the per-parameter loop
+            pass
+    return torch.optim.AdamW(param_groups, weight_decay=weight_decay)
+
+
 def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
     """Where each training batch starts. A last batch too small to give every process two
     examples joins the one before: BatchNorm cannot train on a single example."""
@@ -156,9 +169,7 @@ def fit_epochs(
     steps_per_epoch = len(starts)
     total_steps = steps_per_epoch * cfg.epochs
     warmup = max(1, int(cfg.warmup_fraction * steps_per_epoch))
-    optimizer = torch.optim.AdamW(
-        [{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], weight_decay=cfg.weight_decay
-    )
+    optimizer = adamw([{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], cfg.weight_decay)
     started_at: dict[int, int] = {}  # group -> step at which it was first trainable
     rng = np.random.default_rng(cfg.seed)
     loss_fn = nn.CrossEntropyLoss()

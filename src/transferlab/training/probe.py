@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .loop import adamw
+
 MIN_REPEATS, MAX_REPEATS = 1, 3  # timed repeats of a probe; more only while they stay cheap
 CHEAP_SECONDS = 0.5  # a probe faster than this is repeated (its first run is the noisiest)
 TRAIN_STEPS = (2, 5)  # steady training steps timed: at least, at most...
@@ -143,7 +145,7 @@ def retime_training(backbone, items: list, *, batch_size: int, seed: int = 0) ->
 
 
 def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Generator, timing: BackboneTiming) -> None:
-    """Training steps as the loop takes them: random batches, augmentation on, AdamW over every weight.
+    """Training steps as the loop takes them: random batches, augmentation on, the loop's AdamW over every weight.
 
     The first step, at the batch's full shape, is timed apart (``train_first_step``: optimizer
     state allocated, kernels chosen for the shape; 4-5x a steady step of MobileNetV2); then the
@@ -155,7 +157,7 @@ def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Gene
         for p in model.parameters():
             p.requires_grad_(True)
         head = nn.Linear(backbone.feature_dim or 1, 2)
-        optimizer = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()), lr=1e-6)
+        optimizer = adamw([{"params": list(model.parameters()) + list(head.parameters()), "lr": 1e-6}], 0.01)
         targets = torch.zeros(batch_size, dtype=torch.long)
 
         def step(rows: list) -> float:
