@@ -271,6 +271,15 @@ def render() -> str:
         body = body or old.get(TITLES[name])
         if body:
             out.append(body)
+    # sections written by hand for benchmarks outside ORDER (e.g. time_limit) stay, after the
+    # section they followed
+    rendered = {body.splitlines()[0][3:].strip() for body in out[1:]}
+    previous = None
+    for title, body in old.items():
+        if title not in rendered and title not in TITLES.values():
+            at = next((i + 1 for i, b in enumerate(out) if previous and b.startswith(f"## {previous}")), len(out))
+            out.insert(at, body)
+        previous = title
     return "\n".join(s.rstrip() + "\n" for s in out)
 
 
