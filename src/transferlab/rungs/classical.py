@@ -123,13 +123,13 @@ class Classical(Rung):
             else:
                 features, scale, what = ImageFeatures(), True, "HOG + 16x16 pixels"
             X_train = self._rows(ctx, features, "train", train_items)
-        X_val = features(val_items) if ctx.task.modality == "text" else self._rows(ctx, features, "val", val_items)
+        X_val = self._rows(ctx, features, "val", val_items)
         model, c, how = fit_logreg(X_train, y_train, X_val, y_val, metric=ctx.spec.metric, seed=ctx.seed, scale=scale)
         fitted = LogregFitted.from_pipeline(self.strategy, features, model, len(ctx.task.classes), C=c)
         fit = time.perf_counter() - start
         val_pred = fitted.proba_of(X_val).argmax(1)
         start = time.perf_counter()
-        X_test = features(test_items) if ctx.task.modality == "text" else self._rows(ctx, features, "test", test_items)
+        X_test = self._rows(ctx, features, "test", test_items)
         proba = fitted.proba_of(X_test)
         predict = time.perf_counter() - start
         n_params = int(np.prod(model[-1].coef_.shape) + model[-1].intercept_.size)
@@ -147,8 +147,11 @@ class Classical(Rung):
         )
 
     @staticmethod
-    def _rows(ctx: Context, features: Features, split: str, items: list) -> np.ndarray:
-        """Image or audio features of a split, each item computed once for all seeds (``ROWS``)."""
+    def _rows(ctx: Context, features: Features, split: str, items: list):
+        """A split's features: TF-IDF from the vocabulary just learnt; image or audio features with
+        each item computed once for all seeds (``ROWS``)."""
+        if isinstance(features, TfidfFeatures):
+            return features(items)
         recipe = f"{features.name}:{getattr(features, 'seconds', '')}"
         return ROWS(features, recipe, items, ctx.task.part_hashes(split))
 

@@ -27,6 +27,10 @@ class RunClock:
         self.began = time.time() if began is None else began  # wall clock, for the time limit
         self.limiter: Any = None  # with --time-limit: the costly rungs' deadlines (``timelimit.RungDeadlines``)
 
+    def left(self, spec: RunSpec) -> float:
+        """Seconds of the time limit still to spend (negative once it has passed)."""
+        return (spec.limit_seconds() or 0.0) - (time.time() - self.began)
+
     def remaining(self, after: set[str]) -> float:
         """Predicted seconds of the stages not in ``after``, corrected by the finished ones' ratio."""
         done = [s for s in self.plan.stages if s.name in self.actual]
@@ -82,7 +86,7 @@ def limit_rungs(
     jobs = cheap_first(jobs)
     done = [s for s in clock.plan.stages if s.kind == "rung" and s.name in clock.actual]
     reused = {j.name for j in jobs if ready(j)}
-    left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
+    left = clock.left(spec)
     todo = [j for j in jobs if j.name not in reused]
     kept = {
         j.name: j for j in fit_plan_to_limit(clock.plan, todo, task, spec, ood_items, left, frozenset(clock.actual))
@@ -138,7 +142,7 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
     todo = [j for j in jobs if j.backbone is not None and not ready(j)]
     names = {j.name for j in todo}
     planned = sum(s.seconds for s in clock.plan.stages if s.name in names)
-    left = (spec.limit_seconds() or 0.0) - (time.time() - clock.began)
+    left = clock.left(spec)
     out: dict[str, float] = {}
     for backbone in {j.backbone.name: j.backbone for j in todo}.values():
         t = clock.plan.probes.get(backbone.name)

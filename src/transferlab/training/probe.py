@@ -110,8 +110,7 @@ def probe_backbone(
 ) -> BackboneTiming:
     """Time one inference batch (and, with ``train``, training steps) of ``backbone`` on a sample of ``items``."""
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
-    sample = [items[i] for i in rng.permutation(len(items))[:256]]
+    rng, sample = _sample(items, seed)
     encoder = backbone.encoder()
     weights = sum(p.numel() * p.element_size() for p in encoder.parameters())
     batch = typical_batch(backbone, sample, min(eval_batch_size, len(sample)))
@@ -132,12 +131,17 @@ def probe_backbone(
     return timing
 
 
+def _sample(items: list, seed: int) -> tuple[np.random.Generator, list]:
+    """The generator the probe draws from, and the (at most) 256 items it times on."""
+    rng = np.random.default_rng(seed)
+    return rng, [items[i] for i in rng.permutation(len(items))[:256]]
+
+
 def retime_training(backbone, items: list, *, batch_size: int, seed: int = 0) -> BackboneTiming:
     """The training steps of ``probe_backbone`` again, later in the run: the first heavy work of a
     process runs slow (MiniLM's steps 1.4x, measured), and the machine's load has changed since."""
     timing = BackboneTiming(backbone.name, 0.0, 0)
-    rng = np.random.default_rng(seed)
-    sample = [items[i] for i in rng.permutation(len(items))[:256]]
+    rng, sample = _sample(items, seed)
     started = time.perf_counter()
     _probe_training(backbone, sample, batch_size, rng, timing)
     timing.probe_seconds = time.perf_counter() - started
