@@ -256,7 +256,9 @@ def test_a_rung_still_training_at_its_deadline_stops_and_is_not_cached(tiny_bert
     monkeypatch.setattr(costplan_module, "_trained_seed", optimistic)
     limit = 25.0
     start = time.time()
-    r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **_common(tiny_bert, tmp_path))
+    # more epochs than a warm process trains in the time left, so the deadline, not the epochs, ends them
+    endless = {**_common(tiny_bert, tmp_path), "epochs": 5000, "patience": 5000}
+    r = transferlab.run(reviews_csv, time_limit=limit, quiet=True, **endless)
     took = time.time() - start
     assert took <= limit * 1.05, took
     saved = json.loads((tmp_path / "run" / "results.json").read_text())
