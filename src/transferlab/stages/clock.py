@@ -137,7 +137,7 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
     is left. Returns re-timed / planned step, by backbone (also in ``plan.retimed``)."""
     import dataclasses
 
-    from ..training.probe import TRAIN_STEPS, retime_training
+    from ..training.probe import STRATA, TRAIN_STEPS, retime_training
 
     todo = [j for j in jobs if j.backbone is not None and not ready(j)]
     names = {j.name for j in todo}
@@ -148,7 +148,7 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
         t = clock.plan.probes.get(backbone.name)
         if t is None or t.train_step is None:
             continue
-        cost = (t.train_first_step or t.train_step) + (TRAIN_STEPS[0] + 1) * t.train_step
+        cost = (t.train_first_step or t.train_step) + (max(TRAIN_STEPS[0], STRATA) + 1) * t.train_step
         if planned < RETIME_ABOVE * left or cost > RETIME_SHARE * left:
             continue
         new = retime_training(backbone, task.part("train")[0], batch_size=spec.batch_size, seed=spec.seed)

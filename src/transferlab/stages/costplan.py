@@ -167,9 +167,19 @@ def probe_backbones(backbones: list, task: Task, spec: RunSpec, trained: set[str
             batch_size=spec.batch_size,
             train=b.name in trained,
             seed=spec.seed,
+            open_counts=unfreeze_counts(b, spec) if "finetune" in spec.rungs else (),
         )
         for b in backbones
     }
+
+
+def unfreeze_counts(backbone, spec: RunSpec) -> list[int]:
+    """How many layer groups finetune trains in its epochs before every group is open (gradual unfreezing)."""
+    from ..training.schedule import unfrozen_groups
+
+    k = len(backbone.layer_groups(backbone.encoder()))
+    stages = min(spec.unfreeze_stages, k)
+    return sorted({len(unfrozen_groups(k, stages, e)) - 1 for e in range(1, stages + 1)} - {k})
 
 
 def _jobs(task: Task, backbones: list, spec: RunSpec, rank_only: bool):
@@ -394,12 +404,9 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     if subsample:
         n_train = max(2 * len(task.classes), int(round(n_train * spec.trained_fraction)))
     steps = len(batch_starts(n_train, spec.batch_size)) if n_train else 0
-    backward = max(t.train_step - t.train_forward, 0.0)
     factors = 1 if job.strategy in ("scratch", "lora") else len(spec.lr_factors)
-    share = _open_shares(job, spec)
-    epoch_seconds = [
-        steps * (t.train_forward + backward * share(e)) + n_val * t.forward_per_item for e in range(1, spec.epochs + 1)
-    ]
+    share = _step_shares(job, spec, t)
+    epoch_seconds = [steps * t.train_step * share(e) + n_val * t.forward_per_item for e in range(1, spec.epochs + 1)]
     screened = min(SCREEN_EPOCHS, spec.epochs)
     seconds = factors * sum(epoch_seconds[:screened]) + sum(epoch_seconds[screened:])
     seconds += (n_val + n_test) * t.forward_per_item
@@ -416,19 +423,29 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     return seconds, int(t.train_peak_bytes or 0), how
 
 
-def _open_shares(job, spec: RunSpec):
-    """epoch -> the share of the backward pass it runs: finetune opens its layer groups top first
-    (a frozen group below the lowest open one is not backpropagated through); lora computes no
-    gradient for a frozen weight; the others train everything."""
+def _step_shares(job, spec: RunSpec, t):
+    """epoch -> its training step's share of a full step. finetune opens its layer groups top first
+    (no gradient, update or backward below the lowest open one): the probe timed a step at each
+    opening (``train_open_ratios``), else its backward is shared out by the count of open groups;
+    lora computes no gradient for a frozen weight; the others train everything."""
+    backward = max(t.train_step - (t.train_forward or 0.0), 0.0) / t.train_step
     if job.strategy == "lora":
-        return lambda epoch: LORA_BACKWARD_SHARE
+        return lambda epoch: 1.0 - backward * (1.0 - LORA_BACKWARD_SHARE)
     if job.strategy != "finetune":
         return lambda epoch: 1.0
     from ..training.schedule import unfrozen_groups
 
     k = len(job.backbone.layer_groups(job.backbone.encoder()))
     stages = min(spec.unfreeze_stages, k)
-    return lambda epoch: (len(unfrozen_groups(k, stages, epoch)) - 1) / max(k, 1)
+    measured = t.train_open_ratios or {}
+
+    def share(epoch: int) -> float:
+        n = len(unfrozen_groups(k, stages, epoch)) - 1
+        if n >= k:
+            return 1.0
+        return measured[n] if n in measured else 1.0 - backward * (1.0 - n / max(k, 1))
+
+    return share
 
 
 # --- the plan of a run from its data and settings -------------------------------------------------

@@ -41,6 +41,7 @@ class BackboneTiming:
     train_forward: float | None = None  # the forward alone of that batch (no gradient): the rest is backward
     train_peak_bytes: int | None = None  # trainable copy + gradients + optimizer state + activations
     train_first_step: float | None = None  # a fresh model's first step (optimizer state allocated, caches cold)
+    train_open_ratios: dict[int, float] | None = None  # top n groups trainable -> a step's share of the full step
     probe_seconds: float = 0.0
 
     def to_dict(self) -> dict:
@@ -106,7 +107,7 @@ def typical_batch(backbone, items: list, size: int) -> list:
 
 
 def probe_backbone(
-    backbone, items: list, *, eval_batch_size: int, batch_size: int, train: bool, seed: int = 0
+    backbone, items: list, *, eval_batch_size: int, batch_size: int, train: bool, seed: int = 0, open_counts=()
 ) -> BackboneTiming:
     """Time one inference batch (and, with ``train``, training steps) of ``backbone`` on a sample of ``items``."""
     started = time.perf_counter()
@@ -126,7 +127,7 @@ def probe_backbone(
         seconds = _timed(embed, least=2)[1]
     timing = BackboneTiming(backbone.name, seconds / len(batch), weights + memory.rise)
     if train:
-        _probe_training(backbone, sample, batch_size, rng, timing)
+        _probe_training(backbone, sample, batch_size, rng, timing, open_counts)
     timing.probe_seconds = time.perf_counter() - started
     return timing
 
@@ -148,14 +149,20 @@ def retime_training(backbone, items: list, *, batch_size: int, seed: int = 0) ->
     return timing
 
 
-def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Generator, timing: BackboneTiming) -> None:
+def _probe_training(
+    backbone, sample: list, batch_size: int, rng: np.random.Generator, timing: BackboneTiming, open_counts=()
+) -> None:
     """Training steps as the loop takes them: random batches, augmentation on, the loop's AdamW over every weight.
 
     The first step, at the batch's full shape, is timed apart (``train_first_step``: optimizer
-    state allocated, kernels chosen for the shape; 4-5x a steady step of MobileNetV2); then the
-    median of ``TRAIN_STEPS`` steps on other random batches (text batches pad to their longest
-    item, so they differ), fewer when each is slow."""
-    batches = [[sample[i] for i in rng.permutation(len(sample))[:batch_size]] for _ in range(TRAIN_STEPS[1] + 1)]
+    state allocated, kernels chosen for the shape; 4-5x a steady step of MobileNetV2). Then the
+    steady steps (``steady_batches``): for text, batches padded to the quantiles of the padded
+    length the loop's random batches have, and their mean (a step grows faster than its length:
+    MiniLM 0.6 s at 64 tokens, 4.6 s at 256, and the median random batch of the fine-food
+    reviews pads to the 256 cap where the mean pads to 232, so the median step was 1.12x the
+    mean); otherwise the median of 2-5 random batches. With ``open_counts`` (finetune's gradual
+    unfreezing), one step with only the top n layer groups trainable, as a share of the full step
+    on the same batch (``train_open_ratios``)."""
     with _PeakRise() as memory:
         model = copy.deepcopy(backbone.encoder()).train()
         for p in model.parameters():
@@ -172,18 +179,80 @@ def _probe_training(backbone, sample: list, batch_size: int, rng: np.random.Gene
             optimizer.step()
             return time.perf_counter() - start
 
-        first = step(batches[0])
+        first_rows, batches, stratified = steady_batches(backbone, sample, batch_size, rng)
+        first = step(first_rows)
         steady: list[float] = []
-        for rows in batches[1:]:
+        for rows in batches:
             steady.append(step(rows))
-            if len(steady) >= TRAIN_STEPS[0] and sum(steady) > TRAIN_STEPS_SECONDS:
+            if not stratified and len(steady) >= TRAIN_STEPS[0] and sum(steady) > TRAIN_STEPS_SECONDS:
                 break
-        timing.train_step = statistics.median(steady)
+        timing.train_step = statistics.fmean(steady) if stratified else statistics.median(steady)
         timing.train_first_step = max(first, timing.train_step)
+        middle = len(steady) // 2  # a typical batch: the median length stratum, or any random batch
+        if open_counts:
+            timing.train_open_ratios = _open_ratios(backbone, model, step, batches[middle], steady[middle], open_counts)
     timing.train_peak_bytes = memory.rise
 
     def forward() -> None:
         with torch.no_grad():
-            head(model(**backbone.preprocess(batches[0], train=True)))
+            head(model(**backbone.preprocess(batches[middle], train=True)))
 
-    timing.train_forward = min(_timed(forward)[1], timing.train_step)
+    # the typical batch's forward, scaled as its step is to the mean step
+    scale = timing.train_step / steady[middle] if stratified else 1.0
+    timing.train_forward = min(_timed(forward)[1] * scale, timing.train_step)
+
+
+STRATA = 3  # text: steady steps at the middles of this many quantile bands of the loop's padded length
+
+
+def steady_batches(backbone, sample: list, batch_size: int, rng: np.random.Generator) -> tuple[list, list[list], bool]:
+    """(the first step's batch, the steady steps' batches, whether they are length strata). Items
+    with a length (text) give ``STRATA`` batches, each a random batch whose longest item is nearest
+    the middle of a quantile band of the longest-item length of the loop's random batches (simulated
+    on the sample's token lengths); the first batch is the longest. Others: random batches."""
+    lengths = token_lengths(backbone, sample)
+    draws = [rng.permutation(len(sample))[:batch_size] for _ in range(TRAIN_STEPS[1] + 1)]
+    if lengths is None or len(set(lengths.tolist())) == 1:
+        rows = [[sample[i] for i in idx] for idx in draws]
+        return rows[0], rows[1:], False
+    pool = [rng.permutation(len(sample))[:batch_size] for _ in range(400)]
+    longest = np.array([lengths[idx].max() for idx in pool])
+    targets = np.quantile(longest, (np.arange(STRATA) + 0.5) / STRATA)
+    chosen = [pool[int(np.argmin(np.abs(longest - t) + rng.random(len(pool)) * 1e-3))] for t in targets]
+    first = pool[int(np.argmax(longest))]
+    return [sample[i] for i in first], [[sample[i] for i in idx] for idx in chosen], True
+
+
+def token_lengths(backbone, items: list) -> np.ndarray | None:
+    """Each item's length as the backbone pads it (tokens, after truncation), or None where items
+    have no length (images) or the inputs carry no attention mask."""
+    if getattr(backbone, "sort_key", None) is None or not items:
+        return None
+    mask = backbone.preprocess(list(items)).get("attention_mask")
+    return None if mask is None else mask.sum(1).numpy()
+
+
+def _open_ratios(backbone, model: nn.Module, step, rows: list, full: float, open_counts) -> dict[int, float]:
+    """Seconds of a step with only the top n layer groups trainable (the rest frozen: no gradient,
+    no optimizer update, no backward below them) over the full step on the same batch: finetune's
+    gradual unfreezing. Backward costs are far from equal per group (MobileNetV2's high-resolution
+    stem takes about half its backward, MiniLM's word embeddings a quarter), so counting groups misjudged
+    its epochs by up to 2x."""
+    groups = backbone.layer_groups(model)
+    k = len(groups)
+    counts = sorted({int(n) for n in open_counts if 0 <= n < k}, reverse=True)
+    ratios: dict[int, list[float]] = {n: [] for n in counts}
+    started = time.perf_counter()
+    for repeat in range(MAX_REPEATS):  # more rounds only while cheap: one step is noisy (+-15%)
+        if repeat:
+            full = step(rows)
+        for n in counts:
+            for i, params in enumerate(groups):
+                for p in params:
+                    p.requires_grad_(i >= k - n)
+            ratios[n].append(step(rows) / full)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        if time.perf_counter() - started > CHEAP_SECONDS:
+            break
+    return {n: round(min(statistics.median(r), 1.0), 4) for n, r in ratios.items()}
