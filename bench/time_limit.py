@@ -79,6 +79,16 @@ def bench(modality: str, limit: float, work: Path) -> dict:
             r["name"]: {k: r.get(k) for k in ("fit_seconds", "predict_seconds")} for r in results["rungs"]
         },
         "rungs": {r["name"]: round(r["test"]["accuracy"]["mean"], 3) for r in results["rungs"]},
+        # what each trained rung really trained: early stopping ends a rung before its planned epochs
+        "epochs_trained": {
+            r["name"]: {
+                "epochs": max(r["curves"]["epoch"]),
+                "best_epoch": r["curves"].get("best_epoch"),
+                "stopped_early": any("Stopped early" in note for note in r.get("notes") or []),
+            }
+            for r in results["rungs"]
+            if isinstance(r.get("curves"), dict) and r["curves"].get("epoch")
+        },
         "recommendation": (results.get("recommendation") or {}).get("rung"),
         "stages": stages,
     }
