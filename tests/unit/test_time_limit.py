@@ -109,6 +109,34 @@ def test_cuts_come_in_the_documented_order_and_stop_once_it_fits():
     assert spare.overrides["epochs"] == 8 and spare.cuts[-1] == "8 epochs instead of 10"
 
 
+def test_a_cut_made_on_the_way_is_undone_when_the_plan_fits_without_it():
+    """Out-of-distribution scores (1 s a rung) are cut before epochs (1 s an epoch for finetune, 2
+    for full); once 7 epochs fit, the scores come back wherever the time left holds them."""
+
+    def plan(jobs):
+        out = []
+        for job in jobs:
+            s = dict(job.overrides)
+            per_epoch = 2.0 if job.strategy == "full" else 1.0
+            seconds = per_epoch * s.get("epochs", 10) + (1.0 if s.get("ood_trained", True) else 0.0)
+            out.append(StagePlan(job.name, seconds, 0, ""))
+        return out
+
+    spec = RunSpec(epochs=10, train_seeds=1, learning_curve_trained=False, lr_factors=[1.0])
+    bb = _Backbone("b")
+    jobs = [RungJob("classical"), RungJob("finetune", bb), RungJob("full", bb)]
+    tight = fit_to_limit(jobs, spec, 22.0, plan)  # 7 epochs (21 s) fit; with the scores (23 s) not
+    assert tight.overrides == {"ood_trained": False, "epochs": 7}
+    assert tight.cuts == ["no out-of-distribution scores for the trained rungs", "7 epochs instead of 10"]
+    roomy = fit_to_limit(jobs, spec, 23.5, plan)  # 8 epochs (24 s) do not fit; the scores do
+    assert roomy.overrides == {"epochs": 7} and roomy.cuts == ["7 epochs instead of 10"]
+    assert sum(roomy.planned.values()) == 23.0
+    whole = fit_to_limit(jobs, spec, 31.0, plan)  # every epoch fits without the scores (30 s), not with them (32 s)
+    assert whole.overrides == {"ood_trained": False} and whole.cuts == [
+        "no out-of-distribution scores for the trained rungs"
+    ]
+
+
 # --- the loop stops at its deadline -----------------------------------------------------------------
 def test_the_loop_stops_at_the_deadline_and_keeps_its_best_epoch():
     torch.manual_seed(0)

@@ -20,6 +20,10 @@ step at a time, until the plan fits:
 7. epochs down to 2, then 1;
 8. rungs, costliest first, each skipped with its reason.
 
+The steps that made the plan fit may cut more than it needs, so the cuts are then given back,
+the last first, as far as the plan still fits: epochs one at a time, the training share to the
+percent, any other cut (the scores out of distribution, the screen, the seeds, the refits) whole.
+
 The cuts are decided once the cheap rungs have run, with the time really left then (the plan
 shown at the start already makes them, from its predictions).
 
@@ -150,7 +154,9 @@ def fit_to_limit(
                 over, planned, given = _give_back(
                     spec, over, last_first, available, lambda o: seconds(with_overrides(o))
                 )
-                described.update(given)
+                described.update({k: v for k, v in given.items() if v})
+                for name in [k for k, v in given.items() if v is None]:
+                    del described[name]
             break
     cuts = list(described.values())
     current = with_overrides(over)
@@ -176,16 +182,25 @@ def _give_back(
     spec: RunSpec, over: dict, order: list[str], available: float, seconds: Callable[[dict], dict[str, float]]
 ) -> tuple[dict, dict[str, float], dict[str, str]]:
     """The cuts made as small as still fits, the last cut first (``order``): epochs raised one by one, the
-    training share by bisection (to the percent), up to what they were before the limit. Returns
-    the settings, their planned seconds and the new descriptions of the cuts that changed."""
+    training share by bisection (to the percent), up to what they were before the limit; any other
+    cut (the out-of-distribution scores, the learning-rate screen, the seeds, the learning-curve
+    refits) undone whole where that still fits. Returns the settings, their planned seconds and the
+    new descriptions of the cuts that changed (None: undone)."""
     fits = lambda o: sum(seconds(o).values()) <= available  # noqa: E731
-    given: dict[str, str] = {}
+    given: dict[str, str | None] = {}
     for name in order:
+        if name not in ("epochs", "trained_fraction"):
+            undone = {k: v for k, v in over.items() if k != name}
+            if fits(undone):
+                over, given[name] = undone, None
+            continue
         if name == "epochs":
             e = over["epochs"]
             while e + 1 <= spec.epochs and fits({**over, "epochs": e + 1}):
                 e += 1
-            if e != over["epochs"]:
+            if e == spec.epochs:  # all of them fit again
+                over, given["epochs"] = {k: v for k, v in over.items() if k != "epochs"}, None
+            elif e != over["epochs"]:
                 over = {**over, "epochs": e}
                 given["epochs"] = f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}"
         elif name == "trained_fraction":
