@@ -68,7 +68,8 @@ def bench(modality: str, limit: float, work: Path) -> dict:
         "recalibrated": plan.get("recalibrated"),
         "retimed": plan.get("retimed"),
         "probes": {
-            k: {f: round(v, 4) for f, v in p.items() if isinstance(v, float)} for k, p in plan["probes"].items()
+            k: {f: round(v, 4) if isinstance(v, float) else v for f, v in p.items() if isinstance(v, (float, dict))}
+            for k, p in plan["probes"].items()
         },
         "stopped_at_limit": [r["name"] for r in results["rungs"] if r.get("stopped_at_limit")],
         "ranking_seconds": {

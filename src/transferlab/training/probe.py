@@ -26,8 +26,11 @@ from .loop import adamw
 
 MIN_REPEATS, MAX_REPEATS = 1, 3  # timed repeats of a probe; more only while they stay cheap
 CHEAP_SECONDS = 0.5  # a probe faster than this is repeated (its first run is the noisiest)
-TRAIN_STEPS = (2, 5)  # steady training steps timed: at least, at most...
-TRAIN_STEPS_SECONDS = 4.0  # ...stopping after the least once they have taken this long
+# steady training steps timed (same-shape batches): at least, at most, stopping after the least once
+# they have taken this long. One step of MobileNetV2 at 96 px is noisy: the median of 5 was 0.13 s in
+# one run and 0.17 s in the next while the loop ran at 0.146-0.149 s both times (bench/time_limit.py).
+TRAIN_STEPS = (2, 20)
+TRAIN_STEPS_SECONDS = 2.0
 
 
 @dataclass
@@ -160,7 +163,7 @@ def _probe_training(
     length the loop's random batches have, and their mean (a step grows faster than its length:
     MiniLM 0.6 s at 64 tokens, 4.6 s at 256, and the median random batch of the fine-food
     reviews pads to the 256 cap where the mean pads to 232, so the median step was 1.12x the
-    mean); otherwise the median of 2-5 random batches. With ``open_counts`` (finetune's gradual
+    mean); otherwise the mean of 2-20 random batches, as many as fit in 2 s. With ``open_counts`` (finetune's gradual
     unfreezing), one step with only the top n layer groups trainable, as a share of the full step
     on the same batch (``train_open_ratios``)."""
     with _PeakRise() as memory:
@@ -186,11 +189,12 @@ def _probe_training(
             steady.append(step(rows))
             if not stratified and len(steady) >= TRAIN_STEPS[0] and sum(steady) > TRAIN_STEPS_SECONDS:
                 break
-        timing.train_step = statistics.fmean(steady) if stratified else statistics.median(steady)
+        timing.train_step = statistics.fmean(steady)  # the loop pays the mean, slow steps included
         timing.train_first_step = max(first, timing.train_step)
         middle = len(steady) // 2  # a typical batch: the median length stratum, or any random batch
         if open_counts:
-            timing.train_open_ratios = _open_ratios(backbone, model, step, batches[middle], steady[middle], open_counts)
+            full = steady[middle] if stratified else timing.train_step  # same-shape batches: their mean
+            timing.train_open_ratios = _open_ratios(backbone, model, step, batches[middle], full, open_counts)
     timing.train_peak_bytes = memory.rise
 
     def forward() -> None:
