@@ -9,6 +9,7 @@ import transferlab
 from transferlab.cli import app
 from transferlab.config import RunSpec
 from transferlab.progress import Progress
+from transferlab.stages import clock as clock_module
 from transferlab.stages import costplan, make_plan, ood_item_count, prepare_task, resolve_backbones
 from transferlab.stages.clock import RunClock
 from transferlab.stages.costplan import RunPlan, StagePlan
@@ -221,7 +222,8 @@ def test_after_the_ranking_the_rung_stages_are_those_of_the_jobs_that_run(tiny_b
 
 def test_the_run_replans_from_the_speed_its_embedding_measured(tiny_bert, reviews_csv, tmp_path, monkeypatch):
     """A probe that caught the machine 10x slower than the run found it: once the embedding has
-    been timed on every item, the backbone's speeds (inference and training) are the measured ones."""
+    been timed on every item, inference runs at the measured speed, and training steps speed up
+    by as much as the embedding can say of them (``TRAIN_FASTER_AT_MOST``)."""
     import dataclasses
 
     import transferlab.training.probe as probe_module
@@ -257,4 +259,8 @@ def test_the_run_replans_from_the_speed_its_embedding_measured(tiny_bert, review
     pessimistic_full = first.stage(f"full:{name}").seconds
     replanned = next(s for s in plan["stages"] if s["name"] == f"full:{name}")
     overhead = costplan.PER_FIT_OVERHEAD  # one seed's scoring, the same at any speed
-    assert replanned["seconds"] - overhead < 0.5 * (pessimistic_full - overhead)  # planned again at the measured speed
+    bound = clock_module.TRAIN_FASTER_AT_MOST
+    assert replanned["seconds"] - overhead < (bound + 0.05) * (pessimistic_full - overhead)  # planned again
+    probed, kept = first.probes[name], plan["probes"][name]
+    assert kept["forward_per_item"] < 0.4 * probed.forward_per_item  # the embedding's own speed
+    assert kept["train_step"] == pytest.approx(bound * probed.train_step, rel=0.3)  # the probe's speed-up, bounded

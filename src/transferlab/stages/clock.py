@@ -174,11 +174,19 @@ def mark_reused(plan: RunPlan, jobs: list[RungJob], ready) -> None:
             s.seconds, s.peak_bytes, s.tail, s.how = 0.0, 0, 0.0, "already fitted (rung cache or --resume)"
 
 
+# The embedding can run far faster than the probe's inference batch (0.26-0.85 of it in six full-size
+# runs: the probe's batch pays its preprocessing in line, and the first calls of a process run slow),
+# while the training steps really ran at 0.68-0.93 of the probe's (bench/time_limit.py, 2026-12-02):
+# a faster embedding speeds the planned training steps up by this factor at most.
+TRAIN_FASTER_AT_MOST = 0.7
+
+
 def recalibrate(plan: RunPlan, features: dict) -> dict[str, float]:
     """The backbones' speeds from the embedding this run just did, in place of the probe's few
     batches: the probe may have caught the machine busier (or idler) than the run found it. Each
-    backbone's timings scale by measured / probed seconds per item (clamped to 0.05-20x); the rung
-    stages must be planned again from them. Returns the factors, by backbone."""
+    backbone's timings scale by measured / probed seconds per item (clamped to 0.05-20x; its training
+    steps by no less than ``TRAIN_FASTER_AT_MOST``); the rung stages must be planned again from
+    them. Returns the factors, by backbone."""
     import dataclasses
 
     factors = {}
@@ -187,8 +195,9 @@ def recalibrate(plan: RunPlan, features: dict) -> dict[str, float]:
         if store is None or store.from_cache or store.items < 64 or store.seconds <= 0:
             continue  # read from the cache, or too few items to time
         factor = min(max(store.seconds / store.items / timing.forward_per_item, 0.05), 20.0)
+        train = max(factor, TRAIN_FASTER_AT_MOST)
         scaled = {
-            k: getattr(timing, k) * factor
+            k: getattr(timing, k) * train
             for k in ("train_step", "train_forward", "train_first_step")
             if getattr(timing, k) is not None
         }

@@ -87,6 +87,21 @@ class _PeakRise:
         return max(self.peak - self.base, 0)
 
 
+SETTLE_CALLS, SETTLE_SECONDS = 6, 5.0  # warm-up calls at most, and the time after which it stops anyway
+
+
+def _settle(fn) -> None:
+    """Call ``fn`` until two calls in a row take within 15% of each other (at most ``SETTLE_CALLS``
+    calls, stopping once they have taken ``SETTLE_SECONDS``)."""
+    times: list[float] = []
+    while len(times) < SETTLE_CALLS and sum(times) < SETTLE_SECONDS:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) >= 2 and abs(times[-1] - times[-2]) <= 0.15 * min(times[-2:]):
+            return
+
+
 def _timed(fn, repeats: int = MAX_REPEATS, least: int = MIN_REPEATS) -> tuple[float, float]:
     """(the first, the median) time of ``fn()``: run ``least`` times when slow, up to ``repeats`` times when cheap."""
     times: list[float] = []
@@ -123,10 +138,11 @@ def probe_backbone(
         encoder(**backbone.preprocess(batch))
 
     with torch.inference_mode(), _PeakRise() as memory:
-        # warm-up at the batch's own shape: the first call at a new shape pays lazy initialisation
-        # and allocation (2x a steady batch of MobileNetV2), which an extraction pays once, not per
-        # batch; then two timed calls at least (the first heavy work of a process runs 1.1-1.4x slow)
-        embed()
+        # warm-up at the batch's own shape until it settles: the first calls at a new shape pay lazy
+        # initialisation and allocation, which an extraction pays once, not per batch (MobileNetV2 at
+        # 96 px, first in a fresh process: 1.39 s, 0.68 s, then 0.27-0.30 s a batch of 64); then two
+        # timed calls at least
+        _settle(embed)
         seconds = _timed(embed, least=2)[1]
     timing = BackboneTiming(backbone.name, seconds / len(batch), weights + memory.rise)
     if train:
