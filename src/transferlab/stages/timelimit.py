@@ -180,7 +180,7 @@ def fit_to_limit(
 
 def _give_back(
     spec: RunSpec, over: dict, order: list[str], available: float, seconds: Callable[[dict], dict[str, float]]
-) -> tuple[dict, dict[str, float], dict[str, str]]:
+) -> tuple[dict, dict[str, float], dict[str, str | None]]:
     """The cuts made as small as still fits, the last cut first (``order``): epochs raised one by one, the
     training share by bisection (to the percent), up to what they were before the limit; any other
     cut (the out-of-distribution scores, the learning-rate screen, the seeds, the learning-curve
