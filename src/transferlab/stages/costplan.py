@@ -175,11 +175,17 @@ def probe_backbones(backbones: list, task: Task, spec: RunSpec, trained: set[str
 
 def unfreeze_counts(backbone, spec: RunSpec) -> list[int]:
     """How many layer groups finetune trains in its epochs before every group is open (gradual unfreezing)."""
+    k, open_at = _unfreezing(backbone, spec)
+    return sorted({open_at(e) for e in range(1, spec.unfreeze_stages + 1)} - {k})
+
+
+def _unfreezing(backbone, spec: RunSpec):
+    """(the backbone's layer groups, epoch -> how many of them finetune trains in it)."""
     from ..training.schedule import unfrozen_groups
 
     k = len(backbone.layer_groups(backbone.encoder()))
     stages = min(spec.unfreeze_stages, k)
-    return sorted({len(unfrozen_groups(k, stages, e)) - 1 for e in range(1, stages + 1)} - {k})
+    return k, lambda epoch: len(unfrozen_groups(k, stages, epoch)) - 1
 
 
 def _jobs(task: Task, backbones: list, spec: RunSpec, rank_only: bool):
@@ -429,21 +435,22 @@ def _step_shares(job, spec: RunSpec, t):
     opening (``train_open_ratios``), else its backward is shared out by the count of open groups;
     lora computes no gradient for a frozen weight; the others train everything."""
     backward = max(t.train_step - (t.train_forward or 0.0), 0.0) / t.train_step
+
+    def with_backward(part: float) -> float:  # the forward whole, this part of the backward
+        return 1.0 - backward * (1.0 - part)
+
     if job.strategy == "lora":
-        return lambda epoch: 1.0 - backward * (1.0 - LORA_BACKWARD_SHARE)
+        return lambda epoch: with_backward(LORA_BACKWARD_SHARE)
     if job.strategy != "finetune":
         return lambda epoch: 1.0
-    from ..training.schedule import unfrozen_groups
-
-    k = len(job.backbone.layer_groups(job.backbone.encoder()))
-    stages = min(spec.unfreeze_stages, k)
+    k, open_at = _unfreezing(job.backbone, spec)
     measured = t.train_open_ratios or {}
 
     def share(epoch: int) -> float:
-        n = len(unfrozen_groups(k, stages, epoch)) - 1
+        n = open_at(epoch)
         if n >= k:
             return 1.0
-        return measured[n] if n in measured else 1.0 - backward * (1.0 - n / max(k, 1))
+        return measured[n] if n in measured else with_backward(n / max(k, 1))
 
     return share
 

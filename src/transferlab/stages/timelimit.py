@@ -154,9 +154,11 @@ def fit_to_limit(
                 over, planned, given = _give_back(
                     spec, over, last_first, available, lambda o: seconds(with_overrides(o))
                 )
-                described.update({k: v for k, v in given.items() if v})
-                for name in [k for k, v in given.items() if v is None]:
-                    del described[name]
+                for name, text in given.items():  # a new description, or None: undone
+                    if text is None:
+                        del described[name]
+                    else:
+                        described[name] = text
             break
     cuts = list(described.values())
     current = with_overrides(over)

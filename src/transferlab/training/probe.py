@@ -231,9 +231,8 @@ def steady_batches(backbone, sample: list, batch_size: int, rng: np.random.Gener
     the middle of a quantile band of the longest-item length of the loop's random batches (simulated
     on the sample's token lengths); the first batch is the longest. Others: random batches."""
     lengths = token_lengths(backbone, sample)
-    draws = [rng.permutation(len(sample))[:batch_size] for _ in range(TRAIN_STEPS[1] + 1)]
     if lengths is None or len(set(lengths.tolist())) == 1:
-        rows = [[sample[i] for i in idx] for idx in draws]
+        rows = [[sample[i] for i in rng.permutation(len(sample))[:batch_size]] for _ in range(TRAIN_STEPS[1] + 1)]
         return rows[0], rows[1:], False
     pool = [rng.permutation(len(sample))[:batch_size] for _ in range(400)]
     longest = np.array([lengths[idx].max() for idx in pool])
@@ -256,8 +255,8 @@ def _open_ratios(backbone, model: nn.Module, step, rows: list, full: float, open
     """Seconds of a step with only the top n layer groups trainable (the rest frozen: no gradient,
     no optimizer update, no backward below them) over the full step on the same batch: finetune's
     gradual unfreezing. Backward costs are far from equal per group (MobileNetV2's high-resolution
-    stem takes about half its backward, MiniLM's word embeddings a quarter), so counting groups misjudged
-    its epochs by up to 2x."""
+    stem takes about half its backward, MiniLM's word embeddings a quarter), so counting groups overstated
+    its partly frozen steps by up to 1.5x."""
     groups = backbone.layer_groups(model)
     k = len(groups)
     counts = sorted({int(n) for n in open_counts if 0 <= n < k}, reverse=True)
