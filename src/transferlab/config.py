@@ -235,7 +235,12 @@ class RunSpec:
         "when the budget needs it.",
         1.0,
     )
-    epochs: int = _help("Most epochs for the trainable rungs (early stopping may end sooner).", 10)
+    epochs: float = _help(
+        "Most epochs for the trainable rungs (early stopping may end sooner). A fraction trains that "
+        "share of the last epoch's batches, as num_train_epochs in transformers (2.5: two epochs and "
+        "half of a third); --time-limit uses one to fill what whole epochs leave.",
+        10,
+    )
     head_epochs: int = _help("Most epochs of head warm-up on cached features before unfreezing (finetune).", 30)
     batch_size: int = _help("Training batch size.", 16)
     lr: float = _help("Learning rate of a new head and of training from scratch (AdamW).", 1e-3)
@@ -346,8 +351,14 @@ class RunSpec:
             )
         if not self.rungs:
             raise ConfigError("The 'rungs' setting is empty. Name at least one of: " + ", ".join(known) + ".")
+        if isinstance(self.epochs, float) and self.epochs.is_integer():
+            self.epochs = int(self.epochs)  # --epochs 10 and epochs: 10 are the same setting (and cache key)
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, float)) or not self.epochs >= 1:
+            raise ConfigError(
+                f"The 'epochs' setting must be a number >= 1 (a fraction trains part of the last epoch). "
+                f"Got {self.epochs!r} instead."
+            )
         for name in (
-            "epochs",
             "head_epochs",
             "batch_size",
             "patience",

@@ -20,3 +20,9 @@ def fmt_seconds(s: float) -> str:
 
 def fmt_bytes(n: int | float) -> str:
     return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.1f} GiB"
+
+
+def fmt_epochs(e: float) -> str:
+    """1 epoch, 3 epochs, 3.4 epochs (a fraction trains part of the last one)."""
+    text = f"{e:g}" if float(e).is_integer() else f"{e:.1f}"
+    return f"{text} epoch{'' if text == '1' else 's'}"

@@ -1,4 +1,7 @@
+import math
+
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -174,3 +177,38 @@ def test_adamw_falls_back_to_the_per_parameter_loop_where_there_is_no_fused_kern
     complex_param.grad = torch.ones(3, dtype=torch.complex64)
     opt.step()  # the fused kernel would raise here
     assert not torch.equal(complex_param.detach(), torch.ones(3, dtype=torch.complex64))
+
+
+def test_a_fractional_epoch_count_trains_that_share_of_the_last_epoch_and_decays_over_it(monkeypatch):
+    """epochs=2.5 (transformers' num_train_epochs): two epochs and half of a third, each validated,
+    with the learning rate's decay planned over those 20 steps, not over 3 epochs' 24."""
+    torch.manual_seed(0)
+    xtr, ytr = _blobs(128, 0)  # 8 batches of 16 an epoch
+    xva, yva = _blobs(40, 1)
+    model = nn.Linear(4, 2)
+    wrapped = nn.Sequential()
+    wrapped.forward = lambda x: model(x)
+    wrapped.add_module("m", model)
+    groups = [ParamGroup("all", list(model.parameters()), 0.1)]
+    rates: list[float] = []
+    seen: list[int] = []
+
+    def make_batch(rows, train):
+        if train:
+            seen.append(len(rows))
+        return {"x": torch.from_numpy(np.stack(rows))}
+
+    opt_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return opt_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    res = fit(wrapped, make_batch, (list(xtr), ytr), (list(xva), yva), groups, LoopConfig(epochs=2.5, patience=5))
+    assert len(seen) == 20 and res.curves["epoch"] == [1, 2, 3]
+    assert res.curves["phase"][-1] == "train (4 of 8 batches)" and not res.stopped_early
+    # the cosine decay over the last 20% of 20 steps: at step 19 of 0-19, 3/4 of the way to its floor
+    # (over 24 steps it would not have begun)
+    assert rates[-1] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.75))))
+    assert max(rates) == pytest.approx(0.1)

@@ -132,6 +132,7 @@ OLD_RUN_FLAGS = [
     (["--learning-curve-trained"], {"learning_curve_trained": True}),
     (["--no-save-models"], {"save_models": False}),
     (["--epochs", "3"], {"epochs": 3}),
+    (["--epochs", "2.5"], {"epochs": 2.5}),
     (["--batch-size", "8"], {"batch_size": 8}),
     (["--lr", "0.002"], {"lr": 0.002}),
     (["--lr", "1e-4"], {"lr": 1e-4}),

@@ -44,6 +44,10 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
             assert _rung_seconds(bigger)[name] >= seconds, name
     trained = [n for n in _rung_seconds(base) if n.split(":")[0] in ("finetune", "full", "scratch")]
     assert all(_rung_seconds(more_epochs)[n] > _rung_seconds(base)[n] for n in trained)
+    # a share of an epoch costs in between: 2.5 epochs train 2 and half of a third's batches
+    between = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2.5), probes)
+    two = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2), probes)
+    assert all(_rung_seconds(two)[n] < _rung_seconds(between)[n] < _rung_seconds(more_epochs)[n] for n in trained)
     assert probes[f"hf:{tiny_bert}"].train_step > 0 and probes[f"hf:{tiny_bert}"].forward_per_item > 0
 
 

@@ -126,7 +126,7 @@ def test_finished_run_directory_is_not_overwritten(finished_run, reviews_csv):
 def test_bad_settings_fail_before_anything_is_written(reviews_csv, tmp_path):
     with pytest.raises(ConfigError, match="Unknown rung 'lora-ish'"):
         transferlab.run(reviews_csv, rungs="majority,lora-ish", out=str(tmp_path / "x"))
-    with pytest.raises(ConfigError, match="'epochs' setting must be a whole number >= 1. Got 0"):
+    with pytest.raises(ConfigError, match="'epochs' setting must be a number >= 1 .* Got 0"):
         transferlab.run(reviews_csv, epochs=0, out=str(tmp_path / "x"))
     assert not (tmp_path / "x").exists()
 

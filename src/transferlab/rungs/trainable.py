@@ -29,6 +29,7 @@ from torch import nn
 from ..backbones.base import Backbone
 from ..devices import from_main
 from ..errors import ArtifactError
+from ..formats import fmt_epochs
 from ..training import (
     LoopConfig,
     ParamGroup,
@@ -346,8 +347,10 @@ class TrainableRung(Rung):
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
         if result.stopped_at_limit:
+            scored = "time limit" in result.curves["phase"][-1]  # a first epoch is scored part-trained
             notes.append(
-                f"Stopped at the time limit during epoch {len(result.curves['epoch'])} of {ctx.spec.epochs}; "
+                f"Stopped at the time limit during epoch {len(result.curves['epoch']) + (not scored)} of at most "
+                f"{fmt_epochs(ctx.spec.epochs)}; "
                 "the best epoch's weights were kept."
             )
         if untried:

@@ -17,12 +17,13 @@ time of the whole run. With ``--time-limit`` the plan's rung stages are the ones
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import RunSpec
 from ..data import Task
-from ..formats import fmt_bytes, fmt_seconds
+from ..formats import fmt_bytes, fmt_epochs, fmt_seconds
 from ..progress import Progress
 from .plan import on_subsample, trains_network
 
@@ -412,13 +413,17 @@ def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, 
     steps = len(batch_starts(n_train, spec.batch_size)) if n_train else 0
     factors = 1 if job.strategy in ("scratch", "lora") else len(spec.lr_factors)
     share = _step_shares(job, spec, t)
-    epoch_seconds = [steps * t.train_step * share(e) + n_val * t.forward_per_item for e in range(1, spec.epochs + 1)]
-    screened = min(SCREEN_EPOCHS, spec.epochs)
+    total = max(1, round(steps * spec.epochs))  # as the loop counts them: a fraction of the last epoch's batches
+    epoch_seconds = [
+        min(steps, total - (e - 1) * steps) * t.train_step * share(e) + n_val * t.forward_per_item
+        for e in range(1, math.ceil(total / max(steps, 1)) + 1)
+    ]
+    screened = min(SCREEN_EPOCHS, len(epoch_seconds))
     seconds = factors * sum(epoch_seconds[:screened]) + sum(epoch_seconds[screened:])
     seconds += (n_val + n_test) * t.forward_per_item
     # every model the rung builds (one per rate screened) pays a cold first step once
     seconds += factors * max((t.train_first_step or t.train_step) - t.train_step, 0.0)
-    how = f"{steps} steps/epoch x {spec.epochs} epochs at {t.train_step:.2f} s/step (measured)"
+    how = f"{steps} steps/epoch x {fmt_epochs(spec.epochs)} at {t.train_step:.2f} s/step (measured)"
     if subsample:
         how += f" on {n_train} training items ({spec.trained_fraction:.0%})"
     if factors > 1:

@@ -23,6 +23,8 @@ step at a time, until the plan fits:
 The steps that made the plan fit may cut more than it needs, so the cuts are then given back,
 the last first, as far as the plan still fits: epochs one at a time, the training share to the
 percent, any other cut (the scores out of distribution, the screen, the seeds, the refits) whole.
+Last, while epochs are still cut, a share of one more epoch (to the tenth: the last epoch trains
+that share of its batches) fills what whole epochs leave.
 
 The cuts are decided once the cheap rungs have run, with the time really left then (the plan
 shown at the start already makes them, from its predictions).
@@ -39,12 +41,13 @@ training loop stops at the deadline keeping the best epoch (``training.deadline`
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from ..config import RunSpec
-from ..formats import fmt_seconds
+from ..formats import fmt_epochs, fmt_seconds
 from ..training import deadline
 from .plan import RungJob, trains_network
 
@@ -69,12 +72,17 @@ def cheap_first(jobs: list[RungJob]) -> list[RungJob]:
     return [j for j in jobs if not costly(j)] + [j for j in jobs if costly(j)]
 
 
-def _epoch_steps(epochs: int) -> list[int]:
-    out, e = [], epochs
+def _epoch_steps(epochs: float) -> list[int]:
+    out: list[int] = []
+    e = epochs
     while e > 3:
         e = max(3, int(e * 0.7))
-        out.append(e)
+        out.append(int(e))
     return out
+
+
+def _epochs_cut(e: float, spec: RunSpec) -> str:
+    return f"{fmt_epochs(e)} instead of {spec.epochs:g}"
 
 
 def cut_steps(spec: RunSpec) -> list[tuple[str, dict[str, Any]]]:
@@ -86,7 +94,7 @@ def cut_steps(spec: RunSpec) -> list[tuple[str, dict[str, Any]]]:
         steps.append((f"1 seed instead of {spec.train_seeds}", {"train_seeds": 1}))
     if spec.ood_trained and (spec.corruptions or spec.ood):
         steps.append(("no out-of-distribution scores for the trained rungs", {"ood_trained": False}))
-    steps += [(f"{e} epochs instead of {spec.epochs}", {"epochs": e}) for e in _epoch_steps(spec.epochs)]
+    steps += [(_epochs_cut(e, spec), {"epochs": e}) for e in _epoch_steps(spec.epochs)]
     if len(spec.lr_factors) > 1:
         steps.append(
             ("the recipe's learning rate only, no screen of " + str(len(spec.lr_factors)), {"lr_factors": [1.0]})
@@ -96,11 +104,7 @@ def cut_steps(spec: RunSpec) -> list[tuple[str, dict[str, Any]]]:
         for f in FRACTIONS
         if f < spec.trained_fraction
     ]
-    steps += [
-        (f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}", {"epochs": e})
-        for e in (2, 1)
-        if e < min(spec.epochs, 3)
-    ]
+    steps += [(_epochs_cut(e, spec), {"epochs": e}) for e in (2, 1) if e < min(spec.epochs, 3)]
     return steps
 
 
@@ -183,10 +187,10 @@ def fit_to_limit(
 def _give_back(
     spec: RunSpec, over: dict, order: list[str], available: float, seconds: Callable[[dict], dict[str, float]]
 ) -> tuple[dict, dict[str, float], dict[str, str | None]]:
-    """The cuts made as small as still fits, the last cut first (``order``): epochs raised one by one, the
-    training share by bisection (to the percent), up to what they were before the limit; any other
+    """The cuts made as small as still fits, the last cut first (``order``): epochs raised one by one, the training share by bisection (to the percent), up to what they were before the limit; any other
     cut (the out-of-distribution scores, the learning-rate screen, the seeds, the learning-curve
-    refits) undone whole where that still fits. Returns the settings, their planned seconds and the
+    refits) undone whole where that still fits; last, while epochs are still cut, a share of one more
+    epoch (to the tenth) fills what is left. Returns the settings, their planned seconds and the
     new descriptions of the cuts that changed (None: undone)."""
     fits = lambda o: sum(seconds(o).values()) <= available  # noqa: E731
     given: dict[str, str | None] = {}
@@ -204,7 +208,7 @@ def _give_back(
                 over, given["epochs"] = {k: v for k, v in over.items() if k != "epochs"}, None
             elif e != over["epochs"]:
                 over = {**over, "epochs": e}
-                given["epochs"] = f"{e} epoch{'s' if e > 1 else ''} instead of {spec.epochs}"
+                given["epochs"] = _epochs_cut(e, spec)
         elif name == "trained_fraction":
             lo, hi = over["trained_fraction"], spec.trained_fraction
             for _ in range(7):  # bisection on the share: the plan grows with it
@@ -214,6 +218,16 @@ def _give_back(
             if share > over["trained_fraction"]:
                 over = {**over, "trained_fraction": share}
                 given["trained_fraction"] = f"trained on {share:.0%} of the training split"
+    e = over.get("epochs")
+    if e is not None and e < spec.epochs:  # last, what is left: a share of one more epoch's batches, to the tenth
+        lo, hi = e, min(math.floor(e) + 1, spec.epochs)
+        for _ in range(7):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if fits({**over, "epochs": mid}) else (lo, mid)
+        share = math.floor(lo * 10 + 1e-9) / 10
+        if share > e:
+            over = {**over, "epochs": share}
+            given["epochs"] = _epochs_cut(share, spec)
     return over, seconds(over), given
 
 
@@ -281,7 +295,7 @@ def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed:
         ]
         if rising:
             lines.append(
-                f"Still improving on validation at their last epoch, so the cut to {epochs} epochs likely cost "
+                f"Still improving on validation at their last epoch, so the cut to {fmt_epochs(epochs)} likely cost "
                 f"them accuracy: {', '.join(rising)}."
             )
     return lines

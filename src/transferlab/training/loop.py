@@ -3,7 +3,8 @@
 ``fit`` trains ``model`` on (items, labels) batches made by ``make_batch``, with AdamW over
 parameter groups that each carry their own learning rate, a short linear warm-up that restarts
 for a group when it is unfrozen, the full rate, and a cosine decay to a floor over the tail of
-the planned steps (``schedule.lr_scale``), gradient clipping, a validation pass per epoch,
+the planned steps (``schedule.lr_scale``), gradient clipping, a validation pass per epoch (a
+fractional ``epochs`` trains that share of the last epoch's batches, then validates),
 early stopping on the validation metric and the best weights restored at the end. Which groups
 train in which epoch is the caller's ``on_epoch`` hook, so head-only, gradual unfreezing, full
 fine-tuning and from-scratch all share this code. ``fit_epochs`` is the same fit one epoch at a
@@ -35,7 +36,7 @@ from .schedule import ParamGroup, lr_scale
 
 @dataclass
 class LoopConfig:
-    epochs: int = 10
+    epochs: float = 10  # a fraction trains that share of the last epoch's batches (transformers' num_train_epochs)
     batch_size: int = 16
     patience: int = 3  # epochs without validation improvement before stopping
     warmup_fraction: float = 0.1  # of one epoch's steps, per newly unfrozen group
@@ -124,6 +125,12 @@ def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
     return starts
 
 
+def _partial(at_limit: bool, steps: int, steps_per_epoch: int) -> str:
+    if at_limit:
+        return " (stopped at the time limit)"
+    return f" ({steps} of {steps_per_epoch} batches)" if steps < steps_per_epoch else ""
+
+
 def fit(
     model: nn.Module,
     make_batch: MakeBatch,
@@ -167,7 +174,8 @@ def fit_epochs(
     n = len(train_items)
     starts = batch_starts(n, cfg.batch_size, procs.count)
     steps_per_epoch = len(starts)
-    total_steps = steps_per_epoch * cfg.epochs
+    total_steps = max(1, round(steps_per_epoch * cfg.epochs))
+    n_epochs = math.ceil(total_steps / max(steps_per_epoch, 1))  # the last one may stop at total_steps
     warmup = max(1, int(cfg.warmup_fraction * steps_per_epoch))
     optimizer = adamw([{"params": g.params, "lr": g.lr, "base_lr": g.lr} for g in groups], cfg.weight_decay)
     started_at: dict[int, int] = {}  # group -> step at which it was first trainable
@@ -182,13 +190,16 @@ def fit_epochs(
     best_state = copy.deepcopy(model.state_dict())
     stale, step, start = 0, 0, time.perf_counter()
 
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(1, n_epochs + 1):
         phase = on_epoch(epoch) if on_epoch else "train"
         model.train()
         _freeze_frozen_batchnorm(model, cfg.freeze_batchnorm_stats)
         loss_sum, correct, seen = 0.0, 0, 0
         perm = rng.permutation(n)  # the same on every process: each takes its share of each batch
+        before = step
         for b, (lo, hi) in enumerate(zip(starts, starts[1:] + [n])):
+            if step >= total_steps:  # a fractional last epoch: its share of the batches, then validation
+                break
             idx = perm[lo:hi]
             local = shard(idx, procs)
             optimizer.zero_grad(set_to_none=True)
@@ -213,7 +224,7 @@ def fit_epochs(
             optimizer.step()
             step += 1
             if progress:
-                progress(f"epoch {epoch}/{cfg.epochs} {phase}", b + 1, steps_per_epoch)
+                progress(f"epoch {epoch}/{n_epochs} {phase}", b + 1, min(steps_per_epoch, total_steps - before))
             # decided on the first process, so all stop in step (and no broadcast without a limit)
             if deadline.current() is not None and from_main(float(deadline.passed()), procs):
                 result.stopped_at_limit = True
@@ -232,7 +243,7 @@ def fit_epochs(
         val_loss = float(loss_fn(torch.from_numpy(val_logits), torch.as_tensor(y_val)))
         for key, value in (
             ("epoch", epoch),
-            ("phase", phase + (" (stopped at the time limit)" if result.stopped_at_limit else "")),
+            ("phase", phase + _partial(result.stopped_at_limit, step - before, steps_per_epoch)),
             ("train_loss", loss_sum / seen),
             ("train_metric", correct / seen),
             ("val_loss", val_loss),
@@ -249,7 +260,7 @@ def fit_epochs(
         if result.stopped_at_limit:
             break
         if stale >= cfg.patience:
-            result.stopped_early = epoch < cfg.epochs
+            result.stopped_early = epoch < n_epochs
             break
 
     model.load_state_dict(best_state)
