@@ -2,6 +2,7 @@
 its deadline stops keeping its best epoch, and the run still writes a complete report."""
 
 import json
+import math
 import time
 
 import numpy as np
@@ -200,6 +201,47 @@ def test_a_deadline_in_the_first_epoch_still_scores_what_was_trained():
         )
     assert runs[-1].stopped_at_limit and runs[-1].curves["epoch"] == [1]
     assert "stopped at the time limit" in runs[-1].curves["phase"][0]
+
+
+def _timed_fit(step_seconds: float, epochs: float, seconds: float, fill: float | None):
+    """A tiny model whose training steps take ``step_seconds`` (a sleep in the batch), 10 steps an
+    epoch, under a deadline ``seconds`` away: (the last result, the seconds it took)."""
+    from transferlab.training.deadline import filling
+
+    x = torch.randn(200, 4)
+    y = (x[:, 0] > 0).long().numpy()
+    m = nn.Linear(4, 2)
+    wrapped = nn.Sequential()
+    wrapped.forward = lambda features: m(features)
+    wrapped.add_module("m", m)
+
+    def batch(idx, train):
+        if train:
+            time.sleep(step_seconds)
+        return {"features": x[list(idx)]}
+
+    cfg = LoopConfig(epochs=epochs, batch_size=16, patience=1000, fill_epochs=fill)
+    groups = [ParamGroup("all", list(m.parameters()), 1e-2)]
+    train, val = (list(range(160)), y[:160]), (list(range(160, 200)), y[160:])
+    list(fit_epochs(wrapped, lambda idx, _: {"features": x[list(idx)]}, train, val, groups, LoopConfig(epochs=1)))
+    start = time.time()  # (the first fit of a process pays its set-up: untimed above)
+    with deadline(start + seconds), filling(fill):
+        runs = list(fit_epochs(wrapped, batch, train, val, groups, cfg))
+    return runs[-1], time.time() - start
+
+
+def test_a_run_that_trains_once_refills_its_steps_to_end_at_its_deadline():
+    """Planned at 2 epochs (20 steps of 20 ms, 0.4 s) with 2 s to its deadline: it re-plans from the
+    speed it measures and trains about 4 epochs more, ending its schedule before the deadline; at 50
+    ms a step with 10 epochs planned (5 s) it trains fewer steps and still ends them whole."""
+    faster, took = _timed_fit(0.02, 2, 2.0, fill=10)
+    assert faster.planned_steps == 20 and 40 <= faster.steps <= 100 and not faster.stopped_at_limit
+    assert took <= 2.25 and len(faster.curves["epoch"]) == math.ceil(faster.steps / 10)
+    assert not any("batches" in p for p in faster.curves["phase"][:-1])  # only the last epoch may be partial
+    slower, took = _timed_fit(0.05, 10, 2.0, fill=10)
+    assert slower.planned_steps == 100 and 10 <= slower.steps < 40 and took <= 2.3
+    unfilled, took = _timed_fit(0.02, 2, 2.0, fill=None)  # without filling: the steps as planned
+    assert unfilled.steps == unfilled.planned_steps == 20 and took < 1.5
 
 
 def test_nested_deadlines_keep_the_earlier():

@@ -18,6 +18,7 @@ tried is recorded with its validation curve in ``chosen["lr_trials"]``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -313,11 +314,14 @@ class TrainableRung(Rung):
                 ctx.train(),
                 ctx.val(),
                 c.groups,
-                _loop_config(
-                    ctx,
-                    ctx.spec.epochs,
-                    freeze_batchnorm_stats=self.freeze_batchnorm_stats,
-                    batchnorm_items=BATCHNORM_ITEMS,
+                dataclasses.replace(
+                    _loop_config(
+                        ctx,
+                        ctx.spec.epochs,
+                        freeze_batchnorm_stats=self.freeze_batchnorm_stats,
+                        batchnorm_items=BATCHNORM_ITEMS,
+                    ),
+                    fill_epochs=deadline.fill_epochs(),
                 ),
                 on_epoch=c.on_epoch,
                 val_order=_length_order(ctx, val_items),
@@ -346,6 +350,12 @@ class TrainableRung(Rung):
         ]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
+        if result.steps != result.planned_steps and not result.stopped_early and not result.stopped_at_limit:
+            notes.append(
+                f"Under the time limit it trained {result.steps} steps where the plan gave it {result.planned_steps} "
+                f"({fmt_epochs(ctx.spec.epochs)}): re-planned from the speed its steps really ran at, so it ended "
+                "at its share of the limit."
+            )
         if result.stopped_at_limit:
             scored = "time limit" in result.curves["phase"][-1]  # a first epoch is scored part-trained
             notes.append(
@@ -362,6 +372,8 @@ class TrainableRung(Rung):
         chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
         if result.stopped_at_limit:
             chosen["stopped_at_limit"] = True
+        if result.steps != result.planned_steps:
+            chosen["steps"] = {"planned": result.planned_steps, "trained": result.steps}
         if untried:
             chosen["lr_factors_untried"] = sorted(untried, reverse=True)
         if result.batchnorm_layers:

@@ -119,7 +119,7 @@ def limit_rungs(
             f"{what} (decided once the cheap rungs have run)"
         )
     clock.limiter = RungDeadlines(
-        spec.limit_seconds() or 0.0, clock.began, fitted, {s.name: s.tail for s in clock.plan.stages}
+        spec.limit_seconds() or 0.0, clock.began, fitted, {s.name: s.tail for s in clock.plan.stages}, spec
     )
     return run
 

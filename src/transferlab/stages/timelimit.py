@@ -35,7 +35,13 @@ inputs; the plan shows their cost, and ``--max-length`` / ``--image-size`` set t
 
 While the rungs run, ``RungDeadlines`` gives each costly rung its share of the time left, in
 proportion to its planned cost, so a rung that runs long cannot eat its successors' time; the
-training loop stops at the deadline keeping the best epoch (``training.deadline``).
+training loop stops at the deadline keeping the best epoch (``training.deadline``). A rung that
+trains once (one seed, no learning-curve refits) re-plans its steps as it measures them
+(``training.loop.Refill``): a training step's speed drifts 10% and more over minutes on a shared
+machine, more than the plan's probe can foresee, so a fixed number of steps ended runs at
+0.78-0.91 of their limit or stopped them part-way. It trains as many steps as fit in its share,
+at most the epochs asked for before any cut, and its learning-rate decay still runs whole. The
+time a rung leaves (one stopped early) goes to the rungs after it, in proportion to their plan.
 """
 
 from __future__ import annotations
@@ -236,10 +242,19 @@ class RungDeadlines:
     writing and each rung's own predictions), shared among the costly rungs still to run in
     proportion to their planned training time."""
 
-    def __init__(self, limit: float, started: float, fitted: Fit, tails: dict[str, float]):
+    def __init__(self, limit: float, started: float, fitted: Fit, tails: dict[str, float], spec: RunSpec):
         self.end = started + limit - reserve(limit)  # time.time() seconds
-        self.fit, self.tails = fitted, tails
+        self.fit, self.tails, self.spec = fitted, tails, spec
         self.done: set[str] = set()
+
+    def fill_epochs(self, job: RungJob) -> float | None:
+        """Most epochs the rung's training may stretch to while it fills its deadline (the epochs
+        before any cut), when its one training run is all the deadline holds: one seed, no
+        learning-curve refits. None otherwise (the steps stay as the plan set them)."""
+        spec = job.spec_for(self.spec)
+        if spec.train_seeds > 1 or (spec.learning_curve and spec.learning_curve_trained):
+            return None
+        return self.spec.epochs
 
     def deadline_for(self, job: RungJob) -> float | None:
         planned = self.fit.planned
@@ -254,7 +269,8 @@ class RungDeadlines:
 
     @contextmanager
     def rung(self, job: RungJob) -> Iterator[None]:
-        with deadline.deadline(self.deadline_for(job)):
+        at = self.deadline_for(job)
+        with deadline.deadline(at), deadline.filling(self.fill_epochs(job) if at is not None else None):
             yield
         self.done.add(job.name)
 

@@ -53,6 +53,9 @@ class LoopConfig:
     metric: str = "accuracy"  # chosen on validation
     seed: int = 0
     eval_batch_size: int = 64
+    # under a deadline: the most epochs the run may stretch to while its steps are re-planned from
+    # their measured speed to end at the deadline (``Refill``; None: ``epochs`` as given)
+    fill_epochs: float | None = None
 
 
 @dataclass
@@ -64,6 +67,8 @@ class FitResult:
     stopped_early: bool = False
     stopped_at_limit: bool = False  # the run's time limit ended training (``deadline``)
     batchnorm_layers: int = 0  # BatchNorm layers whose statistics were re-estimated before validation
+    planned_steps: int = 0  # training steps as ``epochs`` planned them
+    steps: int = 0  # training steps taken (differs from the plan when ``fill_epochs`` re-planned them)
 
 
 MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
@@ -123,6 +128,50 @@ def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
     if len(starts) > 1 and n - starts[-1] < 2 * processes:
         starts.pop()
     return starts
+
+
+class Refill:
+    """The training steps re-planned as they run, so the run ends at its deadline: at a tenth of
+    each epoch, from the mean time of this epoch's steps so far (a partly frozen epoch's steps are
+    cheaper than the next one's) and of a validation pass, as many steps as fit before the deadline,
+    at most ``fill_epochs`` worth and at least one epoch. Once the learning rate's decay has begun
+    the count stays, so the decay runs whole."""
+
+    MIN_STEPS = 5  # steps of this epoch timed before they are trusted
+    MARGIN = 0.98  # share of the time left planned for: the steps' speed still drifts
+
+    def __init__(self, steps_per_epoch: int, total_steps: int, cfg: LoopConfig):
+        self.per_epoch, self.cfg = max(steps_per_epoch, 1), cfg
+        self.most = max(total_steps, round(self.per_epoch * (cfg.fill_epochs or 0)))
+        self.every = max(1, self.per_epoch // 10)
+        self.times: list[float] = []  # this epoch's steps
+        self.validation: float | None = None
+
+    def step_took(self, seconds: float, batch: int) -> None:
+        if batch == 0:
+            self.times = []
+        self.times.append(seconds)
+
+    def validation_took(self, seconds: float) -> None:
+        self.validation = seconds if self.validation is None else max(self.validation, seconds)
+
+    def due(self, batch: int) -> bool:
+        return self.validation is not None and batch >= self.MIN_STEPS and batch % self.every == 0
+
+    def total(self, step: int, epoch: int, total: int) -> int:
+        """The new number of steps, planned at ``step`` (in ``epoch``, 1-based), or ``total`` unchanged."""
+        if step >= total * (1 - self.cfg.decay_fraction) or len(self.times) < self.MIN_STEPS:
+            return total
+        left = deadline.seconds_left()
+        if left is None:
+            return total
+        per_step = sum(self.times) / len(self.times)
+        budget, extra = left * self.MARGIN, 0
+        for _ in range(3):  # the validation passes still to come depend on where the steps end
+            passes = math.ceil((step + extra) / self.per_epoch) - epoch + 1
+            extra = max(int((budget - passes * (self.validation or 0.0)) / per_step), 0)
+        new = min(max(step + extra, self.per_epoch, step + 1), self.most)
+        return new if abs(new - total) >= max(2, 0.01 * total) else total
 
 
 def _partial(at_limit: bool, steps: int, steps_per_epoch: int) -> str:
@@ -189,8 +238,13 @@ def fit_epochs(
         result.best_val = start_score
     best_state = copy.deepcopy(model.state_dict())
     stale, step, start = 0, 0, time.perf_counter()
+    # with a deadline and ``fill_epochs``: the number of steps re-planned from their measured speed
+    fill = Refill(steps_per_epoch, total_steps, cfg) if cfg.fill_epochs and deadline.current() is not None else None
+    result.planned_steps = total_steps
 
-    for epoch in range(1, n_epochs + 1):
+    epoch = 0
+    while epoch < n_epochs:
+        epoch += 1
         phase = on_epoch(epoch) if on_epoch else "train"
         model.train()
         _freeze_frozen_batchnorm(model, cfg.freeze_batchnorm_stats)
@@ -198,8 +252,12 @@ def fit_epochs(
         perm = rng.permutation(n)  # the same on every process: each takes its share of each batch
         before = step
         for b, (lo, hi) in enumerate(zip(starts, starts[1:] + [n])):
+            if fill is not None and fill.due(b):
+                total_steps = int(from_main(float(fill.total(step, epoch, total_steps)), procs))
+                n_epochs = math.ceil(total_steps / max(steps_per_epoch, 1))
             if step >= total_steps:  # a fractional last epoch: its share of the batches, then validation
                 break
+            began_step = time.perf_counter()
             idx = perm[lo:hi]
             local = shard(idx, procs)
             optimizer.zero_grad(set_to_none=True)
@@ -223,6 +281,8 @@ def fit_epochs(
                     )
             optimizer.step()
             step += 1
+            if fill is not None:
+                fill.step_took(time.perf_counter() - began_step, b)
             if progress:
                 progress(f"epoch {epoch}/{n_epochs} {phase}", b + 1, min(steps_per_epoch, total_steps - before))
             # decided on the first process, so all stop in step (and no broadcast without a limit)
@@ -232,6 +292,7 @@ def fit_epochs(
 
         if result.stopped_at_limit and curves["epoch"]:
             break  # a part-trained epoch is not scored: the best finished epoch is kept (a first one is scored)
+        validating = time.perf_counter()
         average_buffers(model, procs)  # BatchNorm statistics saw only this process's shares
         # every process, on the same items: the statistics of the weights about to be evaluated
         result.batchnorm_layers = reestimate_on_sample(
@@ -256,6 +317,9 @@ def fit_epochs(
         else:
             stale += 1
         result.seconds = time.perf_counter() - start
+        result.steps = step
+        if fill is not None:
+            fill.validation_took(time.perf_counter() - validating)
         yield result
         if result.stopped_at_limit:
             break
