@@ -18,6 +18,7 @@ from transferlab.errors import ConfigError
 from transferlab.stages import RungJob, rung_key
 from transferlab.stages import clock as clock_module
 from transferlab.stages import costplan as costplan_module
+from transferlab.stages import timelimit as timelimit_module
 from transferlab.stages.costplan import StagePlan
 from transferlab.stages.plan import trained_subsample
 from transferlab.stages.timelimit import cut_steps, fit_to_limit
@@ -311,7 +312,13 @@ def test_a_run_fits_its_limit_by_cutting_epochs_and_says_so(tiny_bert, reviews_c
     names = [rung["name"] for rung in r["rungs"]]
     assert names[:3] == ["majority", "classical", f"frozen:hf:{tiny_bert}"]  # cheap first, all of them
     for rung in r["rungs"][3:]:
-        assert len(rung["curves"]["epoch"]) <= cut["settings"]["epochs"] + 1  # finetune adds its epoch 0
+        if "steps" in rung["chosen"]:  # it re-planned its steps from their speed: within the epochs asked for
+            assert (
+                rung["chosen"]["steps"]["trained"]
+                <= 1000 * rung["chosen"]["steps"]["planned"] / cut["settings"]["epochs"]
+            )
+        else:
+            assert len(rung["curves"]["epoch"]) <= math.ceil(cut["settings"]["epochs"]) + 1  # finetune adds its epoch 0
     assert any("time limit of 20.0 s" in note for note in saved["notes"])
     assert "Run under a time limit" in (tmp_path / "run" / "report.html").read_text()
     # the plan wanted more than the time left: the training step was timed again before the cuts
@@ -329,6 +336,8 @@ def test_a_rung_still_training_at_its_deadline_stops_and_is_not_cached(tiny_bert
         return seconds / 1000, peak, how
 
     monkeypatch.setattr(costplan_module, "_trained_seed", optimistic)
+    # as a rung that trains several times (seeds, refits) does, the rungs keep their planned steps
+    monkeypatch.setattr(timelimit_module.RungDeadlines, "fill_epochs", lambda self, job: None)
     limit = 25.0
     start = time.time()
     # more epochs than a warm process trains in the time left, so the deadline, not the epochs, ends them
@@ -350,6 +359,30 @@ def test_a_rung_still_training_at_its_deadline_stops_and_is_not_cached(tiny_bert
     )
     reused = {rung["name"] for rung in again["rungs"] if rung.get("reused_from")}
     assert "classical" in reused and not any(n.startswith(("finetune", "full")) for n in reused)
+
+
+def test_a_rung_that_trains_once_replans_its_steps_and_ends_whole_within_the_limit(
+    tiny_bert, reviews_csv, tmp_path, monkeypatch
+):
+    """The plan believes training is nearly free, so nothing is cut: each trained rung measures its
+    steps, re-plans far fewer than its 5,000 epochs, and ends its schedule before its deadline."""
+    real = costplan_module._trained_seed
+    monkeypatch.setattr(costplan_module, "_trained_seed", lambda *a: (lambda s, p, h: (s / 1000, p, h))(*real(*a)))
+    limit = 25.0
+    start = time.time()
+    r = transferlab.run(
+        reviews_csv, time_limit=limit, quiet=True, **{**_common(tiny_bert, tmp_path), "epochs": 5000, "patience": 5000}
+    )
+    assert time.time() - start <= limit * 1.05
+    trained = [rung for rung in r["rungs"] if rung["strategy"] in ("finetune", "full")]
+    assert len(trained) == 2
+    for rung in trained:
+        steps = rung["chosen"]["steps"]
+        assert 0 < steps["trained"] < steps["planned"], steps
+    # a pause of the machine near the end can still leave one to its deadline (a loaded machine's
+    # steps of a few ms jump 10x); the deterministic case is test_..._refills_its_steps_...
+    ended = [rung for rung in trained if not rung.get("stopped_at_limit")]
+    assert ended and all(any("re-planned from the speed" in n for n in rung["notes"]) for rung in ended)
 
 
 def test_a_rung_that_cannot_fit_is_skipped_with_the_reason(tiny_bert, reviews_csv, tmp_path, monkeypatch):

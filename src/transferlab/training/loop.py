@@ -131,46 +131,53 @@ def batch_starts(n: int, batch_size: int, processes: int = 1) -> list[int]:
 
 
 class Refill:
-    """The training steps re-planned as they run, so the run ends at its deadline: at a tenth of
-    each epoch, from the mean time of this epoch's steps so far (a partly frozen epoch's steps are
-    cheaper than the next one's) and of a validation pass, as many steps as fit before the deadline,
-    at most ``fill_epochs`` worth and at least one epoch. Once the learning rate's decay has begun
-    the count stays, so the decay runs whole."""
+    """The training steps re-planned as they run, so the run ends at its deadline: at each tenth of
+    an epoch, from the mean time of the last ``WINDOW`` steps in the current phase (a partly frozen
+    epoch's steps are cheaper than the next one's) and of a validation pass, as many steps as fit
+    before the deadline, at most ``fill_epochs`` worth and at least one epoch. Once the learning
+    rate's decay has begun the count may only shrink, so the decay ends before the deadline."""
 
-    MIN_STEPS = 5  # steps of this epoch timed before they are trusted
-    MARGIN = 0.98  # share of the time left planned for: the steps' speed still drifts
+    MIN_STEPS, WINDOW = 5, 100  # steps timed in this phase before they are trusted; the most averaged
+    MARGIN = 0.98  # share of the time left planned for: the steps' speed still drifts ...
+    SLACK_STEPS, SLACK_SECONDS = 3, 0.25  # ... and this many steps' time and seconds, for a pause near the end
 
     def __init__(self, steps_per_epoch: int, total_steps: int, cfg: LoopConfig):
         self.per_epoch, self.cfg = max(steps_per_epoch, 1), cfg
         self.most = max(total_steps, round(self.per_epoch * (cfg.fill_epochs or 0)))
         self.every = max(1, self.per_epoch // 10)
-        self.times: list[float] = []  # this epoch's steps
+        self.times: list[float] = []  # the steps of the current phase
+        self.phase: str | None = None
         self.validation: float | None = None
 
-    def step_took(self, seconds: float, batch: int) -> None:
-        if batch == 0:
-            self.times = []
-        self.times.append(seconds)
+    def epoch_began(self, phase: str) -> None:
+        """A new phase (finetune opening more layer groups) makes different steps: time them anew."""
+        if phase != self.phase:
+            self.phase, self.times = phase, []
+
+    def step_took(self, seconds: float) -> None:
+        self.times = self.times[-(self.WINDOW - 1) :] + [seconds]
 
     def validation_took(self, seconds: float) -> None:
         self.validation = seconds if self.validation is None else max(self.validation, seconds)
 
     def due(self, batch: int) -> bool:
-        return self.validation is not None and batch >= self.MIN_STEPS and batch % self.every == 0
+        return self.validation is not None and len(self.times) >= self.MIN_STEPS and batch % self.every == 0
 
     def total(self, step: int, epoch: int, total: int) -> int:
         """The new number of steps, planned at ``step`` (in ``epoch``, 1-based), or ``total`` unchanged."""
-        if step >= total * (1 - self.cfg.decay_fraction) or len(self.times) < self.MIN_STEPS:
+        if len(self.times) < self.MIN_STEPS:
             return total
         left = deadline.seconds_left()
         if left is None:
             return total
         per_step = sum(self.times) / len(self.times)
-        budget, extra = left * self.MARGIN, 0
+        budget, extra = left * self.MARGIN - self.SLACK_STEPS * per_step - self.SLACK_SECONDS, 0
         for _ in range(3):  # the validation passes still to come depend on where the steps end
             passes = math.ceil((step + extra) / self.per_epoch) - epoch + 1
             extra = max(int((budget - passes * (self.validation or 0.0)) / per_step), 0)
         new = min(max(step + extra, self.per_epoch, step + 1), self.most)
+        if step >= total * (1 - self.cfg.decay_fraction) and new > total:
+            return total  # the decay has begun: it may end sooner (further down its curve), not later
         return new if abs(new - total) >= max(2, 0.01 * total) else total
 
 
@@ -246,6 +253,8 @@ def fit_epochs(
     while epoch < n_epochs:
         epoch += 1
         phase = on_epoch(epoch) if on_epoch else "train"
+        if fill is not None:
+            fill.epoch_began(phase)
         model.train()
         _freeze_frozen_batchnorm(model, cfg.freeze_batchnorm_stats)
         loss_sum, correct, seen = 0.0, 0, 0
@@ -282,7 +291,7 @@ def fit_epochs(
             optimizer.step()
             step += 1
             if fill is not None:
-                fill.step_took(time.perf_counter() - began_step, b)
+                fill.step_took(time.perf_counter() - began_step)
             if progress:
                 progress(f"epoch {epoch}/{n_epochs} {phase}", b + 1, min(steps_per_epoch, total_steps - before))
             # decided on the first process, so all stop in step (and no broadcast without a limit)
