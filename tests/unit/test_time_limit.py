@@ -21,7 +21,7 @@ from transferlab.stages import costplan as costplan_module
 from transferlab.stages import timelimit as timelimit_module
 from transferlab.stages.costplan import StagePlan
 from transferlab.stages.plan import trained_subsample
-from transferlab.stages.timelimit import cut_steps, fit_to_limit
+from transferlab.stages.timelimit import cut_steps, fit_to_limit, summary
 from transferlab.training import LoopConfig, fit_epochs
 from transferlab.training.deadline import deadline
 from transferlab.training.schedule import ParamGroup
@@ -243,6 +243,19 @@ def test_a_run_that_trains_once_refills_its_steps_to_end_at_its_deadline():
     assert slower.planned_steps == 100 and 10 <= slower.steps < 40 and took <= 2.3
     unfilled, took = _timed_fit(0.02, 2, 2.0, fill=None)  # without filling: the steps as planned
     assert unfilled.steps == unfilled.planned_steps == 20 and took < 1.5
+
+
+def test_the_report_says_how_far_each_rung_re_planned_its_epochs():
+    spec = RunSpec(epochs=10, time_limit="8m")
+    plan = {"time_limit": {"cuts": ["3 epochs instead of 10"], "settings": {"epochs": 3}}}
+    curves = {"epoch": [1, 2, 3, 4, 5], "val_metric": [0.1, 0.2, 0.3, 0.4, 0.5], "best_epoch": 5}
+    rungs = [
+        {"name": "full:b", "chosen": {"steps": {"planned": 300, "trained": 490}}, "curves": curves},
+        {"name": "scratch:b", "chosen": {}, "curves": curves},
+    ]
+    lines = summary(spec, plan, rungs, {}, 470.0)
+    assert "Planned at 3 epochs, these re-planned their steps" in lines[1] and "full:b 4.9 epochs." in lines[1]
+    assert "so the cut from 10 epochs likely cost them accuracy: full:b, scratch:b." in lines[2]
 
 
 def test_nested_deadlines_keep_the_earlier():

@@ -300,6 +300,19 @@ def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed:
     if fraction:
         lines.append(_subsample_cost(fraction, rungs, curves))
     epochs = (limit.get("settings") or {}).get("epochs")
+    planned_epochs = epochs or spec.epochs
+    refilled = {
+        r["name"]: planned_epochs * r["chosen"]["steps"]["trained"] / r["chosen"]["steps"]["planned"]
+        for r in rungs
+        if isinstance(r.get("chosen"), dict) and r["chosen"].get("steps", {}).get("planned")
+    }
+    if refilled:
+        lines.append(
+            f"Planned at {fmt_epochs(planned_epochs)}, these re-planned their steps from the speed they really ran "
+            "at, to end at their share of the limit: "
+            + ", ".join(f"{name} {fmt_epochs(e)}" for name, e in refilled.items())
+            + "."
+        )
     if epochs:
         rising = [
             r["name"]
@@ -311,7 +324,7 @@ def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed:
         ]
         if rising:
             lines.append(
-                f"Still improving on validation at their last epoch, so the cut to {fmt_epochs(epochs)} likely cost "
+                f"Still improving on validation at their last epoch, so the cut from {spec.epochs:g} epochs likely cost "
                 f"them accuracy: {', '.join(rising)}."
             )
     return lines
