@@ -6,7 +6,8 @@ sizes the run will use: one inference batch of ``eval_batch_size`` items of typi
 extraction sorts text by length, so its batches pad to about the typical length), and, for a
 backbone some rung trains, a few training steps (forward, backward, AdamW) on random batches of
 ``batch_size``, as the loop draws them. Memory is the rise of this process's resident memory
-while each probe runs (weights, activations, gradients, optimizer state), sampled by a thread.
+over the warm-up and the first (longest) training step (weights, activations, gradients,
+optimizer state), sampled by a thread; nothing is timed while it samples.
 """
 
 from __future__ import annotations
