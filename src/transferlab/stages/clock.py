@@ -134,12 +134,21 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
     ran first thing, slow (MiniLM's steps 1.4x) and in other conditions, and scaling its steps by the
     embedding's speed misjudged them 1.5-1.8x on the full fine-food reviews (bench/time_limit.py).
     Skipped when the trained rungs fit with room to spare or re-timing would cost too much of what
-    is left. Returns re-timed / planned step, by backbone (also in ``plan.retimed``)."""
+    is left. Returns re-timed / planned step, by backbone (also in ``plan.retimed``).
+
+    When the trained rungs will re-plan their steps as they run (one seed, no learning-curve refits:
+    ``training.loop.Refill``), a re-timing slower than the plan is recorded but not used: an
+    optimistic plan costs epochs the rungs then give up, a pessimistic one cuts what re-planning
+    cannot give back (the screen of rates, the training share). In image runs 9-11 of
+    bench/time_limit.py the re-timing came out 1.27-1.49x the plan's step, and the cuts it made
+    left full and scratch to train 1.3-1.7x the planned steps in their share (part of it time an
+    early-stopped finetune left)."""
     import dataclasses
 
     from ..training.probe import STRATA, TRAIN_STEPS, retime_training
 
     todo = [j for j in jobs if j.backbone is not None and not ready(j)]
+    refills = spec.train_seeds == 1 and not (spec.learning_curve and spec.learning_curve_trained)
     names = {j.name for j in todo}
     planned = sum(s.seconds for s in clock.plan.stages if s.name in names)
     left = clock.left(spec)
@@ -152,9 +161,10 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
         if planned < RETIME_ABOVE * left or cost > RETIME_SHARE * left:
             continue
         new = retime_training(backbone, task.part("train")[0], batch_size=spec.batch_size, seed=spec.seed)
-        clock.plan.probes[backbone.name] = dataclasses.replace(
-            t, train_step=new.train_step, train_first_step=new.train_first_step, train_forward=new.train_forward
-        )
+        if not (refills and new.train_step > t.train_step):  # re-planning rungs: the lower estimate
+            clock.plan.probes[backbone.name] = dataclasses.replace(
+                t, train_step=new.train_step, train_first_step=new.train_first_step, train_forward=new.train_forward
+            )
         out[backbone.name] = round(new.train_step / t.train_step, 3)
         progress.log(
             f"[dim]{backbone.name}: a training step re-timed at {new.train_step:.2f} s "
