@@ -461,3 +461,28 @@ def test_a_resumed_run_under_a_limit_counts_its_finished_rungs_as_free(tiny_bert
     assert [r["test"]["accuracy"]["mean"] for r in again["rungs"]] == [
         r["test"]["accuracy"]["mean"] for r in first["rungs"]
     ]
+
+
+@pytest.mark.parametrize("train_seeds, kept", [(1, 0.1), (2, 0.3)])
+def test_a_slower_re_timing_is_not_used_when_the_rungs_re_plan_their_steps(monkeypatch, train_seeds, kept):
+    """With one seed (the trained rungs re-plan their steps as they run) a re-timing 3x slower than
+    the plan is recorded but the plan keeps its step; with two seeds (no re-planning) it is used."""
+    from transferlab.progress import Progress
+    from transferlab.stages.clock import RunClock, retime
+    from transferlab.stages.costplan import RunPlan
+    from transferlab.training.probe import BackboneTiming
+
+    monkeypatch.setattr(
+        "transferlab.training.probe.retime_training",
+        lambda *a, **k: BackboneTiming("b", 0.0, 0, train_step=0.3, train_first_step=0.3, train_forward=0.1),
+    )
+    plan = RunPlan(
+        [StagePlan("full:b", 500.0, 0, "")],
+        probes={"b": BackboneTiming("b", 0.01, 0, train_step=0.1, train_first_step=0.1, train_forward=0.03)},
+    )
+    clock = RunClock(plan, Progress(quiet=True))
+    spec = RunSpec(time_limit="10m", train_seeds=train_seeds)
+    task = type("T", (), {"part": lambda self, split: ([], [])})()
+    out = retime(clock, [RungJob("full", _Backbone("b"))], task, spec, lambda job: False, Progress(quiet=True))
+    assert out == {"b": 3.0} and plan.retimed == {"b": 3.0}
+    assert plan.probes["b"].train_step == kept
