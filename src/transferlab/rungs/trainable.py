@@ -350,11 +350,11 @@ class TrainableRung(Rung):
         ]
         if result.stopped_early:
             notes.append(f"Stopped early after {len(result.curves['epoch'])} epochs (patience {ctx.spec.patience}).")
-        if result.steps != result.planned_steps and not result.stopped_early and not result.stopped_at_limit:
+        if result.replanned_steps != result.planned_steps:
             notes.append(
-                f"Under the time limit it trained {result.steps} steps where the plan gave it {result.planned_steps} "
-                f"({fmt_epochs(ctx.spec.epochs)}): re-planned from the speed its steps really ran at, so it ended "
-                "at its share of the limit."
+                f"Under the time limit its steps were re-planned from the speed they really ran at, to end at its "
+                f"share of the limit: {result.replanned_steps} where the plan gave it {result.planned_steps} "
+                f"({fmt_epochs(ctx.spec.epochs)}); it trained {result.steps}."
             )
         if result.stopped_at_limit:
             scored = "time limit" in result.curves["phase"][-1]  # a first epoch is scored part-trained
@@ -372,8 +372,12 @@ class TrainableRung(Rung):
         chosen = {"lr": float(f"{c.lr:.12g}"), "lr_factor": factor}  # 1e-05, not 1.0000000000000003e-05
         if result.stopped_at_limit:
             chosen["stopped_at_limit"] = True
-        if result.steps != result.planned_steps:
-            chosen["steps"] = {"planned": result.planned_steps, "trained": result.steps}
+        if result.replanned_steps != result.planned_steps:
+            chosen["steps"] = {
+                "planned": result.planned_steps,
+                "replanned": result.replanned_steps,
+                "trained": result.steps,
+            }
         if untried:
             chosen["lr_factors_untried"] = sorted(untried, reverse=True)
         if result.batchnorm_layers:

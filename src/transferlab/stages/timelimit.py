@@ -40,7 +40,7 @@ trains once (one seed, no learning-curve refits) re-plans its steps as it measur
 (``training.loop.Refill``): a training step's speed drifts 10% and more over minutes on a shared
 machine, more than the plan's probe can foresee, so a fixed number of steps ended runs at
 0.78-0.91 of their limit or stopped them part-way. It trains as many steps as fit in its share,
-at most the epochs asked for before any cut, and its learning-rate decay still runs whole. The
+at most the epochs asked for before any cut, and its learning-rate decay ends before the deadline. The
 time a rung leaves (one stopped early) goes to the rungs after it, in proportion to their plan.
 """
 
@@ -302,7 +302,7 @@ def summary(spec: RunSpec, plan: dict, rungs: list[dict], curves: dict, elapsed:
     epochs = (limit.get("settings") or {}).get("epochs")
     planned_epochs = epochs or spec.epochs
     refilled = {
-        r["name"]: planned_epochs * r["chosen"]["steps"]["trained"] / r["chosen"]["steps"]["planned"]
+        r["name"]: planned_epochs * r["chosen"]["steps"]["replanned"] / r["chosen"]["steps"]["planned"]
         for r in rungs
         if isinstance(r.get("chosen"), dict) and r["chosen"].get("steps", {}).get("planned")
     }

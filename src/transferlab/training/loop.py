@@ -68,7 +68,8 @@ class FitResult:
     stopped_at_limit: bool = False  # the run's time limit ended training (``deadline``)
     batchnorm_layers: int = 0  # BatchNorm layers whose statistics were re-estimated before validation
     planned_steps: int = 0  # training steps as ``epochs`` planned them
-    steps: int = 0  # training steps taken (differs from the plan when ``fill_epochs`` re-planned them)
+    replanned_steps: int = 0  # the steps ``fill_epochs`` re-planned them to (else ``planned_steps``)
+    steps: int = 0  # training steps taken (fewer when stopped early or at the deadline)
 
 
 MakeBatch = Callable[[Sequence, bool], dict]  # (items, train) -> encoder inputs
@@ -247,7 +248,7 @@ def fit_epochs(
     stale, step, start = 0, 0, time.perf_counter()
     # with a deadline and ``fill_epochs``: the number of steps re-planned from their measured speed
     fill = Refill(steps_per_epoch, total_steps, cfg) if cfg.fill_epochs and deadline.current() is not None else None
-    result.planned_steps = total_steps
+    result.planned_steps = result.replanned_steps = total_steps
 
     epoch = 0
     while epoch < n_epochs:
@@ -326,7 +327,7 @@ def fit_epochs(
         else:
             stale += 1
         result.seconds = time.perf_counter() - start
-        result.steps = step
+        result.steps, result.replanned_steps = step, total_steps
         if fill is not None:
             fill.validation_took(time.perf_counter() - validating)
         yield result
