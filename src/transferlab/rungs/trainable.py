@@ -18,7 +18,6 @@ tried is recorded with its validation curve in ``chosen["lr_trials"]``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -118,11 +117,12 @@ class _FeatureInput(nn.Module):
 
 def _loop_config(
     ctx: Context,
-    epochs: int,
+    epochs: float,
     batch_size: int | None = None,
     patience: int | None = None,
     freeze_batchnorm_stats: bool = False,
     batchnorm_items: int = 0,
+    fill_epochs: float | None = None,
 ) -> LoopConfig:
     spec = ctx.spec
     return LoopConfig(
@@ -134,6 +134,7 @@ def _loop_config(
         eval_batch_size=spec.extract_batch_size,
         freeze_batchnorm_stats=freeze_batchnorm_stats,
         batchnorm_items=batchnorm_items,
+        fill_epochs=fill_epochs,
     )
 
 
@@ -314,13 +315,11 @@ class TrainableRung(Rung):
                 ctx.train(),
                 ctx.val(),
                 c.groups,
-                dataclasses.replace(
-                    _loop_config(
-                        ctx,
-                        ctx.spec.epochs,
-                        freeze_batchnorm_stats=self.freeze_batchnorm_stats,
-                        batchnorm_items=BATCHNORM_ITEMS,
-                    ),
+                _loop_config(
+                    ctx,
+                    ctx.spec.epochs,
+                    freeze_batchnorm_stats=self.freeze_batchnorm_stats,
+                    batchnorm_items=BATCHNORM_ITEMS,
                     fill_epochs=deadline.fill_epochs(),
                 ),
                 on_epoch=c.on_epoch,

@@ -13,7 +13,7 @@ from ..formats import fmt_seconds
 from ..progress import Progress
 from .costplan import RunPlan, StagePlan, fit_plan_to_limit
 from .plan import RungJob
-from .timelimit import RungDeadlines, cheap_first
+from .timelimit import RungDeadlines, cheap_first, trains_once
 
 
 class RunClock:
@@ -148,7 +148,7 @@ def retime(clock: RunClock, jobs: list[RungJob], task, spec: RunSpec, ready, pro
     from ..training.probe import STRATA, TRAIN_STEPS, retime_training
 
     todo = [j for j in jobs if j.backbone is not None and not ready(j)]
-    refills = spec.train_seeds == 1 and not (spec.learning_curve and spec.learning_curve_trained)
+    refills = trains_once(spec)
     names = {j.name for j in todo}
     planned = sum(s.seconds for s in clock.plan.stages if s.name in names)
     left = clock.left(spec)

@@ -68,6 +68,12 @@ def costly(job: RungJob) -> bool:
     return trains_network(RUNGS.get(job.strategy))
 
 
+def trains_once(spec: RunSpec) -> bool:
+    """Whether a trained rung runs one training run with these settings (one seed, no learning-curve
+    refits): then its deadline is all that run has, and it re-plans its steps to fill it."""
+    return spec.train_seeds == 1 and not (spec.learning_curve and spec.learning_curve_trained)
+
+
 def reserve(limit: float) -> float:
     """Seconds the run keeps at the end for judging and writing."""
     return WRITE_RESERVE + WRITE_SHARE * limit
@@ -249,12 +255,9 @@ class RungDeadlines:
 
     def fill_epochs(self, job: RungJob) -> float | None:
         """Most epochs the rung's training may stretch to while it fills its deadline (the epochs
-        before any cut), when its one training run is all the deadline holds: one seed, no
-        learning-curve refits. None otherwise (the steps stay as the plan set them)."""
-        spec = job.spec_for(self.spec)
-        if spec.train_seeds > 1 or (spec.learning_curve and spec.learning_curve_trained):
-            return None
-        return self.spec.epochs
+        before any cut), when its one training run is all the deadline holds (``trains_once``).
+        None otherwise (the steps stay as the plan set them)."""
+        return self.spec.epochs if trains_once(job.spec_for(self.spec)) else None
 
     def deadline_for(self, job: RungJob) -> float | None:
         planned = self.fit.planned

@@ -165,9 +165,7 @@ class Refill:
         return self.validation is not None and len(self.times) >= self.MIN_STEPS and batch % self.every == 0
 
     def total(self, step: int, epoch: int, total: int) -> int:
-        """The new number of steps, planned at ``step`` (in ``epoch``, 1-based), or ``total`` unchanged."""
-        if len(self.times) < self.MIN_STEPS:
-            return total
+        """The new number of steps, planned at ``step`` (in ``epoch``, 1-based; when ``due``), or ``total`` unchanged."""
         left = deadline.seconds_left()
         if left is None:
             return total
