@@ -21,14 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from time_limit import SETTINGS, stage_ratios
+
 import transferlab
 from transferlab.config import RunSpec
 from transferlab.demo import demo_data
 
-SETTINGS = {
-    "text": {"backbones": ["minilm"]},
-    "image": {"backbones": ["mobilenet_v2"], "max_train": 3000, "max_val": 500, "max_test": 1000, "image_size": 96},
-}
 RUNGS = ["majority", "classical", "scratch_small", "frozen"]
 
 
@@ -45,16 +43,7 @@ def bench(modality: str, work: Path) -> dict:
         "wall_seconds": round(wall, 1),
         "backbone_seconds_per_item": {k: round(p["forward_per_item"], 5) for k, p in plan["probes"].items()},
         "recalibrated": plan.get("recalibrated"),
-        "stages": [
-            {
-                "name": s["name"],
-                "predicted": s["seconds"],
-                "actual": s.get("actual_seconds"),
-                "ratio": round(s["seconds"] / s["actual_seconds"], 2) if s.get("actual_seconds") else None,
-                "how": s["how"],
-            }
-            for s in plan["stages"]
-        ],
+        "stages": stage_ratios(plan),
     }
 
 

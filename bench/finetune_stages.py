@@ -16,16 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from time_limit import SETTINGS
+
 import transferlab
 from transferlab.config import RunSpec
 from transferlab.demo import demo_data
 
-SETTINGS = {"backbones": ["mobilenet_v2"], "max_train": 3000, "max_val": 500, "max_test": 1000, "image_size": 96}
-
 
 def bench(stages: int, epochs: float, seed: int, work: Path) -> dict:
     spec = RunSpec(
-        **SETTINGS,
+        **SETTINGS["image"],
         rungs=["finetune"],
         epochs=epochs,
         unfreeze_stages=stages,

@@ -33,6 +33,21 @@ SETTINGS = {
 }
 
 
+def stage_ratios(plan: dict) -> list[dict]:
+    """Each stage of a run's plan: predicted and actual seconds, and predicted / actual."""
+    return [
+        {
+            "name": s["name"],
+            "kind": s["kind"],
+            "predicted": s["seconds"],
+            "actual": s.get("actual_seconds"),
+            "ratio": round(s["seconds"] / s["actual_seconds"], 2) if s.get("actual_seconds") else None,
+            "how": s["how"],
+        }
+        for s in plan["stages"]
+    ]
+
+
 def bench(modality: str, limit: float, work: Path) -> dict:
     settings = {
         **SETTINGS[modality],
@@ -45,17 +60,7 @@ def bench(modality: str, limit: float, work: Path) -> dict:
     results = transferlab.run(data, spec=RunSpec(**settings), quiet=True)
     wall = time.time() - start
     plan = results["plan"]
-    stages = [
-        {
-            "name": s["name"],
-            "kind": s["kind"],
-            "predicted": s["seconds"],
-            "actual": s.get("actual_seconds"),
-            "ratio": round(s["seconds"] / s["actual_seconds"], 2) if s.get("actual_seconds") else None,
-            "how": s["how"],
-        }
-        for s in plan["stages"]
-    ]
+    stages = stage_ratios(plan)
     return {
         "modality": modality,
         "settings": {k: v for k, v in settings.items() if k not in ("cache_dir", "out")},
