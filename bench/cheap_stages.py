@@ -43,6 +43,7 @@ def bench(modality: str, work: Path) -> dict:
         "wall_seconds": round(wall, 1),
         "backbone_seconds_per_item": {k: round(p["forward_per_item"], 5) for k, p in plan["probes"].items()},
         "recalibrated": plan.get("recalibrated"),
+        "pace": plan.get("pace"),
         "stages": stage_ratios(plan),
     }
 

@@ -73,6 +73,7 @@ def bench(modality: str, limit: float, work: Path) -> dict:
         "total_ratio": round(plan["total_seconds"] / plan["actual_total_seconds"], 2),
         "time_limit": plan.get("time_limit"),
         "recalibrated": plan.get("recalibrated"),
+        "pace": plan.get("pace"),
         "retimed": plan.get("retimed"),
         "probes": {
             k: {f: round(v, 4) if isinstance(v, float) else v for f, v in p.items() if isinstance(v, (float, dict))}

@@ -21,10 +21,16 @@ def _spec(tiny_bert, tmp_path, **settings):
     return RunSpec(backbones=[f"hf:{tiny_bert}"], cache_dir=str(tmp_path / "cache"), **{**TEXT, **settings})
 
 
-def _plan(reviews_csv, spec, probes=None):
+def _plan(reviews_csv, spec, like=None):
+    """The plan of ``spec``; with the measurements (probes and pace) of the plan ``like``, if given."""
     task = prepare_task(reviews_csv, spec)
     return make_plan(
-        task, resolve_backbones(spec, task.modality), spec, probes=probes, ood_items=ood_item_count(task, spec)
+        task,
+        resolve_backbones(spec, task.modality),
+        spec,
+        probes=like.probes if like else None,
+        pace=like.pace if like else None,
+        ood_items=ood_item_count(task, spec),
     )
 
 
@@ -36,8 +42,8 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
     rungs = "majority,classical,frozen,finetune,full,scratch"
     base = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=1))
     probes = base.probes  # the same measurements for every variant: only the extrapolation differs
-    more_data = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1), probes)
-    more_epochs = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=3), probes)
+    more_data = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1), base)
+    more_epochs = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=3), base)
     for bigger in (more_data, more_epochs):
         assert bigger.total_seconds > base.total_seconds
         for name, seconds in _rung_seconds(base).items():
@@ -45,8 +51,8 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
     trained = [n for n in _rung_seconds(base) if n.split(":")[0] in ("finetune", "full", "scratch")]
     assert all(_rung_seconds(more_epochs)[n] > _rung_seconds(base)[n] for n in trained)
     # a share of an epoch costs in between: 2.5 epochs train 2 and half of a third's batches
-    between = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2.5), probes)
-    two = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2), probes)
+    between = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2.5), base)
+    two = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs=rungs, max_train=20, epochs=2), base)
     assert all(_rung_seconds(two)[n] < _rung_seconds(between)[n] < _rung_seconds(more_epochs)[n] for n in trained)
     assert probes[f"hf:{tiny_bert}"].train_step > 0 and probes[f"hf:{tiny_bert}"].forward_per_item > 0
 
@@ -54,7 +60,7 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
 def test_each_learning_rate_screened_costs_an_epoch(tiny_bert, reviews_csv, tmp_path):
     one = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[1.0]))
     three = _plan(
-        reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]), one.probes
+        reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]), one
     )
     name = f"full:hf:{tiny_bert}"
     assert three.stage(name).seconds > one.stage(name).seconds
@@ -200,7 +206,7 @@ def test_out_of_distribution_items_are_embedded_once_per_backbone(tiny_bert, rev
     assert "out-of-distribution" not in how["frozen"]  # reads them back
     assert "out-of-distribution" in how["full"]  # predicts through its own trained copy
     no_ood = _plan(
-        reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1, corruptions=False), plan.probes
+        reviews_csv, _spec(tiny_bert, tmp_path, rungs="zero_shot,frozen,full", epochs=1, corruptions=False), plan
     )
     assert no_ood.total_seconds < plan.total_seconds
 
@@ -271,3 +277,44 @@ def test_the_run_replans_from_the_speed_its_embedding_measured(tiny_bert, review
     probed, kept = first.probes[name], plan["probes"][name]
     assert kept["forward_per_item"] < 0.4 * probed.forward_per_item  # the embedding's own speed
     assert kept["train_step"] == pytest.approx(bound * probed.train_step, rel=0.3)  # the probe's speed-up, bounded
+
+
+def test_the_cheap_stages_follow_the_pace_measured_today(tiny_bert, reviews_csv, tmp_path):
+    """The cheap stages' per-item rates scale by how fast this machine ran each kind of cheap work
+    when the plan was made; the stages priced by a backbone's timing do not."""
+    from transferlab.stages.pace import CheapPace
+
+    rungs = "majority,classical,scratch_small,frozen,full"
+    spec = _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1, seeds=1, train_seeds=1)
+    base = _plan(reviews_csv, spec)
+    assert set(base.to_dict()["pace"]) == {"numeric", "small", "features_per_item", "seconds"}
+    assert base.pace.features_per_item is None  # text: TF-IDF is learnt inside the fit, nothing apart
+    task = prepare_task(reviews_csv, spec)
+    backbones = resolve_backbones(spec, task.modality)
+
+    def plan(numeric, small):
+        return make_plan(task, backbones, spec, probes=base.probes, pace=CheapPace(numeric, small), ood_items=0)
+
+    one, slow = plan(1.0, 1.0), plan(2.0, 3.0)
+    name = f"hf:{tiny_bert}"
+    overhead = costplan.PER_FIT_OVERHEAD  # the seed's scoring: not a per-item rate
+    for rung, factor in (("classical", 2.0), ("frozen:" + name, 2.0), ("scratch_small", 3.0)):
+        assert slow.stage(rung).seconds - overhead == pytest.approx(factor * (one.stage(rung).seconds - overhead))
+        assert "pace today" in slow.stage(rung).how and "pace today" not in one.stage(rung).how
+    assert slow.stage(f"full:{name}").seconds == pytest.approx(one.stage(f"full:{name}").seconds)
+    checks = costplan.AUDIT_PER_ITEM["text"] * len(task.items)  # the audit's checks: its embedding is measured
+    assert slow.stage("audit").seconds - one.stage("audit").seconds == pytest.approx(checks)
+
+
+def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
+    """The numeric work always; the small model's and the hand-made features' only when the run
+    has the rung; the features on the user's own images, in seconds per image."""
+    from transferlab.data import load_data
+    from transferlab.stages.pace import FACTOR_RANGE, measure_pace
+
+    items = load_data(image_folder).items
+    pace = measure_pace("image", items, small=True, features=True)
+    assert FACTOR_RANGE[0] <= pace.numeric <= FACTOR_RANGE[1] and FACTOR_RANGE[0] <= pace.small <= FACTOR_RANGE[1]
+    assert 0 < pace.features_per_item < 1 and pace.seconds > 0
+    bare = measure_pace("image", items, small=False, features=False)
+    assert bare.small == 1.0 and bare.features_per_item is None

@@ -5,8 +5,10 @@ a few real inference batches of each backbone (and training steps for the backbo
 trains) on a sample of the user's own items, and the plan extrapolates by items, steps, epochs,
 learning-rate candidates, seeds, learning-curve refits and out-of-distribution sets, following
 the order the run takes them in. The cheap parts (the audit's checks, the ranking scores, the
-rungs that fit on cached features) take per-item rates measured once on the text and image demos
-(``bench/plan.py``); the plan says which figure is measured and which is such a rate.
+rungs that fit on cached features, the small model) take per-item rates measured at full size on
+the text and image demos (``bench/cheap_stages.py``), scaled by how fast this machine does each
+kind of that work when the plan is made (``stages.pace``: the same data took 1.7-2.5x as long
+five hours apart); the plan says which figure is measured and which is such a rate.
 
 ``RunPlan`` is plain data: ``transferlab plan`` prints it, a run shows it first, records it in
 results.json next to what each stage really took (``stages.clock``), and uses it for the remaining
@@ -25,23 +27,24 @@ from ..config import RunSpec
 from ..data import Task
 from ..formats import fmt_bytes, fmt_epochs, fmt_seconds
 from ..progress import Progress
+from .pace import CheapPace, measure_pace
 from .plan import on_subsample, trains_network
 
-# Per-item rates of the cheap parts (seconds) on this kind of machine (2 CPU cores); they are
-# small next to any backbone, so their error moves little. Measured at full size on an idle
-# machine (all 4,985 fine-food reviews; 4,466 Animal-MNIST images at 96 px), after the cheaper
-# choice of C and the hand-made features kept across seeds; bench/RESULTS.md, "A run under
-# --time-limit", has the runs that check them.
+# Per-item rates of the cheap parts (seconds) on this kind of machine (2 CPU cores), at the pace
+# of ``stages.pace.REFERENCE_SECONDS``: a plan scales them by the pace it measures. Measured at full
+# size on an idle machine (all 4,985 fine-food reviews; 4,500 Animal-MNIST images at 96 px) in the
+# same session as those references (bench/cheap_stages.py; bench/RESULTS.md, "A run under
+# --time-limit", has the runs that check them).
 AUDIT_PER_ITEM = {"text": 2e-3, "image": 4e-3, "audio": 4e-3}  # hashing, near-duplicate search, label checks
 RANK_PER_CANDIDATE = 0.2  # the ranking's scores per candidate: fixed ...
-RANK_PER_ITEM_DIM_CLASS = 1e-7  # ... + per training item x feature dimension x class (LogME, H-score, kNN, probe)
+RANK_PER_ITEM_DIM_CLASS = 1.2e-7  # ... + per training item x feature dimension x class (LogME, H-score, kNN, probe)
 # the memory figure embeds the longest batch: for text about 3x a typical batch (256 tokens against ~90)
 LONGEST_BATCH = {"text": 3.0}
 # per item of train + val + test, per fit (seed or learning-curve refit): the logistic regression
 # with its choice of C (and, for text, the TF-IDF learnt again)
 CHEAP_FIT_PER_ITEM = {
     "majority": {"any": 1e-6},
-    "classical": {"text": 2.8e-4, "any": 1e-4},
+    "classical": {"text": 3.6e-4, "any": 1e-4},
     "frozen": {"any": 7e-5},
     "zero_shot": {"any": 2e-4},
 }
@@ -52,7 +55,7 @@ OTHER_FIT_PER_ITEM = 2e-4  # a cheap rung not listed above
 HEAD_PER_ITEM_EPOCH = 3e-5  # finetune's head warm-up on cached features
 # scratch_small's small model, per training item and epoch: a bag of word embeddings (text) is
 # far cheaper than a small CNN (images, spectrograms)
-SMALL_PER_ITEM_EPOCH = {"text": 8e-5, "image": 1.2e-3, "audio": 1.2e-3}
+SMALL_PER_ITEM_EPOCH = {"text": 1e-4, "image": 1.55e-3, "audio": 1.55e-3}
 LORA_BACKWARD_SHARE = 0.7  # LoRA backpropagates through every layer but computes no frozen weight's gradient
 CURVE_REFITS = 3 * (0.1 + 0.2 + 0.4 + 0.7 + 1.0)  # cheap rungs: 3 subsamples x the learning curve's fractions
 TRAINED_CURVE_SHARE = 0.25 + 0.5  # trained rungs: refits on 25% and 50% of the training set
@@ -92,6 +95,7 @@ class RunPlan:
     limit: Any = None  # with --time-limit: what it cut (``timelimit.Fit``)
     recalibrated: dict[str, float] = field(default_factory=dict)  # backbone -> measured / probed speed
     retimed: dict[str, float] = field(default_factory=dict)  # backbone -> training step re-timed / as planned
+    pace: CheapPace = field(default_factory=CheapPace)  # the cheap work's speed today against its per-item rates
 
     def all_skipped(self) -> list[str]:
         """The rungs that will not run: those that cannot, and those the time limit left out."""
@@ -119,6 +123,7 @@ class RunPlan:
             "skipped": self.all_skipped(),
             "probe_seconds": round(self.probe_seconds, 2),
             "probes": {k: v.to_dict() for k, v in self.probes.items()},
+            "pace": self.pace.to_dict(),
         }
         if self.limit is not None:
             out["time_limit"] = self.limit.to_dict()
@@ -208,8 +213,10 @@ def make_plan(
     audit_only: bool = False,
     ood_items: int = 0,
     probes: dict[str, Any] | None = None,
+    pace: CheapPace | None = None,
 ) -> RunPlan:
-    """Probe the backbones (unless ``probes`` are given) and plan every stage of the run."""
+    """Probe the backbones (unless ``probes`` are given), time the cheap work (unless ``pace`` is
+    given) and plan every stage of the run."""
     from ..rungs import RUNGS
 
     jobs, skipped = _jobs(task, backbones, spec, rank_only or audit_only)
@@ -222,15 +229,25 @@ def make_plan(
         if trained and spec.top_k:  # the ranking, later, picks which backbones train: probe every candidate
             trained = {b.name for b in backbones}
         probes = probe_backbones(backbones, task, spec, trained)
-    stages = [_audit_stage(task, backbones, spec, probes)] if spec.audit else []
+    if pace is None:
+        cheap = set() if rank_only or audit_only else {j.strategy for j in jobs}
+        pace = measure_pace(
+            task.modality,
+            task.part("train")[0] or task.items,
+            spec.clip_seconds,
+            small="scratch_small" in cheap,
+            features="classical" in cheap,
+        )
+    stages = [_audit_stage(task, backbones, spec, probes, pace)] if spec.audit else []
     if not audit_only:
         stages += [
             _embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)
         ]
         if backbones:
-            stages.append(_ranking_stage(task, backbones, spec, probes))
-        stages += _rung_stages(jobs, task, spec, probes, ood_items)
-    plan = RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())))
+            stages.append(_ranking_stage(task, backbones, spec, probes, pace))
+        stages += _rung_stages(jobs, task, spec, probes, ood_items, pace)
+    plan = RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())) + pace.seconds)
+    plan.pace = pace
     if spec.time_limit is not None and not audit_only and not rank_only:
         fit_plan_to_limit(plan, jobs, task, spec, ood_items, (spec.limit_seconds() or 0.0) - plan.probe_seconds)
     return plan
@@ -251,13 +268,15 @@ def fit_plan_to_limit(
     from .timelimit import costly, fit_to_limit, reserve
 
     assert spec.time_limit is not None
-    stages = _rung_stages(jobs, task, spec, plan.probes, ood_items)
+    stages = _rung_stages(jobs, task, spec, plan.probes, ood_items, plan.pace)
     done_or_fixed = [s for s in plan.stages if s.kind != "rung"]
     fixed = sum(s.seconds for s in done_or_fixed if s.name not in finished)
     cheap = sum(s.seconds for s, j in zip(stages, jobs) if not costly(j))
     available = left - fixed - cheap - reserve(spec.limit_seconds() or 0.0)
-    plan.limit = fit_to_limit(jobs, spec, available, lambda js: _rung_stages(js, task, spec, plan.probes, ood_items))
-    plan.stages = done_or_fixed + _rung_stages(plan.limit.jobs, task, spec, plan.probes, ood_items)
+    plan.limit = fit_to_limit(
+        jobs, spec, available, lambda js: _rung_stages(js, task, spec, plan.probes, ood_items, plan.pace)
+    )
+    plan.stages = done_or_fixed + _rung_stages(plan.limit.jobs, task, spec, plan.probes, ood_items, plan.pace)
     return plan.limit.jobs
 
 
@@ -266,14 +285,16 @@ def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec, ood_items
     backbones the ranking put first, which the plan made before it could only guess), from the same
     probes; the stages before the rungs stay as they were."""
     head = [s for s in plan.stages if s.kind != "rung"]
-    plan.stages = head + _rung_stages(jobs, task, spec, plan.probes, ood_items)
+    plan.stages = head + _rung_stages(jobs, task, spec, plan.probes, ood_items, plan.pace)
 
 
-def _rung_stages(jobs: list, task: Task, spec: RunSpec, probes: dict, ood_items: int) -> list[StagePlan]:
+def _rung_stages(
+    jobs: list, task: Task, spec: RunSpec, probes: dict, ood_items: int, pace: CheapPace
+) -> list[StagePlan]:
     """One stage per rung job, in run order (the first frozen-feature rung of a backbone embeds the
     OOD items; later ones read them from the cache)."""
     embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
-    return [_rung_stage(job, task, spec, probes, ood_items, embedded_ood) for job in jobs]
+    return [_rung_stage(job, task, spec, probes, ood_items, embedded_ood, pace) for job in jobs]
 
 
 def _sizes(task: Task) -> tuple[int, int, int]:
@@ -292,9 +313,10 @@ def _cached(backbone, hashes: list[str], spec: RunSpec) -> bool:
     return (Path(spec.cache_dir or default_cache_dir()) / f"{safe}-{cache_key(backbone, hashes)}.npy").exists()
 
 
-def _audit_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> StagePlan:
+def _audit_stage(task: Task, backbones: list, spec: RunSpec, probes: dict, pace: CheapPace) -> StagePlan:
     n = len(task.items)
-    seconds, how, peak = AUDIT_PER_ITEM.get(task.modality, 4e-3) * n, f"checks on {n} examples", 0
+    seconds = AUDIT_PER_ITEM.get(task.modality, 4e-3) * n * pace.numeric
+    how, peak = f"checks on {n} examples {_paced(pace.numeric)}", 0
     if backbones:
         b, t = backbones[0], probes[backbones[0].name]
         peak = t.forward_peak_bytes
@@ -323,15 +345,14 @@ def _embed_stage(backbone, task: Task, spec: RunSpec, t, rank_only: bool, first:
     )
 
 
-def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> StagePlan:
+def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict, pace: CheapPace) -> StagePlan:
     n_train = _sizes(task)[0]
     batch = min(spec.extract_batch_size, n_train)
     # per candidate: the scores on the training features, and one batch embedded for the memory figure
     longest = LONGEST_BATCH.get(task.modality, 1.0)
     classes = max(len(task.classes), 2)
     seconds = sum(
-        RANK_PER_CANDIDATE
-        + RANK_PER_ITEM_DIM_CLASS * n_train * (b.feature_dim or 768) * classes
+        (RANK_PER_CANDIDATE + RANK_PER_ITEM_DIM_CLASS * n_train * (b.feature_dim or 768) * classes) * pace.numeric
         + longest * probes[b.name].forward_per_item * batch
         for b in backbones
     )
@@ -339,12 +360,15 @@ def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict) -> 
         "ranking",
         seconds,
         max(p.forward_peak_bytes for p in probes.values()),
-        f"{len(backbones)} candidate(s): scores on {n_train} training features, one batch each for memory",
+        f"{len(backbones)} candidate(s): scores on {n_train} training features {_paced(pace.numeric)}, "
+        "one batch each for memory",
         kind="ranking",
     )
 
 
-def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, embedded_ood: set[str]) -> StagePlan:
+def _rung_stage(
+    job, task: Task, spec: RunSpec, probes: dict, ood_items: int, embedded_ood: set[str], pace: CheapPace
+) -> StagePlan:
     from ..rungs import RUNGS
     from .plan import seed_count
 
@@ -355,7 +379,7 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
     if trains_network(rung) and t is not None and t.train_step is not None and job.strategy != "scratch_small":
         one, peak, how = _trained_seed(rung, job, task, spec, t)
     else:
-        one, peak, how = _cheap_seed(rung, task, spec, t)
+        one, peak, how = _cheap_seed(rung, task, spec, pace)
     seconds, parts = (one + PER_FIT_OVERHEAD) * seeds, [how] + ([f"x {seeds} seeds"] if seeds > 1 else [])
     tail = PER_FIT_OVERHEAD * seeds
     if t is not None and trains_network(rung):
@@ -370,8 +394,12 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
     if rung.strategy == "classical" and FEATURES_PER_ITEM.get(task.modality):
         n = sum(_sizes(task)) + ood_items
-        seconds += FEATURES_PER_ITEM[task.modality] * n * (spec.clip_seconds if task.modality == "audio" else 1.0)
-        parts.append(f"+ features of {n} items, once (per-item rate)")
+        if pace.features_per_item is not None:
+            seconds += pace.features_per_item * n
+            parts.append(f"+ features of {n} items, once, at {1 / pace.features_per_item:.0f}/s (measured)")
+        else:
+            seconds += FEATURES_PER_ITEM[task.modality] * n * (spec.clip_seconds if task.modality == "audio" else 1.0)
+            parts.append(f"+ features of {n} items, once (per-item rate)")
     own_model = rung.trains_backbone or rung.seeding == "train"  # predicts through its own trained copy
     if (
         ood_items
@@ -388,15 +416,20 @@ def _rung_stage(job, task: Task, spec: RunSpec, probes: dict, ood_items: int, em
     return StagePlan(job.name, seconds, peak, " ".join(parts), tail=tail)
 
 
-def _cheap_seed(rung, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:
+def _cheap_seed(rung, task: Task, spec: RunSpec, pace: CheapPace) -> tuple[float, int, str]:
     n_train, n_val, n_test = _sizes(task)
     if rung.strategy == "scratch_small":
         epochs = min(spec.small_epochs, spec.small_patience + 15)  # early stopping usually ends it about here
-        rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values()))
-        return rate * n_train * epochs, 0, f"small model, ~{epochs} epochs (per-item rate)"
+        rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values())) * pace.small
+        return rate * n_train * epochs, 0, f"small model, ~{epochs} epochs {_paced(pace.small)}"
     rates = CHEAP_FIT_PER_ITEM.get(rung.strategy, {"any": OTHER_FIT_PER_ITEM})
-    seconds = rates.get(task.modality, rates["any"]) * (n_train + n_val + n_test)
-    return seconds, 0, "fit on cached features" if rung.needs_features else "fit (per-item rate)"
+    seconds = rates.get(task.modality, rates["any"]) * (n_train + n_val + n_test) * pace.numeric
+    return seconds, 0, f"{'fit on cached features' if rung.needs_features else 'fit'} {_paced(pace.numeric)}"
+
+
+def _paced(factor: float) -> str:
+    """A per-item rate, scaled to this machine's speed at that kind of work today (``stages.pace``)."""
+    return f"(per-item rate x {factor:.2f}, this machine's pace today)" if factor != 1.0 else "(per-item rate)"
 
 
 def _trained_seed(rung, job, task: Task, spec: RunSpec, t) -> tuple[float, int, str]:

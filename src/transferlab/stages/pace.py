@@ -1,0 +1,128 @@
+"""How fast this machine does the cheap work of a run today, measured when the run is planned.
+
+The backbones are timed on the user's own items (``training.probe``). The cheap stages (the
+audit's checks, the ranking scores, the logistic regressions of ``classical`` and ``frozen``,
+``scratch_small``'s small model) are priced by per-item rates in ``stages.costplan``, measured at
+full size on an idle machine. Those rates alone missed by 1.7-2.5x on the same data five hours
+apart (bench/RESULTS.md, "The cheap stages' rates and the machine they run on"), and the
+backbone's speed did not follow them (text: 47 and 48 reviews/s). So each kind of cheap work is
+timed here on a fixed problem of its own, and the plan scales the rates by measured / reference:
+
+* ``numeric``: ``fit_logreg`` (with its choice of C) on a fixed, seeded problem: scikit-learn and
+  NumPy on one thread, as the audit's checks, the ranking's scores and the cheap rungs run;
+* ``small``: a few training steps of this modality's small model (``scratch_small``) on a fixed
+  batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
+* ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of a few
+  of the user's own items, in seconds per item: a direct measure, with no reference.
+
+``REFERENCE_SECONDS`` are these workloads' times on the idle machine the per-item rates were
+measured on, in the same session (``bench/cheap_stages.py``). Measuring takes about a second.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# the workloads' seconds on the idle machine the per-item rates of ``costplan`` were measured on
+REFERENCE_SECONDS = {"numeric": 0.068, "small:text": 0.125, "small:cnn": 0.136}
+REPEATS = 3  # each workload timed this many times, the median kept (its first run is the noisiest)
+FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
+FEATURE_ITEMS = 24  # the user's items whose hand-made features are timed
+
+
+@dataclass
+class CheapPace:
+    """measured / reference seconds of each kind of cheap work (above 1: slower than the rates assume)."""
+
+    numeric: float = 1.0
+    small: float = 1.0
+    features_per_item: float | None = None  # seconds per item of the classical rung's features, measured
+    seconds: float = 0.0  # what measuring took
+
+    def to_dict(self) -> dict:
+        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def _median_seconds(fn, repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _factor(seconds: float, reference: float) -> float:
+    return float(min(max(seconds / reference, FACTOR_RANGE[0]), FACTOR_RANGE[1]))
+
+
+def numeric_workload():
+    """``fit_logreg`` with its choice of C on 3,200 seeded examples of 384 features in 4 classes."""
+    from ..rungs.linear import fit_logreg
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 4000)
+    X = (rng.normal(size=(4, 384))[y] * 0.1 + rng.normal(size=(4000, 384))).astype(np.float32)
+    return lambda: fit_logreg(X[:3200], y[:3200], X[3200:], y[3200:], metric="accuracy", seed=0)
+
+
+def small_workload(modality: str):
+    """Training steps (forward, backward, AdamW) of the small model on one fixed batch of 32."""
+    import torch
+
+    from ..rungs.small_models import TEXT_DIM, BagOfNgrams, SmallCNN
+    from ..training.loop import adamw
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (32,), generator=gen)
+    if modality == "text":  # 32 texts of 120 n-grams each, from a vocabulary of 20,000
+        model: torch.nn.Module = BagOfNgrams(20_000, TEXT_DIM, 4)
+        ids = torch.randint(0, 20_000, (32 * 120,), generator=gen)
+        inputs = (ids, torch.arange(0, 32 * 120, 120), torch.full((32 * 120,), 1 / 120))
+        steps = 40
+    else:  # 32 colour images of 32 x 32 px, the CNN at width 32
+        model = SmallCNN(3, 32, 4)
+        inputs = (torch.randn(32, 3, 32, 32, generator=gen),)
+        steps = 4
+    opt = adamw([{"params": list(model.parameters()), "lr": 1e-3}], weight_decay=0.01)
+    model.train()
+
+    def run() -> None:
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(*inputs), y).backward()
+            opt.step()
+
+    run()  # optimizer state allocated, kernels chosen: not timed
+    return run
+
+
+def small_reference(modality: str) -> float:
+    return REFERENCE_SECONDS["small:text" if modality == "text" else "small:cnn"]
+
+
+def measure_pace(
+    modality: str, items: list, clip_seconds: float = 3.0, *, small: bool = True, features: bool = True
+) -> CheapPace:
+    """Time the cheap workloads now: always the numeric one; the small model's when ``small`` (the
+    run trains it); the hand-made features of a few of ``items`` (the user's training items) when
+    ``features`` (the run fits ``classical`` on images or audio)."""
+    start = time.perf_counter()
+    numeric = _factor(_median_seconds(numeric_workload()), REFERENCE_SECONDS["numeric"])
+    small_factor = _factor(_median_seconds(small_workload(modality)), small_reference(modality)) if small else 1.0
+    per_item = None
+    sample = list(items[:FEATURE_ITEMS])
+    if features and sample and modality in ("image", "audio"):
+        from ..rungs.classical import audio_features, image_features
+
+        compute = (
+            (lambda: image_features(sample)) if modality == "image" else (lambda: audio_features(sample, clip_seconds))
+        )
+        compute()  # the decoders' first call (imports, caches): not timed
+        per_item = _median_seconds(compute) / len(sample)
+    return CheapPace(numeric, small_factor, per_item, time.perf_counter() - start)
