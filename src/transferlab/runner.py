@@ -181,7 +181,7 @@ def _start_here(
             spec,
             rank_only=rank_only,
             audit_only=audit_only,
-            ood_items=ood_item_count(task, spec, rank_only or audit_only, ood),
+            ood_items=ood_item_count(task, spec, rank_only or audit_only, ood, backbones),
         )
         progress.log(plan.table(), soft_wrap=True)
         clock = RunClock(plan, progress, began)
@@ -247,7 +247,7 @@ def _run(
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
     clusters = duplicate_clusters(task, audit.pairs)
     cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
-    ood_items = sum(len(s["items"]) for s in ood.values())
+    ood_items = clock.plan.ood_items
     resumed = {j.name for j in jobs if stages.path(f"rungs/{safe_name(j.name)}").exists()}
 
     def ready(job: RungJob) -> bool:  # fitted already: costs no time

@@ -59,9 +59,7 @@ def test_plan_grows_with_data_and_epochs(tiny_bert, reviews_csv, tmp_path):
 
 def test_each_learning_rate_screened_costs_an_epoch(tiny_bert, reviews_csv, tmp_path):
     one = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[1.0]))
-    three = _plan(
-        reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]), one
-    )
+    three = _plan(reviews_csv, _spec(tiny_bert, tmp_path, rungs="full", epochs=2, lr_factors=[10.0, 1.0, 0.1]), one)
     name = f"full:hf:{tiny_bert}"
     assert three.stage(name).seconds > one.stage(name).seconds
     assert "3 rates screened" in three.stage(name).how
@@ -318,3 +316,21 @@ def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
     assert 0 < pace.features_per_item < 1 and pace.seconds > 0
     bare = measure_pace("image", items, small=False, features=False)
     assert bare.small == 1.0 and bare.features_per_item is None
+
+
+def test_text_out_of_distribution_items_are_counted_at_the_training_length(tiny_bert, reviews_csv, tmp_path):
+    """The corrupted copies of reviews embed in time about proportional to their padded length:
+    truncated to half their words, they count for less than whole training reviews."""
+    from transferlab.stages.costplan import _length_share
+
+    spec = _spec(tiny_bert, tmp_path, rungs="frozen", epochs=1)
+    task = prepare_task(reviews_csv, spec)
+    backbones = resolve_backbones(spec, task.modality)
+    counted = ood_item_count(task, spec)  # from the settings: every item whole
+    weighted = ood_item_count(task, spec, backbones=backbones)
+    assert 0.4 * counted < weighted < counted
+    train = task.part("train")[0]
+    assert _length_share(backbones[0], task, train) == pytest.approx(1.0, rel=0.05)
+    halves = [" ".join(t.split()[: max(1, len(t.split()) // 2)]) for t in train]
+    assert _length_share(backbones[0], task, halves) < 0.8
+    assert ood_item_count(task, spec, ood={}, backbones=backbones) == 0

@@ -74,7 +74,7 @@ def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
 
 
 def limit_rungs(
-    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: int, ready, progress, final: bool = True
+    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: float, ready, progress, final: bool = True
 ) -> list[RungJob]:
     """The jobs to run within what is left of the limit, cheap ones first, with the costly ones'
     cuts; the plan's stages of these rungs and the clock's deadlines to match (the stages of the

@@ -8,8 +8,9 @@ apart (bench/RESULTS.md, "The cheap stages' rates and the machine they run on"),
 backbone's speed did not follow them (text: 47 and 48 reviews/s). So each kind of cheap work is
 timed here on a fixed problem of its own, and the plan scales the rates by measured / reference:
 
-* ``numeric``: ``fit_logreg`` (with its choice of C) on a fixed, seeded problem: scikit-learn and
-  NumPy on one thread, as the audit's checks, the ranking's scores and the cheap rungs run;
+* ``numeric``: ``fit_logreg`` (with its choice of C) on a fixed, seeded problem, on one BLAS
+  thread: beside one busy core it ran 2.3-4x slow on two threads and 1.0-1.3x on one, where the
+  ranking and the classical rung slowed 1.2-1.7x (bench/cheap_stages.py --busy 1);
 * ``small``: a few training steps of this modality's small model (``scratch_small``) on a fixed
   batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
 * ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of 64 of
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 # the workloads' seconds on the idle machine the per-item rates of ``costplan`` were measured on
-REFERENCE_SECONDS = {"numeric": 0.068, "small:text": 0.125, "small:cnn": 0.136}
+REFERENCE_SECONDS = {"numeric": 0.080, "small:text": 0.125, "small:cnn": 0.136}
 REPEATS = 5  # each workload timed this many times, the median kept: one run of it varies by +-15% (0.93-1.30x)
 FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
 FEATURE_ITEMS = 64  # the user's items whose hand-made features are timed, spread over the training split
@@ -63,12 +64,19 @@ def _factor(seconds: float, reference: float) -> float:
 
 def numeric_workload():
     """``fit_logreg`` with its choice of C on 3,200 seeded examples of 384 features in 4 classes."""
+    from threadpoolctl import threadpool_limits
+
     from ..rungs.linear import fit_logreg
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 4000)
     X = (rng.normal(size=(4, 384))[y] * 0.1 + rng.normal(size=(4000, 384))).astype(np.float32)
-    return lambda: fit_logreg(X[:3200], y[:3200], X[3200:], y[3200:], metric="accuracy", seed=0)
+
+    def run() -> None:
+        with threadpool_limits(1):
+            fit_logreg(X[:3200], y[:3200], X[3200:], y[3200:], metric="accuracy", seed=0)
+
+    return run
 
 
 def small_workload(modality: str):
