@@ -8,9 +8,13 @@ apart (bench/RESULTS.md, "The cheap stages' rates and the machine they run on"),
 backbone's speed did not follow them (text: 47 and 48 reviews/s). So each kind of cheap work is
 timed here on a fixed problem of its own, and the plan scales the rates by measured / reference:
 
-* ``numeric``: ``fit_logreg`` (with its choice of C) on a fixed, seeded problem, on one BLAS
-  thread: beside one busy core it ran 2.3-4x slow on two threads and 1.0-1.3x on one, where the
-  ranking and the classical rung slowed 1.2-1.7x (bench/cheap_stages.py --busy 1);
+* ``numeric`` and ``dense``: ``fit_logreg`` (with its choice of C) on a fixed, seeded problem, on
+  one BLAS thread and on as many as the run has. Beside one busy core the first ran 1.0-1.3x
+  slow and the second 2.3-4x, and so did the stages: the ranking and the classical rung on
+  TF-IDF's sparse rows slowed 1.2-1.7x, the logistic regressions on dense features (frozen's
+  embeddings, the classical rung's HOG) about 3-4x (bench/cheap_stages.py --busy 1). ``numeric``
+  prices the audit's checks, the ranking's scores and the fits on sparse rows; ``dense`` the fits
+  on dense features;
 * ``small``: a few training steps of this modality's small model (``scratch_small``) on a fixed
   batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
 * ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of 64 of
@@ -30,7 +34,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 # the workloads' seconds on the idle machine the per-item rates of ``costplan`` were measured on
-REFERENCE_SECONDS = {"numeric": 0.080, "small:text": 0.125, "small:cnn": 0.136}
+REFERENCE_SECONDS = {"numeric": 0.080, "dense": 0.068, "small:text": 0.125, "small:cnn": 0.136}
 REPEATS = 5  # each workload timed this many times, the median kept: one run of it varies by +-15% (0.93-1.30x)
 FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
 FEATURE_ITEMS = 64  # the user's items whose hand-made features are timed, spread over the training split
@@ -41,6 +45,7 @@ class CheapPace:
     """measured / reference seconds of each kind of cheap work (above 1: slower than the rates assume)."""
 
     numeric: float = 1.0
+    dense: float = 1.0
     small: float = 1.0
     features_per_item: float | None = None  # seconds per item of the classical rung's features, measured
     seconds: float = 0.0  # what measuring took
@@ -62,8 +67,9 @@ def _factor(seconds: float, reference: float) -> float:
     return float(min(max(seconds / reference, FACTOR_RANGE[0]), FACTOR_RANGE[1]))
 
 
-def numeric_workload():
-    """``fit_logreg`` with its choice of C on 3,200 seeded examples of 384 features in 4 classes."""
+def numeric_workload(threads: int | None = 1):
+    """``fit_logreg`` with its choice of C on 3,200 seeded examples of 384 features in 4 classes, on
+    ``threads`` BLAS threads (None: as many as the process has)."""
     from threadpoolctl import threadpool_limits
 
     from ..rungs.linear import fit_logreg
@@ -73,7 +79,7 @@ def numeric_workload():
     X = (rng.normal(size=(4, 384))[y] * 0.1 + rng.normal(size=(4000, 384))).astype(np.float32)
 
     def run() -> None:
-        with threadpool_limits(1):
+        with threadpool_limits(threads):
             fit_logreg(X[:3200], y[:3200], X[3200:], y[3200:], metric="accuracy", seed=0)
 
     return run
@@ -118,11 +124,12 @@ def small_reference(modality: str) -> float:
 def measure_pace(
     modality: str, items: list, clip_seconds: float = 3.0, *, small: bool = True, features: bool = True
 ) -> CheapPace:
-    """Time the cheap workloads now: always the numeric one; the small model's when ``small`` (the
+    """Time the cheap workloads now: always the numeric ones; the small model's when ``small`` (the
     run trains it); the hand-made features of a few of ``items`` (the user's training items) when
     ``features`` (the run fits ``classical`` on images or audio)."""
     start = time.perf_counter()
-    numeric = _factor(_median_seconds(numeric_workload()), REFERENCE_SECONDS["numeric"])
+    numeric = _factor(_median_seconds(numeric_workload(1)), REFERENCE_SECONDS["numeric"])
+    dense = _factor(_median_seconds(numeric_workload(None)), REFERENCE_SECONDS["dense"])
     small_factor = _factor(_median_seconds(small_workload(modality)), small_reference(modality)) if small else 1.0
     per_item = None
     if features and items and modality in ("image", "audio"):
@@ -134,4 +141,4 @@ def measure_pace(
         sample = [items[i] for i in np.linspace(0, len(items) - 1, min(FEATURE_ITEMS, len(items))).astype(int)]
         compute(sample[:4])  # the decoders' first calls (imports, caches): not timed
         per_item = _median_seconds(lambda: compute(sample), repeats=1) / len(sample)
-    return CheapPace(numeric, small_factor, per_item, time.perf_counter() - start)
+    return CheapPace(numeric, dense, small_factor, per_item, time.perf_counter() - start)
