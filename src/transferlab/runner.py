@@ -247,7 +247,6 @@ def _run(
     jobs = plan_rungs(spec, sorted(backbones, key=lambda b: order.index(b.name)), task, progress, rank_only)
     clusters = duplicate_clusters(task, audit.pairs)
     cache = RungCache(task, spec, out, clusters, ood, progress, enabled=not processes().distributed)
-    ood_items = clock.plan.ood_items
     resumed = {j.name for j in jobs if stages.path(f"rungs/{safe_name(j.name)}").exists()}
 
     def ready(job: RungJob) -> bool:  # fitted already: costs no time
@@ -255,16 +254,14 @@ def _run(
 
     if spec.time_limit is not None:
         # the cheap rungs always run, first; the costly ones are then cut to the time really left
-        cheap = [
-            j for j in limit_rungs(clock, jobs, task, spec, ood_items, ready, progress, final=False) if not costly(j)
-        ]
+        cheap = [j for j in limit_rungs(clock, jobs, task, spec, ready, progress, final=False) if not costly(j)]
         fitted = _fit_rungs(cheap, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
         retime(clock, [j for j in jobs if costly(j)], task, spec, ready, progress)
-        trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ood_items, ready, progress)
+        trained = limit_rungs(clock, [j for j in jobs if costly(j)], task, spec, ready, progress)
         fitted.update(_fit_rungs(trained, features, task, spec, out, progress, ood, clusters, stages, clock, cache))
         jobs = cheap + trained
     else:  # the jobs the ranking chose (--top-k), at the speeds the embedding measured
-        replan_rungs(clock.plan, jobs, task, spec, ood_items)
+        replan_rungs(clock.plan, jobs, task, spec)
         mark_reused(clock.plan, jobs, ready)
         fitted = _fit_rungs(jobs, features, task, spec, out, progress, ood, clusters, stages, clock, cache)
     records = [fitted[job.name].record for job in jobs]

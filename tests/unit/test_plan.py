@@ -222,7 +222,7 @@ def test_after_the_ranking_the_rung_stages_are_those_of_the_jobs_that_run(tiny_b
     before = [s.name for s in plan.stages if s.kind != "rung"]
     other = _spec(tiny_bert, tmp_path, rungs="majority,frozen", top_k=1, epochs=1)
     jobs = plan_rungs(other, backbones, task, Progress(quiet=True), False)
-    replan_rungs(plan, jobs, task, other, 0)
+    replan_rungs(plan, jobs, task, other)
     assert [s.name for s in plan.stages if s.kind != "rung"] == before
     assert [s.name for s in plan.stages if s.kind == "rung"] == [j.name for j in jobs]
     assert f"full:hf:{tiny_bert}" not in [s.name for s in plan.stages]
@@ -323,7 +323,7 @@ def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
 def test_text_out_of_distribution_items_are_counted_at_the_training_length(tiny_bert, reviews_csv, tmp_path):
     """The corrupted copies of reviews embed in time about proportional to their padded length:
     truncated to half their words, they count for less than whole training reviews."""
-    from transferlab.stages.costplan import _length_share
+    from transferlab.stages.oodcount import _length_share
 
     spec = _spec(tiny_bert, tmp_path, rungs="frozen", epochs=1)
     task = prepare_task(reviews_csv, spec)

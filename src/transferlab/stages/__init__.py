@@ -10,6 +10,8 @@
 ``store``     each finished stage on disk, for --resume
 ``cache``     finished rungs reused across runs, by a key of everything they depend on
 ``costplan``  every stage's time and memory, predicted from timed batches
+``pace``      how fast this machine does the cheap work today (the factors of costplan's rates)
+``oodcount``  the out-of-distribution items each rung predicts, counted for the plan
 ``timelimit`` what --time-limit cuts, in which order, and when each costly rung must stop
 ``clock``     the run's clock: stage k of n, elapsed and remaining, and the rungs fitted to the limit
 
@@ -20,17 +22,11 @@ from ..features.store import FeatureStore
 from .audit import AuditOutcome, run_audit_stage
 from .cache import RungCache, rung_key
 from .clock import RunClock, embed_planned, limit_rungs, mark_reused, recalibrate, retime
-from .costplan import (
-    RunPlan,
-    StagePlan,
-    make_plan,
-    ood_item_count,
-    plan_run,
-    replan_rungs,
-)
+from .costplan import RunPlan, StagePlan, make_plan, plan_run, replan_rungs
 from .features import AuditEmbedding, CachedFeatures, FeatureView, PreloadedFeatures, feature_stores
 from .fit import RungStage, assemble_rung, first_seed_extras, fit_rung, fit_seed, ood_sets
 from .judge import Judgement, judge
+from .oodcount import ood_item_count
 from .plan import (
     RungJob,
     check_rung_data,

@@ -73,9 +73,7 @@ def embed_planned(plan: RunPlan, features: dict, clock: RunClock) -> None:
                     store(split)
 
 
-def limit_rungs(
-    clock, jobs: list[RungJob], task, spec: RunSpec, ood_items: float, ready, progress, final: bool = True
-) -> list[RungJob]:
+def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ready, progress, final: bool = True) -> list[RungJob]:
     """The jobs to run within what is left of the limit, cheap ones first, with the costly ones'
     cuts; the plan's stages of these rungs and the clock's deadlines to match (the stages of the
     rungs already run are kept). A rung ``ready(job)`` says is finished (in the rung cache, or read back by
@@ -88,9 +86,7 @@ def limit_rungs(
     reused = {j.name for j in jobs if ready(j)}
     left = clock.left(spec)
     todo = [j for j in jobs if j.name not in reused]
-    kept = {
-        j.name: j for j in fit_plan_to_limit(clock.plan, todo, task, spec, ood_items, left, frozenset(clock.actual))
-    }
+    kept = {j.name: j for j in fit_plan_to_limit(clock.plan, todo, task, spec, left, frozenset(clock.actual))}
     run = [kept.get(j.name, j) for j in jobs if j.name in reused or j.name in kept]
     planned = {s.name: s for s in clock.plan.stages if s.kind == "rung"}
     clock.plan.stages = (

@@ -23,8 +23,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..config import RunSpec
 from ..data import Task
 from ..formats import fmt_bytes, fmt_epochs, fmt_seconds
@@ -241,18 +239,19 @@ def make_plan(
             small="scratch_small" in cheap,
             features="classical" in cheap,
         )
-    stages = [_audit_stage(task, backbones, spec, probes, pace)] if spec.audit else []
+    measured = float(sum(p.probe_seconds for p in probes.values())) + pace.seconds
+    plan = RunPlan([], skipped, probes, measured, pace=pace, ood_items=ood_items)
+    if spec.audit:
+        plan.stages.append(_audit_stage(task, backbones, spec, probes, pace))
     if not audit_only:
-        stages += [
+        plan.stages += [
             _embed_stage(b, task, spec, probes[b.name], rank_only, first=i == 0) for i, b in enumerate(backbones)
         ]
         if backbones:
-            stages.append(_ranking_stage(task, backbones, spec, probes, pace))
-        stages += _rung_stages(jobs, task, spec, probes, ood_items, pace)
-    plan = RunPlan(stages, skipped, probes, float(sum(p.probe_seconds for p in probes.values())) + pace.seconds)
-    plan.pace, plan.ood_items = pace, ood_items
+            plan.stages.append(_ranking_stage(task, backbones, spec, probes, pace))
+        plan.stages += _rung_stages(plan, jobs, task, spec)
     if spec.time_limit is not None and not audit_only and not rank_only:
-        fit_plan_to_limit(plan, jobs, task, spec, ood_items, (spec.limit_seconds() or 0.0) - plan.probe_seconds)
+        fit_plan_to_limit(plan, jobs, task, spec, (spec.limit_seconds() or 0.0) - plan.probe_seconds)
     return plan
 
 
@@ -261,7 +260,6 @@ def fit_plan_to_limit(
     jobs: list,
     task: Task,
     spec: RunSpec,
-    ood_items: float,
     left: float,
     finished: frozenset[str] = frozenset(),
 ) -> list:
@@ -271,33 +269,29 @@ def fit_plan_to_limit(
     from .timelimit import costly, fit_to_limit, reserve
 
     assert spec.time_limit is not None
-    stages = _rung_stages(jobs, task, spec, plan.probes, ood_items, plan.pace)
+    stages = _rung_stages(plan, jobs, task, spec)
     done_or_fixed = [s for s in plan.stages if s.kind != "rung"]
     fixed = sum(s.seconds for s in done_or_fixed if s.name not in finished)
     cheap = sum(s.seconds for s, j in zip(stages, jobs) if not costly(j))
     available = left - fixed - cheap - reserve(spec.limit_seconds() or 0.0)
-    plan.limit = fit_to_limit(
-        jobs, spec, available, lambda js: _rung_stages(js, task, spec, plan.probes, ood_items, plan.pace)
-    )
-    plan.stages = done_or_fixed + _rung_stages(plan.limit.jobs, task, spec, plan.probes, ood_items, plan.pace)
+    plan.limit = fit_to_limit(jobs, spec, available, lambda js: _rung_stages(plan, js, task, spec))
+    plan.stages = done_or_fixed + _rung_stages(plan, plan.limit.jobs, task, spec)
     return plan.limit.jobs
 
 
-def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec, ood_items: float) -> None:
+def replan_rungs(plan: RunPlan, jobs: list, task: Task, spec: RunSpec) -> None:
     """After the ranking: the rung stages of the jobs that will really run (``--top-k`` trains the
     backbones the ranking put first, which the plan made before it could only guess), from the same
     probes; the stages before the rungs stay as they were."""
     head = [s for s in plan.stages if s.kind != "rung"]
-    plan.stages = head + _rung_stages(jobs, task, spec, plan.probes, ood_items, plan.pace)
+    plan.stages = head + _rung_stages(plan, jobs, task, spec)
 
 
-def _rung_stages(
-    jobs: list, task: Task, spec: RunSpec, probes: dict, ood_items: float, pace: CheapPace
-) -> list[StagePlan]:
-    """One stage per rung job, in run order (the first frozen-feature rung of a backbone embeds the
-    OOD items; later ones read them from the cache)."""
+def _rung_stages(plan: RunPlan, jobs: list, task: Task, spec: RunSpec) -> list[StagePlan]:
+    """One stage per rung job, in run order, from the plan's probes, pace and OOD count (the first
+    frozen-feature rung of a backbone embeds the OOD items; later ones read them from the cache)."""
     embedded_ood: set[str] = set()  # backbones whose frozen features of the OOD items are cached by then
-    return [_rung_stage(job, task, spec, probes, ood_items, embedded_ood, pace) for job in jobs]
+    return [_rung_stage(job, task, spec, plan, embedded_ood) for job in jobs]
 
 
 def _sizes(task: Task) -> tuple[int, int, int]:
@@ -369,11 +363,11 @@ def _ranking_stage(task: Task, backbones: list, spec: RunSpec, probes: dict, pac
     )
 
 
-def _rung_stage(
-    job, task: Task, spec: RunSpec, probes: dict, ood_items: float, embedded_ood: set[str], pace: CheapPace
-) -> StagePlan:
+def _rung_stage(job, task: Task, spec: RunSpec, plan: RunPlan, embedded_ood: set[str]) -> StagePlan:
     from ..rungs import RUNGS
     from .plan import seed_count
+
+    probes, pace, ood_items = plan.probes, plan.pace, plan.ood_items
 
     rung = RUNGS.get(job.strategy)
     spec = job.spec_for(spec)  # with the time limit's cuts, if any
@@ -504,6 +498,7 @@ def _step_shares(job, spec: RunSpec, t):
 # --- the plan of a run from its data and settings -------------------------------------------------
 def plan_run(data: Any, spec: RunSpec, *, rank_only: bool = False, audit_only: bool = False) -> RunPlan:
     """The plan of ``transferlab run`` with these settings, without running or writing anything."""
+    from .oodcount import ood_item_count
     from .plan import check_rung_data, prepare_task, resolve_backbones
 
     task = prepare_task(data, spec)
@@ -518,56 +513,3 @@ def plan_run(data: Any, spec: RunSpec, *, rank_only: bool = False, audit_only: b
         audit_only=audit_only,
         ood_items=ood_item_count(task, spec, rank_only or audit_only, backbones=backbones),
     )
-
-
-def ood_item_count(
-    task: Task, spec: RunSpec, skip: bool = False, ood: dict | None = None, backbones: list | tuple = ()
-) -> float:
-    """Items each fitted rung predicts out of distribution: the corrupted test copies and the user's
-    set (``ood``: the sets the run made; counted from the settings without it). Text is counted at
-    the training items' length, by the first backbone's padded length of the OOD items against a
-    sample of the training items': a typo-ed copy is longer, a truncated one (half the words) or
-    one with a fifth of its words dropped shorter, and text embeds in time about proportional to
-    its padded length (the plan timed 1,200 corrupted fine-food reviews at 19 ms each, which took
-    13 ms)."""
-    if skip:
-        return 0
-    tokenizer = next((b for b in backbones if getattr(b, "sort_key", None) is not None), None)
-    if ood is None and task.modality == "text" and tokenizer is not None:
-        from .fit import ood_sets
-
-        ood = ood_sets(task, spec)
-    if ood is not None:
-        items = [x for s in ood.values() for x in s["items"]]
-        return len(items) * (_length_share(tokenizer, task, items) if tokenizer is not None else 1.0)
-    from ..evaluation.corruptions import CORRUPTIONS
-
-    n, registry = 0, CORRUPTIONS.get(task.modality)
-    if spec.corruptions and registry is not None:
-        n += min(_sizes(task)[2], spec.ood_max_items) * len(registry.list_())
-    if spec.ood:
-        from ..data import load_data
-
-        n += len(load_data(spec.ood, text_column=spec.text_column, label_column=spec.label_column).items)
-    return n
-
-
-LENGTH_SAMPLE = 500  # items of each side whose padded lengths are compared
-
-
-def _length_share(backbone, task: Task, items: list) -> float:
-    """The mean padded length of ``items`` over the training items' (samples of each), for ``backbone``."""
-    from ..training.probe import token_lengths
-
-    if not items:
-        return 1.0
-    rng = np.random.default_rng(0)
-    train = task.part("train")[0] or task.items
-
-    def sample(xs: list) -> list:
-        return [xs[i] for i in sorted(rng.choice(len(xs), min(LENGTH_SAMPLE, len(xs)), replace=False))]
-
-    ours, theirs = token_lengths(backbone, sample(items)), token_lengths(backbone, sample(train))
-    if ours is None or theirs is None or theirs.mean() <= 0:
-        return 1.0
-    return float(ours.mean() / theirs.mean())
