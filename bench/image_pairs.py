@@ -213,7 +213,7 @@ def evaluate(found: set, positives: list, negatives: set) -> dict:
 def run_set(name: str, imgs, labels, per_set: int, seed: int) -> dict:
     items, all_labels, positives = planted(imgs, labels, per_set, seed)
     start = time.perf_counter()
-    pixel_keys, phash = images.signatures(items)
+    pixel_keys, phash, _ = images.signatures(items)
     hash_seconds = time.perf_counter() - start
     negatives = hard_negatives(items, all_labels, phash, len(imgs), pixel_keys)
     out = {"set": name, "images": len(imgs), "planted": len(positives), "hash_seconds": hash_seconds, "methods": {}}

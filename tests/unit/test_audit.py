@@ -610,3 +610,41 @@ def test_flat_patches_of_different_brightness_are_not_duplicates():
     report = run_audit(AuditInputs(task), ["near_duplicates", "label_conflicts"])
     flagged = pairs_of(report, "near_duplicates") | pairs_of(report, "label_conflicts")
     assert len(flagged) <= 1, flagged
+
+
+def test_kept_grey_copies_confirm_the_same_pairs_as_decoding_again():
+    """The grey copies made while hashing are the pixels a decode would give: the confirmed pairs,
+    their correlations and alignments are the same with them and without them; and each crop hit
+    is tried at exactly the offsets within two pixels of its grid cell."""
+    from transferlab.auditing.matching import images as im
+
+    digits, _ = _digit_images(300)
+    rng = np.random.default_rng(1)
+    edits = list(IMAGE_FAULTS.values())[1:]
+    digits += [edits[k % len(edits)](digits[s], rng) for k, s in enumerate(rng.choice(300, 30, replace=False))]
+    _, phash, grays = im.signatures(digits)
+    assert grays.kept is not None and grays.kept.dtype == np.uint8
+    assert np.array_equal(grays.take([5, 7]), np.stack([im._gray(digits[5]), im._gray(digits[7])]))
+    kept = im.near_pairs(grays, phash, 10, 0.9)
+    decoded = im.near_pairs(digits, phash, 10, 0.9)
+    assert len(kept[0]) > 30
+    for a, b in zip(kept, decoded):
+        assert np.array_equal(a, b)
+    sub = grays.subset([3, 310])
+    assert np.array_equal(sub.take([1]), grays.take([310])) and sub.items[1] is digits[310]
+
+    hits = np.arange(200)
+    row, col = rng.integers(0, im.GRID, 200), rng.integers(0, im.GRID, 200)
+    for span in (4, 6, 9):
+        cells = np.linspace(0, span, im.GRID)
+        expected = {
+            (int(h), dy, dx)
+            for h in hits
+            for dy in range(span + 1)
+            for dx in range(span + 1)
+            if abs(cells[row[h]] - dy) <= 2 and abs(cells[col[h]] - dx) <= 2
+        }
+        grouped = [(at, dy, dx) for at, dy, dx in im._alignments(hits, row, col, span)]
+        assert len({(dy, dx) for _, dy, dx in grouped}) == len(grouped)  # each offset once
+        assert {(int(h), dy, dx) for at, dy, dx in grouped for h in at} == expected
+    assert list(im._alignments(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), 6)) == []

@@ -99,30 +99,33 @@ class Matcher:
         task = inputs.task
         rank = np.array([SPLIT_RANK[s] for s in task.split], dtype=np.int64)
         calibration: dict = {}
-        keys, search = self._keys_and_search(task, calibration)
+        keys, search, grays = self._keys_and_search(task, calibration)
         group = np.unique(np.array(keys, dtype=object), return_inverse=True)[1].astype(np.int64)
         cell = group * len(SPLIT_RANK) + rank
         _, reps, cell_of = np.unique(cell, return_index=True, return_inverse=True)
         parts = [search(reps)] if search else []
         if inputs.features is not None:
-            parts.append(self._feature_pairs(inputs.features[reps], task, reps, calibration))
+            parts.append(self._feature_pairs(inputs.features[reps], task, reps, calibration, grays))
         found = Pairs.concat(parts)
         found = Pairs(reps[found.a], reps[found.b], found.similarity, found.method)
         found = found.select(group[found.a] != group[found.b])
         return Matches(group, exact_pairs(group, rank, cell_of), expand(_unique(found), rank, cell_of), calibration)
 
-    def _keys_and_search(self, task: Task, calibration: dict) -> tuple[list[str], Callable[[np.ndarray], Pairs] | None]:
-        """Each item's exact-duplicate key, and the near-duplicate search of its modality (if any)."""
+    def _keys_and_search(
+        self, task: Task, calibration: dict
+    ) -> tuple[list[str], Callable[[np.ndarray], Pairs] | None, images.Grays | None]:
+        """Each item's exact-duplicate key, the near-duplicate search of its modality (if any), and
+        for images the grey copies their pairs are confirmed on."""
         if task.modality == "text":
-            return [texts.exact_key(t) for t in task.items], partial(self._text_pairs, task.items)
+            return [texts.exact_key(t) for t in task.items], partial(self._text_pairs, task.items), None
         if task.modality == "image":
-            keys, phash = images.signatures(task.items)
+            keys, phash, grays = images.signatures(task.items)
             threshold, median = images.calibrated_threshold(
-                task.items, task.y, self.image_correlation_low, self.image_correlation_high, self.image_shape_reference
+                grays, task.y, self.image_correlation_low, self.image_correlation_high, self.image_shape_reference
             )
             calibration.update(image_correlation=threshold, same_class_median_correlation=median)
-            return keys, partial(self._image_pairs, task.items, phash, threshold)
-        return list(task.hashes), None  # other modalities: raw bytes here, embeddings for near copies
+            return keys, partial(self._image_pairs, grays, phash, threshold), grays
+        return list(task.hashes), None, None  # other modalities: raw bytes here, embeddings for near copies
 
     def _text_pairs(self, items: list[str], reps: np.ndarray) -> Pairs:
         a, b, sim, rule = texts.near_pairs(
@@ -134,11 +137,13 @@ class Matcher:
         )
         return Pairs(a, b, sim, np.array([f"text shingles ({r})" for r in rule], dtype=object))
 
-    def _image_pairs(self, items: list, phash: np.ndarray, threshold: float, reps: np.ndarray) -> Pairs:
-        a, b, corr, how = images.near_pairs([items[i] for i in reps], phash[reps], self.image_phash_bits, threshold)
+    def _image_pairs(self, grays: images.Grays, phash: np.ndarray, threshold: float, reps: np.ndarray) -> Pairs:
+        a, b, corr, how = images.near_pairs(grays.subset(reps), phash[reps], self.image_phash_bits, threshold)
         return Pairs(a, b, corr, np.array([f"perceptual hash, pixel correlation ({h})" for h in how], dtype=object))
 
-    def _feature_pairs(self, features: np.ndarray, task: Task, reps: np.ndarray, calibration: dict) -> Pairs:
+    def _feature_pairs(
+        self, features: np.ndarray, task: Task, reps: np.ndarray, calibration: dict, grays: images.Grays | None
+    ) -> Pairs:
         """Pairs whose embeddings nearly coincide. For images an embedding says "the same kind of
         picture", not "the same picture" (two shirts of one cut embed alike), so image pairs found
         this way must also pass the pixel confirmation."""
@@ -146,8 +151,8 @@ class Matcher:
         a, b, sim = vectors.cosine_pairs(features, threshold, self.exact_index_limit)
         if task.modality != "image" or not len(a):
             return Pairs(a, b, sim, np.full(len(a), "embedding cosine", dtype=object))
-        items = [task.items[i] for i in reps]
-        lo, hi, corr, how = images.confirm_pairs(items, a, b, calibration["image_correlation"])
+        kept = grays.subset(reps) if grays is not None else [task.items[i] for i in reps]
+        lo, hi, corr, how = images.confirm_pairs(kept, a, b, calibration["image_correlation"])
         return Pairs(lo, hi, corr, np.array([f"embedding cosine, pixel correlation ({h})" for h in how], dtype=object))
 
 

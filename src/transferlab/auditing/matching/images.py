@@ -11,11 +11,15 @@ Hashes alone are not discriminating enough: on small, simple images (28-pixel an
 unrelated images of one class share most of their hash bits. So each candidate is confirmed on
 32x32 grayscale thumbnails, in the alignment whose hash matched (original, mirrored, or cropped
 and re-aligned to the pixel on a 64-pixel copy): their correlation must reach
-``min_correlation``. Correlation ignores brightness and contrast changes.
+``min_correlation``. Correlation ignores brightness and contrast changes. The grey copies the
+confirmation compares are made in the pass that decodes each image for its hashes, and kept
+(``Grays``): an image is a candidate in about 20 hits on a set of small look-alike pictures, and
+decoding it again for each was half the audit's time (10,000 Animal-MNIST images).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -31,20 +35,51 @@ CROP_SIZES = (54, 56, 58, 60)  # crop sides tried on the BASE copy: 84% to 94%, 
 REFINE_MARGIN = 0.05  # crops this far below the threshold at CROP are tried at the other sizes
 MAX_PHOTOMETRIC = 1.5  # an edited copy keeps its mean brightness and contrast within this factor
 CHUNK = 20_000  # candidate pairs confirmed at a time, to bound memory
+GRAY_BYTES = 512 * 2**20  # grey copies kept from the decoding pass (4 KiB an image: 131,072 images)
 
 
-def signatures(items: list) -> tuple[list[str], np.ndarray]:
-    """Per image: the pixel hash, and the (N, len(VARIANTS)) perceptual hashes. Decodes each once."""
+class Grays:
+    """Each image's BASE x BASE grey copy, the pixels confirmation compares: kept (uint8) when
+    ``signatures`` made them, else decoded from the items when asked."""
+
+    def __init__(self, items: list, kept: np.ndarray | None = None):
+        self.items, self.kept = items, kept
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, index) -> np.ndarray:
+        """(n, BASE, BASE) float32 grey copies of the images at ``index``."""
+        index = np.asarray(index, np.int64)
+        if self.kept is not None:
+            return self.kept[index].astype(np.float32)
+        return np.stack([_gray(self.items[i]) for i in index]).reshape(len(index), BASE, BASE)
+
+    def subset(self, index) -> Grays:
+        index = np.asarray(index, np.int64)
+        return Grays([self.items[i] for i in index], None if self.kept is None else self.kept[index])
+
+
+def _grays(items) -> Grays:
+    return items if isinstance(items, Grays) else Grays(items)
+
+
+def signatures(items: list) -> tuple[list[str], np.ndarray, Grays]:
+    """Per image: the pixel hash, the (N, len(VARIANTS)) perceptual hashes and the grey copy
+    confirmation compares (kept up to GRAY_BYTES). Decodes each image once."""
     import imagehash
 
     keys, phash = [], np.empty((len(items), len(VARIANTS)), np.uint64)
+    kept = np.empty((len(items), BASE, BASE), np.uint8) if len(items) * BASE * BASE <= GRAY_BYTES else None
     for i, item in enumerate(items):
         img = load_image(item)
         keys.append(hashlib.sha256(repr(img.size).encode() + img.tobytes()).hexdigest())
+        if kept is not None:
+            kept[i] = _gray_of(img)
         img.thumbnail((SHRINK, SHRINK))
         for v, variant in enumerate(_variants(img)):
             phash[i, v] = np.uint64(int(str(imagehash.phash(variant)), 16))
-    return keys, phash
+    return keys, phash, Grays(items, kept)
 
 
 def _variants(img) -> list:
@@ -61,7 +96,7 @@ def _variants(img) -> list:
     return out
 
 
-def near_pairs(items: list, phash: np.ndarray, radius: int, min_correlation: float):
+def near_pairs(items: list | Grays, phash: np.ndarray, radius: int, min_correlation: float):
     """Pairs (a < b) of near-duplicate images, with their thumbnail correlation and how they match.
 
     Every variant of every image is looked up among the original hashes; each hit is confirmed
@@ -75,7 +110,7 @@ def near_pairs(items: list, phash: np.ndarray, radius: int, min_correlation: flo
     return _best_confirmed(items, item[hit], variant[hit], other[hit], min_correlation)
 
 
-def confirm_pairs(items: list, a: np.ndarray, b: np.ndarray, min_correlation: float):
+def confirm_pairs(items: list | Grays, a: np.ndarray, b: np.ndarray, min_correlation: float):
     """Confirm candidate pairs found another way (embeddings) on the pixels, in every alignment:
     each side as itself, mirrored and cropped on the grid, against the other's original."""
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
@@ -86,12 +121,14 @@ def confirm_pairs(items: list, a: np.ndarray, b: np.ndarray, min_correlation: fl
     return _best_confirmed(items, item, variant, other, min_correlation)
 
 
-def _best_confirmed(items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray, min_correlation: float):
+def _best_confirmed(
+    items: list | Grays, item: np.ndarray, variant: np.ndarray, other: np.ndarray, min_correlation: float
+):
     """Per unordered pair, the best-aligned of its hits; the pairs that reach ``min_correlation``."""
-    refine = min_correlation - REFINE_MARGIN
+    refine, grays = min_correlation - REFINE_MARGIN, _grays(items)
     corr = np.concatenate(
         [
-            _confirm(items, item[s : s + CHUNK], variant[s : s + CHUNK], other[s : s + CHUNK], refine)
+            _confirm(grays, item[s : s + CHUNK], variant[s : s + CHUNK], other[s : s + CHUNK], refine)
             for s in range(0, len(item), CHUNK)
         ]
         or [np.empty(0)]
@@ -106,7 +143,7 @@ def _best_confirmed(items: list, item: np.ndarray, variant: np.ndarray, other: n
 
 
 def _confirm(
-    items: list, item: np.ndarray, variant: np.ndarray, other: np.ndarray, refine_above: float = -1.0
+    grays: Grays, item: np.ndarray, variant: np.ndarray, other: np.ndarray, refine_above: float = -1.0
 ) -> np.ndarray:
     """Thumbnail correlation of each hit: ``item`` (as ``variant``) against ``other``'s original,
     or -1 where the two could not be one picture edited (see ``_photometric_ok``).
@@ -118,7 +155,7 @@ def _confirm(
     """
     involved, local = np.unique(np.concatenate([item, other]), return_inverse=True)
     li, lo = local[: len(item)], local[len(item) :]
-    base = np.stack([_gray(items[i]) for i in involved])  # (n, BASE, BASE)
+    base = grays.take(involved)  # (n, BASE, BASE)
     whole = _normalise(_shrink(base))
     corr = np.full(len(item), -1.0, dtype=np.float32)
     for v, view in ((0, whole), (1, _normalise(_shrink(base[:, :, ::-1])))):
@@ -127,19 +164,39 @@ def _confirm(
     cell_row, cell_col = (variant - 2) // GRID, (variant - 2) % GRID
     first = round(BASE * CROP)
     for size in [first] + [z for z in CROP_SIZES if z != first]:
-        cropped = (variant >= 2) & ((size == first) | (corr >= refine_above))
-        cell_offsets = np.linspace(0, BASE - size, GRID)
-        cell_y, cell_x = cell_offsets[cell_row], cell_offsets[cell_col]
-        for dy in range(BASE - size + 1):
-            for dx in range(BASE - size + 1):
-                at = np.flatnonzero(cropped & (np.abs(cell_y - dy) <= 2) & (np.abs(cell_x - dx) <= 2))
-                if not len(at):
-                    continue
-                needed, where = np.unique(li[at], return_inverse=True)
-                crops = _normalise(_shrink(base[needed, dy : dy + size, dx : dx + size]))
-                corr[at] = np.maximum(corr[at], np.einsum("ij,ij->i", crops[where], whole[lo[at]]))
+        hits = np.flatnonzero((variant >= 2) & ((size == first) | (corr >= refine_above)))
+        for at, dy, dx in _alignments(hits, cell_row[hits], cell_col[hits], BASE - size):
+            needed, where = np.unique(li[at], return_inverse=True)
+            crops = _normalise(_shrink(base[needed, dy : dy + size, dx : dx + size]))
+            corr[at] = np.maximum(corr[at], np.einsum("ij,ij->i", crops[where], whole[lo[at]]))
     corr[~_photometric_ok(base, li, lo)] = -1.0
     return corr
+
+
+def _alignments(hits: np.ndarray, row: np.ndarray, col: np.ndarray, span: int):
+    """The crop offsets to try for each hit: every (dy, dx) in [0, span] within two pixels of its
+    grid cell's offset. Yields (the hits, dy, dx) per offset, each offset once."""
+    cells = np.linspace(0, span, GRID)
+    steps = np.arange(5)  # the integers within two of an offset: at most five
+
+    def near(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # (hits, 5) candidate offsets, and which hold
+        d = np.ceil(cell - 2)[:, None] + steps
+        return d.astype(np.int64), (d <= cell[:, None] + 2) & (d >= 0) & (d <= span)
+
+    ys, y_ok = near(cells[row])
+    xs, x_ok = near(cells[col])
+    ok = (y_ok[:, :, None] & x_ok[:, None, :]).ravel()
+    hit = np.repeat(hits, 25)[ok]
+    dy = np.broadcast_to(ys[:, :, None], (len(hits), 5, 5)).ravel()[ok]
+    dx = np.broadcast_to(xs[:, None, :], (len(hits), 5, 5)).ravel()[ok]
+    key = dy * (span + 1) + dx
+    order = np.argsort(key, kind="stable")
+    if not len(order):
+        return
+    starts = np.flatnonzero(np.r_[True, np.diff(key[order]) != 0])
+    for s, e in zip(starts, np.r_[starts[1:], len(order)]):
+        group = order[s:e]
+        yield hit[group], int(dy[group[0]]), int(dx[group[0]])
 
 
 def _photometric_ok(base: np.ndarray, li: np.ndarray, lo: np.ndarray) -> np.ndarray:
@@ -156,7 +213,7 @@ def _photometric_ok(base: np.ndarray, li: np.ndarray, lo: np.ndarray) -> np.ndar
 
 
 def calibrated_threshold(
-    items: list,
+    items: list | Grays,
     labels: np.ndarray,
     low: float,
     high: float,
@@ -176,12 +233,12 @@ def calibrated_threshold(
     moves from ``low`` to ``high`` with the median correlation of random same-class pairs,
     reaching ``high`` at ``reference`` (bench/image_pairs.py measured these on five real sets).
     """
-    rng = np.random.default_rng(seed)
+    rng, grays = np.random.default_rng(seed), _grays(items)
     labels = np.asarray(labels)
-    sample = np.sort(rng.choice(len(items), min(len(items), n_images), replace=False))
+    sample = np.sort(rng.choice(len(grays), min(len(grays), n_images), replace=False))
     if len(sample) < 2:
         return high, float("nan")
-    thumbs = _normalise(_shrink(np.stack([_gray(items[i]) for i in sample])))
+    thumbs = _normalise(_shrink(grays.take(sample)))
     a, b = rng.integers(0, len(sample), (2, n_pairs))
     same = (a != b) & (labels[sample][a] == labels[sample][b])
     if same.sum() < 20:  # too few same-class pairs in the sample: any pairs
@@ -192,9 +249,14 @@ def calibrated_threshold(
 
 
 def _gray(item) -> np.ndarray:
+    return _gray_of(load_image(item)).astype(np.float32)
+
+
+def _gray_of(img) -> np.ndarray:
+    """(BASE, BASE) uint8: the decoded image in grey, resized."""
     from PIL import Image
 
-    return np.asarray(load_image(item).convert("L").resize((BASE, BASE), Image.Resampling.BILINEAR), np.float32)
+    return np.asarray(img.convert("L").resize((BASE, BASE), Image.Resampling.BILINEAR))
 
 
 def _shrink(images: np.ndarray) -> np.ndarray:
@@ -203,6 +265,7 @@ def _shrink(images: np.ndarray) -> np.ndarray:
     return (rows @ images @ cols.T).reshape(len(images), -1)
 
 
+@functools.lru_cache(maxsize=None)
 def _area_matrix(n_in: int) -> np.ndarray:
     """(THUMB, n_in): output pixel o averages the input span [o * n_in / THUMB, (o + 1) * n_in / THUMB)."""
     edges = np.linspace(0, n_in, THUMB + 1)
