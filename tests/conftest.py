@@ -19,6 +19,18 @@ WORDS = {
 FILLER = ["the", "a", "this", "product", "was", "really", "and", "it", "i", "box", "taste", "very"]
 
 
+@pytest.fixture(autouse=True)
+def _reference_pace(request, monkeypatch):
+    """Plans made in a test take the cheap work at the reference pace of its per-item rates instead
+    of timing it (about 1.2 s a plan, over a hundred plans in the suite), so that the suite's plans
+    do not move with the machine's load; tests marked ``real_pace`` time it, as a run does."""
+    if request.node.get_closest_marker("real_pace") is None:
+        from transferlab.stages import costplan
+        from transferlab.stages.pace import CheapPace
+
+        monkeypatch.setattr(costplan, "measure_pace", lambda *a, **k: CheapPace())
+
+
 def synthetic_reviews(n_per_class: int = 40, seed: int = 0) -> tuple[list[str], list[str]]:
     """Short texts whose class shows in a few telling words among filler."""
     rng = np.random.default_rng(seed)

@@ -18,12 +18,6 @@ def test_hand_made_image_features_are_computed_once_for_all_seeds(image_folder, 
         return real(items)
 
     monkeypatch.setattr(classical, "image_features", counting)
-    import transferlab.stages.costplan as costplan
-    from transferlab.stages.pace import CheapPace
-
-    monkeypatch.setattr(
-        costplan, "measure_pace", lambda *a, **k: CheapPace()
-    )  # the plan's own HOG timing: not the rung's
     settings = dict(
         backbones=[],
         rungs="majority,classical",

@@ -26,6 +26,8 @@ from transferlab.training import LoopConfig, fit_epochs
 from transferlab.training.deadline import deadline
 from transferlab.training.schedule import ParamGroup
 
+pytestmark = pytest.mark.real_pace  # runs under a limit plan as a user's do: timing this machine's pace
+
 TEXT = {"text_column": "review", "label_column": "stars", "max_length": 16, "head_epochs": 2}
 
 
