@@ -33,6 +33,9 @@ def test_learning_rate_100x_too_high_is_caught_by_the_screen(tmp_path):
         top_lr_ratio=10.0,
         bottom_lr_ratio=1.0,
         lr_factors=[1, 0.1, 0.01],
+        audit=False,  # the screen is under test: no audit, corrupted copies or learning curve to pay for
+        corruptions=False,
+        learning_curve=False,
         out=str(tmp_path / "r"),
         quiet=True,
     )
