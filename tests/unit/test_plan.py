@@ -285,20 +285,20 @@ def test_the_cheap_stages_follow_the_pace_measured_today(tiny_bert, reviews_csv,
     rungs = "majority,classical,scratch_small,frozen,full"
     spec = _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1, seeds=1, train_seeds=1)
     base = _plan(reviews_csv, spec)
-    assert set(base.to_dict()["pace"]) == {"numeric", "dense", "small", "features_per_item", "seconds"}
+    assert set(base.to_dict()["pace"]) == {"numeric", "dense", "tfidf", "small", "features_per_item", "seconds"}
     assert base.pace.features_per_item is None  # text: TF-IDF is learnt inside the fit, nothing apart
     task = prepare_task(reviews_csv, spec)
     backbones = resolve_backbones(spec, task.modality)
 
-    def plan(numeric, dense, small):
-        pace = CheapPace(numeric=numeric, dense=dense, small=small)
+    def plan(numeric, dense, tfidf, small):
+        pace = CheapPace(numeric=numeric, dense=dense, tfidf=tfidf, small=small)
         return make_plan(task, backbones, spec, probes=base.probes, pace=pace, ood_items=0)
 
-    one, slow = plan(1.0, 1.0, 1.0), plan(2.0, 2.5, 3.0)
+    one, slow = plan(1.0, 1.0, 1.0, 1.0), plan(2.0, 2.5, 1.5, 3.0)
     name = f"hf:{tiny_bert}"
     overhead = costplan.PER_FIT_OVERHEAD  # the seed's scoring: not a per-item rate
-    # TF-IDF's sparse rows at the one-thread pace, embeddings at the dense one
-    for rung, factor in (("classical", 2.0), ("frozen:" + name, 2.5), ("scratch_small", 3.0)):
+    # the text fit (TF-IDF and its sparse rows) at its own pace, embeddings at the dense one
+    for rung, factor in (("classical", 1.5), ("frozen:" + name, 2.5), ("scratch_small", 3.0)):
         assert slow.stage(rung).seconds - overhead == pytest.approx(factor * (one.stage(rung).seconds - overhead))
         assert "pace today" in slow.stage(rung).how and "pace today" not in one.stage(rung).how
     assert slow.stage(f"full:{name}").seconds == pytest.approx(one.stage(f"full:{name}").seconds)
@@ -316,8 +316,12 @@ def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
     pace = measure_pace("image", items, small=True, features=True)
     assert all(FACTOR_RANGE[0] <= f <= FACTOR_RANGE[1] for f in (pace.numeric, pace.dense, pace.small))
     assert 0 < pace.features_per_item < 1 and pace.seconds > 0
+    assert pace.tfidf == 1.0  # the text fit: timed for text only
     bare = measure_pace("image", items, small=False, features=False)
     assert bare.small == 1.0 and bare.features_per_item is None
+    text = measure_pace("text", ["a review"], small=False, features=True)  # the classical rung on text
+    assert text.tfidf != 1.0 and FACTOR_RANGE[0] <= text.tfidf <= FACTOR_RANGE[1] and text.features_per_item is None
+    assert measure_pace("text", ["a review"], small=False, features=False).tfidf == 1.0
 
 
 def test_text_out_of_distribution_items_are_counted_at_the_training_length(tiny_bert, reviews_csv, tmp_path):

@@ -422,10 +422,11 @@ def _cheap_seed(rung, task: Task, spec: RunSpec, pace: CheapPace) -> tuple[float
         rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values())) * pace.small
         return rate * n_train * epochs, 0, f"small model, ~{epochs} epochs {_paced(pace.small)}"
     rates = CHEAP_FIT_PER_ITEM.get(rung.strategy, {"any": OTHER_FIT_PER_ITEM})
-    # a logistic regression on dense features (embeddings, HOG) runs its BLAS on every thread; on
-    # TF-IDF's sparse rows, and the majority class, on one
+    # a logistic regression on dense features (embeddings, HOG) runs its BLAS on every thread; the
+    # text fit learns TF-IDF and fits its sparse rows on one; the majority class is numeric work
     dense = rung.needs_features or (rung.strategy == "classical" and task.modality != "text")
-    factor = pace.dense if dense else pace.numeric
+    text_fit = rung.strategy == "classical" and task.modality == "text"
+    factor = pace.dense if dense else pace.tfidf if text_fit else pace.numeric
     seconds = rates.get(task.modality, rates["any"]) * (n_train + n_val + n_test) * factor
     return seconds, 0, f"{'fit on cached features' if rung.needs_features else 'fit'} {_paced(factor)}"
 

@@ -15,6 +15,9 @@ timed here on a fixed problem of its own, and the plan scales the rates by measu
   embeddings, the classical rung's HOG) about 3-4x (bench/cheap_stages.py --busy 1). ``numeric``
   prices the audit's checks, the ranking's scores and the fits on sparse rows; ``dense`` the fits
   on dense features;
+* ``tfidf``: the classical rung's text fit, TF-IDF learnt and a logistic regression on its sparse
+  rows, on 300 seeded texts. The one-thread ``numeric`` workload (dense) stood for it before and
+  read 1.31-1.68 of its reference in plans where the fit itself ran 0.85-1.13 of its rate;
 * ``small``: a few training steps of this modality's small model (``scratch_small``) on a fixed
   batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
 * ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of 64 of
@@ -33,8 +36,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+TFIDF_REFERENCE = 0.130  # 300 texts, median of 10 medians on 2026-12-03 (0.125-0.146), beside the classical rate below
 # the workloads' seconds on the idle machine the per-item rates of ``costplan`` were measured on
-REFERENCE_SECONDS = {"numeric": 0.080, "dense": 0.068, "small:text": 0.125, "small:cnn": 0.136}
+REFERENCE_SECONDS = {
+    "numeric": 0.080,
+    "dense": 0.068,
+    "tfidf": TFIDF_REFERENCE,
+    "small:text": 0.125,
+    "small:cnn": 0.136,
+}
 REPEATS = 5  # each workload timed this many times, the median kept: one run of it varies by +-15% (0.93-1.30x)
 FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
 FEATURE_ITEMS = 64  # the user's items whose hand-made features are timed, spread over the training split
@@ -46,6 +56,7 @@ class CheapPace:
 
     numeric: float = 1.0
     dense: float = 1.0
+    tfidf: float = 1.0
     small: float = 1.0
     features_per_item: float | None = None  # seconds per item of the classical rung's features, measured
     seconds: float = 0.0  # what measuring took
@@ -81,6 +92,34 @@ def numeric_workload(threads: int | None = 1):
     def run() -> None:
         with threadpool_limits(threads):
             fit_logreg(X[:3200], y[:3200], X[3200:], y[3200:], metric="accuracy", seed=0)
+
+    return run
+
+
+def tfidf_workload():
+    """The classical rung's text fit on 300 seeded texts of 40 words (a vocabulary of 3,000 made-up
+    words drawn by a power law, as words are, and 2 classes): TF-IDF with the rung's settings, then
+    ``fit_logreg`` with its choice of C on the sparse rows, on one BLAS thread as the rung's is."""
+    from threadpoolctl import threadpool_limits
+
+    from ..rungs.classical import _tfidf
+    from ..rungs.linear import fit_logreg
+
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    vocabulary = ["".join(rng.choice(letters, rng.integers(3, 10))) for _ in range(3000)]
+    weights = 1.0 / np.arange(1, 3001)
+    y = rng.integers(0, 2, 300)
+    words = np.empty((300, 40), np.int64)
+    for label in (0, 1):
+        p = weights * np.where(np.arange(3000) % 2 == label, 1.5, 1.0)  # each class prefers half the words
+        words[y == label] = rng.choice(3000, (int((y == label).sum()), 40), p=p / p.sum())
+    texts = [" ".join(vocabulary[i] for i in row) for row in words]
+
+    def run() -> None:
+        with threadpool_limits(1):
+            X = _tfidf(2).fit_transform(texts)
+            fit_logreg(X, y, X[:0], y[:0], metric="accuracy", seed=0, scale=False)
 
     return run
 
@@ -125,11 +164,14 @@ def measure_pace(
     modality: str, items: list, clip_seconds: float = 3.0, *, small: bool = True, features: bool = True
 ) -> CheapPace:
     """Time the cheap workloads now: always the numeric ones; the small model's when ``small`` (the
-    run trains it); the hand-made features of a few of ``items`` (the user's training items) when
-    ``features`` (the run fits ``classical`` on images or audio)."""
+    run trains it); when ``features`` (the run fits ``classical``), the text fit (text) or the
+    hand-made features of a few of ``items``, the user's training items (images, audio)."""
     start = time.perf_counter()
     numeric = _factor(_median_seconds(numeric_workload(1)), REFERENCE_SECONDS["numeric"])
     dense = _factor(_median_seconds(numeric_workload(None)), REFERENCE_SECONDS["dense"])
+    tfidf = 1.0
+    if features and modality == "text":
+        tfidf = _factor(_median_seconds(tfidf_workload(), repeats=3), REFERENCE_SECONDS["tfidf"])
     small_factor = _factor(_median_seconds(small_workload(modality)), small_reference(modality)) if small else 1.0
     per_item = None
     if features and items and modality in ("image", "audio"):
@@ -141,4 +183,4 @@ def measure_pace(
         sample = [items[i] for i in np.linspace(0, len(items) - 1, min(FEATURE_ITEMS, len(items))).astype(int)]
         compute(sample[:4])  # the decoders' first calls (imports, caches): not timed
         per_item = _median_seconds(lambda: compute(sample), repeats=1) / len(sample)
-    return CheapPace(numeric, dense, small_factor, per_item, time.perf_counter() - start)
+    return CheapPace(numeric, dense, tfidf, small_factor, per_item, time.perf_counter() - start)
