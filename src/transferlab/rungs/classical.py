@@ -254,7 +254,9 @@ class AudioFeatures(Features):
         return audio_features(items, seconds=self.seconds)
 
 
-def _tfidf(min_df: int = 2):
+def tfidf_vectoriser(min_df: int = 2):
+    """The classical rung's TF-IDF settings (words and bigrams, sublinear counts), unfitted; the
+    run plan times its text fit with them (``stages.pace``)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     return TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=min_df, max_features=100_000)
@@ -262,7 +264,7 @@ def _tfidf(min_df: int = 2):
 
 def _has_terms(texts: list[str]) -> bool:
     """Whether any text has a term: the vectoriser's tokens are runs of 2+ letters or digits."""
-    analyse = _tfidf().build_analyzer()
+    analyse = tfidf_vectoriser().build_analyzer()
     return any(analyse(text) for text in texts)
 
 
@@ -272,7 +274,7 @@ def _fit_tfidf(texts: list[str], task: Task, spec: RunSpec, min_df: int = 2):
     ``min_df=2`` keeps the terms two texts share; when no term is shared (texts that are ids,
     numbers or codes, each its own), every term is kept instead of none.
     """
-    vec = _tfidf(min_df)
+    vec = tfidf_vectoriser(min_df)
     try:
         return vec, vec.fit_transform(texts)
     except ValueError:  # sklearn: "After pruning, no terms remain" or "empty vocabulary"
@@ -280,7 +282,7 @@ def _fit_tfidf(texts: list[str], task: Task, spec: RunSpec, min_df: int = 2):
             raise DataError(_no_terms_message(task, spec)) from None
         if min_df == 1:
             raise
-    vec = _tfidf(1)
+    vec = tfidf_vectoriser(1)
     return vec, vec.fit_transform(texts)
 
 

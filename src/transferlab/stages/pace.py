@@ -102,7 +102,7 @@ def tfidf_workload():
     ``fit_logreg`` with its choice of C on the sparse rows, on one BLAS thread as the rung's is."""
     from threadpoolctl import threadpool_limits
 
-    from ..rungs.classical import _tfidf
+    from ..rungs.classical import tfidf_vectoriser
     from ..rungs.linear import fit_logreg
 
     rng = np.random.default_rng(0)
@@ -118,7 +118,7 @@ def tfidf_workload():
 
     def run() -> None:
         with threadpool_limits(1):
-            X = _tfidf(2).fit_transform(texts)
+            X = tfidf_vectoriser(2).fit_transform(texts)
             fit_logreg(X, y, X[:0], y[:0], metric="accuracy", seed=0, scale=False)
 
     return run
