@@ -151,8 +151,8 @@ class Matcher:
         a, b, sim = vectors.cosine_pairs(features, threshold, self.exact_index_limit)
         if task.modality != "image" or not len(a):
             return Pairs(a, b, sim, np.full(len(a), "embedding cosine", dtype=object))
-        kept = grays.subset(reps) if grays is not None else [task.items[i] for i in reps]
-        lo, hi, corr, how = images.confirm_pairs(kept, a, b, calibration["image_correlation"])
+        assert grays is not None  # images: made by the hashing pass
+        lo, hi, corr, how = images.confirm_pairs(grays.subset(reps), a, b, calibration["image_correlation"])
         return Pairs(lo, hi, corr, np.array([f"embedding cosine, pixel correlation ({h})" for h in how], dtype=object))
 
 

@@ -53,7 +53,7 @@ class Grays:
         index = np.asarray(index, np.int64)
         if self.kept is not None:
             return self.kept[index].astype(np.float32)
-        return np.stack([_gray(self.items[i]) for i in index]).reshape(len(index), BASE, BASE)
+        return np.stack([_gray(self.items[i]) for i in index])
 
     def subset(self, index) -> Grays:
         index = np.asarray(index, np.int64)
