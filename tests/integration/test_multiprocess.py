@@ -31,37 +31,42 @@ FIT_SCRIPT = textwrap.dedent("""
     from transferlab.devices import processes
     from transferlab.training.loop import LoopConfig, ParamGroup, fit, set_trainable
 
-    out, norm = sys.argv[1], sys.argv[2]
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    X = torch.from_numpy(rng.normal(size=(49, 6)).astype(np.float32))  # 49 = 3 x 16 + 1: the last batch has one row
-    y = (X[:, 0] + X[:, 1] > 0).long().numpy()
-    Xv = torch.from_numpy(rng.normal(size=(20, 6)).astype(np.float32)); yv = (Xv[:, 0] + Xv[:, 1] > 0).long().numpy()
-    norm_layer = nn.BatchNorm1d(16) if norm == "batch" else nn.LayerNorm(16)
+    out = sys.argv[1]
 
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(nn.Linear(6, 16), norm_layer, nn.ReLU())
-            self.head = nn.Linear(16, 2)
-        def forward(self, x):
-            return self.head(self.body(x))
+    def train(norm):
+        torch.manual_seed(0)
+        rng = np.random.default_rng(0)
+        X = torch.from_numpy(rng.normal(size=(49, 6)).astype(np.float32))  # 49 = 3 x 16 + 1: the last batch has one row
+        y = (X[:, 0] + X[:, 1] > 0).long().numpy()
+        Xv = torch.from_numpy(rng.normal(size=(20, 6)).astype(np.float32)); yv = (Xv[:, 0] + Xv[:, 1] > 0).long().numpy()
+        norm_layer = nn.BatchNorm1d(16) if norm == "batch" else nn.LayerNorm(16)
 
-    model = Net()
-    groups = [ParamGroup("body", list(model.body.parameters()), 1e-2), ParamGroup("head", list(model.head.parameters()), 5e-2)]
-    def on_epoch(epoch):  # head alone first, then everything: the trainable set changes mid-run
-        set_trainable(groups, {1} if epoch == 1 else {0, 1})
-        return "head" if epoch == 1 else "all"
-    data = {"train": X, "val": Xv}
-    def batch(idx, train):
-        return {"x": (X if train else Xv)[list(idx)]}
-    result = fit(model, batch, (list(range(49)), y), (list(range(20)), yv), groups,
-                 LoopConfig(epochs=4, batch_size=16, patience=10, seed=3), on_epoch=on_epoch)
-    p = processes()
-    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    np.savez(f"{out}/weights-{p.index}-of-{p.count}.npz", **state)
-    with open(f"{out}/curves-{p.index}-of-{p.count}.json", "w") as f:
-        json.dump(result.curves, f)
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Linear(6, 16), norm_layer, nn.ReLU())
+                self.head = nn.Linear(16, 2)
+            def forward(self, x):
+                return self.head(self.body(x))
+
+        model = Net()
+        groups = [ParamGroup("body", list(model.body.parameters()), 1e-2), ParamGroup("head", list(model.head.parameters()), 5e-2)]
+        def on_epoch(epoch):  # head alone first, then everything: the trainable set changes mid-run
+            set_trainable(groups, {1} if epoch == 1 else {0, 1})
+            return "head" if epoch == 1 else "all"
+        data = {"train": X, "val": Xv}
+        def batch(idx, train):
+            return {"x": (X if train else Xv)[list(idx)]}
+        result = fit(model, batch, (list(range(49)), y), (list(range(20)), yv), groups,
+                     LoopConfig(epochs=4, batch_size=16, patience=10, seed=3), on_epoch=on_epoch)
+        p = processes()
+        state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+        np.savez(f"{out}/weights-{norm}-{p.index}-of-{p.count}.npz", **state)
+        with open(f"{out}/curves-{norm}-{p.index}-of-{p.count}.json", "w") as f:
+            json.dump(result.curves, f)
+
+    for norm in sys.argv[2:]:  # one launch trains each kind of normalisation in turn
+        train(norm)
 """)
 
 
@@ -70,16 +75,26 @@ def _launch(args: list, cwd: Path, timeout: int = 600) -> subprocess.CompletedPr
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("norm", ["layer", "batch"])
-def test_two_processes_train_the_same_weights_as_one(tmp_path, norm):
-    script = tmp_path / "fit_script.py"
+NORMS = ["layer", "batch"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """The fit of each normalisation, in two processes and in one (one launch each, for both)."""
+    out = tmp_path_factory.mktemp("trained")
+    script = out / "fit_script.py"
     script.write_text(FIT_SCRIPT)
-    two = _launch([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path), norm], tmp_path)
+    two = _launch([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", str(script), str(out), *NORMS], out)
     assert two.returncode == 0, two.stderr[-3000:]
-    one = _launch([sys.executable, str(script), str(tmp_path), norm], tmp_path)
+    one = _launch([sys.executable, str(script), str(out), *NORMS], out)
     assert one.returncode == 0, one.stderr[-3000:]
-    w = {name: dict(np.load(tmp_path / f"weights-{name}.npz")) for name in ("0-of-2", "1-of-2", "0-of-1")}
-    c = {name: json.loads((tmp_path / f"curves-{name}.json").read_text()) for name in w}
+    return out
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_two_processes_train_the_same_weights_as_one(trained, norm):
+    w = {name: dict(np.load(trained / f"weights-{norm}-{name}.npz")) for name in ("0-of-2", "1-of-2", "0-of-1")}
+    c = {name: json.loads((trained / f"curves-{norm}-{name}.json").read_text()) for name in w}
     for key in w["0-of-2"]:  # every process holds the same weights and buffers (BatchNorm statistics averaged)
         assert np.array_equal(w["0-of-2"][key], w["1-of-2"][key]), key
     assert c["0-of-2"] == c["1-of-2"]
@@ -89,10 +104,10 @@ def test_two_processes_train_the_same_weights_as_one(tmp_path, norm):
             np.testing.assert_allclose(w["0-of-2"][key], w["0-of-1"][key], atol=1e-5, err_msg=key)
         np.testing.assert_allclose(c["0-of-2"]["train_loss"], c["0-of-1"]["train_loss"], atol=1e-5)
         assert c["0-of-2"]["val_metric"] == c["0-of-1"]["val_metric"]
-        assert not np.allclose(w["0-of-1"]["body.0.weight"], _initial_body_weight(tmp_path))  # unfrozen, it trained
+        assert not np.allclose(w["0-of-1"]["body.0.weight"], _initial_body_weight())  # unfrozen, it trained
 
 
-def _initial_body_weight(tmp_path: Path) -> np.ndarray:
+def _initial_body_weight() -> np.ndarray:
     import torch
     from torch import nn
 
