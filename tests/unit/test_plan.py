@@ -285,7 +285,15 @@ def test_the_cheap_stages_follow_the_pace_measured_today(tiny_bert, reviews_csv,
     rungs = "majority,classical,scratch_small,frozen,full"
     spec = _spec(tiny_bert, tmp_path, rungs=rungs, epochs=1, seeds=1, train_seeds=1)
     base = _plan(reviews_csv, spec)
-    assert set(base.to_dict()["pace"]) == {"numeric", "dense", "tfidf", "small", "features_per_item", "seconds"}
+    assert set(base.to_dict()["pace"]) == {
+        "numeric",
+        "dense",
+        "tfidf",
+        "small",
+        "features_per_item",
+        "image_search",
+        "seconds",
+    }
     assert base.pace.features_per_item is None  # text: TF-IDF is learnt inside the fit, nothing apart
     task = prepare_task(reviews_csv, spec)
     backbones = resolve_backbones(spec, task.modality)
@@ -322,6 +330,44 @@ def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
     text = measure_pace("text", ["a review"], small=False, features=True)  # the classical rung on text
     assert text.tfidf != 1.0 and FACTOR_RANGE[0] <= text.tfidf <= FACTOR_RANGE[1] and text.features_per_item is None
     assert measure_pace("text", ["a review"], small=False, features=False).tfidf == 1.0
+
+
+def test_the_image_audit_is_priced_by_the_candidate_pairs_of_a_sample_of_the_users_images():
+    """On look-alike images (scikit-learn's digits) the hash search proposes candidates for every
+    share of pairs, so their confirmation grows with the square of the images: the plan takes that
+    share from a sample of the user's images, whose decoding and hashing it times."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from transferlab.auditing.matching import Matcher
+    from transferlab.auditing.matching import images as im
+    from transferlab.auditing.matching.hamming import hamming_join
+    from transferlab.data import from_arrays, make_task
+    from transferlab.stages.pace import CheapPace, measure_pace
+
+    d = load_digits()
+    images, labels = [(x * 16).clip(0, 255).astype(np.uint8) for x in d.images], [str(t) for t in d.target]
+    search = measure_pace("image", images, small=False, features=False, audit_items=images).image_search
+    assert 2 <= search["images"] <= 400 and 0 < search["per_image"] < 0.1
+    assert measure_pace("image", images, small=False, features=False).image_search is None  # no audit
+    _, phash, _ = im.signatures(images)  # every pair of the 1,797 digits, for the true share
+    q, other, _ = hamming_join(phash.ravel(), phash[:, 0], Matcher.image_phash_bits)
+    share = np.count_nonzero(q // phash.shape[1] != other) / (len(images) * (len(images) - 1))
+    assert share > 0.001 and 0.5 * share < search["hit_share"] < 2 * share
+
+    spec = RunSpec(rungs=["majority"])
+    sample = {"images": 400, "per_image": 1e-3, "hit_share": 0.01}
+
+    def audit(n, pace):
+        task = make_task(from_arrays(images[:n], labels[:n], modality="image"))
+        return make_plan(task, [], spec, probes={}, pace=pace).stage("audit")
+
+    small, large = audit(800, CheapPace(image_search=sample)), audit(1600, CheapPace(image_search=sample))
+    hits = 0.01 * (1600 * 1599 - 2 * 800 * 799)  # what doubling the images adds beyond twice the work
+    assert large.seconds - 2 * small.seconds == pytest.approx(costplan.AUDIT_CONFIRM_PER_HIT * hits)
+    assert "25,584 candidate pairs" in large.how and "measured on 400" in large.how
+    per_item = audit(800, CheapPace())  # nothing sampled (the pace was given): the per-image rate
+    assert per_item.seconds == pytest.approx(costplan.AUDIT_PER_ITEM["image"] * 800)
 
 
 def test_text_out_of_distribution_items_are_counted_at_the_training_length(tiny_bert, reviews_csv, tmp_path):

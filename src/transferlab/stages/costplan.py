@@ -36,6 +36,11 @@ from .plan import on_subsample, trains_network
 # same session as those references (bench/cheap_stages.py; bench/RESULTS.md, "A run under
 # --time-limit", has the runs that check them).
 AUDIT_PER_ITEM = {"text": 2e-3, "image": 4e-3, "audio": 4e-3}  # hashing, near-duplicate search, label checks
+# images, when the plan sampled the audit's hashing (pace.image_search): the hashing as timed on the
+# sample, and at the pace's numeric factor these per image (the threshold's calibration, the other
+# checks) and per candidate hit of the hash search (its pixel confirmation)
+AUDIT_IMAGE_OTHER_PER_ITEM = 2.5e-4
+AUDIT_CONFIRM_PER_HIT = 3.5e-5
 RANK_PER_CANDIDATE = 0.2  # the ranking's scores per candidate: fixed ...
 RANK_PER_ITEM_DIM_CLASS = 1.2e-7  # ... + per training item x feature dimension x class (LogME, H-score, kNN, probe)
 # the memory figure embeds the longest batch: for text about 3x a typical batch (256 tokens against ~90)
@@ -239,6 +244,7 @@ def make_plan(
             spec.clip_seconds,
             small="scratch_small" in cheap,
             features="classical" in cheap,
+            audit_items=task.items if spec.audit and task.modality == "image" else None,
         )
     measured = float(sum(p.probe_seconds for p in probes.values())) + pace.seconds
     plan = RunPlan([], skipped, probes, measured, pace=pace, ood_items=ood_items)
@@ -312,9 +318,19 @@ def _cached(backbone, hashes: list[str], spec: RunSpec) -> bool:
 
 
 def _audit_stage(task: Task, backbones: list, spec: RunSpec, probes: dict, pace: CheapPace) -> StagePlan:
-    n = len(task.items)
-    seconds = AUDIT_PER_ITEM.get(task.modality, 4e-3) * n * pace.numeric
-    how, peak = f"checks on {n} examples {_paced(pace.numeric)}", 0
+    n, search, peak = len(task.items), pace.image_search, 0
+    if task.modality == "image" and search and search["images"] >= 2:
+        hits = search["hit_share"] * n * (n - 1)
+        seconds = (
+            search["per_image"] * n + (AUDIT_IMAGE_OTHER_PER_ITEM * n + AUDIT_CONFIRM_PER_HIT * hits) * pace.numeric
+        )
+        how = (
+            f"decode and hash {n} images at {1 / max(search['per_image'], 1e-9):.0f}/s (measured on {search['images']}); "
+            f"confirm ~{hits:,.0f} candidate pairs (their share in the sample), other checks {_paced(pace.numeric)}"
+        )
+    else:
+        seconds = AUDIT_PER_ITEM.get(task.modality, 4e-3) * n * pace.numeric
+        how = f"checks on {n} examples {_paced(pace.numeric)}"
     if backbones:
         b, t = backbones[0], probes[backbones[0].name]
         peak = t.forward_peak_bytes

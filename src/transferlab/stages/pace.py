@@ -22,7 +22,12 @@ timed here on a fixed problem of its own, and the plan scales the rates by measu
   batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
 * ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of 64 of
   the user's own training items, in seconds per item: a direct measure, with no reference (24
-  items read 1.4e-3 s an image where the whole split took 1.8e-3).
+  items read 1.4e-3 s an image where the whole split took 1.8e-3);
+* ``image_search``: when the run audits images, the audit's own decoding and hashing on a random
+  sample of the user's images (up to 400, or a second), and the share of pairs among them the
+  hash search proposes for pixel confirmation (``auditing.matching.image_search_cost``). Those
+  hits grow with the square of the images, and on sets of look-alikes they are most of the
+  audit: a per-image rate planned 10,000 Animal-MNIST images at 0.77 of what they took.
 
 ``REFERENCE_SECONDS`` are these workloads' times on the idle machine the per-item rates were
 measured on, in the same session (``bench/cheap_stages.py``). Measuring takes about a second.
@@ -46,6 +51,7 @@ REFERENCE_SECONDS = {
 }
 REPEATS = 5  # each workload timed this many times, the median kept: one run of it varies by +-15% (0.93-1.30x)
 FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
+AUDIT_SAMPLE_SECONDS = 1.0  # the image audit's hashing is timed on a sample for at most this long
 FEATURE_ITEMS = 64  # the user's items whose hand-made features are timed, spread over the training split
 
 
@@ -58,10 +64,17 @@ class CheapPace:
     tfidf: float = 1.0
     small: float = 1.0
     features_per_item: float | None = None  # seconds per item of the classical rung's features, measured
+    image_search: dict | None = None  # the image audit's hashing and hits on a sample (auditing.matching)
     seconds: float = 0.0  # what measuring took
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 5) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        def rounded(v):
+            return round(v, 5) if isinstance(v, float) else v
+
+        return {
+            k: {a: rounded(b) for a, b in v.items()} if isinstance(v, dict) else rounded(v)
+            for k, v in asdict(self).items()
+        }
 
 
 def _median_seconds(fn, repeats: int = REPEATS) -> float:
@@ -160,11 +173,18 @@ def small_reference(modality: str) -> float:
 
 
 def measure_pace(
-    modality: str, items: list, clip_seconds: float = 3.0, *, small: bool = True, features: bool = True
+    modality: str,
+    items: list,
+    clip_seconds: float = 3.0,
+    *,
+    small: bool = True,
+    features: bool = True,
+    audit_items: list | None = None,
 ) -> CheapPace:
     """Time the cheap workloads now: always the numeric ones; the small model's when ``small`` (the
     run trains it); when ``features`` (the run fits ``classical``), the text fit (text) or the
-    hand-made features of a few of ``items``, the user's training items (images, audio)."""
+    hand-made features of a few of ``items``, the user's training items (images, audio); the image
+    audit's search on a sample of ``audit_items`` (all the images the audit checks), if given."""
     start = time.perf_counter()
     numeric = _factor(_median_seconds(numeric_workload(1)), REFERENCE_SECONDS["numeric"])
     dense = _factor(_median_seconds(numeric_workload(None)), REFERENCE_SECONDS["dense"])
@@ -182,4 +202,9 @@ def measure_pace(
         sample = [items[i] for i in np.linspace(0, len(items) - 1, min(FEATURE_ITEMS, len(items))).astype(int)]
         compute(sample[:4])  # the decoders' first calls (imports, caches): not timed
         per_item = _median_seconds(lambda: compute(sample), repeats=1) / len(sample)
-    return CheapPace(numeric, dense, tfidf, small_factor, per_item, time.perf_counter() - start)
+    search = None
+    if audit_items and modality == "image":
+        from ..auditing.matching import image_search_cost
+
+        search = image_search_cost(audit_items, AUDIT_SAMPLE_SECONDS)
+    return CheapPace(numeric, dense, tfidf, small_factor, per_item, search, seconds=time.perf_counter() - start)

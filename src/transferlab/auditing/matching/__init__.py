@@ -160,6 +160,12 @@ def find_matches(inputs: AuditInputs) -> Matches:
     return Matcher().find(inputs)
 
 
+def image_search_cost(items: list, seconds: float = 1.0) -> dict:
+    """The image near-duplicate search's cost on a sample of ``items`` (``images.search_cost``), at
+    the ``Matcher``'s hash radius: what a run plan prices the image audit by."""
+    return images.search_cost(items, Matcher.image_phash_bits, seconds)
+
+
 def _unique(pairs: Pairs) -> Pairs:
     """One entry per unordered pair (the first method that found it)."""
     lo, hi = np.minimum(pairs.a, pairs.b), np.maximum(pairs.a, pairs.b)
