@@ -245,6 +245,11 @@ def test_a_run_that_trains_once_refills_its_steps_to_end_at_its_deadline():
     assert slower.planned_steps == 100 and 10 <= slower.steps < 40 and took <= 2.3
     unfilled, took = _timed_fit(0.02, 2, 2.0, fill=None)  # without filling: the steps as planned
     assert unfilled.steps == unfilled.planned_steps == 20 and took < 1.5
+    # planned at one epoch (a tight limit leaves many rungs one): it re-plans within that epoch,
+    # before any validation pass has been timed, and still ends its schedule before the deadline
+    single, took = _timed_fit(0.02, 1, 2.0, fill=10)
+    assert single.planned_steps == 10 and 40 <= single.steps <= 100 and not single.stopped_at_limit
+    assert took <= 2.25
 
 
 def test_the_report_says_how_far_each_rung_re_planned_its_epochs():

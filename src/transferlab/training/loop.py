@@ -136,14 +136,24 @@ class Refill:
     an epoch, from the mean time of the last ``WINDOW`` steps in the current phase (a partly frozen
     epoch's steps are cheaper than the next one's) and of a validation pass, as many steps as fit
     before the deadline, at most ``fill_epochs`` worth and at least one epoch. Once the learning
-    rate's decay has begun the count may only shrink, so the decay ends before the deadline."""
+    rate's decay has begun the count may only shrink, so the decay ends before the deadline.
+
+    Until the first validation pass is timed, a pass is reckoned from the steps: its items (and
+    BatchNorm's re-estimation sample) at ``FORWARD_SHARE`` of a training step's time per item. So
+    a rung planned at one epoch, as a tight limit leaves many, re-plans in its first epoch too
+    (waiting for the pass, it never re-planned: two such rungs ended 11 s early each of their 42 s)."""
 
     MIN_STEPS, WINDOW = 5, 100  # steps timed in this phase before they are trusted; the most averaged
+    # a forward pass without gradients, per item, against a training step's (forward + backward +
+    # update): 0.32 (MobileNetV2) to 0.6 (MiniLM) as the probes time them; the pass is timed after
+    # the first epoch and replaces this
+    FORWARD_SHARE = 0.6
     MARGIN = 0.98  # share of the time left planned for: the steps' speed still drifts ...
     SLACK_STEPS, SLACK_SECONDS = 3, 0.25  # ... and this many steps' time and seconds, for a pause near the end
 
-    def __init__(self, steps_per_epoch: int, total_steps: int, cfg: LoopConfig):
+    def __init__(self, steps_per_epoch: int, total_steps: int, cfg: LoopConfig, validation_items: int = 0):
         self.per_epoch, self.cfg = max(steps_per_epoch, 1), cfg
+        self.validation_items = validation_items  # items a validation pass predicts (and re-estimates on)
         self.most = max(total_steps, round(self.per_epoch * (cfg.fill_epochs or 0)))
         self.every = max(1, self.per_epoch // 10)
         self.times: list[float] = []  # the steps of the current phase
@@ -162,7 +172,13 @@ class Refill:
         self.validation = seconds if self.validation is None else max(self.validation, seconds)
 
     def due(self, batch: int) -> bool:
-        return self.validation is not None and len(self.times) >= self.MIN_STEPS and batch % self.every == 0
+        return len(self.times) >= self.MIN_STEPS and batch % self.every == 0
+
+    def validation_seconds(self, per_step: float) -> float:
+        """The validation pass as timed, or before it is, reckoned from the training steps."""
+        if self.validation is not None:
+            return self.validation
+        return per_step / max(self.cfg.batch_size, 1) * self.FORWARD_SHARE * self.validation_items
 
     def total(self, step: int, epoch: int, total: int) -> int:
         """The new number of steps, planned at ``step`` (in ``epoch``, 1-based; when ``due``), or ``total`` unchanged."""
@@ -171,9 +187,10 @@ class Refill:
             return total
         per_step = sum(self.times) / len(self.times)
         budget, extra = left * self.MARGIN - self.SLACK_STEPS * per_step - self.SLACK_SECONDS, 0
+        validation = self.validation_seconds(per_step)
         for _ in range(3):  # the validation passes still to come depend on where the steps end
             passes = math.ceil((step + extra) / self.per_epoch) - epoch + 1
-            extra = max(int((budget - passes * (self.validation or 0.0)) / per_step), 0)
+            extra = max(int((budget - passes * validation) / per_step), 0)
         new = min(max(step + extra, self.per_epoch, step + 1), self.most)
         if step >= total * (1 - self.cfg.decay_fraction) and new > total:
             return total  # the decay has begun: it may end sooner (further down its curve), not later
@@ -245,7 +262,10 @@ def fit_epochs(
     best_state = copy.deepcopy(model.state_dict())
     stale, step, start = 0, 0, time.perf_counter()
     # with a deadline and ``fill_epochs``: the number of steps re-planned from their measured speed
-    fill = Refill(steps_per_epoch, total_steps, cfg) if cfg.fill_epochs and deadline.current() is not None else None
+    fill = None
+    if cfg.fill_epochs and deadline.current() is not None:
+        has_batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        fill = Refill(steps_per_epoch, total_steps, cfg, len(val_items) + (cfg.batchnorm_items if has_batchnorm else 0))
     result.planned_steps = result.replanned_steps = total_steps
 
     epoch = 0
