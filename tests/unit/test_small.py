@@ -72,6 +72,22 @@ def test_small_cnn_learns_digits_from_scratch(digit_task):
     assert np.allclose(out.test_proba.sum(1), 1) and np.array_equal(out.test_proba.argmax(1), out.test_pred)
 
 
+def test_small_model_stops_at_its_deadline_and_keeps_its_best_epoch(digit_task):
+    """Under a time limit the small control has a deadline (its share of the limit): it stops
+    there, keeps the best epoch's weights (a first epoch is scored part-trained) and says so."""
+    import time
+
+    from transferlab.training.deadline import deadline
+
+    task, spec = digit_task
+    spec = dataclasses.replace(spec, small_epochs=1000, small_patience=1000)
+    with deadline(time.time() + 3.0):
+        out = fit(task, spec)
+    assert out.chosen["stopped_at_limit"] and 1 <= len(out.curves["epoch"]) < 1000
+    assert any("Stopped at its share of the time limit" in note for note in out.notes)
+    assert out.curves["best_epoch"] >= 1 and len(out.test_pred) == len(task.part("test")[1])
+
+
 def test_bag_of_ngrams_learns_fine_food_reviews(review_task):
     from transferlab.evaluation.metrics import score
 

@@ -265,6 +265,24 @@ def test_the_report_says_how_far_each_rung_re_planned_its_epochs():
     assert "so the cut from 10 epochs likely cost them accuracy: full:b, scratch:b." in lines[2]
 
 
+def test_the_small_control_gets_a_deadline_at_its_share_of_the_time_left():
+    """scratch_small trains a network to early stopping, and on a machine that slowed it ran 1.75x
+    its plan past the limit: it gets its planned share of the time left among every rung still to
+    run, less its predictions; a logistic regression (frozen) runs whole, without a deadline."""
+    from transferlab.stages.timelimit import Fit, RungDeadlines, reserve
+
+    fitted = Fit(jobs=[], cuts=[], overrides={}, skipped={}, planned={"full:b": 200.0}, available=0.0)
+    started = time.time() - 100  # 100 s of the 600 already spent
+    cheap = {"scratch_small": 100.0, "frozen:b": 100.0}
+    limits = RungDeadlines(600, started, fitted, {"scratch_small": 2.0}, RunSpec(), cheap)
+    at, now = limits.deadline_for(RungJob("scratch_small")), time.time()
+    assert at - now == pytest.approx((started + 600 - reserve(600) - now) * 100 / 400 - 2.0, abs=0.05)
+    assert limits.deadline_for(RungJob("majority")) is None and limits.fill_epochs(RungJob("scratch_small")) is None
+    with limits.rung(RungJob("scratch_small")):
+        pass
+    assert "scratch_small" in limits.done
+
+
 def test_nested_deadlines_keep_the_earlier():
     from transferlab.training import deadline as d
 

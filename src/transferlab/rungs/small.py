@@ -168,7 +168,7 @@ class ScratchSmall(Rung):
             test_proba=proba,
             model=fitted,
             notes=self._notes(ctx, prep, arch, result, table, split),
-            chosen={"architecture": arch},
+            chosen={"architecture": arch, **({"stopped_at_limit": True} if result.stopped_at_limit else {})},
             refit_predict=self._refitter(ctx),
         )
 
@@ -207,7 +207,12 @@ class ScratchSmall(Rung):
             f"{lr:.0e}, at most {spec.small_epochs} epochs, stopped on {where}; best {spec.metric} there "
             f"{result.best_val:.3f} at epoch {result.best_epoch}, those weights restored.",
         ]
-        if result.stopped_early:
+        if result.stopped_at_limit:
+            notes.append(
+                f"Stopped at its share of the time limit after {len(result.curves['epoch'])} of at most "
+                f"{spec.small_epochs} epochs; the best epoch's weights were kept. With more time it trains on."
+            )
+        elif result.stopped_early:
             notes.append(
                 f"Stopped after {len(result.curves['epoch'])} epochs without improvement for {spec.small_patience}."
             )
