@@ -260,7 +260,8 @@ def _give_back(
 class RungDeadlines:
     """When each costly rung must stop: the time left before the run's end (less the reserve for
     writing and each rung's own predictions), shared among the costly rungs still to run in
-    proportion to their planned training time."""
+    proportion to their planned training time. The small control (``trains_small``) gets its
+    planned share among every rung still to run, cheap or costly (``_small_deadline``)."""
 
     def __init__(
         self,
