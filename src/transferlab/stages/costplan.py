@@ -244,7 +244,7 @@ def make_plan(
             spec.clip_seconds,
             small="scratch_small" in cheap,
             features="classical" in cheap,
-            audit_items=task.items if spec.audit and task.modality == "image" else None,
+            audit_items=task.items if spec.audit else None,  # sampled for images (pace.measure_pace)
         )
     measured = float(sum(p.probe_seconds for p in probes.values())) + pace.seconds
     plan = RunPlan([], skipped, probes, measured, pace=pace, ood_items=ood_items)

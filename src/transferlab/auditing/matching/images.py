@@ -104,9 +104,7 @@ def search_cost(items: list, radius: int, seconds: float = 1.0, most: int = 400,
         phash.append(signatures(chunk)[1])
         spent += time.perf_counter() - start
         done += len(chunk)
-    hashes = np.concatenate(phash)
-    q, other, _ = hamming_join(hashes.ravel(), hashes[:, 0], radius)
-    hits = int(np.count_nonzero(q // hashes.shape[1] != other))
+    hits = len(candidate_hits(np.concatenate(phash), radius)[0])
     return {"images": done, "per_image": spent / done, "hit_share": hits / max(done * (done - 1), 1)}
 
 
@@ -131,11 +129,17 @@ def near_pairs(items: list | Grays, phash: np.ndarray, radius: int, min_correlat
     in the alignment its variant suggests. Returns (a, b, correlation, how) where ``how`` is
     "original", "mirrored" or "cropped".
     """
-    n, k = phash.shape
+    return _best_confirmed(items, *candidate_hits(phash, radius), min_correlation)
+
+
+def candidate_hits(phash: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hash search's candidates: (image, its variant, other image) for every variant hash of
+    one image within ``radius`` bits of another image's original hash."""
+    k = phash.shape[1]
     q, other, _ = hamming_join(phash.ravel(), phash[:, 0], radius)
     item, variant = q // k, q % k
     hit = item != other
-    return _best_confirmed(items, item[hit], variant[hit], other[hit], min_correlation)
+    return item[hit], variant[hit], other[hit]
 
 
 def confirm_pairs(items: list | Grays, a: np.ndarray, b: np.ndarray, min_correlation: float):
