@@ -292,6 +292,7 @@ def test_the_cheap_stages_follow_the_pace_measured_today(tiny_bert, reviews_csv,
         "small",
         "features_per_item",
         "image_search",
+        "small_epoch",
         "seconds",
     }
     assert base.pace.features_per_item is None  # text: TF-IDF is learnt inside the fit, nothing apart
@@ -322,11 +323,13 @@ def test_pace_times_each_kind_of_cheap_work_it_is_asked_for(image_folder):
 
     items = load_data(image_folder).items
     pace = measure_pace("image", items, small=True, features=True)
-    assert all(FACTOR_RANGE[0] <= f <= FACTOR_RANGE[1] for f in (pace.numeric, pace.dense, pace.small))
+    assert all(FACTOR_RANGE[0] <= f <= FACTOR_RANGE[1] for f in (pace.numeric, pace.dense))
     assert 0 < pace.features_per_item < 1 and pace.seconds > 0
     assert pace.tfidf == 1.0  # the text fit: timed for text only
+    assert pace.small == 1.0 and pace.small_epoch["items"] == len(items)  # images: the user's own CNN, timed
     bare = measure_pace("image", items, small=False, features=False)
-    assert bare.small == 1.0 and bare.features_per_item is None
+    assert bare.small == 1.0 and bare.features_per_item is None and bare.small_epoch is None
+    assert FACTOR_RANGE[0] <= measure_pace("text", ["a review"], features=False).small <= FACTOR_RANGE[1]
     text = measure_pace("text", ["a review"], small=False, features=True)  # the classical rung on text
     assert text.tfidf != 1.0 and FACTOR_RANGE[0] <= text.tfidf <= FACTOR_RANGE[1] and text.features_per_item is None
     assert measure_pace("text", ["a review"], small=False, features=False).tfidf == 1.0
@@ -386,3 +389,43 @@ def test_text_out_of_distribution_items_are_counted_at_the_training_length(tiny_
     halves = [" ".join(t.split()[: max(1, len(t.split()) // 2)]) for t in train]
     assert _length_share(backbones[0], task, halves) < 0.8
     assert ood_item_count(task, spec, ood={}, backbones=backbones) == 0
+
+
+def test_the_small_cnn_is_planned_from_itself_timed_on_the_users_images():
+    """For images the plan times the small CNN scratch_small would build for this data (its width
+    from the training set's size, its input from the images: scikit-learn's 8-pixel digits are
+    grey and come up to the 16-pixel floor), on the user's own images; the stage is its decoding,
+    the expected epochs and the predictions, and it may take up to all of small_epochs."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from transferlab.data import from_arrays, make_task
+    from transferlab.rungs.small_models import cnn_width
+    from transferlab.stages.pace import measure_pace
+
+    d = load_digits()
+    images, labels = [(x * 16).clip(0, 255).astype(np.uint8) for x in d.images], [str(t) for t in d.target]
+    task = make_task(from_arrays(images, labels, modality="image"))
+    train = task.part("train")[0]
+    pace = measure_pace("image", train, small=True, features=False, n_classes=10, batch_size=16)
+    timed = pace.small_epoch
+    assert timed["input"] == [1, 16, 16] and timed["width"] == cnn_width(len(train)) and timed["items"] == 32
+    assert all(0 < timed[k] < 0.05 for k in ("forward_per_item", "per_item_epoch", "encode_per_item"))
+
+    spec = RunSpec(rungs=["scratch_small"], audit=False, seeds=1, train_seeds=1, learning_curve=False)
+    stage = make_plan(task, [], spec, probes={}, pace=pace).stage("scratch_small")
+    n_train, n_val, n_test = (len(task.part(s)[1]) for s in ("train", "val", "test"))
+    epochs = costplan.small_epochs_expected(task, spec)
+    assert epochs == pytest.approx(costplan.SMALL_CNN_EPOCH_SHARE * spec.small_epochs)
+    one = (
+        timed["encode_per_item"] * (2 * n_train + n_val + n_test)
+        + timed["per_item_epoch"] * n_train * epochs
+        + timed["forward_per_item"] * (n_val + n_test)
+    )
+    assert stage.seconds == pytest.approx(one + costplan.PER_FIT_OVERHEAD)
+    assert stage.upto - stage.seconds == pytest.approx(timed["per_item_epoch"] * n_train * (spec.small_epochs - epochs))
+    assert "small CNN (width 32, input 1x16x16)" in stage.how and f"of up to {spec.small_epochs}" in stage.how
+    text = RunSpec(rungs=["scratch_small"], small_epochs=60, small_patience=15)
+    assert costplan.small_epochs_expected(SimpleNamespace(modality="text"), text) == 30  # it peaks early

@@ -114,8 +114,8 @@ def limit_rungs(clock, jobs: list[RungJob], task, spec: RunSpec, ready, progress
             f"time limit {fmt_seconds(spec.limit_seconds() or 0.0)}, {fmt_seconds(max(left, 0.0))} left: as planned now, "
             f"{what} (decided once the cheap rungs have run)"
         )
-    cheap = {  # the cheap rungs still to run, planned
-        s.name: s.seconds
+    cheap = {  # the cheap rungs still to run, planned (the small control: the most it may take)
+        s.name: s.seconds if s.upto is None else s.upto
         for s in clock.plan.stages
         if s.kind == "rung" and s.name not in fitted.planned and s.name not in clock.actual
     }

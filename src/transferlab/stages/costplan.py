@@ -62,6 +62,7 @@ HEAD_PER_ITEM_EPOCH = 3e-5  # finetune's head warm-up on cached features
 # scratch_small's small model, per training item and epoch: a bag of word embeddings (text) is
 # far cheaper than a small CNN (images, spectrograms)
 SMALL_PER_ITEM_EPOCH = {"text": 1e-4, "image": 1.55e-3, "audio": 1.55e-3}
+SMALL_CNN_EPOCH_SHARE = 0.85  # the share of small_epochs a small CNN is expected to train (small_epochs_expected)
 LORA_BACKWARD_SHARE = 0.7  # LoRA backpropagates through every layer but computes no frozen weight's gradient
 CURVE_REFITS = 3 * (0.1 + 0.2 + 0.4 + 0.7 + 1.0)  # cheap rungs: 3 subsamples x the learning curve's fractions
 TRAINED_CURVE_SHARE = 0.25 + 0.5  # trained rungs: refits on 25% and 50% of the training set
@@ -79,6 +80,7 @@ class StagePlan:
     kind: str = "rung"  # audit | embed | ranking | rung
     splits: tuple[str, ...] = ()  # embed stages: the splits embedded
     tail: float = 0.0  # rung stages: the seconds after training (predictions, OOD sets, learning curve)
+    upto: float | None = None  # a rung that stops early when it stops improving: its seconds if it never does
 
     def to_dict(self) -> dict:
         return {
@@ -245,6 +247,9 @@ def make_plan(
             small="scratch_small" in cheap,
             features="classical" in cheap,
             audit_items=task.items if spec.audit else None,  # sampled for images (pace.measure_pace)
+            n_classes=len(task.classes),
+            batch_size=spec.batch_size,
+            flip=spec.small_flip,
         )
     measured = float(sum(p.probe_seconds for p in probes.values())) + pace.seconds
     plan = RunPlan([], skipped, probes, measured, pace=pace, ood_items=ood_items)
@@ -399,13 +404,23 @@ def _rung_stage(job, task: Task, spec: RunSpec, plan: RunPlan, embedded_ood: set
     if t is not None and trains_network(rung):
         n_train, n_val, n_test = _sizes(task)
         tail += (n_val + n_test) * t.forward_per_item * seeds
+    runs = float(seeds)  # whole fits, for the small control's longest case below
     if spec.learning_curve and rung.seeding == "cheap":
         seconds += one * CURVE_REFITS
+        runs += CURVE_REFITS
         parts.append(f"+ learning curve ({CURVE_REFITS:.1f} refits)")
     elif spec.learning_curve and spec.learning_curve_trained and rung.trained_learning_curve:
         seconds += one * TRAINED_CURVE_SHARE
         tail += one * TRAINED_CURVE_SHARE
+        runs += TRAINED_CURVE_SHARE
         parts.append(f"+ learning curve ({TRAINED_CURVE_SHARE:g} of a run)")
+    upto = None
+    if rung.strategy == "scratch_small":  # it may train to its last epoch: the most it may take
+        upto = seconds + (small_seed(task, spec, pace, spec.small_epochs)[0] - one) * runs
+        if pace.small_epoch:  # its predictions of validation and test, after training
+            n_train, n_val, n_test = _sizes(task)
+            e = pace.small_epoch
+            tail += (e["encode_per_item"] * n_test + e["forward_per_item"] * (n_val + n_test)) * seeds
     if rung.strategy == "classical" and FEATURES_PER_ITEM.get(task.modality):
         n = sum(_sizes(task)) + ood_items
         if pace.features_per_item is not None:
@@ -428,15 +443,13 @@ def _rung_stage(job, task: Task, spec: RunSpec, plan: RunPlan, embedded_ood: set
             parts.append(f"+ {ood_items:.0f} out-of-distribution items{at}")
         if not own_model:  # the frozen features of the OOD items are cached by content: the next rung reads them
             embedded_ood.add(job.backbone.name)
-    return StagePlan(job.name, seconds, peak, " ".join(parts), tail=tail)
+    return StagePlan(job.name, seconds, peak, " ".join(parts), tail=tail, upto=upto)
 
 
 def _cheap_seed(rung, task: Task, spec: RunSpec, pace: CheapPace) -> tuple[float, int, str]:
     n_train, n_val, n_test = _sizes(task)
     if rung.strategy == "scratch_small":
-        epochs = min(spec.small_epochs, spec.small_patience + 15)  # early stopping usually ends it about here
-        rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values())) * pace.small
-        return rate * n_train * epochs, 0, f"small model, ~{epochs} epochs {_paced(pace.small)}"
+        return small_seed(task, spec, pace, small_epochs_expected(task, spec))
     rates = CHEAP_FIT_PER_ITEM.get(rung.strategy, {"any": OTHER_FIT_PER_ITEM})
     # a logistic regression on dense features (embeddings, HOG) runs its BLAS on every thread; the
     # text fit learns TF-IDF and fits its sparse rows on one; the majority class is numeric work
@@ -445,6 +458,48 @@ def _cheap_seed(rung, task: Task, spec: RunSpec, pace: CheapPace) -> tuple[float
     factor = pace.dense if dense else pace.tfidf if text_fit else pace.numeric
     seconds = rates.get(task.modality, rates["any"]) * (n_train + n_val + n_test) * factor
     return seconds, 0, f"{'fit on cached features' if rung.needs_features else 'fit'} {_paced(factor)}"
+
+
+def small_epochs_expected(task: Task, spec: RunSpec) -> float:
+    """The epochs ``scratch_small`` is expected to train before early stopping ends it. The text
+    model (a bag of n-gram embeddings at a high rate) peaks early: its best epochs on the text demo
+    were 1, 6 and 9, so it stopped after 16-24 of 60. The small CNN's rate decays over all
+    ``small_epochs`` and it improves almost to the end: on Animal-MNIST it trained 42, 48, 60 and
+    60 of 60 epochs."""
+    early = min(spec.small_epochs, spec.small_patience + 15)
+    if task.modality == "text":
+        return float(early)
+    return float(max(early, min(spec.small_epochs, SMALL_CNN_EPOCH_SHARE * spec.small_epochs)))
+
+
+def small_seed(task: Task, spec: RunSpec, pace: CheapPace, epochs: float) -> tuple[float, int, str]:
+    """One fit of ``scratch_small`` at ``epochs``: for a CNN timed on the user's items
+    (``pace.small_epoch``), decoding every item (the training ones twice: once for their sizes),
+    the epochs, and predicting validation and test; otherwise the per-item rate at the pace of the
+    fixed small-model workload."""
+    n_train, n_val, n_test = _sizes(task)
+    timed = pace.small_epoch
+    if timed:
+        seconds = (
+            timed["encode_per_item"] * (2 * n_train + n_val + n_test)
+            + timed["per_item_epoch"] * n_train * epochs
+            + timed["forward_per_item"] * (n_val + n_test)
+        )
+        shape = "x".join(str(v) for v in timed["input"])
+        return (
+            seconds,
+            0,
+            (
+                f"small CNN (width {timed['width']}, input {shape}), ~{epochs:.0f} epochs of up to "
+                f"{spec.small_epochs}, timed on {timed['items']} of the training items"
+            ),
+        )
+    rate = SMALL_PER_ITEM_EPOCH.get(task.modality, max(SMALL_PER_ITEM_EPOCH.values())) * pace.small
+    return (
+        rate * n_train * epochs,
+        0,
+        f"small model, ~{epochs:.0f} epochs of up to {spec.small_epochs} {_paced(pace.small)}",
+    )
 
 
 def _paced(factor: float) -> str:

@@ -20,6 +20,12 @@ timed here on a fixed problem of its own, and the plan scales the rates by measu
   read 1.31-1.68 of its reference in plans where the fit itself ran 0.85-1.13 of its rate;
 * ``small``: a few training steps of this modality's small model (``scratch_small``) on a fixed
   batch: a small CNN (images, audio) or a bag of n-gram embeddings (text);
+* ``small_epoch``: for images and audio, the small CNN itself as ``scratch_small`` builds it for
+  the user's data (its width from the number of training items, its input side and channels, or
+  spectrogram frames, from a sample of them), timed on a few of the user's own items: decoding
+  an item, a training step (with the rung's augmentation) and a forward pass, per item. The
+  fixed workload's factor times one per-item rate missed its epoch by 1.75x on 3,000
+  Animal-MNIST images: the network's size and input follow the data, and a fixed rate cannot;
 * ``features_per_item``: the classical rung's hand-made features (HOG, MFCC statistics) of 64 of
   the user's own training items, in seconds per item: a direct measure, with no reference (24
   items read 1.4e-3 s an image where the whole split took 1.8e-3);
@@ -53,6 +59,8 @@ REPEATS = 5  # each workload timed this many times, the median kept: one run of 
 FACTOR_RANGE = (0.25, 8.0)  # a measured factor outside this is a glitch of the measurement, not the machine
 AUDIT_SAMPLE_SECONDS = 1.0  # the image audit's hashing is timed on a sample for at most this long
 FEATURE_ITEMS = 64  # the user's items whose hand-made features are timed, spread over the training split
+SMALL_ITEMS = 32  # the user's training items the small CNN is timed on (images, audio)
+SMALL_STEPS = 3  # its training steps timed, after one that is not
 
 
 @dataclass
@@ -65,6 +73,7 @@ class CheapPace:
     small: float = 1.0
     features_per_item: float | None = None  # seconds per item of the classical rung's features, measured
     image_search: dict | None = None  # the image audit's hashing and hits on a sample (auditing.matching)
+    small_epoch: dict | None = None  # the user's own small CNN timed on their items (``small_epoch``)
     seconds: float = 0.0  # what measuring took
 
     def to_dict(self) -> dict:
@@ -168,6 +177,53 @@ def small_workload(modality: str):
     return run
 
 
+def small_epoch(
+    modality: str, items: list, n_train: int, n_classes: int, batch_size: int, clip_seconds: float, flip: bool
+) -> dict:
+    """The small CNN ``scratch_small`` would train on ``n_train`` items like ``items`` (images or
+    audio clips of the training split), timed on up to ``SMALL_ITEMS`` of them: seconds per item
+    to decode and encode one, per training item and epoch (the training steps on the rows that
+    train, a forward pass on the rows that decide when to stop), and per item predicted."""
+    import torch
+
+    from ..rungs.small import MIN_BATCH, STOP_FRACTION
+    from ..rungs.small_models import AudioPrep, ImagePrep, SmallCNN, cnn_width
+    from ..training.loop import adamw
+
+    sample = [items[i] for i in np.linspace(0, len(items) - 1, min(SMALL_ITEMS, len(items))).astype(int)]
+    start = time.perf_counter()
+    prep, X = AudioPrep.learn(sample, clip_seconds) if modality == "audio" else ImagePrep.learn(sample, flip)
+    encode = (time.perf_counter() - start) / len(sample)  # ImagePrep reads each image twice, as the rung does
+    width = cnn_width(n_train)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    model = SmallCNN(X.shape[1], width, max(n_classes, 2))
+    opt = adamw([{"params": list(model.parameters()), "lr": 1e-3}], weight_decay=0.01)
+    batch = max(batch_size, MIN_BATCH)
+    rows = (np.arange(batch) % len(X)).tolist()
+    y = torch.arange(batch) % max(n_classes, 2)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(**prep.batch(X, rows, True, gen)), y).backward()
+        opt.step()
+
+    model.train()
+    step()  # optimizer state allocated, kernels chosen: not timed
+    train = _median_seconds(step, SMALL_STEPS) / batch
+    model.eval()
+    with torch.no_grad():
+        forward = _median_seconds(lambda: model(**prep.batch(X, rows, False)), SMALL_STEPS) / batch
+    return {
+        "encode_per_item": encode,
+        "per_item_epoch": (1 - STOP_FRACTION) * train + STOP_FRACTION * forward,
+        "forward_per_item": forward,
+        "input": list(X.shape[1:]),
+        "width": width,
+        "items": len(sample),
+    }
+
+
 def small_reference(modality: str) -> float:
     return REFERENCE_SECONDS["small:text" if modality == "text" else "small:cnn"]
 
@@ -180,18 +236,26 @@ def measure_pace(
     small: bool = True,
     features: bool = True,
     audit_items: list | None = None,
+    n_classes: int = 2,
+    batch_size: int = 32,
+    flip: bool = True,
 ) -> CheapPace:
     """Time the cheap workloads now: always the numeric ones; the small model's when ``small`` (the
-    run trains it); when ``features`` (the run fits ``classical``), the text fit (text) or the
-    hand-made features of a few of ``items``, the user's training items (images, audio); the image
-    audit's search on a sample of ``audit_items`` (all the images the audit checks), if given."""
+    run trains it; for images and audio also the small CNN it would build for ``items``, with
+    ``n_classes``, ``batch_size`` and ``flip`` as the run sets them); when ``features`` (the run
+    fits ``classical``), the text fit (text) or the hand-made features of a few of ``items``, the
+    user's training items (images, audio); the image audit's search on a sample of
+    ``audit_items`` (all the images the audit checks), if given."""
     start = time.perf_counter()
     numeric = _factor(_median_seconds(numeric_workload(1)), REFERENCE_SECONDS["numeric"])
     dense = _factor(_median_seconds(numeric_workload(None)), REFERENCE_SECONDS["dense"])
     tfidf = 1.0
     if features and modality == "text":
         tfidf = _factor(_median_seconds(tfidf_workload(), repeats=3), REFERENCE_SECONDS["tfidf"])
-    small_factor = _factor(_median_seconds(small_workload(modality)), small_reference(modality)) if small else 1.0
+    own_cnn = small and bool(items) and modality in ("image", "audio")  # timed as the user's own small CNN below
+    small_factor = (
+        _factor(_median_seconds(small_workload(modality)), small_reference(modality)) if small and not own_cnn else 1.0
+    )
     per_item = None
     if features and items and modality in ("image", "audio"):
         from ..rungs.classical import audio_features, image_features
@@ -207,4 +271,7 @@ def measure_pace(
         from ..auditing.matching import image_search_cost
 
         search = image_search_cost(audit_items, AUDIT_SAMPLE_SECONDS)
-    return CheapPace(numeric, dense, tfidf, small_factor, per_item, search, seconds=time.perf_counter() - start)
+    epoch = None
+    if own_cnn:
+        epoch = small_epoch(modality, items, len(items), n_classes, batch_size, clip_seconds, flip)
+    return CheapPace(numeric, dense, tfidf, small_factor, per_item, search, epoch, seconds=time.perf_counter() - start)

@@ -44,9 +44,12 @@ at most the epochs asked for before any cut, and its learning-rate decay ends be
 time a rung leaves (one stopped early) goes to the rungs after it, in proportion to their plan.
 
 A cheap rung that trains a network (``scratch_small``, to early stopping) has a deadline too: its
-share of the time left, in proportion to its plan among every rung still to run. Without one, on a
-machine that had slowed to half its speed, it trained 399 s where its plan said 228 and carried
-the run to 1.2 times its limit. Stopped there, it keeps its best epoch and says so.
+share of the time left, in proportion to the most it may take (all ``small_epochs``, where its plan
+expects fewer) among the plans of every rung still to run. Without one, on a machine that had
+slowed to half its speed, it trained 399 s where its plan said 228 and carried the run to 1.2
+times its limit; with a share of its expected epochs only, it stopped at 54 of 60 epochs while
+still improving. Stopped at its deadline, it keeps its best epoch and says so; stopped early, it
+leaves the time to the trained rungs, whose cuts are decided after it.
 """
 
 from __future__ import annotations
@@ -261,7 +264,8 @@ class RungDeadlines:
     """When each costly rung must stop: the time left before the run's end (less the reserve for
     writing and each rung's own predictions), shared among the costly rungs still to run in
     proportion to their planned training time. The small control (``trains_small``) gets its
-    planned share among every rung still to run, cheap or costly (``_small_deadline``)."""
+    share among every rung still to run, cheap or costly, by the most it may take
+    (``_small_deadline``)."""
 
     def __init__(
         self,
@@ -274,7 +278,7 @@ class RungDeadlines:
     ):
         self.end = started + limit - reserve(limit)  # time.time() seconds
         self.fit, self.tails, self.spec = fitted, tails, spec
-        self.cheap = dict(cheap or {})  # the cheap rungs' planned seconds (they always run)
+        self.cheap = dict(cheap or {})  # the cheap rungs' planned seconds (they always run; the small control's most)
         self.done: set[str] = set()
 
     def fill_epochs(self, job: RungJob) -> float | None:
@@ -297,8 +301,9 @@ class RungDeadlines:
         return now + max(self.end - now - remaining_tails, 0.0) * share
 
     def _small_deadline(self, job: RungJob) -> float:
-        """A cheap rung's share of the time left, in proportion to its plan among every rung still
-        to run (the cheap ones and the costly ones as cut), less its own predictions."""
+        """A cheap rung's share of the time left, in proportion to its seconds in ``cheap`` among the
+        plans of every rung still to run (the cheap ones and the costly ones as cut), less its own
+        predictions."""
         left = {n: s for n, s in {**self.cheap, **self.fit.planned}.items() if n not in self.done}
         share = self.cheap[job.name] / max(sum(left.values()), 1e-9)
         now = time.time()
