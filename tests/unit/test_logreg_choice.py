@@ -267,3 +267,21 @@ def test_the_saved_arrays_give_sklearns_probabilities(seen):
             proba[:, model.classes_], model.predict_proba(X), rtol=1e-5, atol=1e-6
         )  # sklearn may compute in float32
         assert (proba[:, [c for c in range(4) if c not in seen]] == 0).all()
+
+
+def test_the_refit_is_the_probes_model_when_it_reaches_the_tolerance_and_scikit_learns_when_not(monkeypatch):
+    """The refit on all of train is scikit-learn's model at that C: the probe's weights when its fit
+    reached the tolerance (no scikit-learn fit then), and scikit-learn finishes it when it did not."""
+    X, y = _data(n=400)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    w = np.zeros((3, X.shape[1] + 1))
+    fits = []
+    real_fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, *a, **k: fits.append(1) or real_fit(self, *a, **k))
+    model = linear._refit(X, y, 0.1, w, 1e-4, seed=0)
+    exact = real_fit(LogisticRegression(C=0.1, tol=1e-8, max_iter=5000), X, y)
+    assert not fits and model.coef_.dtype == np.float32 and list(model.classes_) == [0, 1, 2]
+    assert np.abs(model.predict_proba(X) - exact.predict_proba(X)).max() < 1e-3
+    assert (model.predict(X) == exact.predict(X)).mean() > 0.99
+    linear._refit(X, y, 0.1, w, 1e-12, seed=0)  # below float32's reach: the probe stalls, scikit-learn goes on
+    assert fits == [1]

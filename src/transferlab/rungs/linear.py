@@ -35,7 +35,8 @@ over all 13 Cs):
   gradient the best C's fit reached, and start from the scored C below them when there is one:
   moving up to a weaker regularisation took 3-7 iterations, moving down from the best 20;
 * the refit on all of train starts from the probes' weights at the chosen C and stops at that
-  same gradient, by a ``Probe`` then scikit-learn's ``LogisticRegression``, which checks it.
+  same gradient, by a ``Probe``; scikit-learn's ``LogisticRegression`` finishes it only if the
+  probe stopped short of that gradient.
 
 A class with a single training example cannot be stratified into two parts: then C falls back to
 being chosen on validation.
@@ -145,15 +146,21 @@ def fit_logreg(
 
 def _refit(X, y, c: float, w: np.ndarray, tol: float, seed: int) -> LogisticRegression:
     """The model on all of train at C=c, starting from the probes' weights ``w`` (rows, d + 1),
-    until no gradient entry exceeds ``tol``, the tolerance the probes' fits at C=c stopped at:
-    fitted by a ``Probe`` (the cheaper solver), then by scikit-learn's ``LogisticRegression`` from
-    there, which checks the gradient and takes the steps left if any."""
-    probe = Probe(X, y, np.unique(y))
+    until no gradient entry exceeds ``tol``, the tolerance the probes' fits at C=c stopped at,
+    fitted by a ``Probe`` (the cheaper solver). Where the probe stopped short of ``tol`` (its value
+    stopped falling at its precision), scikit-learn's ``LogisticRegression`` takes over from there
+    and takes the steps left; otherwise the probe's weights are the model (a scikit-learn fit only
+    to confirm them cost 5 ms of 25 on the TF-IDF of 400 reviews)."""
+    classes = np.unique(y)
+    probe = Probe(X, y, classes)
     probe.w = w.ravel().copy()
     coef, intercept = probe.fit(c, tol, shrink=np.inf).coef()
-    model = _logreg(c, seed)
-    model.coef_, model.intercept_ = coef.astype(X.dtype), intercept.astype(X.dtype)
-    model.set_params(tol=tol)
+    model = _logreg(c, seed).set_params(tol=tol)
+    model.coef_, model.intercept_ = coef.astype(probe.dtype), intercept.astype(probe.dtype)  # float32 stays float32
+    if probe.reached <= tol:
+        model.classes_, model.n_features_in_ = classes, X.shape[1]
+        model.n_iter_ = np.array([probe.iterations], dtype=np.int32)
+        return model
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return model.fit(X, y)

@@ -25,6 +25,7 @@ class Probe:
 
     def __init__(self, X, y, classes: np.ndarray):
         self.X, self.classes = X, np.asarray(classes)
+        self.XT = X.T  # once: a sparse matrix builds a new transposed object at every .T (18% of a TF-IDF fit)
         self.n, self.d = X.shape
         self.dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
         index = np.searchsorted(self.classes, y)
@@ -36,6 +37,7 @@ class Probe:
             self.target[np.arange(self.n), index] = 1
         self.w = np.zeros(self.rows * (self.d + 1))  # (rows, d + 1) flattened: weights then intercept
         self.iterations, self.gtol = 0, 0.0
+        self.reached = np.inf  # the largest gradient entry where the last fit stopped
 
     def fit(self, c: float, tol: float, shrink: float, max_iter: int = 1000) -> Probe:
         """Minimise the objective at C=c from the current weights until no gradient entry exceeds
@@ -44,7 +46,7 @@ class Probe:
         l2 = 1.0 / (c * self.n)
         first = self.objective(self.w, l2)
         self.gtol = gtol = max(min(tol, shrink * float(np.abs(first[1]).max())), 1e-12)
-        self.w, steps = lbfgs(self.objective, self.w, (l2,), gtol, max_iter, first)
+        self.w, steps, self.reached = lbfgs(self.objective, self.w, (l2,), gtol, max_iter, first)
         self.iterations += steps
         return self
 
@@ -53,7 +55,7 @@ class Probe:
         W = w.reshape(self.rows, self.d + 1)
         residual, loss = self._residual(self._logits(W, self.X))
         grad = np.empty(W.shape)
-        grad[:, :-1] = np.asarray(self.X.T @ residual).T + l2 * W[:, :-1]
+        grad[:, :-1] = np.asarray(self.XT @ residual).T + l2 * W[:, :-1]
         grad[:, -1] = residual.sum(0, dtype=np.float64)
         penalty = 0.5 * l2 * float(np.dot(W[:, :-1].ravel(), W[:, :-1].ravel()))
         return loss + penalty, grad.ravel()
@@ -105,7 +107,8 @@ class Probe:
 def lbfgs(fun, x: np.ndarray, args: tuple, gtol: float, max_iter: int, first=None, memory: int = 10):
     """Minimise a smooth convex ``fun(x, *args) -> (value, gradient)`` from ``x`` by limited-memory
     BFGS with a backtracking (Armijo) line search, until no gradient entry exceeds ``gtol``, the
-    value stops falling or ``max_iter`` steps: the point and the number of steps. A step costs
+    value stops falling or ``max_iter`` steps: the point, the number of steps and the largest
+    gradient entry there. A step costs
     the objective and a few vector operations (scipy's L-BFGS-B adds bookkeeping for bounds this
     problem does not have)."""
     value, grad = fun(x, *args) if first is None else first
@@ -134,7 +137,7 @@ def lbfgs(fun, x: np.ndarray, args: tuple, gtol: float, max_iter: int, first=Non
         x, value, grad, steps = new_x, new_value, new_grad, steps + 1
         if stalled:
             break
-    return x, steps
+    return x, steps, float(np.abs(grad).max())
 
 
 def _two_loop(grad: np.ndarray, pairs: list) -> np.ndarray:
