@@ -198,6 +198,7 @@ def _choose_by_folds(X, y, grid, k: int, seed: int) -> tuple[np.ndarray, float, 
     coarse = grid[::2] if len(grid) > 3 else grid
     middle = (len(coarse) - 1) // 2
     score_at(coarse[middle], None)
+
     def onwards(step: int) -> bool:
         seen = [losses[g] for g in sorted(losses)][::step]  # in the order walked
         if step < 0 and len(seen) > 1 and seen[-1] >= min(seen[:-1]):
