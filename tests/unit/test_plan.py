@@ -412,6 +412,7 @@ def test_the_small_cnn_is_planned_from_itself_timed_on_the_users_images():
     pace = measure_pace("image", train, small=True, features=False, n_classes=10, batch_size=16)
     timed = pace.small_epoch
     assert timed["input"] == [1, 16, 16] and timed["width"] == cnn_width(len(train)) and timed["items"] == 32
+    assert timed["training_reads"] == 2
     assert all(0 < timed[k] < 0.05 for k in ("forward_per_item", "per_item_epoch", "encode_per_item"))
 
     spec = RunSpec(rungs=["scratch_small"], audit=False, seeds=1, train_seeds=1, learning_curve=False)
@@ -420,7 +421,7 @@ def test_the_small_cnn_is_planned_from_itself_timed_on_the_users_images():
     epochs = costplan.small_epochs_expected(task, spec)
     assert epochs == pytest.approx(costplan.SMALL_CNN_EPOCH_SHARE * spec.small_epochs)
     one = (
-        timed["encode_per_item"] * (2 * n_train + n_val + n_test)
+        timed["encode_per_item"] * (2 * n_train + n_val + n_test)  # a training image is read twice
         + timed["per_item_epoch"] * n_train * epochs
         + timed["forward_per_item"] * (n_val + n_test)
     )

@@ -474,14 +474,14 @@ def small_epochs_expected(task: Task, spec: RunSpec) -> float:
 
 def small_seed(task: Task, spec: RunSpec, pace: CheapPace, epochs: float) -> tuple[float, int, str]:
     """One fit of ``scratch_small`` at ``epochs``: for a CNN timed on the user's items
-    (``pace.small_epoch``), decoding every item (the training ones twice: once for their sizes),
+    (``pace.small_epoch``), decoding every item (each training image twice: once for its size),
     the epochs, and predicting validation and test; otherwise the per-item rate at the pace of the
     fixed small-model workload."""
     n_train, n_val, n_test = _sizes(task)
     timed = pace.small_epoch
     if timed:
         seconds = (
-            timed["encode_per_item"] * (2 * n_train + n_val + n_test)
+            timed["encode_per_item"] * (timed.get("training_reads", 1) * n_train + n_val + n_test)
             + timed["per_item_epoch"] * n_train * epochs
             + timed["forward_per_item"] * (n_val + n_test)
         )

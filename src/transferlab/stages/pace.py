@@ -195,7 +195,8 @@ def small_epoch(
     sample = [items[i] for i in np.linspace(0, len(items) - 1, min(SMALL_ITEMS, len(items))).astype(int)]
     start = time.perf_counter()
     prep, X = AudioPrep.learn(sample, clip_seconds) if modality == "audio" else ImagePrep.learn(sample, flip)
-    encode = (time.perf_counter() - start) / len(sample)  # ImagePrep reads each image twice, as the rung does
+    reads = 1 if modality == "audio" else 2  # ImagePrep.learn reads each image twice: its size, then its pixels
+    encode = (time.perf_counter() - start) / (reads * len(sample))
     width = cnn_width(n_train)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
@@ -217,7 +218,8 @@ def small_epoch(
     with torch.no_grad():
         forward = _median_seconds(lambda: model(**prep.batch(X, rows, False)), SMALL_STEPS) / batch
     return {
-        "encode_per_item": encode,
+        "encode_per_item": encode,  # one read of an item; the training items are read ``training_reads`` times
+        "training_reads": reads,
         "per_item_epoch": (1 - STOP_FRACTION) * train + STOP_FRACTION * forward,
         "forward_per_item": forward,
         "input": list(X.shape[1:]),
