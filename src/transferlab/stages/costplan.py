@@ -418,9 +418,7 @@ def _rung_stage(job, task: Task, spec: RunSpec, plan: RunPlan, embedded_ood: set
     if rung.strategy == "scratch_small":  # it may train to its last epoch: the most it may take
         upto = seconds + (small_seed(task, spec, pace, spec.small_epochs)[0] - one) * runs
         if pace.small_epoch:  # its predictions of validation and test, after training
-            n_train, n_val, n_test = _sizes(task)
-            e = pace.small_epoch
-            tail += (e["encode_per_item"] * n_test + e["forward_per_item"] * (n_val + n_test)) * seeds
+            tail += _small_predictions(task, pace.small_epoch) * seeds
     if rung.strategy == "classical" and FEATURES_PER_ITEM.get(task.modality):
         n = sum(_sizes(task)) + ood_items
         if pace.features_per_item is not None:
@@ -477,13 +475,13 @@ def small_seed(task: Task, spec: RunSpec, pace: CheapPace, epochs: float) -> tup
     (``pace.small_epoch``), decoding every item (each training image twice: once for its size),
     the epochs, and predicting validation and test; otherwise the per-item rate at the pace of the
     fixed small-model workload."""
-    n_train, n_val, n_test = _sizes(task)
+    n_train, n_val, _ = _sizes(task)
     timed = pace.small_epoch
     if timed:
         seconds = (
-            timed["encode_per_item"] * (timed.get("training_reads", 1) * n_train + n_val + n_test)
+            timed["encode_per_item"] * (timed["training_reads"] * n_train + n_val)
             + timed["per_item_epoch"] * n_train * epochs
-            + timed["forward_per_item"] * (n_val + n_test)
+            + _small_predictions(task, timed)
         )
         shape = "x".join(str(v) for v in timed["input"])
         return (
@@ -500,6 +498,13 @@ def small_seed(task: Task, spec: RunSpec, pace: CheapPace, epochs: float) -> tup
         0,
         f"small model, ~{epochs:.0f} epochs of up to {spec.small_epochs} {_paced(pace.small)}",
     )
+
+
+def _small_predictions(task: Task, timed: dict) -> float:
+    """The timed small CNN's predictions after training: validation (already decoded) and test
+    (decoded then)."""
+    _, n_val, n_test = _sizes(task)
+    return timed["encode_per_item"] * n_test + timed["forward_per_item"] * (n_val + n_test)
 
 
 def _paced(factor: float) -> str:

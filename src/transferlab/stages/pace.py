@@ -197,14 +197,14 @@ def small_epoch(
     prep, X = AudioPrep.learn(sample, clip_seconds) if modality == "audio" else ImagePrep.learn(sample, flip)
     reads = 1 if modality == "audio" else 2  # ImagePrep.learn reads each image twice: its size, then its pixels
     encode = (time.perf_counter() - start) / (reads * len(sample))
-    width = cnn_width(n_train)
+    width, classes = cnn_width(n_train), max(n_classes, 2)
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = SmallCNN(X.shape[1], width, max(n_classes, 2))
+    model = SmallCNN(X.shape[1], width, classes)
     opt = adamw([{"params": list(model.parameters()), "lr": 1e-3}], weight_decay=0.01)
     batch = max(batch_size, MIN_BATCH)
     rows = (np.arange(batch) % len(X)).tolist()
-    y = torch.arange(batch) % max(n_classes, 2)
+    y = torch.arange(batch) % classes
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
